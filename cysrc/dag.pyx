@@ -1,0 +1,177 @@
+# Node storage with hash-consing, and graph-wide passes over the node arrays.
+#
+# NodeTable owns the struct-of-arrays node storage of a graph being built and
+# an open-addressing hash table keyed on (op, arg0, arg1, arg2, const bits), so
+# that interning a whole block of candidate nodes is one call: identical
+# nodes, inside the block or already stored, get the same id.
+include "_types.pxi"
+
+import numpy as np
+
+from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
+
+
+cdef inline uint64_t _mix(uint64_t h, uint64_t v) noexcept nogil:
+    h ^= v + <uint64_t>0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2)
+    h ^= h >> 33
+    h *= <uint64_t>0xFF51AFD7ED558CCDULL
+    h ^= h >> 33
+    return h
+
+
+cdef inline uint64_t _bits(double x) noexcept nogil:
+    cdef uint64_t b
+    memcpy(&b, &x, 8)
+    return b
+
+
+cdef class NodeTable:
+    """Growable node arrays ``op, arg0, arg1, arg2, const`` with hash-consing.
+
+    ``intern(op, a0, a1, a2, c)`` is the NumPy-vectorized equivalent of::
+
+        ids = [table.setdefault((op, a0[i], a1[i], a2[i], bits(c[i])), next_id())
+               for i in range(len(a0))]
+
+    New nodes are appended in order of first appearance, so they occupy the
+    contiguous id range ``[n_before, n_after)``.
+    """
+
+    cdef public object op_arr, a0_arr, a1_arr, a2_arr, c_arr
+    cdef uint8_t[::1] op
+    cdef ITYPE_t[::1] a0, a1, a2
+    cdef double[::1] c
+    cdef ITYPE_t[::1] slots
+    cdef public ITYPE_t n
+    cdef ITYPE_t cap
+    cdef uint64_t mask
+
+    def __cinit__(self, ITYPE_t capacity=1024):
+        if capacity < 16:
+            capacity = 16
+        self.n = 0
+        self._allocate(capacity)
+        self._rehash(4 * capacity)
+
+    cdef _allocate(self, ITYPE_t cap):
+        op_arr = np.zeros(cap, dtype=np.uint8)
+        a0_arr = np.full(cap, -1, dtype=np.int64)
+        a1_arr = np.full(cap, -1, dtype=np.int64)
+        a2_arr = np.full(cap, -1, dtype=np.int64)
+        c_arr = np.zeros(cap, dtype=np.float64)
+        if self.n:
+            op_arr[: self.n] = self.op_arr[: self.n]
+            a0_arr[: self.n] = self.a0_arr[: self.n]
+            a1_arr[: self.n] = self.a1_arr[: self.n]
+            a2_arr[: self.n] = self.a2_arr[: self.n]
+            c_arr[: self.n] = self.c_arr[: self.n]
+        self.op_arr, self.a0_arr, self.a1_arr, self.a2_arr, self.c_arr = (
+            op_arr, a0_arr, a1_arr, a2_arr, c_arr)
+        self.op = op_arr
+        self.a0 = a0_arr
+        self.a1 = a1_arr
+        self.a2 = a2_arr
+        self.c = c_arr
+        self.cap = cap
+
+    cdef inline uint64_t _hash(self, uint8_t op, ITYPE_t x, ITYPE_t y, ITYPE_t z,
+                               double v) noexcept nogil:
+        cdef uint64_t h = _mix(<uint64_t>op, <uint64_t>x)
+        h = _mix(h, <uint64_t>y)
+        h = _mix(h, <uint64_t>z)
+        return _mix(h, _bits(v))
+
+    cdef _rehash(self, ITYPE_t size):
+        cdef ITYPE_t k
+        cdef uint64_t s
+        cdef ITYPE_t[::1] slots = np.full(size, -1, dtype=np.int64)
+        self.mask = <uint64_t>(size - 1)
+        for k in range(self.n):
+            s = self._hash(self.op[k], self.a0[k], self.a1[k], self.a2[k], self.c[k]) & self.mask
+            while slots[s] >= 0:
+                s = (s + 1) & self.mask
+            slots[s] = k
+        self.slots = slots
+
+    def intern(self, int op, const ITYPE_t[::1] a0=None, const ITYPE_t[::1] a1=None,
+               const ITYPE_t[::1] a2=None, const double[::1] c=None, ITYPE_t length=-1):
+        """Intern ``length`` nodes of opcode ``op``; missing argument arrays mean -1
+        (and a missing ``c`` means 0.0). Returns their int64 ids."""
+        cdef ITYPE_t L = length
+        if L < 0:
+            if a0 is not None:
+                L = a0.shape[0]
+            elif c is not None:
+                L = c.shape[0]
+        if L < 0:
+            raise ValueError("intern needs at least one array or an explicit length")
+        cdef ITYPE_t need = self.n + L
+        cdef ITYPE_t newcap = self.cap
+        while need > newcap:
+            newcap *= 2
+        if newcap != self.cap:
+            self._allocate(newcap)
+        cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
+        if 2 * need > tsize:
+            while 2 * need > tsize:
+                tsize *= 2
+            self._rehash(tsize)
+        out = np.empty(L, dtype=np.int64)
+        cdef ITYPE_t[::1] ids = out
+        cdef bint has0 = a0 is not None, has1 = a1 is not None
+        cdef bint has2 = a2 is not None, hasc = c is not None
+        cdef ITYPE_t i, k, x, y, z
+        cdef double v
+        cdef uint64_t s
+        cdef uint8_t o = <uint8_t>op
+        with nogil:
+            for i in range(L):
+                x = a0[i] if has0 else -1
+                y = a1[i] if has1 else -1
+                z = a2[i] if has2 else -1
+                v = c[i] if hasc else 0.0
+                s = self._hash(o, x, y, z, v) & self.mask
+                while True:
+                    k = self.slots[s]
+                    if k < 0:
+                        k = self.n
+                        self.op[k] = o
+                        self.a0[k] = x
+                        self.a1[k] = y
+                        self.a2[k] = z
+                        self.c[k] = v
+                        self.slots[s] = k
+                        self.n += 1
+                        break
+                    if (self.op[k] == o and self.a0[k] == x and self.a1[k] == y
+                            and self.a2[k] == z and _bits(self.c[k]) == _bits(v)):
+                        break
+                    s = (s + 1) & self.mask
+                ids[i] = k
+        return out
+
+    def arrays(self):
+        """Views ``(op, arg0, arg1, arg2, const)`` of the ``n`` stored nodes."""
+        n = self.n
+        return (self.op_arr[:n], self.a0_arr[:n], self.a1_arr[:n], self.a2_arr[:n],
+                self.c_arr[:n])
+
+
+def live_nodes(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+               const ITYPE_t[::1] a2, const ITYPE_t[::1] roots, uint8_t[::1] live):
+    """Mark in ``live`` (output, zeroed by the caller) every node reachable from
+    ``roots`` through argument edges: the nodes an evaluation of the roots
+    needs. Nodes are in topological order, so one backward pass suffices."""
+    cdef ITYPE_t k, n = op.shape[0]
+    with nogil:
+        for k in range(roots.shape[0]):
+            live[roots[k]] = 1
+        for k in range(n - 1, -1, -1):
+            if live[k]:
+                if a0[k] >= 0:
+                    live[a0[k]] = 1
+                if a1[k] >= 0:
+                    live[a1[k]] = 1
+                if a2[k] >= 0:
+                    live[a2[k]] = 1

@@ -1,0 +1,39 @@
+"""symasd: automatic sparse differentiation of NumPy code.
+
+The pipeline, in dependency order (each module only imports the ones above it):
+
+    errors      exception types
+    ops         the op table: opcodes, NumPy rules, partials, sparsity classification
+    graph       the expression DAG (hash-consed struct-of-arrays) and its Builder
+    tracing     SymArray and trace(): NumPy code -> Graph
+    sympy_bridge  from_sympy / Graph.to_sympy
+    sparsity    exact Jacobian / Hessian patterns (Cython kernels in cysrc/pattern.pyx)
+    coloring    coloring problems, orderings and results (cysrc/coloring.pyx)
+    cli         the `symasd` command
+"""
+
+from .coloring import ColoringResult, color, is_valid_coloring
+from .errors import InputError, SymasdError, TracingError
+from .graph import Graph
+from .sparsity import hessian_sparsity, jacobian_sparsity
+from .sympy_bridge import from_sympy
+from .tracing import SymArray, graph_from, symbols, trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SymasdError",
+    "TracingError",
+    "InputError",
+    "Graph",
+    "SymArray",
+    "trace",
+    "symbols",
+    "graph_from",
+    "from_sympy",
+    "jacobian_sparsity",
+    "hessian_sparsity",
+    "color",
+    "ColoringResult",
+    "is_valid_coloring",
+]

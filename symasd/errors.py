@@ -1,0 +1,24 @@
+"""Exception types raised by symasd.
+
+Every error symasd raises on purpose derives from :class:`SymasdError`, so a
+caller can catch them all at once, and each one also derives from the builtin
+exception a NumPy user would expect (``TypeError`` or ``ValueError``).
+"""
+
+
+class SymasdError(Exception):
+    """Base class of every symasd error."""
+
+
+class TracingError(SymasdError, TypeError):
+    """A function cannot be traced into an expression graph.
+
+    Raised for unsupported NumPy functions, Python control flow on symbolic
+    values, storing symbolic values into plain NumPy arrays and outputs that
+    are not arrays.
+    """
+
+
+class InputError(SymasdError, ValueError):
+    """An argument has the wrong shape, dtype or value (for example a complex
+    or integer point, or a pattern that is not two-dimensional)."""

@@ -1,0 +1,416 @@
+"""The expression DAG: struct-of-arrays scalar nodes, hash-consed and simplified.
+
+A graph is five parallel arrays over node ids ``k = 0 .. n_nodes-1``:
+``op[k]`` (an opcode of :mod:`symasd.ops`), ``arg0/arg1/arg2[k]`` (argument
+ids, -1 where unused) and ``const[k]`` (a constant's value, a leaf's index or
+the exponent of ``POWC``). Nodes are stored in topological order.
+
+:class:`Builder` appends nodes **block by block**: every operation on arrays
+of node ids is one vectorized call that simplifies (constant folding, ``x*0``,
+``x*1``, ``x+0``, ``0/x``, ``--x``, ``x**1`` ...), canonicalizes commutative
+arguments and interns the survivors in a hash table (``symasd._dag``), so
+identical subexpressions share one id and tracing the same code twice gives
+the same ids. The start of every block of new nodes is kept in
+``block_starts``: code generation turns each block into one statement.
+
+Reductions lower to **balanced trees of binary nodes** (depth ``log2`` of the
+reduced length), built level by level with vectorized pairing; terms that are
+the constant zero (for sums) or one (for products) are dropped first, so a
+product with a sparse constant matrix creates nodes only for its nonzeros.
+
+:class:`Graph` is the immutable result of tracing: the live nodes only,
+renumbered, plus input, parameter and output shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _dag, _vm
+from .errors import InputError
+from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, Code
+
+__all__ = ["Builder", "Graph"]
+
+_I = np.int64
+
+
+class Builder:
+    """Appends hash-consed, simplified nodes for whole arrays of node ids.
+
+    Every method takes and returns flat ``int64`` arrays of node ids of equal
+    length (callers broadcast). With ``local=True`` the builder also keeps the
+    value of every node at the tracing point, and resolves comparisons,
+    ``where``, ``maximum`` and ``minimum`` by value (a *local* graph).
+    """
+
+    def __init__(self, local: bool = False):
+        self.table = _dag.NodeTable(4096)
+        self.local = local
+        self.block_starts: list[int] = []
+        self._values = np.zeros(4096) if local else None
+        self.zero = int(self.const(np.zeros(1))[0])
+        self.one = int(self.const(np.ones(1))[0])
+
+    # -- storage -----------------------------------------------------------
+
+    @property
+    def n_nodes(self) -> int:
+        return self.table.n
+
+    def arrays(self):
+        """Views ``(op, arg0, arg1, arg2, const)`` of the nodes built so far."""
+        return self.table.arrays()
+
+    def values(self, ids: np.ndarray) -> np.ndarray:
+        """Values at the tracing point (local builders only)."""
+        return self._values[ids]
+
+    def _intern(self, code: Code, a0=None, a1=None, a2=None, c=None, length=-1) -> np.ndarray:
+        before = self.table.n
+        ids = self.table.intern(int(code), a0, a1, a2, c, length)
+        after = self.table.n
+        if after > before:
+            self.block_starts.append(before)
+            if self.local:
+                self._evaluate_new(code, before, after)
+        return ids
+
+    def _evaluate_new(self, code: Code, start: int, stop: int) -> None:
+        if stop > self._values.shape[0]:
+            grown = np.zeros(max(2 * self._values.shape[0], stop))
+            grown[:start] = self._values[:start]
+            self._values = grown
+        op, a0, a1, a2, c = self.arrays()
+        if code == Code.CONST:
+            val = c[start:stop]
+        elif code in (Code.VAR, Code.PARAM):
+            src = self._point if code == Code.VAR else self._param_point
+            val = src[c[start:stop].astype(_I)]
+        else:
+            rule = OPS[code]
+            args = [self._values[a[start:stop]] for a in (a0, a1, a2)[: rule.arity]]
+            with np.errstate(all="ignore"):
+                if code == Code.POWC:
+                    val = rule.numpy(args[0], c[start:stop])
+                else:
+                    val = rule.numpy(*args)
+        self._values[start:stop] = val
+
+    # -- leaves --------------------------------------------------------------
+
+    def variables(self, point: np.ndarray) -> np.ndarray:
+        """Ids of ``VAR`` leaves for the flattened input ``point``."""
+        self._point = np.ascontiguousarray(point, dtype=np.float64).ravel()
+        return self._intern(Code.VAR, c=np.arange(self._point.size, dtype=np.float64))
+
+    def parameters(self, point: np.ndarray) -> np.ndarray:
+        """Ids of ``PARAM`` leaves for the flattened (concatenated) parameters."""
+        self._param_point = np.ascontiguousarray(point, dtype=np.float64).ravel()
+        return self._intern(Code.PARAM, c=np.arange(self._param_point.size, dtype=np.float64))
+
+    def const(self, values) -> np.ndarray:
+        """Ids of constant nodes holding ``values`` (flattened)."""
+        v = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        return self._intern(Code.CONST, c=v)
+
+    def const_like(self, ids: np.ndarray, value: float) -> np.ndarray:
+        """An array shaped like ``ids`` filled with the id of constant ``value``."""
+        if value == 0.0:
+            cid = self.zero
+        elif value == 1.0:
+            cid = self.one
+        else:
+            cid = int(self.const(np.array([value]))[0])
+        return np.full(np.shape(ids), cid, dtype=_I)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _const_info(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        op, _, _, _, c = self.arrays()
+        return op[ids] == Code.CONST, c[ids]
+
+    def _fold(self, code: Code, *vals, c=None) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            if code == Code.POWC:
+                res = OPS[code].numpy(vals[0], c)
+            else:
+                res = OPS[code].numpy(*vals)
+        return self.const(res)
+
+    # -- operations ------------------------------------------------------------
+
+    def unary(self, code: Code, a: np.ndarray) -> np.ndarray:
+        """Ids of ``code(a)`` elementwise."""
+        a = np.asarray(a, dtype=_I)
+        if a.size == 0:
+            return a.copy()
+        out = np.empty_like(a)
+        is_c, va = self._const_info(a)
+        todo = ~is_c
+        if is_c.any():
+            out[is_c] = self._fold(code, va[is_c])
+        if code == Code.NEG:
+            op, a0 = self.arrays()[:2]
+            dbl = todo & (op[a] == Code.NEG)
+            out[dbl] = a0[a[dbl]]
+            todo &= ~dbl
+        if todo.any():
+            out[todo] = self._intern(code, a[todo])
+        return out
+
+    def powc(self, a: np.ndarray, p) -> np.ndarray:
+        """Ids of ``a ** p`` for constant exponents ``p`` (scalar or per element)."""
+        a = np.asarray(a, dtype=_I)
+        p = np.broadcast_to(np.asarray(p, dtype=np.float64), a.shape)
+        out = np.empty_like(a)
+        is_c, va = self._const_info(a)
+        if is_c.any():
+            out[is_c] = self._fold(Code.POWC, va[is_c], c=p[is_c])
+        todo = ~is_c
+        for value, result in ((1.0, lambda m: a[m]),
+                              (0.0, lambda m: np.full(m.sum(), self.one, dtype=_I)),
+                              (2.0, lambda m: self.unary(Code.SQUARE, a[m])),
+                              (-1.0, lambda m: self.unary(Code.RECIPROCAL, a[m]))):
+            m = todo & (p == value)
+            if m.any():
+                out[m] = result(m)
+                todo &= ~m
+        if todo.any():
+            out[todo] = self._intern(Code.POWC, a[todo], c=np.ascontiguousarray(p[todo]))
+        return out
+
+    def binary(self, code: Code, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Ids of ``code(a, b)`` elementwise (``a`` and ``b`` of equal length)."""
+        a = np.asarray(a, dtype=_I)
+        b = np.asarray(b, dtype=_I)
+        out = np.empty_like(a)
+        if a.size == 0:
+            return out
+        ca, va = self._const_info(a)
+        cb, vb = self._const_info(b)
+        both = ca & cb
+        if both.any():
+            out[both] = self._fold(code, va[both], vb[both])
+        todo = ~both
+
+        def take(mask, result):
+            nonlocal todo
+            mask = todo & mask
+            if mask.any():
+                out[mask] = result(mask) if callable(result) else result
+                todo &= ~mask
+
+        if code == Code.ADD:
+            take(ca & (va == 0), lambda m: b[m])
+            take(cb & (vb == 0), lambda m: a[m])
+        elif code == Code.SUB:
+            take(cb & (vb == 0), lambda m: a[m])
+            take(ca & (va == 0), lambda m: self.unary(Code.NEG, b[m]))
+        elif code == Code.MUL:
+            take((ca & (va == 0)) | (cb & (vb == 0)), self.zero)
+            take(ca & (va == 1), lambda m: b[m])
+            take(cb & (vb == 1), lambda m: a[m])
+            take(ca & (va == -1), lambda m: self.unary(Code.NEG, b[m]))
+            take(cb & (vb == -1), lambda m: self.unary(Code.NEG, a[m]))
+        elif code == Code.DIV:
+            take(ca & (va == 0), self.zero)
+            take(cb & (vb == 1), lambda m: a[m])
+            take(ca & (va == 1), lambda m: self.unary(Code.RECIPROCAL, b[m]))
+        elif code == Code.POW:
+            take(cb, lambda m: self.powc(a[m], vb[m]))
+            take(ca & (va == 1), self.one)
+        elif code in (Code.MAX, Code.MIN):
+            take(a == b, lambda m: a[m])
+            if self.local:
+                va_, vb_ = self._values[a], self._values[b]
+                first = va_ > vb_ if code == Code.MAX else va_ < vb_
+                second = va_ < vb_ if code == Code.MAX else va_ > vb_
+                take(first, lambda m: a[m])
+                take(second, lambda m: b[m])
+        if self.local and code in BOOLEAN_CODES and todo.any():
+            vals = OPS[code].numpy(self._values[a[todo]], self._values[b[todo]])
+            take(np.ones_like(todo), self.const(vals))
+        if todo.any():
+            x, y = a[todo], b[todo]
+            if code in COMMUTATIVE_CODES:
+                x, y = np.minimum(x, y), np.maximum(x, y)
+            out[todo] = self._intern(code, np.ascontiguousarray(x), np.ascontiguousarray(y))
+        return out
+
+    def where(self, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Ids of ``where(cond, a, b)`` elementwise."""
+        cond, a, b = (np.asarray(v, dtype=_I) for v in (cond, a, b))
+        out = np.empty_like(a)
+        if a.size == 0:
+            return out
+        is_c, vc = self._const_info(cond)
+        if self.local:
+            is_c = np.ones_like(is_c)
+            vc = self._values[cond]
+        pick_a = is_c & (vc != 0)
+        pick_b = is_c & (vc == 0)
+        out[pick_a] = a[pick_a]
+        out[pick_b] = b[pick_b]
+        same = ~is_c & (a == b)
+        out[same] = a[same]
+        todo = ~(is_c | same)
+        if todo.any():
+            out[todo] = self._intern(Code.WHERE, cond[todo], a[todo], b[todo])
+        return out
+
+    def reduce_segments(self, code: Code, ids: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+        """Reduce each segment ``ids[indptr[s]:indptr[s+1]]`` with the binary op
+        ``code`` (``ADD``, ``MUL``, ``MAX`` or ``MIN``) as a balanced tree.
+
+        Identity terms (zero for sums, one for products) are dropped first; an
+        empty segment reduces to the identity (``MAX``/``MIN`` need non-empty
+        segments).
+        """
+        ids = np.asarray(ids, dtype=_I)
+        indptr = np.asarray(indptr, dtype=_I)
+        nseg = indptr.shape[0] - 1
+        lengths = np.diff(indptr)
+        identity = {Code.ADD: self.zero, Code.MUL: self.one}.get(code)
+        if identity is not None and ids.size:
+            keep = ids != identity
+            if not keep.all():
+                seg = np.repeat(np.arange(nseg), lengths)
+                lengths = np.bincount(seg[keep], minlength=nseg).astype(_I)
+                ids = ids[keep]
+        while (lengths > 1).any():
+            starts = np.cumsum(lengths) - lengths
+            seg_len = np.repeat(lengths, lengths)
+            pos = np.arange(ids.size, dtype=_I) - np.repeat(starts, lengths)
+            even = pos % 2 == 0
+            paired = even & (pos + 1 < seg_len)
+            left = np.flatnonzero(paired)
+            merged = ids.copy()
+            merged[left] = self.binary(code, ids[left], ids[left + 1])
+            ids = merged[even]
+            lengths = (lengths + 1) // 2
+        out = np.full(nseg, identity if identity is not None else -1, dtype=_I)
+        out[lengths == 1] = ids
+        return out
+
+    def finish(self, outputs: np.ndarray, input_shape, output_shape, param_shapes=()) -> Graph:
+        """Freeze the nodes needed by ``outputs`` into a :class:`Graph`."""
+        outputs = np.ascontiguousarray(outputs, dtype=_I).ravel()
+        op, a0, a1, a2, c = self.arrays()
+        live = np.zeros(op.shape[0], dtype=np.uint8)
+        _dag.live_nodes(op, a0, a1, a2, outputs, live)
+        keep = live.view(bool)
+        new_id = np.cumsum(keep, dtype=_I) - 1
+        new_id = np.append(new_id, -1)  # maps the unused marker -1 to -1
+
+        def remap(arr):
+            return np.ascontiguousarray(new_id[arr[keep]])
+
+        starts = np.asarray(self.block_starts + [op.shape[0]], dtype=_I)
+        kept_before = np.concatenate([[0], np.cumsum(keep, dtype=_I)])[starts]
+        block_starts = np.unique(kept_before[:-1][np.diff(kept_before) > 0])
+        return Graph(
+            op=np.ascontiguousarray(op[keep]),
+            arg0=remap(a0),
+            arg1=remap(a1),
+            arg2=remap(a2),
+            const=np.ascontiguousarray(c[keep]),
+            outputs=np.ascontiguousarray(new_id[outputs]),
+            input_shape=tuple(input_shape),
+            output_shape=tuple(output_shape),
+            param_shapes=tuple(tuple(s) for s in param_shapes),
+            block_starts=block_starts,
+            local=self.local,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """An immutable expression DAG with its inputs, parameters and outputs.
+
+    Produced by :func:`symasd.trace` and :func:`symasd.from_sympy`. Calling it
+    evaluates the traced function on the Cython virtual machine.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.sin(x[1:]) * x[:-1], np.ones(4))
+    >>> g.n_inputs, g.n_outputs, g.output_shape
+    (4, 3, (3,))
+    >>> np.allclose(g(np.arange(4.0)), np.sin([1., 2., 3.]) * [0., 1., 2.])
+    True
+    """
+
+    op: np.ndarray
+    arg0: np.ndarray
+    arg1: np.ndarray
+    arg2: np.ndarray
+    const: np.ndarray
+    outputs: np.ndarray
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    param_shapes: tuple[tuple[int, ...], ...] = ()
+    block_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=_I))
+    local: bool = False
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.input_shape, dtype=_I))
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.outputs.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.op.shape[0])
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(np.prod(s, dtype=_I) for s in self.param_shapes))
+
+    def __repr__(self) -> str:
+        kind = "local" if self.local else "global"
+        return (f"Graph({kind}, input_shape={self.input_shape}, output_shape="
+                f"{self.output_shape}, n_nodes={self.n_nodes})")
+
+    def _check_point(self, x, shape, what) -> np.ndarray:
+        arr = np.asarray(x)
+        if np.iscomplexobj(arr):
+            raise InputError(f"{what} is complex; symasd differentiates real functions only: "
+                             "split real and imaginary parts into a real array")
+        if arr.dtype == object:
+            raise InputError(f"{what} must be a real NumPy array, got {type(x).__name__}")
+        if arr.shape != tuple(shape):
+            raise InputError(f"{what} has shape {arr.shape}, but the graph was traced with "
+                             f"shape {tuple(shape)}; pass an array of that shape")
+        return np.ascontiguousarray(arr, dtype=np.float64)
+
+    def node_values(self, x, *params) -> np.ndarray:
+        """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
+        x = self._check_point(x, self.input_shape, "x")
+        if len(params) != len(self.param_shapes):
+            raise InputError(f"the graph has {len(self.param_shapes)} parameter arrays, "
+                             f"got {len(params)}")
+        p = [self._check_point(v, s, f"parameter {i}").ravel()
+             for i, (v, s) in enumerate(zip(params, self.param_shapes, strict=True))]
+        pflat = np.concatenate(p) if p else np.zeros(0)
+        vals = np.empty((self.n_nodes, 1))
+        _vm.evaluate(self.op, self.arg0, self.arg1, self.arg2, self.const,
+                     x.reshape(-1, 1), pflat.reshape(-1, 1), vals)
+        return vals[:, 0]
+
+    def __call__(self, x, *params) -> np.ndarray:
+        """Evaluate the graph's outputs at ``x``; returns an array of ``output_shape``."""
+        return self.node_values(x, *params)[self.outputs].reshape(self.output_shape)
+
+    def to_sympy(self, symbols=None) -> list:
+        """The outputs as a list of SymPy expressions (for small graphs).
+
+        ``symbols`` defaults to ``x0, x1, ...`` (and ``p0, p1, ...`` for parameters).
+        """
+        from .sympy_bridge import graph_to_sympy
+
+        return graph_to_sympy(self, symbols)

@@ -1,0 +1,91 @@
+"""Exact Jacobian and Hessian sparsity patterns, read off the expression graph.
+
+Index sets are propagated through the node arrays by the Cython kernels of
+``cysrc/pattern.pyx``, honouring each op's derivative classification
+(:func:`symasd.ops.classification_tables`). Global patterns (the default)
+hold for every input; local patterns (``local=True``) hold at the tracing
+point, with comparisons and selections resolved there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _pattern
+from .errors import InputError
+from .graph import Graph
+from .ops import classification_tables
+from .tracing import trace
+
+__all__ = ["jacobian_sparsity", "hessian_sparsity"]
+
+_ARITY, _D1, _D2, _CROSS = classification_tables()
+
+
+def _as_graph(f: Callable | Graph, x0, p0, local: bool) -> Graph:
+    if isinstance(f, Graph):
+        if x0 is not None and np.shape(x0) != f.input_shape:
+            raise InputError(f"x0 has shape {np.shape(x0)} but the graph's input shape is "
+                             f"{f.input_shape}")
+        if local and not f.local:
+            raise InputError("a global Graph cannot give a local pattern; trace with "
+                             "symasd.trace(f, x0, local=True) or pass the function itself")
+        return f
+    if x0 is None:
+        raise InputError("x0 is required when f is a function (it fixes the input shape)")
+    return trace(f, x0, *p0, local=local)
+
+
+def jacobian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> sp.csr_array:
+    """The Jacobian sparsity pattern of ``f`` at shape ``x0.shape``.
+
+    Returns an ``m x n`` boolean ``scipy.sparse.csr_array`` with sorted
+    indices, where ``m`` and ``n`` are the flattened output and input sizes.
+    ``f`` may be a function ``f(x, *p)`` or a :class:`~symasd.Graph`.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> f = lambda x: np.array([x[0] * x[1] + np.sign(x[2]), np.sign(x[2]) * x[3] / 2])
+    >>> symasd.jacobian_sparsity(lambda x: np.stack([x[0] * x[1] + np.sign(x[2]),
+    ...                                             np.sign(x[2]) * x[3] / 2]),
+    ...                          np.ones(4)).toarray().astype(int)
+    array([[1, 1, 0, 0],
+           [0, 0, 0, 1]])
+    """
+    g = _as_graph(f, x0, p0, local)
+    indptr, indices = _pattern.jacobian_pattern(g.op, g.arg0, g.arg1, g.arg2, g.const, _D1,
+                                                g.outputs)
+    data = np.ones(indices.shape[0], dtype=bool)
+    return sp.csr_array((data, indices, indptr), shape=(g.n_outputs, g.n_inputs))
+
+
+def hessian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> sp.csr_array:
+    """The Hessian sparsity pattern of a scalar-valued ``f``.
+
+    Returns a symmetric ``n x n`` boolean ``scipy.sparse.csr_array`` with
+    sorted indices. Linear operations add nothing, ``x * y`` adds only the
+    cross pair, and nodes whose first derivative towards the output is
+    identically zero (behind ``sign``, ``floor``, comparisons) add nothing.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> H = symasd.hessian_sparsity(lambda x: (x[0] + x[1]) * x[2], np.ones(3))
+    >>> H.toarray().astype(int)
+    array([[0, 0, 1],
+           [0, 0, 1],
+           [1, 1, 0]])
+    """
+    g = _as_graph(f, x0, p0, local)
+    if g.n_outputs != 1:
+        raise InputError(f"the Hessian needs a scalar-valued function, but f has output shape "
+                         f"{g.output_shape}; sum the outputs or take a weighted sum "
+                         "(w @ f(x)) first")
+    indptr, indices = _pattern.hessian_pattern(g.op, g.arg0, g.arg1, g.arg2, g.const, _D1, _D2,
+                                               _CROSS, int(g.outputs[0]), g.n_inputs)
+    data = np.ones(indices.shape[0], dtype=bool)
+    return sp.csr_array((data, indices, indptr), shape=(g.n_inputs, g.n_inputs))
