@@ -124,7 +124,15 @@ class SymArray:
                            "must be plain integers or integer NumPy arrays")
 
     def __array__(self, dtype=None, copy=None):
-        raise TracingError(_CONVERT_MESSAGE)
+        # An object array of 0-d symbolic scalars lets ``np.array([a, b])`` build
+        # an array from symbolic pieces; converting it to float still fails in
+        # ``__float__`` with a message that explains ``np.zeros_like``.
+        if dtype is not None and np.dtype(dtype) != object:
+            raise TracingError(_CONVERT_MESSAGE)
+        out = np.empty(self.shape, dtype=object)
+        for index in np.ndindex(self.shape):
+            out[index] = SymArray(self._ids[index], self._b, self._bool)
+        return out
 
     # -- indexing --------------------------------------------------------------
 
@@ -377,6 +385,18 @@ def _flatten_args(values):
             yield v
 
 
+def _object_ids(arr: np.ndarray, builder: Builder) -> np.ndarray:
+    """Ids of an object array mixing symbolic scalars and numbers (``np.array([a, b])``)."""
+    ids = np.empty(arr.shape, dtype=_I)
+    for index in np.ndindex(arr.shape):
+        item = arr[index]
+        if isinstance(item, SymArray) and item.ndim != 0:
+            raise TracingError("np.array of symbolic arrays with different shapes; use "
+                               "np.stack or np.concatenate")
+        ids[index] = _to_ids(item, builder)
+    return ids
+
+
 def _numeric(value) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype == object:
@@ -394,6 +414,8 @@ def _to_ids(value, builder: Builder) -> np.ndarray:
         if value._b is not builder:
             raise TracingError("symbolic arrays from two different traces were mixed")
         return value._ids
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return _object_ids(value, builder)
     arr = _numeric(value)
     return builder.const(arr).reshape(arr.shape)
 
@@ -834,6 +856,13 @@ def _where(cond, x=None, y=None):
     return _elementwise(b, b.where, cond, x, y, is_bool=_is_bool(x) and _is_bool(y))
 
 
+def _round(a, decimals=0, out=None):
+    if decimals != 0 or out is not None:
+        raise TracingError("np.round with decimals or out= is not supported by symasd "
+                           "tracing; its derivative is zero anyway: use np.rint")
+    return np.rint(a)
+
+
 def _clip(x, a_min=None, a_max=None, out=None, **kw):
     if out is not None or kw:
         raise TracingError("clip keyword arguments are not supported by symasd tracing")
@@ -981,6 +1010,8 @@ _FUNCTIONS: dict[Any, Callable] = {
     np.tensordot: _tensordot,
     np.einsum: _einsum,
     np.where: _where,
+    np.round: _round,
+    np.around: _round,
     np.clip: _clip,
     np.diff: _diff,
     np.pad: _pad,
@@ -1022,6 +1053,8 @@ def _check_point(x0, what: str) -> np.ndarray:
 def _output_ids(out, builder: Builder) -> np.ndarray:
     if isinstance(out, SymArray):
         return out._ids
+    if isinstance(out, np.ndarray) and out.dtype == object:
+        return _object_ids(out, builder)
     if isinstance(out, np.ndarray | np.generic) and out.dtype.kind in "fiub":
         return builder.const(np.asarray(out, dtype=np.float64)).reshape(np.shape(out))
     hint = ""
@@ -1029,6 +1062,18 @@ def _output_ids(out, builder: Builder) -> np.ndarray:
         hint = " Combine the pieces with np.stack(...) or np.concatenate(...)."
     raise TracingError(f"the traced function returned {type(out).__name__}; it must return "
                        f"an array.{hint}")
+
+
+def _call_traced(f: Callable, *args):
+    try:
+        with np.errstate(all="ignore"):
+            return f(*args)
+    except ValueError as err:
+        # NumPy reports a symbolic scalar stored into a float array as a sequence
+        # (SymArray supports indexing); say what actually went wrong.
+        if "setting an array element with a sequence" in str(err):
+            raise TracingError(_CONVERT_MESSAGE) from err
+        raise
 
 
 def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False) -> Graph:
@@ -1062,8 +1107,7 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False) -> 
         offsets = np.cumsum([0] + [p.size for p in params])
         syms = [SymArray(pids[offsets[i]:offsets[i + 1]].reshape(p.shape), builder)
                 for i, p in enumerate(params)]
-    with np.errstate(all="ignore"):
-        out = f(x, *syms)
+    out = _call_traced(f, x, *syms)
     ids = _output_ids(out, builder)
     return builder.finish(ids.ravel(), x0.shape, ids.shape, [p.shape for p in params])
 

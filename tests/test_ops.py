@@ -1,0 +1,136 @@
+"""The op table: opcodes shared with Cython, VM vs NumPy rules, partials vs differences."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symasd
+from symasd.graph import Builder
+from symasd.ops import OPS, Code, classification_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# input domains on which each op is smooth (for derivative checks)
+DOMAIN = {
+    Code.SQRT: (0.2, 3), Code.LOG: (0.2, 3), Code.LOG2: (0.2, 3), Code.LOG10: (0.2, 3),
+    Code.LOG1P: (-0.5, 3), Code.ARCSIN: (-0.9, 0.9), Code.ARCCOS: (-0.9, 0.9),
+    Code.ARCTANH: (-0.9, 0.9), Code.ARCCOSH: (1.2, 3), Code.RECIPROCAL: (0.3, 3),
+    Code.TAN: (-1.2, 1.2), Code.POW: (0.3, 2),
+}
+NON_LEAF = [row for row in OPS.values() if row.arity > 0]
+
+
+@pytest.mark.skipif(not (ROOT / "cysrc" / "_opcodes.pxi").exists(),
+                    reason="needs the source tree (cysrc/) next to the tests")
+def test_opcodes_pxi_matches_code_enum():
+    text = (ROOT / "cysrc" / "_opcodes.pxi").read_text()
+    found = {name: int(v) for name, v in re.findall(r"OP_(\w+) = (\d+)", text)}
+    assert found == {c.name: int(c) for c in Code}
+
+
+def test_classification_tables_shape_and_rules():
+    arity, d1, d2, cross = classification_tables()
+    assert arity[Code.MUL] == 2 and d1[Code.MUL, :2].all() and not d2[Code.MUL].any()
+    assert cross[Code.MUL, 0] == 1 and cross[Code.ADD, 0] == 0
+    assert d1[Code.SIGN, 0] == 0 and d1[Code.FLOOR, 0] == 0 and d1[Code.LT].sum() == 0
+    assert d2[Code.DIV, 0] == 0 and d2[Code.DIV, 1] == 1
+    assert d1[Code.WHERE].tolist() == [0, 1, 1]
+    # a zero first derivative implies zero second and cross derivatives
+    for row in NON_LEAF:
+        for i, nz in enumerate(row.d1):
+            if not nz:
+                assert not row.d2[i]
+
+
+def _graph_of(code, n, rng):
+    lo, hi = DOMAIN.get(code, (-2, 2))
+    b = Builder()
+    row = OPS[code]
+    arity = row.arity
+    pts = rng.uniform(lo, hi, size=(arity, n))
+    if code == Code.WHERE:
+        pts[0] = rng.choice([0.0, 1.0], n)
+    x = b.variables(pts.ravel()).reshape(arity, n)
+    if code == Code.POWC:
+        out = b.powc(x[0], 2.5)
+        c = np.full(n, 2.5)
+    elif arity == 1:
+        out = b.unary(code, x[0])
+        c = np.zeros(n)
+    elif arity == 2:
+        out = b.binary(code, x[0], x[1])
+        c = np.zeros(n)
+    else:
+        out = b.where(x[0], x[1], x[2])
+        c = np.zeros(n)
+    parts = row.partials(b, *x, out, c)
+    parts = [p if p is not None else b.const_like(out, 0.0) for p in parts]
+    g = b.finish(np.concatenate([out] + parts), pts.shape, (1 + arity, n))
+    return g, pts
+
+
+@pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
+def test_vm_agrees_with_numpy_rule(row):
+    rng = np.random.default_rng(int(row.code))
+    g, pts = _graph_of(row.code, 50, rng)
+    values = g(pts)[0]
+    with np.errstate(all="ignore"):
+        if row.code == Code.POWC:
+            expected = row.numpy(pts[0], 2.5)
+        else:
+            expected = row.numpy(*pts)
+    np.testing.assert_allclose(values, expected, rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
+def test_vm_matches_numpy_on_special_values(row):
+    special = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 2.5, np.inf, -np.inf, np.nan])
+    grid = np.meshgrid(*[special] * row.arity, indexing="ij")
+    pts = np.stack([v.ravel() for v in grid])
+    b = Builder()
+    x = b.variables(pts.ravel()).reshape(pts.shape)
+    if row.code == Code.POWC:
+        out = b.powc(x[0], 2.5)
+    elif row.arity == 1:
+        out = b.unary(row.code, x[0])
+    elif row.arity == 2:
+        out = b.binary(row.code, x[0], x[1])
+    else:
+        out = b.where(*x)
+    g = b.finish(out, pts.shape, out.shape)
+    with np.errstate(all="ignore"):
+        expected = row.numpy(pts[0], 2.5) if row.code == Code.POWC else row.numpy(*pts)
+        np.testing.assert_array_equal(g(pts), expected)
+
+
+@pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
+def test_partials_match_central_differences(row):
+    rng = np.random.default_rng(100 + int(row.code))
+    n = 40
+    g, pts = _graph_of(row.code, n, rng)
+    vals = g(pts)
+    h = 1e-6
+    for i in range(row.arity):
+        if row.code == Code.WHERE and i == 0:
+            np.testing.assert_array_equal(vals[1], 0.0)
+            continue
+        e = np.zeros_like(pts)
+        e[i] = h
+        fd = (g(pts + e)[0] - g(pts - e)[0]) / (2 * h)
+        if row.code in (Code.MAX, Code.MIN, Code.ABS):
+            # kinks: compare away from ties / zero only
+            mask = np.abs(pts[0] - (pts[1] if row.arity == 2 else 0)) > 1e-3
+        else:
+            mask = np.ones(n, dtype=bool)
+        np.testing.assert_allclose(vals[1 + i][mask], fd[mask], rtol=1e-6, atol=1e-6)
+        if not row.d1[i]:
+            np.testing.assert_array_equal(vals[1 + i], 0.0)
+
+
+def test_every_op_name_is_unique_and_numpy_rules_exist():
+    names = [row.name for row in OPS.values()]
+    assert len(names) == len(set(names))
+    assert all(row.numpy is not None and row.partials is not None for row in NON_LEAF)
+    assert symasd.ops.op_by_name("multiply").code == Code.MUL

@@ -1,0 +1,256 @@
+"""Tracing unmodified NumPy code: values, structure sharing and errors."""
+
+import numpy as np
+import pytest
+from reference import central_jacobian
+
+import symasd
+from symasd import InputError, TracingError
+
+rng = np.random.default_rng(0)
+A = rng.standard_normal((4, 6))
+M = rng.standard_normal((6, 6))
+IDX = np.array([0, 2, 2, 5, 1])
+
+# (name, function, input shape): each must trace and evaluate exactly like NumPy
+CASES = [
+    ("ufuncs", lambda x: np.sin(x) * np.exp(-x) + np.tanh(x) / (1 + x**2), (6,)),
+    ("scalars both sides", lambda x: 2.0 - x + 3 * x / 4 - 1 / (2 + x**2) + 2**x, (6,)),
+    ("numpy array operand", lambda x: np.arange(6.0) * x - x * np.ones(6), (6,)),
+    ("broadcast 2d", lambda x: x.reshape(2, 3) + np.array([[1.0], [2.0]]), (6,)),
+    ("outer broadcast", lambda x: (x[:, None] * x[None, :]).ravel(), (4,)),
+    ("basic indexing", lambda x: x[1:-1:2] + x[::-1][:2].sum(), (6,)),
+    ("integer indexing", lambda x: x[IDX] * x[[1, 1, 0, 3, 4]], (6,)),
+    ("boolean mask", lambda x: x[np.array([True, False, True, True, False, True])], (6,)),
+    ("2d indexing", lambda x: x[1:, ::2].T @ np.ones(2), (3, 4)),
+    ("reshape ravel transpose", lambda x: x.reshape(3, 2).T.ravel() * np.ravel(x), (6,)),
+    ("concatenate stack", lambda x: np.concatenate([x, np.stack([x[0], x[1]]), [1.0]]), (6,)),
+    ("hstack vstack", lambda x: np.vstack([x, 2 * x]).ravel() + np.hstack([x, x])[:12], (6,)),
+    ("roll", lambda x: np.roll(x, 2) - np.roll(x.reshape(2, 3), -1, axis=1).ravel(), (6,)),
+    ("diff", lambda x: np.diff(x, 2), (6,)),
+    ("diff axis prepend", lambda x: np.diff(x, axis=0, prepend=0.0).ravel(), (2, 3)),
+    ("pad constant", lambda x: np.pad(x, (2, 1), constant_values=3.5), (6,)),
+    ("pad wrap 2d", lambda x: np.pad(x, 1, mode="wrap").ravel(), (2, 3)),
+    ("sum prod mean", lambda x: np.array([x.sum(), np.prod(x), np.mean(x)]), (6,)),
+    ("sum axis keepdims", lambda x: x.sum(axis=0, keepdims=True).ravel() + x.mean(1), (3, 3)),
+    ("cumsum", lambda x: np.cumsum(x) + x.cumsum(), (7,)),
+    ("cumsum axis", lambda x: np.cumsum(x, axis=1).ravel(), (2, 5)),
+    ("dot matvec", lambda x: np.dot(A, x) + A @ x, (6,)),
+    ("matmul left vec", lambda x: x[:4] @ A, (6,)),
+    ("matmul symbolic both", lambda x: (x.reshape(2, 3) @ x.reshape(3, 2)).ravel(), (6,)),
+    ("batched matmul", lambda x: (x.reshape(2, 2, 2) @ x.reshape(2, 2, 2)).ravel(), (8,)),
+    ("dot vec vec", lambda x: np.atleast_1d(np.dot(x, x)), (6,)),
+    ("outer", lambda x: np.outer(x[:3], x[3:]).ravel(), (6,)),
+    ("einsum ij,j", lambda x: np.einsum("ij,j->i", A, x), (6,)),
+    ("einsum trace", lambda x: np.atleast_1d(np.einsum("ii", x.reshape(3, 3))), (9,)),
+    ("einsum implicit", lambda x: np.einsum("ij,jk", x.reshape(2, 3), M[:3, :2]).ravel(), (6,)),
+    ("where", lambda x: np.where(x > 0, x**2, -x), (6,)),
+    ("clip maximum minimum", lambda x: np.clip(x, -0.5, 0.5) + np.maximum(x, 0.1)
+     - np.minimum(x, x[::-1]), (6,)),
+    ("abs sign floor", lambda x: np.abs(x) + np.sign(x) + np.floor(3 * x) + np.ceil(x)
+     + np.round(x), (6,)),
+    ("comparisons logic", lambda x: np.where((x > 0) & (x < 1) | ~(x > -1), 1.0, 2.0) * x,
+     (6,)),
+    ("zeros_like assignment", None, (6,)),
+    ("add.at", None, (6,)),
+    ("special functions", lambda x: np.cbrt(x) + np.expm1(x) + np.log1p(x**2)
+     + np.log2(1 + x**2) + np.log10(2 + x**2) + np.arctan(x) + np.sinh(x) + np.cosh(x)
+     + np.arcsinh(x) + np.arccosh(2 + x**2) + np.arctanh(x / 3) + np.arcsin(x / 3)
+     + np.arccos(x / 3) + np.hypot(x, 1) + np.arctan2(x, 2) + np.square(x)
+     + np.reciprocal(2 + x**2) + np.sqrt(1 + x**2) + np.tan(x / 3) + np.cos(x), (6,)),
+    ("tensordot", lambda x: np.tensordot(x.reshape(2, 3), M[:3, :4], axes=1).ravel(), (6,)),
+    ("max min reductions", lambda x: np.array([x.max(), np.min(x)]), (6,)),
+    ("full_like ones_like", lambda x: np.full_like(x, 2.0) * x + np.ones_like(x), (6,)),
+    ("triu", lambda x: np.triu(x.reshape(3, 3)).ravel(), (9,)),
+]
+
+
+def ode_rhs(y):
+    dy = np.zeros_like(y)
+    dy[1:-1] = y[:-2] - 2 * y[1:-1] + y[2:]
+    dy[0] = -y[0]
+    dy[-1] += y[-1] ** 2
+    return dy
+
+
+def scatter(x):
+    out = np.zeros_like(x)
+    np.add.at(out, IDX, x[:5] ** 2)
+    return out
+
+
+def _function(name, f):
+    return {"zeros_like assignment": ode_rhs, "add.at": scatter}.get(name, f)
+
+
+@pytest.mark.parametrize("name,f,shape", CASES, ids=[c[0] for c in CASES])
+def test_traced_values_match_numpy(name, f, shape):
+    f = _function(name, f)
+    x = rng.uniform(-0.9, 0.9, size=shape)
+    g = symasd.trace(f, np.zeros(shape))
+    expected = np.asarray(f(x), dtype=float)
+    assert g.output_shape == expected.shape
+    np.testing.assert_allclose(g(x), expected, rtol=1e-12, atol=1e-12)
+    # the global pattern contains every numerically nonzero entry
+    J = symasd.jacobian_sparsity(g).toarray()
+    fd = central_jacobian(f, x)
+    assert not np.any((np.abs(fd) > 1e-6) & ~J), name
+
+
+def test_hash_consing_shares_structure():
+    g1 = symasd.trace(lambda x: (x[1:] - x[:-1]) * (x[1:] - x[:-1]), np.zeros(5))
+    g2 = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(5))
+    # identical subexpressions are one node: 5 inputs + 4 differences + 4 squares
+    assert g1.n_nodes == g2.n_nodes == 13
+
+
+def test_simplification_rules():
+    g = symasd.trace(lambda x: x * 0 + x * 1 + 0 / (x + 2) + (x + 0) - x ** 1, np.zeros(3))
+    # everything folds to x + x - x: inputs, one ADD block and one SUB block
+    assert g.n_nodes == 3 + 3 + 3
+    g = symasd.trace(lambda x: np.sum(x * 0) + 2.0 * 3.0, np.zeros(3))
+    assert g.n_nodes == 1 and g(np.ones(3)) == 6.0
+
+
+def test_reductions_are_balanced_trees():
+    g = symasd.trace(lambda x: x.sum(), np.zeros(1024))
+    # depth log2(1024) = 10: count levels by walking the left spine
+    depth, k = 0, int(g.outputs[0])
+    while g.arg0[k] >= 0:
+        k = int(g.arg0[k])
+        depth += 1
+    assert depth == 10
+    assert g.n_nodes == 1024 + 1023
+
+
+def test_sparse_constant_matrix_creates_nodes_only_for_nonzeros():
+    D = np.diag(np.full(100, 2.0)) + np.diag(np.ones(99), 1)
+    g = symasd.trace(lambda x: D @ x, np.zeros(100))
+    assert g.n_nodes < 100 + 2 + 3 * 100
+    J = symasd.jacobian_sparsity(g)
+    assert J.nnz == 199
+
+
+def test_blocks_are_recorded():
+    g = symasd.trace(lambda x: np.sin(x) + np.cos(x), np.zeros(50))
+    assert g.block_starts.size >= 3
+    starts = np.append(g.block_starts, g.n_nodes)
+    for s, e in zip(starts[:-1], starts[1:], strict=True):
+        assert len(set(g.op[s:e].tolist())) == 1
+
+
+def test_local_tracing_resolves_branches():
+    def f(x):
+        if x[0] > 0:
+            return np.maximum(x, 0.0) * x[1]
+        return -x
+
+    x0 = np.array([1.0, -2.0, 3.0])
+    g = symasd.trace(f, x0, local=True)
+    np.testing.assert_allclose(g(x0), f(x0))
+    J = symasd.jacobian_sparsity(f, x0, local=True).toarray()
+    Jg = symasd.jacobian_sparsity(lambda x: np.maximum(x, 0.0) * x[1], x0).toarray()
+    assert J.sum() < Jg.sum()
+    assert np.array_equal(J, Jg & J)
+
+
+def test_parameters_are_traced_not_differentiated():
+    g = symasd.trace(lambda x, p: x * p[0] + p[1], np.ones(3), np.array([2.0, 5.0]))
+    assert g.param_shapes == ((2,),)
+    np.testing.assert_allclose(g(np.arange(3.0), np.array([3.0, 1.0])), [1.0, 4.0, 7.0])
+    assert symasd.jacobian_sparsity(g).nnz == 3
+
+
+# ---- errors ----------------------------------------------------------------
+
+
+def test_branching_on_symbolic_value_explains_where():
+    def f(x):
+        if x[0] > 0:
+            return x
+        return -x
+
+    with pytest.raises(TracingError, match="np.where"):
+        symasd.trace(f, np.ones(3))
+
+
+def test_unsupported_function_names_itself():
+    with pytest.raises(TracingError, match="sort"):
+        symasd.trace(lambda x: np.sort(x), np.ones(3))
+    with pytest.raises(TracingError, match="remainder|%"):
+        symasd.trace(lambda x: x % 2, np.ones(3))
+    with pytest.raises(TracingError, match="linalg"):
+        symasd.trace(lambda x: np.linalg.norm(x).reshape(1), np.ones(3))
+
+
+def test_storing_into_plain_array_says_zeros_like():
+    def f(x):
+        out = np.zeros(3)
+        out[0] = x[0]
+        return out
+
+    with pytest.raises(TracingError, match="zeros_like"):
+        symasd.trace(f, np.ones(3))
+
+    def g(x):
+        out = np.zeros(3)
+        out[:] = x
+        return out
+
+    with pytest.raises(TracingError, match="zeros_like"):
+        symasd.trace(g, np.ones(3))
+
+
+def test_non_array_output_is_rejected():
+    with pytest.raises(TracingError, match="np.stack"):
+        symasd.trace(lambda x: [x[0], x[1]], np.ones(3))
+    with pytest.raises(TracingError, match="dict"):
+        symasd.trace(lambda x: {"a": x}, np.ones(3))
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.ones(3, dtype=complex), "complex"),
+    (np.ones(3, dtype=int), "float64"),
+    (np.ones(3, dtype=bool), "float64"),
+    ("abc", "float64|dtype"),
+])
+def test_bad_x0(bad, match):
+    with pytest.raises(InputError, match=match):
+        symasd.trace(lambda x: x, bad)
+
+
+def test_local_needs_finite_point():
+    with pytest.raises(InputError, match="finite"):
+        symasd.trace(lambda x: x, np.array([1.0, np.nan]), local=True)
+
+
+def test_shape_mismatch_at_call_time():
+    g = symasd.trace(lambda x: x**2, np.ones(3))
+    with pytest.raises(InputError, match="shape"):
+        g(np.ones(4))
+    with pytest.raises(InputError, match="complex"):
+        g(np.ones(3, dtype=complex))
+    with pytest.raises(InputError, match="parameter"):
+        g(np.ones(3), np.ones(2))
+
+
+def test_symbolic_index_and_mixed_traces_rejected():
+    with pytest.raises(TracingError, match="index"):
+        symasd.trace(lambda x: x[x > 0], np.ones(3))
+    other = symasd.symbols("y", 3)
+    with pytest.raises(TracingError, match="different traces"):
+        symasd.trace(lambda x: x + other, np.ones(3))
+
+
+def test_complex_constants_rejected():
+    with pytest.raises(TracingError, match="complex"):
+        symasd.trace(lambda x: x * 1j, np.ones(3))
+
+
+def test_symbols_and_graph_from():
+    x = symasd.symbols("x", (2, 2))
+    g = symasd.graph_from(x, np.exp(x).sum(axis=0))
+    assert g.input_shape == (2, 2) and g.output_shape == (2,)
+    np.testing.assert_allclose(g(np.zeros((2, 2))), [2.0, 2.0])
+    with pytest.raises(InputError):
+        symasd.graph_from(x * 2, x)
