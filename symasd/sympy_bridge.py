@@ -125,7 +125,7 @@ def from_sympy(exprs, symbols, params=()) -> Graph:
 
     Example
     -------
-    >>> import sympy, symasd
+    >>> import numpy as np, sympy, symasd
     >>> x, y = sympy.symbols("x y")
     >>> g = symasd.from_sympy([x * y + sympy.sin(x), y**2], [x, y])
     >>> g(np.array([1.0, 2.0])).round(4).tolist()

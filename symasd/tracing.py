@@ -1132,7 +1132,16 @@ def symbols(name: str, shape: int | Sequence[int]) -> SymArray:
 
 
 def graph_from(inputs: SymArray, outputs) -> Graph:
-    """Freeze expressions built on ``inputs`` (from :func:`symbols`) into a Graph."""
+    """Freeze expressions built on ``inputs`` (from :func:`symbols`) into a Graph.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> x = symasd.symbols("x", 2)
+    >>> g = symasd.graph_from(x, x[0] * x[1])
+    >>> float(g(np.array([2.0, 3.0])))
+    6.0
+    """
     if not isinstance(inputs, SymArray):
         raise InputError("graph_from needs the SymArray returned by symasd.symbols")
     op, _, _, _, c = inputs._b.arrays()

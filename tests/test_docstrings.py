@@ -1,0 +1,28 @@
+"""Every example in the public docstrings runs and prints what it shows."""
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import symasd
+
+MODULES = sorted(
+    name for _, name, _ in pkgutil.iter_modules(symasd.__path__, "symasd.")
+    if not name.split(".")[-1].startswith("_")
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def test_public_functions_have_examples():
+    missing = [name for name in symasd.__all__
+               if callable(getattr(symasd, name)) and not isinstance(getattr(symasd, name), type)
+               and ">>>" not in (getattr(symasd, name).__doc__ or "")]
+    assert missing == []
