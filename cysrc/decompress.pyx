@@ -1,0 +1,256 @@
+# Decompression kernels (compiled as ``symasd._decompress``).
+#
+# Direct decompression is a NumPy gather (``B.ravel()[compressed_indices]``)
+# and needs no kernel at run time; ``color_counts`` helps to *build* the
+# gather indices.  Substitution decompression (acyclic colorings) is a short
+# program built once by ``substitution_program`` and run by ``substitute``.
+include "_types.pxi"
+
+
+def color_counts(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                 const ITYPE_t[::1] color, ITYPE_t[::1] counts, ITYPE_t[::1] out):
+    """For every stored entry (i, j), how many entries of row i share j's color.
+
+    (input)  ptr, idx: CSR structure (m rows); color: color of every column,
+             -1 for an uncolored (neutral) column
+    (scratch) counts: length max(color) + 1, zeros on entry and on exit
+    (output) out: length nnz; 0 where color[j] == -1
+
+    NumPy equivalent::
+
+        rows = np.repeat(np.arange(m), np.diff(ptr)); c = color[idx]
+        key = rows * C + c
+        out = np.where(c >= 0, np.unique(key, return_counts=True)[1][
+            np.unique(key, return_inverse=True)[1]], 0)
+    """
+    cdef ITYPE_t m = ptr.shape[0] - 1
+    cdef ITYPE_t i, k, c
+    with nogil:
+        for i in range(m):
+            for k in range(ptr[i], ptr[i + 1]):
+                c = color[idx[k]]
+                if c >= 0:
+                    counts[c] += 1
+            for k in range(ptr[i], ptr[i + 1]):
+                c = color[idx[k]]
+                out[k] = counts[c] if c >= 0 else 0
+            for k in range(ptr[i], ptr[i + 1]):
+                c = color[idx[k]]
+                if c >= 0:
+                    counts[c] = 0
+
+
+def substitution_program(const ITYPE_t[::1] group_ptr, const ITYPE_t[::1] group_pos,
+                         const ITYPE_t[::1] group_source, const ITYPE_t[::1] group_of,
+                         const ITYPE_t[::1] mirror,
+                         ITYPE_t[::1] remaining, BOOL_t[::1] done, ITYPE_t[::1] queue,
+                         ITYPE_t[::1] targets, ITYPE_t[::1] mirrors, ITYPE_t[::1] sources,
+                         ITYPE_t[::1] dep_ptr, ITYPE_t[::1] dep_indices):
+    """Order the off-diagonal nonzeros of a symmetric matrix for substitution.
+
+    The off-diagonal CSR positions are grouped by (row u, color b of the
+    column): group g holds the positions ``group_pos[group_ptr[g]:group_ptr[g+1]]``
+    and ``B[u, b]`` (flat index ``group_source[g]``) is the sum of their values.
+    Leaves are eliminated as in a tree: a group with exactly one unknown entry
+    (u, p) gives ``H[u, p] = B[u, b] - sum(known entries of the group)``; then
+    (p, u) is known too, which may leave the group of (p, color[u]) with one
+    unknown.  This finishes iff every 2-colored subgraph is a forest, i.e.
+    the coloring is acyclic.
+
+    (input)  group_ptr (n_groups + 1), group_pos, group_source (n_groups)
+             group_of: group of every CSR position (-1 on the diagonal)
+             mirror: CSR position of (j, i) for the position of (i, j)
+    (scratch) remaining: length n_groups, the group sizes on entry;
+              done: length nnz, zeros; queue: length n_groups
+    (output) step t: ``targets[t]``, ``mirrors[t]`` (positions of H[u, p] and
+             H[p, u]), ``sources[t]`` (flat index into B), dependencies
+             ``dep_indices[dep_ptr[t]:dep_ptr[t+1]]`` (positions of values
+             computed by earlier steps); dep_ptr[0] must be 0 on entry.
+             Arrays of length n_edges (n_edges + 1 for dep_ptr, number of
+             off-diagonal entries for dep_indices).
+
+    Returns the number of steps written; it is less than the number of edges
+    when some 2-colored subgraph has a cycle.
+    """
+    cdef ITYPE_t ngroups = remaining.shape[0]
+    cdef ITYPE_t g, g2, a, pos, unknown, head = 0, tail = 0, t = 0, d = 0
+    with nogil:
+        for g in range(ngroups):
+            if remaining[g] == 1:
+                queue[tail] = g
+                tail += 1
+        while head < tail:
+            g = queue[head]
+            head += 1
+            if remaining[g] != 1:
+                continue
+            unknown = -1
+            for a in range(group_ptr[g], group_ptr[g + 1]):
+                pos = group_pos[a]
+                if done[pos]:
+                    dep_indices[d] = pos
+                    d += 1
+                else:
+                    unknown = pos
+            remaining[g] = 0
+            targets[t] = unknown
+            mirrors[t] = mirror[unknown]
+            sources[t] = group_source[g]
+            t += 1
+            dep_ptr[t] = d
+            done[unknown] = 1
+            done[mirror[unknown]] = 1
+            g2 = group_of[mirror[unknown]]
+            remaining[g2] -= 1
+            if remaining[g2] == 1:
+                queue[tail] = g2
+                tail += 1
+    return t
+
+
+def substitute(const DTYPE_t[::1] b, const ITYPE_t[::1] targets,
+               const ITYPE_t[::1] mirrors, const ITYPE_t[::1] sources,
+               const ITYPE_t[::1] dep_ptr, const ITYPE_t[::1] dep_indices,
+               DTYPE_t[::1] values):
+    """Run a substitution program.
+
+    (input)  b: the compressed matrix raveled in C order; the program arrays
+    (output) values: length nnz, the nonzeros in CSR order
+
+    Python equivalent::
+
+        for t in range(len(targets)):
+            v = b[sources[t]] - values[dep_indices[dep_ptr[t]:dep_ptr[t+1]]].sum()
+            values[targets[t]] = values[mirrors[t]] = v
+    """
+    cdef ITYPE_t t, d, nsteps = targets.shape[0]
+    cdef DTYPE_t s
+    with nogil:
+        for t in range(nsteps):
+            s = b[sources[t]]
+            for d in range(dep_ptr[t], dep_ptr[t + 1]):
+                s -= values[dep_indices[d]]
+            values[targets[t]] = s
+            values[mirrors[t]] = s
+
+
+cdef ITYPE_t _star_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                           const ITYPE_t[::1] mirror, const ITYPE_t[::1] color,
+                           ITYPE_t ncolors, ITYPE_t[::1] counts,
+                           ITYPE_t[::1] unique_count, ITYPE_t[::1] out) noexcept nogil:
+    cdef ITYPE_t n = ptr.shape[0] - 1
+    cdef ITYPE_t i, j, k
+    for i in range(n):
+        for k in range(ptr[i], ptr[i + 1]):
+            counts[color[idx[k]]] += 1
+        for k in range(ptr[i], ptr[i + 1]):
+            unique_count[k] = counts[color[idx[k]]]
+        for k in range(ptr[i], ptr[i + 1]):
+            counts[color[idx[k]]] = 0
+    for i in range(n):
+        for k in range(ptr[i], ptr[i + 1]):
+            j = idx[k]
+            if j == i:
+                out[k] = i * ncolors + color[i]
+            elif color[i] == color[j]:
+                return -1
+            elif unique_count[k] == 1:
+                out[k] = i * ncolors + color[j]
+            elif unique_count[mirror[k]] == 1:
+                out[k] = j * ncolors + color[i]
+            else:
+                return -2
+    return 0
+
+
+def star_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                 const ITYPE_t[::1] mirror, const ITYPE_t[::1] color, ITYPE_t ncolors,
+                 ITYPE_t[::1] counts, ITYPE_t[::1] unique_count, ITYPE_t[::1] out):
+    """Gather indices of a star coloring (direct symmetric decompression).
+
+    (input)  ptr, idx: CSR structure of a symmetric pattern (n x n)
+             mirror: CSR position of (j, i) for the position of (i, j)
+             color: colors (0 .. ncolors - 1) of the n vertices
+    (scratch) counts: length ncolors, zeros; unique_count: length nnz
+    (output) out: length nnz
+
+    With ``B = H @ S`` of shape (n, ncolors), C order::
+
+        out[k] = i * ncolors + color[j]   if no other neighbour of i has color[j]
+                 j * ncolors + color[i]   otherwise (then (j, i) is readable)
+
+    and ``i * ncolors + color[i]`` on the diagonal.  Returns 0; -1 when two
+    adjacent vertices share a color; -2 when some entry is readable from
+    neither side (not a star coloring).
+    """
+    cdef ITYPE_t status
+    with nogil:
+        status = _star_indices(ptr, idx, mirror, color, ncolors, counts, unique_count, out)
+    return status
+
+
+cdef ITYPE_t _group_by_row_color(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                                 const ITYPE_t[::1] color, ITYPE_t ncolors,
+                                 ITYPE_t[::1] stamp, ITYPE_t[::1] slot,
+                                 ITYPE_t[::1] group_ptr, ITYPE_t[::1] group_pos,
+                                 ITYPE_t[::1] group_source,
+                                 ITYPE_t[::1] group_of) noexcept nogil:
+    cdef ITYPE_t n = ptr.shape[0] - 1
+    cdef ITYPE_t i, k, c, g, g0, ngroups = 0
+    for i in range(n):
+        g0 = ngroups
+        for k in range(ptr[i], ptr[i + 1]):
+            if idx[k] == i:
+                continue
+            c = color[idx[k]]
+            if c == color[i]:
+                return -1
+            if stamp[c] != i:
+                stamp[c] = i
+                slot[c] = ngroups
+                group_source[ngroups] = i * ncolors + c
+                group_ptr[ngroups + 1] = 0
+                ngroups += 1
+            group_of[k] = slot[c]
+            group_ptr[slot[c] + 1] += 1
+        # sizes -> offsets for the groups of this row
+        for g in range(g0, ngroups):
+            group_ptr[g + 1] += group_ptr[g]
+        # place the positions; slot[] is reused as the fill pointer
+        for g in range(g0, ngroups):
+            c = group_source[g] - i * ncolors
+            slot[c] = group_ptr[g]
+        for k in range(ptr[i], ptr[i + 1]):
+            if idx[k] == i:
+                continue
+            c = color[idx[k]]
+            group_pos[slot[c]] = k
+            slot[c] += 1
+    return ngroups
+
+
+def group_by_row_color(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                       const ITYPE_t[::1] color, ITYPE_t ncolors,
+                       ITYPE_t[::1] stamp, ITYPE_t[::1] slot,
+                       ITYPE_t[::1] group_ptr, ITYPE_t[::1] group_pos,
+                       ITYPE_t[::1] group_source, ITYPE_t[::1] group_of):
+    """Group the off-diagonal entries of every row by the color of their column.
+
+    (input)  ptr, idx: CSR structure (n x n); color: vertex colors
+    (scratch) stamp: length ncolors, filled with -1; slot: length ncolors
+    (output) group_ptr (length >= n_groups + 1, group_ptr[0] == 0 on entry),
+             group_source (length >= n_groups), group_pos (length >= number of
+             off-diagonal entries), group_of (length
+             nnz, filled with -1 by the caller: the diagonal stays -1)
+
+    Group g is the positions ``group_pos[group_ptr[g]:group_ptr[g+1]]``
+    (increasing) of the entries (i, j), j != i, of one row i with one
+    color c = color[j]; ``group_source[g] = i * ncolors + c``.  Groups are
+    numbered row by row, in order of first appearance.  Returns n_groups,
+    or -1 if some off-diagonal entry joins two vertices of the same color.
+    """
+    cdef ITYPE_t ngroups
+    with nogil:
+        ngroups = _group_by_row_color(ptr, idx, color, ncolors, stamp, slot,
+                                      group_ptr, group_pos, group_source, group_of)
+    return ngroups

@@ -1,0 +1,290 @@
+"""Decompression: from compressed products back to the nonzeros.
+
+Everything decompression needs is computed **once**, from the pattern and the
+colors, as plain ``int64`` arrays; decompressing is then a gather (direct
+methods) or one pass of a substitution program (acyclic colorings).  The
+values always come out in the CSR order of the canonical pattern (sorted
+column indices), so ``csr_array((values, indices, indptr))`` has exactly the
+pattern's structure.
+
+Direct decompression (column, row, star, bidirectional)
+    ``values = B.ravel()[compressed_indices]`` where ``B`` is the compressed
+    matrix in C order:
+
+    * column: ``B = A @ S``, shape ``(m, c)``; entry ``(i, j)`` is at
+      ``i * c + colors[j]``;
+    * row: ``B = S.T @ A``, shape ``(c, n)``; entry ``(i, j)`` is at
+      ``colors[i] * n + j``;
+    * star: ``B = H @ S``, shape ``(n, c)``; entry ``(i, j)`` is at
+      ``i * c + colors[j]`` when ``j``'s color is unique among the neighbours
+      of ``i``, else at ``j * c + colors[i]`` (symmetry);
+    * bidirectional: ``b = np.concatenate([B_row.ravel(), B_col.ravel()])``
+      with ``B_row = S_row.T @ A`` of shape ``(c_row, n)`` and
+      ``B_col = A @ S_col`` of shape ``(m, c_col)``; entry ``(i, j)`` is at
+      ``c_row * n + i * c_col + column_colors[j]`` when read from the column
+      side (preferred when possible), else at ``row_colors[i] * n + j``.
+
+Substitution (acyclic) -- :class:`SubstitutionProgram`
+    steps ``t = 0, 1, ...`` in sequence::
+
+        v = b[sources[t]] - values[dep_indices[dep_ptr[t]:dep_ptr[t+1]]].sum()
+        values[targets[t]] = values[mirrors[t]] = v
+
+    with ``b = (H @ S).ravel()`` (shape ``(n, c)``), ``targets[t]`` and
+    ``mirrors[t]`` the CSR positions of ``H[u, p]`` and ``H[p, u]`` (equal on
+    the diagonal) and ``dep_indices`` CSR positions written by earlier steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _decompress
+from .errors import InputError
+
+__all__ = [
+    "SubstitutionProgram",
+    "CSRTemplate",
+    "column_compressed_indices",
+    "row_compressed_indices",
+    "star_compressed_indices",
+    "bicoloring_compressed_indices",
+    "acyclic_substitution_program",
+]
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    a.flags.writeable = False
+    return a
+
+
+def _rows_of(indptr: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
+
+
+def _color_counts(indptr, indices, colors) -> np.ndarray:
+    """``out[k]``: entries in the row of entry k whose column has its color."""
+    ncol = int(colors.max()) + 1 if colors.size else 0
+    counts = np.zeros(max(ncol, 1), dtype=np.int64)
+    out = np.empty(indices.shape[0], dtype=np.int64)
+    _decompress.color_counts(indptr, indices, colors, counts, out)
+    return out
+
+
+class CSRTemplate:
+    """The structure of a CSR matrix, to wrap value arrays into ``csr_array``.
+
+    ``indptr`` and ``indices`` are cached once in the index dtype SciPy picks
+    for them, so every matrix built by :meth:`matrix` has identical (copied)
+    structure arrays and SciPy has nothing to convert or check.
+    """
+
+    __slots__ = ("shape", "indptr", "indices")
+
+    def __init__(self, shape: tuple[int, int], indptr: np.ndarray, indices: np.ndarray):
+        probe = sp.csr_array(
+            (np.zeros(indices.shape[0], dtype=bool), indices, indptr), shape=shape
+        )
+        self.shape = shape
+        self.indptr = probe.indptr.copy()
+        self.indices = probe.indices.copy()
+        self.indptr.flags.writeable = False
+        self.indices.flags.writeable = False
+
+    def matrix(self, values: np.ndarray) -> sp.csr_array:
+        """``csr_array`` with this structure and ``values`` (not copied)."""
+        out = sp.csr_array(
+            (values, self.indices.copy(), self.indptr.copy()), shape=self.shape, copy=False
+        )
+        out.has_canonical_format = True
+        return out
+
+
+def column_compressed_indices(indptr, indices, colors, ncolors: int) -> np.ndarray:
+    """Gather indices for column compression ``B = A @ S`` (``B`` is ``m x c``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> column_compressed_indices(np.array([0, 2]), np.array([0, 1]), np.array([0, 1]), 2)
+    array([0, 1])
+    """
+    return _ro(_rows_of(indptr) * ncolors + colors[indices])
+
+
+def row_compressed_indices(indptr, indices, colors, n: int) -> np.ndarray:
+    """Gather indices for row compression ``B = S.T @ A`` (``B`` is ``c x n``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> row_compressed_indices(np.array([0, 1, 2]), np.array([0, 0]), np.array([0, 1]), 1)
+    array([0, 1])
+    """
+    return _ro(colors[_rows_of(indptr)] * n + indices)
+
+
+def star_compressed_indices(indptr, indices, mirror, colors, ncolors: int) -> np.ndarray:
+    """Gather indices for a star coloring of a symmetric pattern (``B = H @ S``).
+
+    ``mirror[k]`` is the CSR position of the transpose of entry ``k``.  Raises
+    :class:`InputError` when some nonzero cannot be read directly (the colors
+    are not a star coloring).
+
+    Example
+    -------
+    >>> import numpy as np   # arrow 3 x 3 with diagonal: hub 0 has color 0
+    >>> ptr = np.array([0, 3, 5, 7]); idx = np.array([0, 1, 2, 0, 1, 0, 2])
+    >>> mirror = np.array([0, 3, 5, 1, 4, 2, 6])
+    >>> star_compressed_indices(ptr, idx, mirror, np.array([0, 1, 1]), 2).tolist()
+    [0, 2, 4, 2, 3, 4, 5]
+    """
+    nnz = indices.shape[0]
+    out = np.empty(nnz, dtype=np.int64)
+    status = _decompress.star_indices(
+        indptr, indices, np.ascontiguousarray(mirror, dtype=np.int64), colors, ncolors,
+        np.zeros(max(ncolors, 1), dtype=np.int64), np.empty(nnz, dtype=np.int64), out,
+    )
+    if status == -1:
+        raise InputError("not a star coloring: two adjacent vertices share a color")
+    if status == -2:
+        raise InputError(
+            "not a star coloring: some nonzero can be read neither from its row "
+            "nor from its column (a path on four vertices uses two colors)"
+        )
+    out.flags.writeable = False
+    return out
+
+
+def bicoloring_compressed_indices(
+    shape, indptr, indices, csr_to_csc, csc_indptr, csc_indices,
+    row_colors, column_colors, n_row_colors: int, n_column_colors: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gather indices for a bicoloring; also returns the mask "read from ``B_col``".
+
+    ``csr_to_csc[k]`` is the CSC position of CSR entry ``k``.  Colors are
+    per side (``0 .. n_row_colors - 1`` and ``0 .. n_column_colors - 1``), ``-1`` for
+    a row or column left out of its side's seeds.  Raises :class:`InputError`
+    when some nonzero cannot be read from either product.
+    """
+    m, n = shape
+    c_row, c_col = n_row_colors, n_column_colors
+    rows = _rows_of(indptr)
+    col_ok = _color_counts(indptr, indices, column_colors) == 1
+    row_ok = (_color_counts(csc_indptr, csc_indices, row_colors) == 1)[csr_to_csc]
+    if not np.all(col_ok | row_ok):
+        raise InputError(
+            "not a valid bicoloring: some nonzero can be read neither from the "
+            "row products nor from the column products"
+        )
+    from_col = col_ok
+    idx = np.where(
+        from_col,
+        c_row * n + rows * c_col + column_colors[indices],
+        row_colors[rows] * n + indices,
+    )
+    return _ro(idx), from_col
+
+
+@dataclass(frozen=True, eq=False)
+class SubstitutionProgram:
+    """Recovery of a symmetric matrix from ``B = H @ S`` for an acyclic coloring.
+
+    Step ``t`` (in increasing order) computes one nonzero and its transpose::
+
+        v = b[sources[t]] - values[dep_indices[dep_ptr[t]:dep_ptr[t+1]]].sum()
+        values[targets[t]] = values[mirrors[t]] = v
+
+    where ``b = B.ravel()`` (``B`` is ``n x c``, C order) and ``values`` holds
+    the nonzeros in the CSR order of the pattern.  ``targets`` / ``mirrors``
+    are the CSR positions of ``H[u, p]`` / ``H[p, u]`` (the same position for
+    a diagonal entry), ``sources[t] = u * c + colors[p]``, and every
+    dependency is a position written by an earlier step.  Diagonal entries
+    come first and have no dependencies.  All arrays are ``int64``;
+    ``dep_ptr`` has ``n_steps + 1`` entries.
+    """
+
+    targets: np.ndarray
+    mirrors: np.ndarray
+    sources: np.ndarray
+    dep_ptr: np.ndarray
+    dep_indices: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps (diagonal entries plus off-diagonal pairs)."""
+        return self.targets.shape[0]
+
+    def run(self, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (float64, length nnz) from the raveled compressed matrix ``b``."""
+        _decompress.substitute(
+            b, self.targets, self.mirrors, self.sources, self.dep_ptr, self.dep_indices, out
+        )
+        return out
+
+
+def acyclic_substitution_program(indptr, indices, mirror, colors, ncolors: int):
+    """Build the :class:`SubstitutionProgram` of an acyclic coloring.
+
+    Raises :class:`InputError` when the colors are not an acyclic coloring
+    (adjacent vertices share a color, or a 2-colored subgraph has a cycle).
+
+    Example
+    -------
+    >>> import numpy as np   # path 0 - 1 - 2 with diagonal, colors 0 1 0
+    >>> ptr = np.array([0, 2, 5, 7]); idx = np.array([0, 1, 0, 1, 2, 1, 2])
+    >>> mirror = np.array([0, 2, 1, 3, 5, 4, 6])
+    >>> p = acyclic_substitution_program(ptr, idx, mirror, np.array([0, 1, 0]), 2)
+    >>> p.n_steps
+    5
+    """
+    nnz = indices.shape[0]
+    # group the off-diagonal entries by (row, color of column)
+    group_ptr = np.zeros(nnz + 1, dtype=np.int64)
+    group_pos = np.empty(nnz, dtype=np.int64)
+    group_source = np.empty(nnz, dtype=np.int64)
+    group_of = np.full(nnz, -1, dtype=np.int64)
+    ngroups = _decompress.group_by_row_color(
+        indptr, indices, colors, ncolors,
+        np.full(max(ncolors, 1), -1, dtype=np.int64), np.empty(max(ncolors, 1), dtype=np.int64),
+        group_ptr, group_pos, group_source, group_of,
+    )
+    if ngroups < 0:
+        raise InputError("not an acyclic coloring: two adjacent vertices share a color")
+    group_ptr = group_ptr[: ngroups + 1]
+    group_source = group_source[:ngroups]
+    sizes = np.diff(group_ptr)
+    diag_pos = np.flatnonzero(group_of < 0).astype(np.int64)
+    group_pos = group_pos[: nnz - diag_pos.shape[0]]
+    off = group_pos
+    nedges = off.shape[0] // 2
+    targets = np.empty(nedges, dtype=np.int64)
+    mirrors = np.empty(nedges, dtype=np.int64)
+    sources = np.empty(nedges, dtype=np.int64)
+    dep_ptr = np.zeros(nedges + 1, dtype=np.int64)
+    dep_indices = np.empty(off.shape[0], dtype=np.int64)
+    nsteps = _decompress.substitution_program(
+        group_ptr, group_pos, group_source, group_of, np.ascontiguousarray(mirror, np.int64),
+        sizes, np.zeros(nnz, dtype=np.uint8),
+        np.empty(ngroups, dtype=np.int64),
+        targets, mirrors, sources, dep_ptr, dep_indices,
+    )
+    if nsteps != nedges:
+        raise InputError(
+            "not an acyclic coloring: a subgraph induced by two colors has a cycle, "
+            "so substitution cannot recover every nonzero"
+        )
+    ndiag = diag_pos.shape[0]
+    diag_rows = indices[diag_pos]
+    diag_src = diag_rows * ncolors + colors[diag_rows]
+    return SubstitutionProgram(
+        targets=_ro(np.r_[diag_pos, targets]),
+        mirrors=_ro(np.r_[diag_pos, mirrors]),
+        sources=_ro(np.r_[diag_src, sources]),
+        dep_ptr=_ro(np.r_[np.zeros(ndiag, dtype=np.int64), dep_ptr]),
+        dep_indices=_ro(dep_indices[: dep_ptr[-1]]),
+    )
