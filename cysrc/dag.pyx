@@ -175,3 +175,24 @@ def live_nodes(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] 
                     live[a1[k]] = 1
                 if a2[k] >= 0:
                     live[a2[k]] = 1
+
+
+def node_levels(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+                const ITYPE_t[::1] a2, ITYPE_t[::1] level):
+    """Longest distance of every node from a leaf: leaves are level 0 and every
+    other node is one more than its deepest argument. Nodes of one level depend
+    only on lower levels, so a level can be processed as one vectorized block.
+
+    (output) level (n_nodes)
+    """
+    cdef ITYPE_t k, n = op.shape[0], m
+    with nogil:
+        for k in range(n):
+            m = -1
+            if a0[k] >= 0 and level[a0[k]] > m:
+                m = level[a0[k]]
+            if a1[k] >= 0 and level[a1[k]] > m:
+                m = level[a1[k]]
+            if a2[k] >= 0 and level[a2[k]] > m:
+                m = level[a2[k]]
+            level[k] = m + 1

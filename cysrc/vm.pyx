@@ -2,6 +2,8 @@
 include "_types.pxi"
 include "_opcodes.pxi"
 
+import numpy as np
+
 from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos,
                         cosh, exp, expm1, fabs, floor, hypot, log, log1p, log2, log10, pow,
                         rint, sin, sinh, sqrt, tan, tanh)
@@ -129,6 +131,72 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
     elif op == OP_WHERE:
         return y if x != 0 else z
     return NAN
+
+
+def op_runs(const uint8_t[::1] op):
+    """Start of every maximal run of equal opcodes, plus ``len(op)`` at the end.
+
+    NumPy equivalent: ``np.r_[0, np.flatnonzero(np.diff(op)) + 1, len(op)]``.
+    """
+    o = np.asarray(op)
+    return np.concatenate([[0], np.flatnonzero(np.diff(o)) + 1, [o.shape[0]]]).astype(np.int64)
+
+
+cdef inline void _run1(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t[::1] a0,
+                       const ITYPE_t[::1] a1, const ITYPE_t[::1] a2, const double[::1] c,
+                       const double[::1] x, const double[::1] p,
+                       double[::1] v) noexcept nogil:
+    cdef ITYPE_t k
+    # the most frequent opcodes get their own loop so the compiler can keep the
+    # switch out of the inner loop; the rest share apply_op
+    if o == OP_CONST:
+        for k in range(s, e):
+            v[k] = c[k]
+    elif o == OP_VAR:
+        for k in range(s, e):
+            v[k] = x[<ITYPE_t>c[k]]
+    elif o == OP_PARAM:
+        for k in range(s, e):
+            v[k] = p[<ITYPE_t>c[k]]
+    elif o == OP_ADD:
+        for k in range(s, e):
+            v[k] = v[a0[k]] + v[a1[k]]
+    elif o == OP_SUB:
+        for k in range(s, e):
+            v[k] = v[a0[k]] - v[a1[k]]
+    elif o == OP_MUL:
+        for k in range(s, e):
+            v[k] = v[a0[k]] * v[a1[k]]
+    elif o == OP_DIV:
+        for k in range(s, e):
+            v[k] = v[a0[k]] / v[a1[k]]
+    elif o == OP_NEG:
+        for k in range(s, e):
+            v[k] = -v[a0[k]]
+    elif o == OP_SQUARE:
+        for k in range(s, e):
+            v[k] = v[a0[k]] * v[a0[k]]
+    elif o == OP_WHERE:
+        for k in range(s, e):
+            v[k] = v[a1[k]] if v[a0[k]] != 0 else v[a2[k]]
+    else:
+        for k in range(s, e):
+            v[k] = apply_op(o, v[a0[k]], v[a1[k] if a1[k] >= 0 else a0[k]],
+                            v[a2[k] if a2[k] >= 0 else a0[k]], c[k])
+
+
+def evaluate1(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+              const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[::1] runs,
+              const double[::1] x, const double[::1] p, double[::1] vals):
+    """Evaluate every node at one point, run by run.
+
+    (input)  node arrays, ``runs`` from :func:`op_runs`, x (n_inputs), p (n_params)
+    (output) vals (n_nodes): ``vals[k]`` = value of node ``k``
+    """
+    cdef ITYPE_t r
+    with nogil:
+        for r in range(runs.shape[0] - 1):
+            _run1(op[runs[r]], runs[r], runs[r + 1], a0, a1, a2, c, x, p, vals)
 
 
 def evaluate(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,

@@ -25,6 +25,7 @@ renumbered, plus input, parameter and output shapes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -157,6 +158,12 @@ class Builder:
             dbl = todo & (op[a] == Code.NEG)
             out[dbl] = a0[a[dbl]]
             todo &= ~dbl
+            # -(c * x) -> (-c) * x keeps constant factors in one node
+            scaled, factor, rest = self._const_operand(a, Code.MUL)
+            m = todo & scaled
+            if m.any():
+                out[m] = self.binary(Code.MUL, self.const(-factor[m]), rest[m])
+                todo &= ~m
         if todo.any():
             out[todo] = self._intern(code, a[todo])
         return out
@@ -206,6 +213,7 @@ class Builder:
         if code == Code.ADD:
             take(ca & (va == 0), lambda m: b[m])
             take(cb & (vb == 0), lambda m: a[m])
+            self._reassociate(code, a, b, ca, cb, va, vb, take, np.add)
         elif code == Code.SUB:
             take(cb & (vb == 0), lambda m: a[m])
             take(ca & (va == 0), lambda m: self.unary(Code.NEG, b[m]))
@@ -215,6 +223,12 @@ class Builder:
             take(cb & (vb == 1), lambda m: a[m])
             take(ca & (va == -1), lambda m: self.unary(Code.NEG, b[m]))
             take(cb & (vb == -1), lambda m: self.unary(Code.NEG, a[m]))
+            self._reassociate(code, a, b, ca, cb, va, vb, take, np.multiply)
+            op, a0 = self.arrays()[:2]
+            for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
+                neg = c_side & (op[other] == Code.NEG)
+                take(neg, lambda m, v=v_side, o=other: self.binary(
+                    Code.MUL, self.const(-v[m]), a0[o[m]]))
         elif code == Code.DIV:
             take(ca & (va == 0), self.zero)
             take(cb & (vb == 1), lambda m: a[m])
@@ -239,6 +253,27 @@ class Builder:
                 x, y = np.minimum(x, y), np.maximum(x, y)
             out[todo] = self._intern(code, np.ascontiguousarray(x), np.ascontiguousarray(y))
         return out
+
+    def _const_operand(self, ids: np.ndarray, code: Code):
+        """For nodes ``ids`` of opcode ``code`` with a constant argument: a mask,
+        the constant and the other argument."""
+        op, a0, a1, _, c = self.arrays()
+        is_op = op[ids] == code
+        x, y = a0[ids], a1[ids]
+        x_const = is_op & (op[np.where(is_op, x, 0)] == Code.CONST)
+        y_const = is_op & ~x_const & (op[np.where(is_op, y, 0)] == Code.CONST)
+        factor = np.where(x_const, c[np.where(x_const, x, 0)], c[np.where(y_const, y, 0)])
+        rest = np.where(x_const, y, x)
+        return x_const | y_const, factor, rest
+
+    def _reassociate(self, code, a, b, ca, cb, va, vb, take, combine) -> None:
+        """``c1 op (c2 op x)`` -> ``(c1 op c2) op x`` for associative ``op``."""
+        for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
+            inner, factor, rest = self._const_operand(other, code)
+            with np.errstate(all="ignore"):
+                folded = combine(v_side, factor)
+            take(c_side & inner, lambda m, f=folded, r=rest: self.binary(
+                code, self.const(f[m]), r[m]))
 
     def where(self, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Ids of ``where(cond, a, b)`` elementwise."""
@@ -397,10 +432,22 @@ class Graph:
         p = [self._check_point(v, s, f"parameter {i}").ravel()
              for i, (v, s) in enumerate(zip(params, self.param_shapes, strict=True))]
         pflat = np.concatenate(p) if p else np.zeros(0)
-        vals = np.empty((self.n_nodes, 1))
-        _vm.evaluate(self.op, self.arg0, self.arg1, self.arg2, self.const,
-                     x.reshape(-1, 1), pflat.reshape(-1, 1), vals)
-        return vals[:, 0]
+        vals = np.empty(self.n_nodes)
+        _vm.evaluate1(self.op, self.arg0, self.arg1, self.arg2, self.const, self.runs,
+                      x.ravel(), pflat, vals)
+        return vals
+
+    @cached_property
+    def runs(self) -> np.ndarray:
+        """Starts of the runs of equal opcodes (the virtual machine's blocks), plus n_nodes."""
+        return _vm.op_runs(self.op)
+
+    @cached_property
+    def levels(self) -> np.ndarray:
+        """Level of every node: 0 for leaves, 1 + the deepest argument's level otherwise."""
+        level = np.empty(self.n_nodes, dtype=_I)
+        _dag.node_levels(self.op, self.arg0, self.arg1, self.arg2, level)
+        return level
 
     def __call__(self, x, *params) -> np.ndarray:
         """Evaluate the graph's outputs at ``x``; returns an array of ``output_shape``."""
