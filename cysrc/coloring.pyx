@@ -343,3 +343,39 @@ def edge_ids(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                     edge[mirror[k]] = e
                     e += 1
     return e
+
+
+def csr_transpose(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                  ITYPE_t[::1] out_ptr, ITYPE_t[::1] out_idx, ITYPE_t[::1] out_pos):
+    """Transpose a CSR structure (counting sort), remembering where entries go.
+
+    (input)  ptr, idx: CSR structure of an m x n pattern
+    (output) out_ptr: length n + 1, zeros on entry; out_idx, out_pos: length nnz
+
+    ``(out_ptr, out_idx)`` is the CSR structure of the transpose (equivalently
+    the CSC structure of the pattern), with sorted indices; ``out_pos[p]`` is
+    the position in ``idx`` of the entry stored at position p of the
+    transpose.  NumPy equivalent::
+
+        T = csr_array((arange(nnz), idx, ptr), shape=(m, n)).T.tocsr()
+        out_ptr, out_idx, out_pos = T.indptr, T.indices, T.data
+    """
+    cdef ITYPE_t m = ptr.shape[0] - 1
+    cdef ITYPE_t n = out_ptr.shape[0] - 1
+    cdef ITYPE_t i, j, k, p
+    with nogil:
+        for k in range(ptr[m]):
+            out_ptr[idx[k] + 1] += 1
+        for j in range(n):
+            out_ptr[j + 1] += out_ptr[j]
+        for i in range(m):
+            for k in range(ptr[i], ptr[i + 1]):
+                j = idx[k]
+                p = out_ptr[j]
+                out_idx[p] = i
+                out_pos[p] = k
+                out_ptr[j] = p + 1
+        # out_ptr[j] now holds the end of column j: shift back
+        for j in range(n, 0, -1):
+            out_ptr[j] = out_ptr[j - 1]
+        out_ptr[0] = 0

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -153,23 +154,21 @@ class _Structure:
 
     @property
     def csc(self):
-        """``(csc_ptr, csc_idx, csc_to_csr, csr_to_csc)`` as int64 arrays."""
+        """``(csc_ptr, csc_idx, csc_to_csr)`` as int64 arrays."""
         if self._csc is None:
-            T = sp.csr_array(
-                (np.arange(self.nnz, dtype=np.int64), self.indices, self.indptr),
-                shape=self.shape,
-            ).tocsc()
-            T.sort_indices()
-            csc_to_csr = T.data.astype(np.int64)
-            csr_to_csc = np.empty(self.nnz, dtype=np.int64)
-            csr_to_csc[csc_to_csr] = np.arange(self.nnz, dtype=np.int64)
-            self._csc = (
-                T.indptr.astype(np.int64),
-                T.indices.astype(np.int64),
-                csc_to_csr,
-                csr_to_csc,
-            )
+            csc_ptr = np.zeros(self.shape[1] + 1, dtype=np.int64)
+            csc_idx = np.empty(self.nnz, dtype=np.int64)
+            csc_to_csr = np.empty(self.nnz, dtype=np.int64)
+            _coloring.csr_transpose(self.indptr, self.indices, csc_ptr, csc_idx, csc_to_csr)
+            self._csc = (csc_ptr, csc_idx, csc_to_csr)
         return self._csc
+
+    @cached_property
+    def csr_to_csc(self) -> np.ndarray:
+        """CSC position of every CSR entry (inverse of ``csc[2]``)."""
+        out = np.empty(self.nnz, dtype=np.int64)
+        out[self.csc[2]] = np.arange(self.nnz, dtype=np.int64)
+        return out
 
     def rows(self) -> np.ndarray:
         return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
@@ -182,7 +181,7 @@ class _Structure:
                 f"symmetric coloring needs a square pattern; got shape {self.shape}. "
                 "Use problem='column', 'row' or 'bidirectional' for Jacobians"
             )
-        csc_ptr, csc_idx, csc_to_csr, _ = self.csc
+        csc_ptr, csc_idx, csc_to_csr = self.csc
         if not (np.array_equal(csc_ptr, self.indptr) and np.array_equal(csc_idx, self.indices)):
             raise InputError(
                 "symmetric coloring needs a structurally symmetric pattern (entry (i, j) "
@@ -590,7 +589,8 @@ def _bicoloring_result(
 ) -> BicoloringResult:
     c_row = int(row_colors.max()) + 1 if row_colors.size else 0
     c_col = int(column_colors.max()) + 1 if column_colors.size else 0
-    csc_ptr, csc_idx, _, csr_to_csc = st.csc
+    csc_ptr, csc_idx, _ = st.csc
+    csr_to_csc = st.csr_to_csc
     idx, from_col = bicoloring_compressed_indices(
         st.shape, st.indptr, st.indices, csr_to_csc, csc_ptr, csc_idx,
         row_colors, column_colors, c_row, c_col,
@@ -794,7 +794,8 @@ def _neutralize(st: _Structure, colors: np.ndarray, ncolors: int):
     """Row and column colors of a bicoloring from an augmented star coloring."""
     m, n = st.shape
     cc, rc = colors[:n], colors[n:]
-    csc_ptr, csc_idx, _, csr_to_csc = st.csc
+    csc_ptr, csc_idx, _ = st.csc
+    csr_to_csc = st.csr_to_csc
     rows = st.rows()
     counts = np.zeros(max(ncolors, 1), dtype=np.int64)
     col_cnt = np.empty(st.nnz, dtype=np.int64)
@@ -889,7 +890,7 @@ def color(
     m, n = st.shape
 
     if problem in ("column", "row"):
-        csc_ptr, csc_idx, _, _ = st.csc
+        csc_ptr, csc_idx, _ = st.csc
         if problem == "column":
             adj = Adjacency.column_intersection(csc_ptr, csc_idx, st.indptr, st.indices)
         else:
@@ -924,7 +925,7 @@ def color(
 
     # bidirectional: star coloring of [[0, A^T], [A, 0]]; columns are the
     # vertices 0..n-1 and rows the vertices n..n+m-1
-    csc_ptr, csc_idx, csc_to_csr, _ = st.csc
+    csc_ptr, csc_idx, csc_to_csr = st.csc
     nnz = st.nnz
     aug_ptr = np.concatenate([csc_ptr, st.indptr[1:] + nnz])
     aug_idx = np.concatenate([csc_idx + n, st.indices])
@@ -932,6 +933,8 @@ def color(
     adj = Adjacency.graph(aug_ptr, aug_idx)
     col_adj = Adjacency.column_intersection(csc_ptr, csc_idx, st.indptr, st.indices)
     row_adj = Adjacency.column_intersection(st.indptr, st.indices, csc_ptr, csc_idx)
+    max_row = int(np.diff(st.indptr).max()) if m else 0
+    max_col = int(np.diff(csc_ptr).max()) if n else 0
     best = None
 
     def consider(rc, cc, name, method):
@@ -946,16 +949,16 @@ def color(
             colors, ncolors = _star(aug_ptr, aug_idx, edge, nnz, p)
             rc, cc = _neutralize(st, colors, ncolors)
             consider(rc, cc, name, method)
-        if isinstance(o, str):
-            col_perm = vertex_order(col_adj, o, seed)
-            row_perm = vertex_order(row_adj, o, seed)
-        else:
-            col_perm = perm[perm < n]
-            row_perm = perm[perm >= n] - n
-        colors, _ = _greedy(col_adj, col_perm)
-        consider(np.full(m, -1, dtype=np.int64), colors, name, "column")
-        colors, _ = _greedy(row_adj, row_perm)
-        consider(colors, np.full(n, -1, dtype=np.int64), name, "row")
+        # one-sided candidates, unless their lower bound (the densest row or
+        # column needs that many colors) cannot beat the best so far
+        if max_row < best[0]:
+            col_perm = vertex_order(col_adj, o, seed) if isinstance(o, str) else perm[perm < n]
+            colors, _ = _greedy(col_adj, col_perm)
+            consider(np.full(m, -1, dtype=np.int64), colors, name, "column")
+        if max_col < best[0]:
+            row_perm = vertex_order(row_adj, o, seed) if isinstance(o, str) else perm[perm >= n] - n
+            colors, _ = _greedy(row_adj, row_perm)
+            consider(colors, np.full(n, -1, dtype=np.int64), name, "row")
     _, rc, cc, name, method = best
     return _bicoloring_result(st, rc, cc, name, method)
 
