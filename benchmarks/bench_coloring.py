@@ -157,6 +157,13 @@ def table(head: list[str], rows: list[list[str]]) -> None:
     print()
 
 
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def machine_description() -> str:
     model = platform.processor() or "?"
     try:
@@ -277,7 +284,8 @@ def main(argv=None) -> int:
     print(f"# symasd coloring benchmark{' (quick)' if args.quick else ''}\n")
     print(f"- {machine_description()}")
     print(f"- command: `python benchmarks/bench_coloring.py{' --quick' if args.quick else ''}`")
-    print("- times: median of repeated runs in one process after a warm-up call\n")
+    print("- times: median of repeated runs in one process after a warm-up call")
+    print(f"- load average at start (1/5/15 min): {load_average()}\n")
 
     asdex, asdex_note = load_asdex()
     casadi, casadi_note = load_casadi()
@@ -317,7 +325,7 @@ def main(argv=None) -> int:
                 else:
                     row += [str(res[0]), fmt_time(res[1]), f"{res[1] / t:.1f}x"]
             for _, mod, fn in others:
-                if problem in ("column", "star") and P.shape[1] <= 100_000:
+                if problem in ("column", "star") and P.shape[1] <= 1_000_000:
                     try:
                         oc, ot = fn(mod, P, problem, budget)
                         row += [str(oc), fmt_time(ot), f"{ot / t:.1f}x"]
@@ -378,6 +386,7 @@ def main(argv=None) -> int:
             rows.append([label, problem] + [str(c) for c in counts] + [str(best), extra or "-"])
     table(["pattern", "problem"] + list(ORDERS) + ["best", "best + improve=20"], rows)
     print(f"- Brusselator pattern check: {check_brusselator_against_tracing(brusselator(32))}")
+    print(f"- load average at end (1/5/15 min): {load_average()}")
     return 0
 
 

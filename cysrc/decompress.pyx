@@ -254,3 +254,31 @@ def group_by_row_color(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
         ngroups = _group_by_row_color(ptr, idx, color, ncolors, stamp, slot,
                                       group_ptr, group_pos, group_source, group_of)
     return ngroups
+
+
+def direct_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                   const ITYPE_t[::1] color, ITYPE_t stride, bint by_row,
+                   ITYPE_t[::1] out):
+    """Gather indices of a column or row coloring.
+
+    (input)  ptr, idx: CSR structure (m rows); color: column colors
+             (``by_row`` false) or row colors (``by_row`` true);
+             stride: ncolors for columns, n for rows
+    (output) out: length nnz
+
+    NumPy equivalent (``rows = np.repeat(np.arange(m), np.diff(ptr))``)::
+
+        out = rows * stride + color[idx]       # column: B = A @ S is m x c
+        out = color[rows] * stride + idx       # row: B = S.T @ A is c x n
+    """
+    cdef ITYPE_t m = ptr.shape[0] - 1
+    cdef ITYPE_t i, k
+    with nogil:
+        if by_row:
+            for i in range(m):
+                for k in range(ptr[i], ptr[i + 1]):
+                    out[k] = color[i] * stride + idx[k]
+        else:
+            for i in range(m):
+                for k in range(ptr[i], ptr[i + 1]):
+                    out[k] = i * stride + color[idx[k]]

@@ -147,8 +147,8 @@ class _Structure:
     def __init__(self, P: sp.csr_array):
         self.pattern = P
         self.shape = (int(P.shape[0]), int(P.shape[1]))
-        self.indptr = P.indptr.astype(np.int64)
-        self.indices = P.indices.astype(np.int64)
+        self.indptr = np.ascontiguousarray(P.indptr, dtype=np.int64)
+        self.indices = np.ascontiguousarray(P.indices, dtype=np.int64)
         self.nnz = int(self.indices.shape[0])
         self._csc = None
 

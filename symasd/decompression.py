@@ -113,7 +113,10 @@ def column_compressed_indices(indptr, indices, colors, ncolors: int) -> np.ndarr
     >>> column_compressed_indices(np.array([0, 2]), np.array([0, 1]), np.array([0, 1]), 2)
     array([0, 1])
     """
-    return _ro(_rows_of(indptr) * ncolors + colors[indices])
+    out = np.empty(indices.shape[0], dtype=np.int64)
+    _decompress.direct_indices(indptr, indices, colors, ncolors, False, out)
+    out.flags.writeable = False
+    return out
 
 
 def row_compressed_indices(indptr, indices, colors, n: int) -> np.ndarray:
@@ -125,7 +128,10 @@ def row_compressed_indices(indptr, indices, colors, n: int) -> np.ndarray:
     >>> row_compressed_indices(np.array([0, 1, 2]), np.array([0, 0]), np.array([0, 1]), 1)
     array([0, 1])
     """
-    return _ro(colors[_rows_of(indptr)] * n + indices)
+    out = np.empty(indices.shape[0], dtype=np.int64)
+    _decompress.direct_indices(indptr, indices, colors, n, True, out)
+    out.flags.writeable = False
+    return out
 
 
 def star_compressed_indices(indptr, indices, mirror, colors, ncolors: int) -> np.ndarray:
