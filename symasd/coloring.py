@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -65,6 +66,7 @@ from .orderings import ORDERS, Adjacency, vertex_order
 __all__ = [
     "PROBLEMS",
     "ORDERS",
+    "PatternLike",
     "color",
     "as_pattern",
     "result_from_colors",
@@ -81,6 +83,12 @@ __all__ = [
     "is_valid_coloring",
 ]
 
+PatternLike = sp.sparray | sp.spmatrix | np.ndarray | Sequence
+"""What :func:`as_pattern` accepts: a SciPy sparse matrix/array or a 2-D array-like."""
+
+ColorsLike = np.ndarray | Sequence[int]
+"""A 1-D integer array (or sequence) of colors."""
+
 PROBLEMS: tuple[str, ...] = ("column", "row", "star", "acyclic", "bidirectional")
 """Problem names accepted by :func:`color`."""
 
@@ -89,7 +97,7 @@ PROBLEMS: tuple[str, ...] = ("column", "row", "star", "acyclic", "bidirectional"
 # patterns
 
 
-def as_pattern(pattern) -> sp.csr_array:
+def as_pattern(pattern: PatternLike) -> sp.csr_array:
     """Canonical boolean CSR pattern of ``pattern``.
 
     ``pattern`` may be any ``scipy.sparse`` matrix or array (every *stored*
@@ -271,11 +279,11 @@ class ColoringResult:
             f"nnz={self.nnz}, ncolors={self.ncolors}, order={self.order!r})"
         )
 
-    def decompress_values(self, *B, out: np.ndarray | None = None) -> np.ndarray:
+    def decompress_values(self, *B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """The nonzeros in the CSR order of :attr:`pattern` (float64 vector)."""
         raise NotImplementedError
 
-    def decompress(self, *B) -> sp.csr_array:
+    def decompress(self, *B: Any) -> sp.csr_array:
         """Recover the matrix from its compressed products.
 
         Returns a float64 ``csr_array`` with exactly the structure of
@@ -294,7 +302,7 @@ class _DirectResult(ColoringResult):
         """Shape of the compressed matrix ``B`` that :meth:`decompress` takes."""
         raise NotImplementedError
 
-    def decompress_values(self, B, out: np.ndarray | None = None) -> np.ndarray:
+    def decompress_values(self, B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """``B.ravel()[compressed_indices]``: the nonzeros in CSR order.
 
         ``out`` (float64, length nnz) receives the values when given.
@@ -441,7 +449,7 @@ class AcyclicColoringResult(ColoringResult):
         """Seed matrix ``S`` (n x ncolors, float64) with ``S[j, colors[j]] = 1``."""
         return _seed_matrix(self.colors, self.ncolors)
 
-    def decompress_values(self, B, out: np.ndarray | None = None) -> np.ndarray:
+    def decompress_values(self, B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """Run the substitution program on ``B``; the nonzeros in CSR order."""
         b = _as_compressed(B, self.compressed_shape, "the compressed matrix B")
         if out is None:
@@ -515,7 +523,9 @@ class BicoloringResult(ColoringResult):
             _seed_matrix(self.column_colors, self.n_column_colors),
         )
 
-    def decompress_values(self, B_row, B_col, out: np.ndarray | None = None) -> np.ndarray:
+    def decompress_values(
+        self, B_row: Any, B_col: Any, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """``concatenate([B_row.ravel(), B_col.ravel()])[compressed_indices]``."""
         s_row, s_col = self.compressed_shape
         b = np.concatenate([
@@ -638,12 +648,12 @@ def _check_colors(colors, length: int, what: str, allow_neutral: bool = False) -
 
 
 def result_from_colors(
-    pattern,
+    pattern: PatternLike,
     problem: str,
-    colors=None,
+    colors: ColorsLike | None = None,
     *,
-    row_colors=None,
-    column_colors=None,
+    row_colors: ColorsLike | None = None,
+    column_colors: ColorsLike | None = None,
 ) -> ColoringResult:
     """Build the result of ``problem`` for colors computed elsewhere.
 
@@ -821,9 +831,9 @@ def _neutralize(st: _Structure, colors: np.ndarray, ncolors: int):
 
 
 def color(
-    pattern,
+    pattern: PatternLike,
     problem: str,
-    order="largest_first",
+    order: str | Sequence[str] | np.ndarray = "largest_first",
     seed: int | None = 0,
     *,
     improve: int = 0,
@@ -985,7 +995,9 @@ def _colors_or_none(colors, length: int, allow_neutral: bool = False):
     return arr
 
 
-def is_structurally_orthogonal(pattern, colors, axis: str = "column") -> bool:
+def is_structurally_orthogonal(
+    pattern: PatternLike, colors: ColorsLike, axis: str = "column"
+) -> bool:
     """Whether ``colors`` is a valid column (or row) coloring of ``pattern``.
 
     ``axis="column"``: ``colors`` has one entry per column, and no row has two
@@ -1054,7 +1066,7 @@ def _two_colored_components(pattern, colors):
     return n_nodes, n_edges, n_inner
 
 
-def is_star_coloring(pattern, colors) -> bool:
+def is_star_coloring(pattern: PatternLike, colors: ColorsLike) -> bool:
     """Whether ``colors`` is a star coloring of the symmetric ``pattern``.
 
     Star coloring: adjacent vertices (off-diagonal nonzeros) differ in color
@@ -1076,7 +1088,7 @@ def is_star_coloring(pattern, colors) -> bool:
     return bool(np.all(n_edges == n_nodes - 1) and np.all(n_inner <= 1))
 
 
-def is_acyclic_coloring(pattern, colors) -> bool:
+def is_acyclic_coloring(pattern: PatternLike, colors: ColorsLike) -> bool:
     """Whether ``colors`` is an acyclic coloring of the symmetric ``pattern``.
 
     Acyclic coloring: adjacent vertices differ in color and every cycle uses
@@ -1097,7 +1109,9 @@ def is_acyclic_coloring(pattern, colors) -> bool:
     return bool(np.all(n_edges == n_nodes - 1))
 
 
-def is_valid_bicoloring(pattern, row_colors, column_colors) -> bool:
+def is_valid_bicoloring(
+    pattern: PatternLike, row_colors: ColorsLike, column_colors: ColorsLike
+) -> bool:
     """Whether every nonzero can be read directly from one side of a bicoloring.
 
     With ``B_col = A @ S_col`` and ``B_row = S_row.T @ A`` (color -1: row or
@@ -1139,7 +1153,7 @@ def is_valid_bicoloring(pattern, row_colors, column_colors) -> bool:
     return bool(np.all(from_col | from_row))
 
 
-def is_valid_coloring(pattern, result: ColoringResult) -> bool:
+def is_valid_coloring(pattern: PatternLike, result: ColoringResult) -> bool:
     """Check a result against the definition of its problem.
 
     Example

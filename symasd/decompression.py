@@ -104,7 +104,9 @@ class CSRTemplate:
         return out
 
 
-def column_compressed_indices(indptr, indices, colors, ncolors: int) -> np.ndarray:
+def column_compressed_indices(
+    indptr: np.ndarray, indices: np.ndarray, colors: np.ndarray, ncolors: int
+) -> np.ndarray:
     """Gather indices for column compression ``B = A @ S`` (``B`` is ``m x c``).
 
     Example
@@ -119,7 +121,9 @@ def column_compressed_indices(indptr, indices, colors, ncolors: int) -> np.ndarr
     return out
 
 
-def row_compressed_indices(indptr, indices, colors, n: int) -> np.ndarray:
+def row_compressed_indices(
+    indptr: np.ndarray, indices: np.ndarray, colors: np.ndarray, n: int
+) -> np.ndarray:
     """Gather indices for row compression ``B = S.T @ A`` (``B`` is ``c x n``).
 
     Example
@@ -134,7 +138,10 @@ def row_compressed_indices(indptr, indices, colors, n: int) -> np.ndarray:
     return out
 
 
-def star_compressed_indices(indptr, indices, mirror, colors, ncolors: int) -> np.ndarray:
+def star_compressed_indices(
+    indptr: np.ndarray, indices: np.ndarray, mirror: np.ndarray, colors: np.ndarray,
+    ncolors: int,
+) -> np.ndarray:
     """Gather indices for a star coloring of a symmetric pattern (``B = H @ S``).
 
     ``mirror[k]`` is the CSR position of the transpose of entry ``k``.  Raises
@@ -167,8 +174,10 @@ def star_compressed_indices(indptr, indices, mirror, colors, ncolors: int) -> np
 
 
 def bicoloring_compressed_indices(
-    shape, indptr, indices, csr_to_csc, csc_indptr, csc_indices,
-    row_colors, column_colors, n_row_colors: int, n_column_colors: int,
+    shape: tuple[int, int], indptr: np.ndarray, indices: np.ndarray,
+    csr_to_csc: np.ndarray, csc_indptr: np.ndarray, csc_indices: np.ndarray,
+    row_colors: np.ndarray, column_colors: np.ndarray,
+    n_row_colors: int, n_column_colors: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gather indices for a bicoloring; also returns the mask "read from ``B_col``".
 
@@ -233,7 +242,10 @@ class SubstitutionProgram:
         return out
 
 
-def acyclic_substitution_program(indptr, indices, mirror, colors, ncolors: int):
+def acyclic_substitution_program(
+    indptr: np.ndarray, indices: np.ndarray, mirror: np.ndarray, colors: np.ndarray,
+    ncolors: int,
+) -> SubstitutionProgram:
     """Build the :class:`SubstitutionProgram` of an acyclic coloring.
 
     Raises :class:`InputError` when the colors are not an acyclic coloring

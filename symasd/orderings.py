@@ -73,12 +73,14 @@ class Adjacency:
         return self.ptr1.shape[0] - 1
 
     @classmethod
-    def column_intersection(cls, csc_ptr, csc_idx, csr_ptr, csr_idx) -> Adjacency:
+    def column_intersection(
+        cls, csc_ptr: np.ndarray, csc_idx: np.ndarray, csr_ptr: np.ndarray, csr_idx: np.ndarray
+    ) -> Adjacency:
         """Columns of a pattern, adjacent when they share a row (distance 2)."""
         return cls(csc_ptr, csc_idx, csr_ptr, csr_idx)
 
     @classmethod
-    def graph(cls, ptr, idx) -> Adjacency:
+    def graph(cls, ptr: np.ndarray, idx: np.ndarray) -> Adjacency:
         """An ordinary graph from its CSR adjacency (self loops ignored)."""
         n = ptr.shape[0] - 1
         return cls(np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64), ptr, idx)
