@@ -159,11 +159,11 @@ class Builder:
             out[dbl] = a0[a[dbl]]
             todo &= ~dbl
             # -(c * x) -> (-c) * x keeps constant factors in one node
-            scaled, factor, rest = self._const_operand(a, Code.MUL)
-            m = todo & scaled
-            if m.any():
-                out[m] = self.binary(Code.MUL, self.const(-factor[m]), rest[m])
-                todo &= ~m
+            rows = np.flatnonzero(todo)
+            pos, factor, rest = self._const_operand(a[rows], Code.MUL)
+            if pos.size:
+                out[rows[pos]] = self.binary(Code.MUL, self.const(-factor), rest)
+                todo[rows[pos]] = False
         if todo.any():
             out[todo] = self._intern(code, a[todo])
         return out
@@ -255,25 +255,36 @@ class Builder:
         return out
 
     def _const_operand(self, ids: np.ndarray, code: Code):
-        """For nodes ``ids`` of opcode ``code`` with a constant argument: a mask,
-        the constant and the other argument."""
+        """For the nodes ``ids`` that are ``code`` nodes with a constant argument:
+        their positions in ``ids``, the constant and the other argument."""
         op, a0, a1, _, c = self.arrays()
-        is_op = op[ids] == code
-        x, y = a0[ids], a1[ids]
-        x_const = is_op & (op[np.where(is_op, x, 0)] == Code.CONST)
-        y_const = is_op & ~x_const & (op[np.where(is_op, y, 0)] == Code.CONST)
-        factor = np.where(x_const, c[np.where(x_const, x, 0)], c[np.where(y_const, y, 0)])
-        rest = np.where(x_const, y, x)
-        return x_const | y_const, factor, rest
+        pos = np.flatnonzero(op[ids] == code)
+        if pos.size == 0:
+            return pos, np.zeros(0), pos
+        x, y = a0[ids[pos]], a1[ids[pos]]
+        x_const = op[x] == Code.CONST
+        has = x_const | (op[y] == Code.CONST)
+        factor = np.where(x_const, c[x], c[y])[has]
+        rest = np.where(x_const, y, x)[has]
+        return pos[has], factor, rest
 
     def _reassociate(self, code, a, b, ca, cb, va, vb, take, combine) -> None:
         """``c1 op (c2 op x)`` -> ``(c1 op c2) op x`` for associative ``op``."""
         for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
-            inner, factor, rest = self._const_operand(other, code)
+            rows = np.flatnonzero(c_side)
+            if rows.size == 0:
+                continue
+            pos, factor, rest = self._const_operand(other[rows], code)
+            if pos.size == 0:
+                continue
+            mask = np.zeros(a.shape[0], dtype=bool)
+            mask[rows[pos]] = True
+            full_f = np.zeros(a.shape[0])
+            full_r = np.zeros(a.shape[0], dtype=_I)
             with np.errstate(all="ignore"):
-                folded = combine(v_side, factor)
-            take(c_side & inner, lambda m, f=folded, r=rest: self.binary(
-                code, self.const(f[m]), r[m]))
+                full_f[rows[pos]] = combine(v_side[rows[pos]], factor)
+            full_r[rows[pos]] = rest
+            take(mask, lambda m, f=full_f, r=full_r: self.binary(code, self.const(f[m]), r[m]))
 
     def where(self, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Ids of ``where(cond, a, b)`` elementwise."""
