@@ -81,6 +81,13 @@ class CSRTemplate:
     ``indptr`` and ``indices`` are cached once in the index dtype SciPy picks
     for them, so every matrix built by :meth:`matrix` has identical (copied)
     structure arrays and SciPy has nothing to convert or check.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> t = CSRTemplate((2, 2), np.array([0, 1, 2]), np.array([1, 0]))
+    >>> t.matrix(np.array([5.0, 6.0])).toarray().tolist()
+    [[0.0, 5.0], [6.0, 0.0]]
     """
 
     __slots__ = ("shape", "indptr", "indices")
@@ -185,6 +192,18 @@ def bicoloring_compressed_indices(
     per side (``0 .. n_row_colors - 1`` and ``0 .. n_column_colors - 1``), ``-1`` for
     a row or column left out of its side's seeds.  Raises :class:`InputError`
     when some nonzero cannot be read from either product.
+
+    Example
+    -------
+    >>> import numpy as np   # dense 2 x 2, row 0 seeded, columns 0 and 1 seeded
+    >>> ptr = np.array([0, 2, 4]); idx = np.array([0, 1, 0, 1])
+    >>> csc_ptr = np.array([0, 2, 4]); csc_idx = np.array([0, 1, 0, 1])
+    >>> to_csc = np.array([0, 2, 1, 3])
+    >>> gather, from_col = bicoloring_compressed_indices(
+    ...     (2, 2), ptr, idx, to_csc, csc_ptr, csc_idx,
+    ...     np.array([0, -1]), np.array([0, 1]), 1, 2)
+    >>> gather.tolist(), from_col.tolist()     # B_col is preferred where possible
+    ([2, 3, 4, 5], [True, True, True, True])
     """
     m, n = shape
     c_row, c_col = n_row_colors, n_column_colors
@@ -221,6 +240,18 @@ class SubstitutionProgram:
     dependency is a position written by an earlier step.  Diagonal entries
     come first and have no dependencies.  All arrays are ``int64``;
     ``dep_ptr`` has ``n_steps + 1`` entries.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> H = np.array([[2., 1, 0], [1, 3, 4], [0, 4, 5]])      # path 0 - 1 - 2
+    >>> r = symasd.color(H, "acyclic", order="natural")
+    >>> p = r.program
+    >>> p.n_steps                      # 3 diagonal entries, 2 edges
+    5
+    >>> out = np.empty(7)
+    >>> p.run((H @ r.seeds()).ravel(), out).tolist()
+    [2.0, 1.0, 1.0, 3.0, 4.0, 4.0, 5.0]
     """
 
     targets: np.ndarray

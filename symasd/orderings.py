@@ -60,12 +60,26 @@ class Adjacency:
 
         N(v) = {w for h in idx1[ptr1[v]:ptr1[v+1]]
                   for w in idx2[ptr2[h]:ptr2[h+1]]} - {v}
+
+    Example
+    -------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> A = sp.csr_array(np.array([[1, 1, 0], [0, 1, 1]]))   # columns 0-1, 1-2 share rows
+    >>> C = A.tocsc()
+    >>> adj = Adjacency.column_intersection(C.indptr, C.indices, A.indptr, A.indices)
+    >>> adj.n, degrees(adj).tolist()
+    (3, [1, 2, 1])
     """
 
     ptr1: np.ndarray
     idx1: np.ndarray
     ptr2: np.ndarray
     idx2: np.ndarray
+
+    def __post_init__(self):
+        for name in ("ptr1", "idx1", "ptr2", "idx2"):
+            value = np.ascontiguousarray(getattr(self, name), dtype=np.int64)
+            object.__setattr__(self, name, value)
 
     @property
     def n(self) -> int:
