@@ -414,6 +414,8 @@ def _to_ids(value, builder: Builder) -> np.ndarray:
         if value._b is not builder:
             raise TracingError("symbolic arrays from two different traces were mixed")
         return value._ids
+    if isinstance(value, list | tuple):
+        value = np.asarray(value)
     if isinstance(value, np.ndarray) and value.dtype == object:
         return _object_ids(value, builder)
     arr = _numeric(value)
