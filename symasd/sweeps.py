@@ -1,0 +1,217 @@
+"""Compressed derivative sweeps over a :class:`~symasd.graph.Graph` (numeric flavour).
+
+The numeric sweeps compute values, for one-off derivatives with nothing
+compiled. Each one is a single pass over the graph's node arrays in Cython
+(``cysrc/sweeps.pyx``) carrying ``c`` directions at once:
+
+* :func:`forward_numeric`: ``c`` Jacobian-vector products, ``B = J @ S``;
+* :func:`reverse_numeric`: ``c`` vector-Jacobian products, ``B = W.T @ J``;
+* :func:`hvp_numeric`: value, gradient and ``c`` Hessian-vector products of a
+  scalar output (forward over reverse), ``HV = H @ V``.
+
+Seeds come from a coloring's ``seeds()`` (dense 0/1 matrices), but any real
+matrix works. Inputs, outputs and seeds are **flattened** (C order): ``x``
+of shape ``graph.input_shape`` is the vector ``x.ravel()`` of length ``n``,
+the outputs are ``graph(x).ravel()`` of length ``m``, and ``J`` is ``m x n``.
+Parameters are passed as a tuple of arrays matching ``graph.param_shapes``
+(like :meth:`Graph.node_values`, they are concatenated flat); they enter the
+function but are never differentiated.
+
+Semantics
+---------
+* The local rules are those of the op table (:mod:`symasd.ops`). At a kink
+  the derivative is the one of the op table: ``maximum(x, y)`` follows ``x``
+  when ``x >= y``, ``minimum(x, y)`` follows ``x`` when ``x <= y``,
+  ``abs'(0) = sign(0) = 0``.
+* ``where``, ``maximum`` and ``minimum`` *select* the derivative of the
+  branch taken; the other branch's derivative is never read, so a NaN or inf
+  derivative in an untaken branch (``np.where(x > 0, np.sqrt(x), 0)`` at
+  ``x = 0``) does not leak into the result.
+* NaN inputs give NaN outputs and NaN derivative entries exactly where an
+  entry depends on them through a derivative that is not structurally zero
+  (``maximum``/``minimum`` of a NaN have NaN partials). A NaN or infinite
+  partial scales only the nonzero entries of a direction, so entries outside
+  the sparsity pattern stay exactly zero. Nothing loops on values, so
+  non-finite inputs never hang or crash.
+* Structurally zero tangents are skipped: a node whose arguments all carry
+  zero tangents (or whose partials are classified as identically zero, like
+  ``sign`` or comparisons) is not differentiated at all.
+
+Memory
+------
+A sweep keeps the values of all ``N`` nodes and ``N x cc`` tangents or
+adjoints (twice that for :func:`hvp_numeric`), where ``cc`` is the number of
+directions per pass. When ``N * c`` would exceed :data:`SWEEP_MEMORY_BYTES`
+the ``c`` columns are processed in chunks of ``cc`` columns (values are
+computed once); ``chunk=`` forces a chunk size. The work arrays are carved
+from one buffer per thread that is kept for the next call when it is at most
+``symasd._sweeps.WORKSPACE_KEEP_BYTES`` (256 MiB), which spares repeated
+sweeps the cost of fresh memory; :func:`release_workspace` drops it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _sweeps
+from .errors import InputError
+from .graph import Graph
+from .ops import classification_tables
+
+__all__ = ["forward_numeric", "reverse_numeric", "hvp_numeric", "release_workspace",
+           "SWEEP_MEMORY_BYTES"]
+
+#: Budget in bytes for the ``N x cc`` direction arrays of one sweep; larger
+#: seed matrices are processed in chunks of columns.
+SWEEP_MEMORY_BYTES = 1 << 27
+
+_ARITY, _D1, _D2, _CROSS = classification_tables()
+
+
+def release_workspace() -> None:
+    """Free the calling thread's cached sweep work buffer."""
+    _sweeps.release_workspace()
+
+
+def _check_graph(graph) -> Graph:
+    if not isinstance(graph, Graph):
+        raise InputError(f"expected a symasd.Graph, got {type(graph).__name__}")
+    return graph
+
+
+def _real_array(a, what: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if np.iscomplexobj(arr):
+        raise InputError(f"{what} is complex; symasd differentiates real functions only")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
+                                   or arr.dtype == np.bool_):
+        raise InputError(f"{what} must be a real numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def _point(graph: Graph, x, params) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``x`` and ``params``; return them flat, contiguous float64."""
+    arr = _real_array(x, "x")
+    if arr.shape != tuple(graph.input_shape):
+        raise InputError(f"x has shape {arr.shape}, but the graph was traced with shape "
+                         f"{tuple(graph.input_shape)}; pass an array of that shape")
+    xf = np.ascontiguousarray(arr, dtype=np.float64).ravel()
+    if params is None:
+        params = ()
+    if not isinstance(params, (tuple, list)):
+        raise InputError("params must be a tuple of arrays matching graph.param_shapes "
+                         "(wrap a single array as (p,)); got "
+                         f"{type(params).__name__}")
+    if len(params) != len(graph.param_shapes):
+        raise InputError(f"the graph has {len(graph.param_shapes)} parameter arrays, "
+                         f"got {len(params)}")
+    flat = []
+    for i, (v, shape) in enumerate(zip(params, graph.param_shapes, strict=True)):
+        pa = _real_array(v, f"parameter {i}")
+        if pa.shape != tuple(shape):
+            raise InputError(f"parameter {i} has shape {pa.shape}, but the graph was traced "
+                             f"with shape {tuple(shape)}")
+        flat.append(np.asarray(pa, dtype=np.float64).ravel())
+    pf = np.ascontiguousarray(np.concatenate(flat)) if flat else np.zeros(0)
+    return xf, pf
+
+
+def _seeds(seeds, rows: int, what: str, rows_name: str) -> np.ndarray:
+    arr = _real_array(seeds, what)
+    if arr.ndim != 2:
+        raise InputError(f"{what} must be a 2-D array of shape ({rows_name}={rows}, c); got "
+                         f"shape {arr.shape} (use {what}[:, None] for a single direction)")
+    if arr.shape[0] != rows:
+        raise InputError(f"{what} has {arr.shape[0]} rows, but the graph has "
+                         f"{rows_name}={rows}; expected shape ({rows}, c)")
+    if arr.shape[1] < 1:
+        raise InputError(f"{what} has no columns; pass at least one direction")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _chunk(graph: Graph, c: int, per_column: int, chunk) -> int:
+    if chunk is not None:
+        chunk = int(chunk)
+        if chunk < 1:
+            raise InputError(f"chunk must be a positive number of columns, got {chunk}")
+        return min(chunk, c)
+    budget = SWEEP_MEMORY_BYTES // max(1, 8 * per_column * graph.n_nodes)
+    return int(max(1, min(c, budget)))
+
+
+def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None):
+    """Compressed forward sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = J @ seeds``.
+
+    ``seeds`` is ``(n, c)`` (``n = graph.n_inputs``, ``c >= 1``); ``y`` is
+    ``(m,)`` and ``B`` is ``(m, c)``, both float64.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.sweeps import forward_numeric
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> y, B = forward_numeric(g, np.array([0., 1., 3.]), (), np.eye(3))
+    >>> B
+    array([[-2.,  2.,  0.],
+           [ 0., -4.,  4.]])
+    """
+    graph = _check_graph(graph)
+    xf, pf = _point(graph, x, params)
+    S = _seeds(seeds, graph.n_inputs, "seeds", "n_inputs")
+    cc = _chunk(graph, S.shape[1], 1, chunk)
+    return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
+                                 graph.outputs, _D1, xf, pf, S, cc)
+
+
+def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None):
+    """Compressed reverse sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = seeds.T @ J``.
+
+    ``seeds`` is ``(m, c)`` (``m = graph.n_outputs``, ``c >= 1``); ``y`` is
+    ``(m,)`` and ``B`` is ``(c, n)``: row ``j`` holds the adjoints of the
+    inputs for the output weights ``seeds[:, j]``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.sweeps import reverse_numeric
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> y, B = reverse_numeric(g, np.array([0., 1., 3.]), (), np.ones((2, 1)))
+    >>> B
+    array([[-2., -2.,  4.]])
+    """
+    graph = _check_graph(graph)
+    xf, pf = _point(graph, x, params)
+    W = _seeds(seeds, graph.n_outputs, "seeds", "n_outputs")
+    cc = _chunk(graph, W.shape[1], 1, chunk)
+    return _sweeps.reverse_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
+                                 graph.outputs, _D1, xf, pf, W, graph.n_inputs, cc)
+
+
+def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None):
+    """Forward-over-reverse sweep of a scalar function: ``(value, grad, HV)``.
+
+    ``graph`` must have exactly one output. ``V`` is ``(n, c)`` with
+    ``c >= 1``; returns the value (a float64 scalar), the gradient ``(n,)``
+    and ``HV = H @ V`` of shape ``(n, c)``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.sweeps import hvp_numeric
+    >>> g = symasd.trace(lambda x: x[0] ** 2 * x[1], np.zeros(2))
+    >>> value, grad, HV = hvp_numeric(g, np.array([3., 2.]), (), np.eye(2))
+    >>> float(value), grad, HV
+    (18.0, array([12.,  9.]), array([[4., 6.],
+           [6., 0.]]))
+    """
+    graph = _check_graph(graph)
+    if graph.n_outputs != 1:
+        raise InputError(f"hvp_numeric needs a scalar function (one output); the graph has "
+                         f"{graph.n_outputs} outputs, shape {graph.output_shape}")
+    xf, pf = _point(graph, x, params)
+    Vs = _seeds(V, graph.n_inputs, "V", "n_inputs")
+    cc = _chunk(graph, Vs.shape[1], 2, chunk)
+    value, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
+                                        graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
+                                        xf, pf, Vs, cc)
+    return np.float64(value), grad, HV

@@ -1,0 +1,520 @@
+"""Numeric compressed sweeps (forward, reverse, forward-over-reverse) against
+complex-step references: every op, random programs, NaN inputs, errors."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from programs import COMPLEX_STEP, programs, run, run_scalar
+from reference import complex_step_hessian, complex_step_jacobian
+
+import symasd
+from symasd import InputError, sweeps
+from symasd.graph import Builder
+from symasd.ops import OPS, Code
+from symasd.sweeps import forward_numeric, hvp_numeric, reverse_numeric
+
+NON_LEAF = [row for row in OPS.values() if row.arity > 0]
+
+# input domains on which each op is smooth (tests/test_ops.py's DOMAIN, plus
+# POWC and DIV); other ops draw from +-[0.3, 2], away from kinks and poles
+DOMAIN = {
+    Code.SQRT: (0.2, 3), Code.LOG: (0.2, 3), Code.LOG2: (0.2, 3), Code.LOG10: (0.2, 3),
+    Code.LOG1P: (-0.5, 3), Code.ARCSIN: (-0.9, 0.9), Code.ARCCOS: (-0.9, 0.9),
+    Code.ARCTANH: (-0.9, 0.9), Code.ARCCOSH: (1.2, 3), Code.RECIPROCAL: (0.3, 3),
+    Code.TAN: (-1.2, 1.2), Code.POW: (0.3, 2), Code.POWC: (0.2, 3), Code.DIV: (0.3, 2),
+}
+POWC_EXPONENT = 2.5
+
+
+def _re(z):
+    return np.real(z)
+
+
+def _f(v):
+    return np.asarray(v, dtype=float)
+
+
+def _atan2(y, x):
+    turn = np.where(_re(x) < 0, np.where(_re(y) >= 0, np.pi, -np.pi), 0.0)
+    return np.arctan(y / x) + turn
+
+
+# complex-step-safe versions of every op (exact derivatives through the imaginary part)
+CS_RULE = {
+    Code.NEG: np.negative, Code.ABS: lambda z: np.where(_re(z) < 0, -z, z),
+    Code.SIGN: lambda z: np.sign(_re(z)), Code.SQRT: np.sqrt,
+    Code.CBRT: lambda z: np.where(_re(z) < 0, -((-z + 0j) ** (1 / 3)), (z + 0j) ** (1 / 3)),
+    Code.EXP: np.exp, Code.EXPM1: np.expm1, Code.LOG: np.log, Code.LOG1P: np.log1p,
+    Code.LOG2: np.log2, Code.LOG10: np.log10, Code.SIN: np.sin, Code.COS: np.cos,
+    Code.TAN: np.tan, Code.ARCSIN: np.arcsin, Code.ARCCOS: np.arccos, Code.ARCTAN: np.arctan,
+    Code.SINH: np.sinh, Code.COSH: np.cosh, Code.TANH: np.tanh, Code.ARCSINH: np.arcsinh,
+    Code.ARCCOSH: np.arccosh, Code.ARCTANH: np.arctanh, Code.SQUARE: np.square,
+    Code.RECIPROCAL: np.reciprocal, Code.FLOOR: lambda z: np.floor(_re(z)),
+    Code.CEIL: lambda z: np.ceil(_re(z)), Code.ROUND: lambda z: np.rint(_re(z)),
+    Code.POWC: lambda z: z ** POWC_EXPONENT, Code.NOT: lambda z: _f(_re(z) == 0),
+    Code.ADD: np.add, Code.SUB: np.subtract, Code.MUL: np.multiply, Code.DIV: np.divide,
+    Code.POW: np.power, Code.ARCTAN2: _atan2, Code.HYPOT: lambda a, b: np.sqrt(a * a + b * b),
+    Code.MAX: lambda a, b: np.where(_re(a) >= _re(b), a, b),
+    Code.MIN: lambda a, b: np.where(_re(a) <= _re(b), a, b),
+    Code.LT: lambda a, b: _f(_re(a) < _re(b)), Code.LE: lambda a, b: _f(_re(a) <= _re(b)),
+    Code.GT: lambda a, b: _f(_re(a) > _re(b)), Code.GE: lambda a, b: _f(_re(a) >= _re(b)),
+    Code.EQ: lambda a, b: _f(_re(a) == _re(b)), Code.NE: lambda a, b: _f(_re(a) != _re(b)),
+    Code.AND: lambda a, b: _f((_re(a) != 0) & (_re(b) != 0)),
+    Code.OR: lambda a, b: _f((_re(a) != 0) | (_re(b) != 0)),
+    Code.XOR: lambda a, b: _f((_re(a) != 0) ^ (_re(b) != 0)),
+    Code.WHERE: lambda c, a, b: np.where(_re(c) != 0, a, b),
+}
+
+
+def test_every_op_has_a_complex_step_rule():
+    assert set(CS_RULE) == {row.code for row in NON_LEAF}
+
+
+def _points(code, arity, n, rng):
+    if code in DOMAIN:
+        pts = rng.uniform(*DOMAIN[code], size=(arity, n))
+    else:
+        pts = rng.choice([-1.0, 1.0], (arity, n)) * rng.uniform(0.3, 2.0, (arity, n))
+    if code == Code.WHERE:
+        pts[0] = np.arange(n) % 2
+    if code in (Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR, Code.NOT):
+        pts[:, ::3] = 0.0  # exercise both outcomes
+        pts[-1, 1::4] = pts[0, 1::4]
+    return pts
+
+
+def _op_nodes(b, code, x):
+    if code == Code.POWC:
+        return b.powc(x[0], POWC_EXPONENT)
+    if len(x) == 1:
+        return b.unary(code, x[0])
+    if len(x) == 2:
+        return b.binary(code, x[0], x[1])
+    return b.where(x[0], x[1], x[2])
+
+
+def _op_graph(code, pts, weights=None):
+    """Graph of ``code`` applied elementwise to rows of ``pts``; with ``weights``,
+    the scalar ``sum(weights * op(...))``."""
+    b = Builder()
+    x = b.variables(pts.ravel()).reshape(pts.shape)
+    out = _op_nodes(b, code, x)
+    if weights is None:
+        return b.finish(out, pts.shape, out.shape)
+    terms = b.binary(Code.MUL, out, b.const(weights))
+    total = b.reduce_segments(Code.ADD, terms, np.array([0, terms.size]))
+    return b.finish(total, pts.shape, ())
+
+
+def _scale_tol(ref, rel):
+    return rel * (1.0 + np.abs(ref).max(initial=0.0))
+
+
+@pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
+def test_op_jacobian_forward_and_reverse(row):
+    rng = np.random.default_rng(int(row.code))
+    n = 7
+    pts = _points(row.code, row.arity, n, rng)
+    g = _op_graph(row.code, pts)
+    rule = CS_RULE[row.code]
+    J = complex_step_jacobian(lambda z: rule(*z), pts)
+    N = row.arity * n
+    y, B = forward_numeric(g, pts, (), np.eye(N))
+    np.testing.assert_allclose(y, g(pts), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(B, J, rtol=1e-10, atol=1e-13)
+    y2, Br = reverse_numeric(g, pts, (), np.eye(n))
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_allclose(Br, J, rtol=1e-10, atol=1e-13)
+    S = rng.standard_normal((N, 3))
+    np.testing.assert_allclose(forward_numeric(g, pts, (), S)[1], J @ S, rtol=1e-10,
+                               atol=_scale_tol(J, 1e-13) * 10)
+    W = rng.standard_normal((n, 2))
+    np.testing.assert_allclose(reverse_numeric(g, pts, (), W)[1], W.T @ J, rtol=1e-10,
+                               atol=_scale_tol(J, 1e-13) * 10)
+    if not any(row.d1):
+        assert not B.any() and not Br.any()
+
+
+@pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
+def test_op_hessian_vector_products(row):
+    rng = np.random.default_rng(1000 + int(row.code))
+    n = 4
+    pts = _points(row.code, row.arity, n, rng)
+    w = rng.uniform(0.5, 1.5, n)
+    g = _op_graph(row.code, pts, w)
+    rule = CS_RULE[row.code]
+
+    def f(z):
+        return np.array([np.sum(w * rule(*z))])
+
+    N = row.arity * n
+    value, grad, HV = hvp_numeric(g, pts, (), np.eye(N))
+    np.testing.assert_allclose(value, g(pts), rtol=1e-15)
+    np.testing.assert_allclose(value, f(pts)[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad, complex_step_jacobian(f, pts)[0], rtol=1e-10, atol=1e-13)
+    H = complex_step_hessian(lambda z: f(z)[0], pts)
+    np.testing.assert_allclose(HV, H, rtol=1e-5, atol=_scale_tol(H, 1e-6))
+    np.testing.assert_allclose(HV, HV.T, rtol=1e-12, atol=1e-14)
+    V = rng.standard_normal((N, 2))
+    np.testing.assert_allclose(hvp_numeric(g, pts, (), V)[2], HV @ V, rtol=1e-10,
+                               atol=_scale_tol(HV, 1e-13) * 10)
+
+
+@pytest.mark.parametrize("row", [r for r in NON_LEAF if any(r.d1)], ids=lambda r: r.name)
+def test_first_partials_match_op_table_rules_at_special_values(row):
+    """The sweeps' C partials against the op table's partial rules (run on the VM),
+    including zeros, infinities and NaN."""
+    special = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 2.5, np.inf, -np.inf, np.nan])
+    grid = np.meshgrid(*[special] * row.arity, indexing="ij")
+    pts = np.stack([v.ravel() for v in grid])
+    n = pts.shape[1]
+    b = Builder()
+    x = b.variables(pts.ravel()).reshape(pts.shape)
+    out = _op_nodes(b, row.code, x)
+    c = np.full(n, POWC_EXPONENT if row.code == Code.POWC else 0.0)
+    parts = row.partials(b, *x, out, c)
+    parts = [p if p is not None else b.const_like(out, 0.0) for p in parts]
+    rules = b.finish(np.concatenate(parts), pts.shape, (row.arity, n))
+    g = b.finish(out, pts.shape, out.shape)
+    with np.errstate(all="ignore"):
+        expected = rules(pts)
+    _, B = forward_numeric(g, pts, (), np.eye(row.arity * n))
+    got = np.stack([np.diagonal(B[:, i * n:(i + 1) * n]) for i in range(row.arity)])
+    if row.code in (Code.MAX, Code.MIN):
+        # documented choice: at a NaN argument the partials are NaN, not 0
+        nan = np.isnan(pts).any(axis=0)
+        assert np.isnan(got[:, nan]).all()
+        got, expected = got[:, ~nan], expected[:, ~nan]
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("exponent,lo,hi", [(3.0, -2.0, 2.0), (-1.5, 0.3, 2.0),
+                                            (0.5, 0.3, 2.0), (4.0, -1.5, 1.5)])
+def test_powc_exponents(exponent, lo, hi):
+    rng = np.random.default_rng(7)
+    pts = rng.uniform(lo, hi, (1, 5))
+    b = Builder()
+    x = b.variables(pts.ravel())
+    total = b.reduce_segments(Code.ADD, b.powc(x, exponent), np.array([0, 5]))
+    g = b.finish(total, pts.shape, ())
+
+    def f(z):
+        return np.array([np.sum(z ** exponent)])
+
+    value, grad, HV = hvp_numeric(g, pts, (), np.eye(5))
+    np.testing.assert_allclose(grad, complex_step_jacobian(f, pts)[0], rtol=1e-12)
+    np.testing.assert_allclose(np.diag(HV), exponent * (exponent - 1) * pts[0] ** (exponent - 2),
+                               rtol=1e-12)
+    assert not (HV - np.diag(np.diag(HV))).any()
+
+
+# ---------------------------------------------------------------------------
+# random programs
+
+
+def _program_point(n, seed=0):
+    return np.random.default_rng(seed + 17 * n).uniform(-0.9, 0.9, n)
+
+
+@settings(max_examples=50)
+@given(prog=programs(max_steps=6))
+def test_programs_jacobian(prog):
+    _check_program_jacobian(prog)
+
+
+@settings(max_examples=50)
+@given(prog=programs(max_steps=6, selections=False))
+def test_programs_jacobian_smooth(prog):
+    _check_program_jacobian(prog)
+
+
+def _check_program_jacobian(prog):
+    n = prog[0]
+    g = symasd.trace(lambda x: run(prog, x), np.zeros(n))
+    x = _program_point(n)
+    with np.errstate(all="ignore"):
+        J = complex_step_jacobian(lambda z: run(prog, z, COMPLEX_STEP), x)
+        yref = run(prog, x)
+    assume(np.isfinite(J).all() and np.isfinite(yref).all())
+    m = J.shape[0]
+    atol = _scale_tol(J, 1e-12)
+    y, B = forward_numeric(g, x, (), np.eye(n))
+    np.testing.assert_allclose(y, yref, rtol=1e-12, atol=_scale_tol(yref, 1e-13))
+    np.testing.assert_allclose(B, J, rtol=1e-9, atol=atol)
+    y2, Br = reverse_numeric(g, x, (), np.eye(m))
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_allclose(Br, J, rtol=1e-9, atol=atol)
+    rng = np.random.default_rng(n)
+    S = rng.standard_normal((n, 3))
+    np.testing.assert_allclose(forward_numeric(g, x, (), S)[1], J @ S, rtol=1e-9,
+                               atol=10 * atol)
+    W = rng.standard_normal((m, 2))
+    np.testing.assert_allclose(reverse_numeric(g, x, (), W)[1], W.T @ J, rtol=1e-9,
+                               atol=10 * atol)
+
+
+@settings(max_examples=40)
+@given(prog=programs(max_steps=5, n_max=5))
+def test_programs_hessian(prog):
+    _check_program_hessian(prog)
+
+
+@settings(max_examples=40)
+@given(prog=programs(max_steps=5, n_max=5, selections=False))
+def test_programs_hessian_smooth(prog):
+    _check_program_hessian(prog)
+
+
+def _check_program_hessian(prog):
+    n = prog[0]
+    g = symasd.trace(lambda x: run_scalar(prog, x), np.zeros(n))
+    x = _program_point(n, seed=1)
+
+    def f(z):
+        return run_scalar(prog, z, COMPLEX_STEP)
+
+    with np.errstate(all="ignore"):
+        gref = complex_step_jacobian(lambda z: np.atleast_1d(f(z)), x)[0]
+        H1 = complex_step_hessian(f, x, h=1e-5)
+        H2 = complex_step_hessian(f, x, h=2e-5)
+        vref = run_scalar(prog, x)
+    assume(np.isfinite(H1).all() and np.isfinite(gref).all() and np.isfinite(vref))
+    # a selection switching within h of x spoils the difference quotients: skip
+    assume(np.allclose(H1, H2, rtol=1e-4, atol=_scale_tol(H1, 1e-6)))
+    value, grad, HV = hvp_numeric(g, x, (), np.eye(n))
+    np.testing.assert_allclose(value, vref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, gref, rtol=1e-9, atol=_scale_tol(gref, 1e-12))
+    np.testing.assert_allclose(HV, H1, rtol=1e-5, atol=_scale_tol(H1, 1e-6))
+    np.testing.assert_allclose(HV, HV.T, rtol=1e-10, atol=_scale_tol(HV, 1e-13))
+    V = np.random.default_rng(n).standard_normal((n, 3))
+    _, grad3, HV3 = hvp_numeric(g, x, (), V)
+    np.testing.assert_array_equal(grad3, grad)
+    np.testing.assert_allclose(HV3, HV @ V, rtol=1e-9, atol=_scale_tol(HV, 1e-12))
+
+
+# ---------------------------------------------------------------------------
+# semantics: kinks, selections, parameters, special graphs, chunking
+
+
+def _jac(f, x, *p):
+    g = symasd.trace(f, np.zeros_like(x), *[np.zeros_like(v) for v in p])
+    return forward_numeric(g, x, p, np.eye(x.size))
+
+
+def test_ties_and_kinks_follow_the_op_table():
+    x = np.array([1.0, 1.0, 0.0])
+    _, B = _jac(lambda x: np.stack([np.maximum(x[0], x[1]), np.minimum(x[0], x[1]),
+                                    np.abs(x[2])]), x)
+    np.testing.assert_array_equal(B, [[1, 0, 0], [1, 0, 0], [0, 0, 0]])
+
+
+def test_where_does_not_leak_nan_from_the_untaken_branch():
+    f = lambda x: np.where(x > 0, np.sqrt(x), 0.0) + np.maximum(x, np.log(x))  # noqa: E731
+    x = np.array([0.0, 4.0])
+    g = symasd.trace(f, np.ones(2))
+    with np.errstate(all="ignore"):
+        expected_y = f(x)
+    for y, B in (forward_numeric(g, x, (), np.eye(2)), reverse_numeric(g, x, (), np.eye(2))):
+        np.testing.assert_array_equal(y, expected_y)
+        np.testing.assert_allclose(B, np.diag([1.0, 0.25 + 1.0]))
+    _, grad, HV = hvp_numeric(symasd.trace(lambda x: np.sum(f(x)), np.ones(2)), x, (),
+                              np.eye(2))
+    np.testing.assert_allclose(grad, [1.0, 1.25])
+    np.testing.assert_allclose(HV, np.diag([0.0, -0.25 / 8]))
+
+
+def test_parameters_enter_but_are_not_differentiated():
+    def f(x, a, b):
+        return a * x ** 2 + np.sum(b) * np.sin(x)
+
+    x = np.array([0.5, -1.0, 2.0])
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([[0.5, 0.25]])
+    g = symasd.trace(f, np.zeros(3), np.zeros(3), np.zeros((1, 2)))
+    y, B = forward_numeric(g, x, (a, b), np.eye(3))
+    np.testing.assert_allclose(y, f(x, a, b))
+    np.testing.assert_allclose(B, np.diag(2 * a * x + 0.75 * np.cos(x)))
+    np.testing.assert_allclose(reverse_numeric(g, x, [a, b], np.eye(3))[1], B)
+    h = symasd.trace(lambda x, a, b: np.sum(f(x, a, b)), np.zeros(3), np.zeros(3),
+                     np.zeros((1, 2)))
+    value, grad, HV = hvp_numeric(h, x, (a, b), np.eye(3))
+    np.testing.assert_allclose(value, np.sum(f(x, a, b)))
+    np.testing.assert_allclose(grad, np.diag(B))
+    np.testing.assert_allclose(HV, np.diag(2 * a - 0.75 * np.sin(x)))
+
+
+def test_leaf_outputs_repeated_outputs_and_unused_inputs():
+    # outputs: an input, a constant, a repeated node; x[3] unused
+    f = lambda x: np.stack([x[2], 0 * x[0] + 1.5, x[0] * x[1], x[0] * x[1]])  # noqa: E731
+    x = np.array([2.0, 3.0, 5.0, 7.0])
+    g = symasd.trace(f, np.ones(4))
+    J = np.array([[0, 0, 1, 0], [0, 0, 0, 0], [3, 2, 0, 0], [3, 2, 0, 0]], dtype=float)
+    y, B = forward_numeric(g, x, (), np.eye(4))
+    np.testing.assert_array_equal(y, [5, 1.5, 6, 6])
+    np.testing.assert_array_equal(B, J)
+    W = np.array([[1.0, 0.0], [4.0, 1.0], [1.0, 2.0], [1.0, -1.0]])
+    np.testing.assert_array_equal(reverse_numeric(g, x, (), W)[1], W.T @ J)
+    value, grad, HV = hvp_numeric(symasd.trace(lambda x: x[0], np.ones(4)), x, (), np.eye(4))
+    assert value == 2.0 and grad.tolist() == [1, 0, 0, 0] and not HV.any()
+    value, grad, HV = hvp_numeric(symasd.trace(lambda x: x[0] * x[0], np.ones(4)), x, (),
+                                  np.eye(4))
+    assert value == 4.0 and grad.tolist() == [4, 0, 0, 0]
+    np.testing.assert_array_equal(HV, np.diag([2.0, 0, 0, 0]))
+    value, grad, HV = hvp_numeric(symasd.trace(lambda x: 0 * x[0] + 2.5, np.ones(4)), x, (),
+                                  np.eye(4))
+    assert value == 2.5 and not grad.any() and not HV.any()
+
+
+def test_local_graph():
+    f = lambda x: np.where(x > 0, x ** 3, -x)  # noqa: E731
+    x0 = np.array([1.0, -2.0, 3.0])
+    g = symasd.trace(f, x0, local=True)
+    _, B = forward_numeric(g, x0, (), np.eye(3))
+    np.testing.assert_allclose(B, np.diag([3.0, -1.0, 27.0]))
+
+
+def _rosen(x):
+    return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def test_chunked_sweeps_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(3)
+    n = 9
+    x = rng.uniform(-1, 1, n)
+    g = symasd.trace(lambda x: np.sin(x[1:]) * np.cumsum(x)[:-1] + np.diff(x) ** 3, x)
+    h = symasd.trace(_rosen, x)
+    S, W, V = rng.standard_normal((n, 7)), rng.standard_normal((n - 1, 7)), np.eye(n)
+    full = (forward_numeric(g, x, (), S), reverse_numeric(g, x, (), W),
+            hvp_numeric(h, x, (), V))
+    for kw in ({"chunk": 1}, {"chunk": 3}, {"chunk": 100}):
+        got = (forward_numeric(g, x, (), S, **kw), reverse_numeric(g, x, (), W, **kw),
+               hvp_numeric(h, x, (), V, **kw))
+        for a, b in zip(got, full, strict=True):
+            for u, v in zip(a, b, strict=True):
+                np.testing.assert_array_equal(u, v)
+    monkeypatch.setattr(sweeps, "SWEEP_MEMORY_BYTES", 1)  # forces one column per pass
+    np.testing.assert_array_equal(forward_numeric(g, x, (), S)[1], full[0][1])
+    np.testing.assert_array_equal(hvp_numeric(h, x, (), V)[2], full[2][2])
+    with pytest.raises(InputError, match="chunk"):
+        forward_numeric(g, x, (), S, chunk=0)
+
+
+def test_threads_use_separate_workspaces():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    sizes = [50, 300, 120, 700] * 3
+    graphs = {n: symasd.trace(_rosen, np.zeros(n)) for n in set(sizes)}
+    points = [rng.uniform(-1, 1, n) for n in sizes]
+
+    def work(i):
+        n = sizes[i]
+        return hvp_numeric(graphs[n], points[i], (), np.eye(n)[:, :5])
+
+    expected = [work(i) for i in range(len(sizes))]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(work, range(len(sizes))))
+    for a, b in zip(got, expected, strict=True):
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_array_equal(u, v)
+    sweeps.release_workspace()
+    np.testing.assert_array_equal(work(0)[2], expected[0][2])
+
+
+def test_rosenbrock_hessian_and_compressed_seeds():
+    n = 12
+    x = np.random.default_rng(5).uniform(-1, 1, n)
+    h = symasd.trace(_rosen, np.zeros(n))
+    value, grad, H = hvp_numeric(h, x, (), np.eye(n))
+    np.testing.assert_allclose(value, _rosen(x), rtol=1e-14)
+    np.testing.assert_allclose(H, complex_step_hessian(_rosen, x), rtol=1e-6, atol=1e-4)
+    assert np.array_equal(H != 0, np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 1)
+    # 3 colors (i mod 3) recover the tridiagonal Hessian
+    seeds = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
+    HV = hvp_numeric(h, x, (), seeds)[2]
+    rows, cols = np.nonzero(H)
+    np.testing.assert_array_equal(HV[rows, cols % 3], H[rows, cols])
+
+
+# ---------------------------------------------------------------------------
+# NaN and inf inputs
+
+
+def test_nan_inputs_give_nan_entries():
+    def f(x):
+        return np.sin(x) * x[::-1] + np.maximum(x, 0.5) + np.abs(x) ** 1.5
+
+    n = 5
+    x = np.linspace(0.1, 0.9, n)
+    x[1] = np.nan
+    g = symasd.trace(f, np.ones(n))
+    y, B = forward_numeric(g, x, (), np.eye(n))
+    _, Br = reverse_numeric(g, x, (), np.eye(n))
+    assert np.isnan(y).tolist() == [False, True, False, True, False]
+    for M in (B, Br):
+        # row 1 = sin(x1) x3 + ..., row 3 = sin(x3) x1 + ...: d/dx1 of row 3 is sin(x3)
+        assert np.isnan(M[1, 1]) and np.isnan(M[1, 3]) and np.isnan(M[3, 3])
+        assert np.isfinite(M[3, 1])
+        assert np.isfinite(M[[0, 2, 4]]).all()  # rows that do not see the NaN
+        nz = symasd.jacobian_sparsity(g).toarray()
+        assert not M[~nz].any()  # nothing leaks outside the pattern
+    h = symasd.trace(lambda x: np.sum(f(x)), np.ones(n))
+    value, grad, HV = hvp_numeric(h, x, (), np.eye(n))
+    assert np.isnan(value) and np.isnan(grad[1]) and np.isnan(HV[1, 1])
+    assert np.isfinite(grad[[0, 2, 4]]).all()
+    xs = np.full(n, np.nan)
+    for out in (forward_numeric(g, xs, (), np.eye(n)), reverse_numeric(g, xs, (), np.eye(n)),
+                hvp_numeric(h, xs, (), np.eye(n))):
+        assert all(np.isnan(o).any() for o in out)
+
+
+def test_nonfinite_seeds_and_inputs_do_not_crash():
+    g = symasd.trace(lambda x: np.exp(x) / x, np.ones(3))
+    x = np.array([np.inf, -np.inf, 0.0])
+    with np.errstate(all="ignore"):
+        y, B = forward_numeric(g, x, (), np.full((3, 2), np.nan))
+    assert np.isnan(B).all() and y.shape == (3,)
+    reverse_numeric(g, x, (), np.eye(3))
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+def test_wrong_shapes_raise_input_error():
+    g = symasd.trace(lambda x, p: x * p, np.ones((2, 3)), np.ones(3))
+    x, p = np.ones((2, 3)), (np.ones(3),)
+    forward_numeric(g, x, p, np.eye(6))
+    with pytest.raises(InputError, match="x has shape"):
+        forward_numeric(g, np.ones(6), p, np.eye(6))
+    with pytest.raises(InputError, match="parameter arrays"):
+        forward_numeric(g, x, (), np.eye(6))
+    with pytest.raises(InputError, match="parameter 0 has shape"):
+        forward_numeric(g, x, (np.ones(4),), np.eye(6))
+    with pytest.raises(InputError, match="tuple"):
+        forward_numeric(g, x, np.ones(3), np.eye(6))
+    with pytest.raises(InputError, match="rows"):
+        forward_numeric(g, x, p, np.eye(5))
+    with pytest.raises(InputError, match="2-D"):
+        forward_numeric(g, x, p, np.ones(6))
+    with pytest.raises(InputError, match="no columns"):
+        forward_numeric(g, x, p, np.ones((6, 0)))
+    with pytest.raises(InputError, match="complex"):
+        forward_numeric(g, x + 0j, p, np.eye(6))
+    with pytest.raises(InputError, match="complex"):
+        forward_numeric(g, x, p, np.eye(6) + 0j)
+    with pytest.raises(InputError, match="numeric"):
+        forward_numeric(g, x, p, np.full((6, 1), "a"))
+    with pytest.raises(InputError, match="n_outputs"):
+        reverse_numeric(g, x, p, np.eye(5))
+    with pytest.raises(InputError, match="one output"):
+        hvp_numeric(g, x, p, np.eye(6))
+    with pytest.raises(InputError, match="Graph"):
+        forward_numeric(lambda x: x, x, p, np.eye(6))
+    h = symasd.trace(lambda x: np.sum(x ** 3), np.ones(4))
+    with pytest.raises(InputError, match="rows"):
+        hvp_numeric(h, np.ones(4), (), np.eye(3))
+    # integer and boolean seeds are fine (a coloring's seeds)
+    _, B = forward_numeric(g, x, p, np.eye(6, dtype=bool))
+    assert B.dtype == np.float64
+    np.testing.assert_array_equal(hvp_numeric(h, np.ones(4), None, np.eye(4, dtype=int))[2],
+                                  6 * np.eye(4))
