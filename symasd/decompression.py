@@ -78,9 +78,10 @@ def _color_counts(indptr, indices, colors) -> np.ndarray:
 class CSRTemplate:
     """The structure of a CSR matrix, to wrap value arrays into ``csr_array``.
 
-    ``indptr`` and ``indices`` are cached once in the index dtype SciPy picks
-    for them, so every matrix built by :meth:`matrix` has identical (copied)
-    structure arrays and SciPy has nothing to convert or check.
+    ``indptr`` and ``indices`` are kept once, in the index dtype SciPy picks
+    for them (not copied when they already have it) and made read-only; every
+    matrix built by :meth:`matrix` gets fresh copies of them, so SciPy has
+    nothing to convert or check and callers can modify their matrix freely.
 
     Example
     -------
@@ -97,8 +98,8 @@ class CSRTemplate:
             (np.zeros(indices.shape[0], dtype=bool), indices, indptr), shape=shape
         )
         self.shape = shape
-        self.indptr = probe.indptr.copy()
-        self.indices = probe.indices.copy()
+        self.indptr = probe.indptr
+        self.indices = probe.indices
         self.indptr.flags.writeable = False
         self.indices.flags.writeable = False
 
