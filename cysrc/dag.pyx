@@ -12,6 +12,10 @@ from libc.string cimport memcpy
 from libc.stdint cimport uint64_t
 
 
+cdef uint64_t _HIGH = 0xFFFFFFFF00000000ULL
+cdef uint64_t _LOW = 0x00000000FFFFFFFFULL
+
+
 cdef inline uint64_t _mix(uint64_t h, uint64_t v) noexcept nogil:
     h ^= v + <uint64_t>0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2)
     h ^= h >> 33
@@ -42,17 +46,21 @@ cdef class NodeTable:
     cdef uint8_t[::1] op
     cdef ITYPE_t[::1] a0, a1, a2
     cdef double[::1] c
-    cdef ITYPE_t[::1] slots
+    # open addressing, one 8-byte word per slot: the high 32 bits of the node's
+    # hash (never 0) above its 32-bit id; 0 = empty. A probe reads one word and
+    # touches the node arrays only when the hash bits match.
+    cdef uint64_t[::1] slots
     cdef public ITYPE_t n
     cdef ITYPE_t cap
     cdef uint64_t mask
 
     def __cinit__(self, ITYPE_t capacity=1024):
-        if capacity < 16:
-            capacity = 16
+        cdef ITYPE_t size = 64
+        while size < 2 * capacity:
+            size *= 2
         self.n = 0
-        self._allocate(capacity)
-        self._rehash(4 * capacity)
+        self._allocate(max(capacity, 16))
+        self._rehash(size)
 
     cdef _allocate(self, ITYPE_t cap):
         op_arr = np.zeros(cap, dtype=np.uint8)
@@ -80,19 +88,40 @@ cdef class NodeTable:
         cdef uint64_t h = _mix(<uint64_t>op, <uint64_t>x)
         h = _mix(h, <uint64_t>y)
         h = _mix(h, <uint64_t>z)
-        return _mix(h, _bits(v))
+        return _mix(h, _bits(v)) | (<uint64_t>1 << 32)
 
     cdef _rehash(self, ITYPE_t size):
+        """Resize the table to ``size`` slots (a power of two) and reinsert all nodes."""
         cdef ITYPE_t k
-        cdef uint64_t s
-        cdef ITYPE_t[::1] slots = np.full(size, -1, dtype=np.int64)
+        cdef uint64_t s, h
+        cdef uint64_t[::1] slots = np.zeros(size, dtype=np.uint64)
         self.mask = <uint64_t>(size - 1)
-        for k in range(self.n):
-            s = self._hash(self.op[k], self.a0[k], self.a1[k], self.a2[k], self.c[k]) & self.mask
-            while slots[s] >= 0:
-                s = (s + 1) & self.mask
-            slots[s] = k
+        with nogil:
+            for k in range(self.n):
+                h = self._hash(self.op[k], self.a0[k], self.a1[k], self.a2[k], self.c[k])
+                s = h & self.mask
+                while slots[s] != 0:
+                    s = (s + 1) & self.mask
+                slots[s] = (h & _HIGH) | <uint64_t>k
         self.slots = slots
+
+    def load(self, const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+             const ITYPE_t[::1] a2, const double[::1] c):
+        """Start an empty table with these (already unique) nodes, ids unchanged."""
+        if self.n:
+            raise ValueError("load needs an empty table")
+        cdef ITYPE_t n = op.shape[0], size = <ITYPE_t>(self.mask + 1)
+        if n > self.cap:
+            self._allocate(n)
+        self.op_arr[:n] = op
+        self.a0_arr[:n] = a0
+        self.a1_arr[:n] = a1
+        self.a2_arr[:n] = a2
+        self.c_arr[:n] = c
+        self.n = n
+        while 2 * n > size:
+            size *= 2
+        self._rehash(size)
 
     def intern(self, int op, const ITYPE_t[::1] a0=None, const ITYPE_t[::1] a1=None,
                const ITYPE_t[::1] a2=None, const double[::1] c=None, ITYPE_t length=-1):
@@ -115,15 +144,14 @@ cdef class NodeTable:
         cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
         if 2 * need > tsize:
             while 2 * need > tsize:
-                tsize *= 2
+                tsize *= 4  # grow fast: every rehash touches every node again
             self._rehash(tsize)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         cdef bint has0 = a0 is not None, has1 = a1 is not None
         cdef bint has2 = a2 is not None, hasc = c is not None
-        cdef ITYPE_t i, k, x, y, z
+        cdef ITYPE_t i, x, y, z
         cdef double v
-        cdef uint64_t s
         cdef uint8_t o = <uint8_t>op
         with nogil:
             for i in range(L):
@@ -131,25 +159,64 @@ cdef class NodeTable:
                 y = a1[i] if has1 else -1
                 z = a2[i] if has2 else -1
                 v = c[i] if hasc else 0.0
-                s = self._hash(o, x, y, z, v) & self.mask
-                while True:
-                    k = self.slots[s]
-                    if k < 0:
-                        k = self.n
-                        self.op[k] = o
-                        self.a0[k] = x
-                        self.a1[k] = y
-                        self.a2[k] = z
-                        self.c[k] = v
-                        self.slots[s] = k
-                        self.n += 1
-                        break
-                    if (self.op[k] == o and self.a0[k] == x and self.a1[k] == y
-                            and self.a2[k] == z and _bits(self.c[k]) == _bits(v)):
-                        break
-                    s = (s + 1) & self.mask
-                ids[i] = k
+                ids[i] = self._find_or_add(o, x, y, z, v)
         return out
+
+    def intern_sequence(self, const uint8_t[::1] op, const ITYPE_t[::1] a0,
+                        const ITYPE_t[::1] a1, const ITYPE_t[::1] a2, const double[::1] c):
+        """Intern nodes that may depend on each other, in order.
+
+        An argument ``>= 0`` is an existing node id, ``-1`` is unused, and
+        ``-2 - j`` refers to the node interned for entry ``j < i`` of this same
+        call. Returns the ids of all entries. Equivalent to one ``intern`` call
+        per entry, with references resolved as the entries are interned.
+        """
+        cdef ITYPE_t L = op.shape[0], i
+        out = np.empty(L, dtype=np.int64)
+        cdef ITYPE_t[::1] ids = out
+        cdef ITYPE_t x, y, z
+        for i in range(L):
+            x = a0[i] if a0[i] > -2 else ids[-2 - a0[i]]
+            y = a1[i] if a1[i] > -2 else ids[-2 - a1[i]]
+            z = a2[i] if a2[i] > -2 else ids[-2 - a2[i]]
+            ids[i] = self._intern_one(op[i], x, y, z, c[i])
+        return out
+
+    cdef ITYPE_t _intern_one(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z, double v):
+        cdef ITYPE_t tsize
+        if self.n + 1 > self.cap:
+            self._allocate(2 * self.cap)
+        tsize = <ITYPE_t>(self.mask + 1)
+        if 2 * (self.n + 1) > tsize:
+            self._rehash(4 * tsize)
+        return self._find_or_add(o, x, y, z, v)
+
+    cdef inline ITYPE_t _find_or_add(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z,
+                                     double v) noexcept nogil:
+        """Id of node ``(o, x, y, z, v)``, appended if new; capacity must suffice."""
+        cdef uint64_t full = self._hash(o, x, y, z, v)
+        cdef uint64_t h = full & _HIGH
+        cdef uint64_t s = full & self.mask
+        cdef uint64_t word
+        cdef ITYPE_t k
+        while True:
+            word = self.slots[s]
+            if word == 0:
+                k = self.n
+                self.op[k] = o
+                self.a0[k] = x
+                self.a1[k] = y
+                self.a2[k] = z
+                self.c[k] = v
+                self.slots[s] = h | <uint64_t>k
+                self.n += 1
+                return k
+            if (word & _HIGH) == h:
+                k = <ITYPE_t>(word & _LOW)
+                if (self.op[k] == o and self.a0[k] == x and self.a1[k] == y
+                        and self.a2[k] == z and _bits(self.c[k]) == _bits(v)):
+                    return k
+            s = (s + 1) & self.mask
 
     def arrays(self):
         """Views ``(op, arg0, arg1, arg2, const)`` of the ``n`` stored nodes."""

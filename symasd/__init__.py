@@ -8,10 +8,16 @@ The pipeline, in dependency order (each module only imports the ones above it):
     tracing     SymArray and trace(): NumPy code -> Graph
     sympy_bridge  from_sympy / Graph.to_sympy
     sparsity    exact Jacobian / Hessian patterns (Cython kernels in cysrc/pattern.pyx)
-    coloring    coloring problems, orderings and results (cysrc/coloring.pyx)
-    cli         the `symasd` command
+    orderings, coloring, decompression
+                coloring problems, vertex orderings, results and recovery
+                (cysrc/coloring.pyx, ordering.pyx, decompress.pyx)
+    sweeps      numeric compressed sweeps: JVPs, VJPs, HVPs (cysrc/sweeps.pyx)
+    compiler    symbolic compressed sweeps: derivative DAGs
+    api         jacobian() / hessian(): prepared derivatives, mode selection
+    display, cli  text pictures, the `symasd` command
 """
 
+from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
 from .errors import InputError, SymasdError, TracingError
 from .graph import Graph
@@ -36,4 +42,8 @@ __all__ = [
     "color",
     "ColoringResult",
     "is_valid_coloring",
+    "jacobian",
+    "hessian",
+    "PreparedJacobian",
+    "PreparedHessian",
 ]

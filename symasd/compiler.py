@@ -24,11 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _substitution
 from .graph import Builder, Graph
 from .ops import OPS, Code
 
-__all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian", "import_graph",
+__all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
            "forward_tangents", "reverse_adjoints", "substitute"]
 
 _I = np.int64
@@ -64,36 +63,13 @@ def _groups(g: Graph):
         yield int(key[s] // 256), Code(int(key[s] % 256)), nodes[s:e]
 
 
-def import_graph(b: Builder, g: Graph) -> np.ndarray:
-    """Copy the nodes of ``g`` into ``b``; returns the map old id -> new id."""
-    new = np.empty(g.n_nodes, dtype=_I)
-    var = np.flatnonzero(g.op == Code.VAR)
-    new[var] = b.variables(np.zeros(g.n_inputs))[g.const[var].astype(_I)]
-    par = np.flatnonzero(g.op == Code.PARAM)
-    if g.n_params:
-        new[par] = b.parameters(np.zeros(g.n_params))[g.const[par].astype(_I)]
-    cst = np.flatnonzero(g.op == Code.CONST)
-    new[cst] = b.const(g.const[cst])
-    for _, code, K in _groups(g):
-        args = [new[a[K]] for a in (g.arg0, g.arg1, g.arg2)[: OPS[code].arity]]
-        if code == Code.POWC:
-            new[K] = b.powc(args[0], g.const[K])
-        elif code == Code.WHERE:
-            new[K] = b.where(*args)
-        elif len(args) == 1:
-            new[K] = b.unary(code, args[0])
-        else:
-            new[K] = b.binary(code, args[0], args[1])
-    return new
-
-
-def _partials(b: Builder, g: Graph, new: np.ndarray, code: Code, K: np.ndarray):
+def _partials(b: Builder, g: Graph, code: Code, K: np.ndarray):
     row = OPS[code]
-    args = [new[a[K]] for a in (g.arg0, g.arg1, g.arg2)[: row.arity]]
-    return row.partials(b, *args, new[K], g.const[K])
+    args = [a[K] for a in (g.arg0, g.arg1, g.arg2)[: row.arity]]
+    return row.partials(b, *args, K, g.const[K])
 
 
-def forward_tangents(b: Builder, g: Graph, new: np.ndarray, colors: np.ndarray,
+def forward_tangents(b: Builder, g: Graph, colors: np.ndarray,
                      ncolors: int) -> np.ndarray:
     """Symbolic forward sweep: ``T[k, c]`` is the id of the tangent of node ``k``
     in direction ``c``, where input ``j`` is seeded in direction ``colors[j]``
@@ -115,7 +91,7 @@ def forward_tangents(b: Builder, g: Graph, new: np.ndarray, colors: np.ndarray,
         if not active.any():
             continue
         K = K[active]
-        P = _partials(b, g, new, code, K)
+        P = _partials(b, g, code, K)
         acc = None
         for i in live:
             Ta = T[arg_arrays[i][K]]
@@ -129,7 +105,7 @@ def forward_tangents(b: Builder, g: Graph, new: np.ndarray, colors: np.ndarray,
     return T
 
 
-def reverse_adjoints(b: Builder, g: Graph, new: np.ndarray, row_colors: np.ndarray,
+def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
                      ncolors: int) -> np.ndarray:
     """Symbolic reverse sweep: returns ``A`` of shape ``(ncolors, n_inputs)`` with
     ``A[c, j]`` the id of the adjoint of input ``j`` when every output ``i`` with
@@ -181,7 +157,7 @@ def reverse_adjoints(b: Builder, g: Graph, new: np.ndarray, row_colors: np.ndarr
             if not live:
                 continue
             uK, inv = np.unique(K, return_inverse=True)
-            P = _partials(b, g, new, code, uK)
+            P = _partials(b, g, code, uK)
             for i in live:
                 push(arg_arrays[i][K], C, b.binary(Code.MUL, P[i][inv], A))
     return result
@@ -192,28 +168,46 @@ def substitute(b: Builder, B_flat: np.ndarray, program, nnz: int) -> np.ndarray:
 
     ``program`` is a :class:`~symasd.decompression.SubstitutionProgram`: step
     ``t`` computes ``v = B_flat[sources[t]] - sum(values[dep_indices[...]])``
-    and stores it at ``targets[t]`` and ``mirrors[t]``. Steps of one
-    dependency level (:func:`symasd._substitution.step_levels`) are emitted
-    together as one vectorized block.
+    and stores it at ``targets[t]`` and ``mirrors[t]``. Each step becomes a
+    chain of additions over its dependencies and one subtraction; the chains
+    of all steps are laid out with NumPy and interned by one Cython call
+    (:meth:`Builder.sequence`), since steps can depend on each other in long
+    chains (a tridiagonal Hessian recovered along a path).
     """
     targets = np.asarray(program.targets, dtype=_I)
     mirrors = np.asarray(program.mirrors, dtype=_I)
     sources = np.asarray(program.sources, dtype=_I)
     ptr = np.asarray(program.dep_ptr, dtype=_I)
     deps = np.asarray(program.dep_indices, dtype=_I)
-    level = np.empty(targets.size, dtype=_I)
-    _substitution.step_levels(targets, mirrors, ptr, deps, nnz, level)
-    counts = np.diff(ptr)
-    owner = np.repeat(np.arange(targets.size, dtype=_I), counts)
+    k = np.diff(ptr)
+    # entries of step t occupy positions start[t] .. start[t] + k[t] - 1
+    start = np.concatenate([[0], np.cumsum(k)])[:-1]
+    total = int(k.sum())
+    # reference to each step's value: an existing id or -2 - position
+    step_ref = np.where(k == 0, B_flat[sources], -2 - (start + k - 1))
+    value_ref = np.full(nnz, b.zero, dtype=_I)
+    value_ref[targets] = step_ref
+    value_ref[mirrors] = step_ref
+    dep_ref = value_ref[deps]
+    owner = np.repeat(np.arange(targets.size, dtype=_I), k)
+    j = np.arange(total, dtype=_I) - start[owner]  # index of the entry within its step
+    last = j == k[owner] - 1
+    op = np.where(last, int(Code.SUB), int(Code.ADD)).astype(np.uint8)
+    # ADD entry j (< k-1): previous partial sum (dep 0 for j = 0) + dep j+1
+    first_dep = dep_ref[ptr[owner]]
+    prev = np.where(j == 0, first_dep, -2 - (np.arange(total, dtype=_I) - 1))
+    a0 = np.where(last, B_flat[sources[owner]], prev)
+    # SUB entry: B - (sum so far); for k == 1 the sum is dep 0 itself
+    sum_so_far = np.where(k[owner] == 1, first_dep, prev)
+    next_dep = dep_ref[np.minimum(ptr[owner] + j + 1, deps.size - 1)] if deps.size else a0
+    a1 = np.where(last, sum_so_far, next_dep)
+    resolved = step_ref
+    if total:
+        ids = b.sequence(op, a0, a1)
+        resolved = np.where(step_ref >= 0, step_ref, ids[np.maximum(-2 - step_ref, 0)])
     values = np.full(nnz, b.zero, dtype=_I)
-    for lev in range(int(level.max()) + 1 if targets.size else 0):
-        steps = np.flatnonzero(level == lev)
-        in_steps = level[owner] == lev  # dependencies of these steps, in step order
-        indptr = np.concatenate([[0], np.cumsum(counts[steps])]).astype(_I)
-        sums = b.reduce_segments(Code.ADD, values[deps[in_steps]], indptr)
-        v = b.binary(Code.SUB, B_flat[sources[steps]], sums)
-        values[targets[steps]] = v
-        values[mirrors[steps]] = v
+    values[targets] = resolved
+    values[mirrors] = resolved
     return values
 
 
@@ -230,27 +224,25 @@ def compile_jacobian(g: Graph, *, column_colors=None, n_column_colors: int = 0,
     reverse sweep with ``row_colors``; ``compressed_indices`` gathers each
     nonzero (CSR order) from ``concatenate([B_row.ravel(), B_col.ravel()])``
     where ``B_row`` is ``(n_row_colors, n)`` and ``B_col`` is ``(m, n_column_colors)``."""
-    b = Builder()
-    new = import_graph(b, g)
+    b = Builder.from_graph(g)
     parts = []
     if row_colors is not None and n_row_colors:
-        parts.append(reverse_adjoints(b, g, new, np.asarray(row_colors, dtype=_I),
+        parts.append(reverse_adjoints(b, g, np.asarray(row_colors, dtype=_I),
                                       n_row_colors).ravel())
     if column_colors is not None and n_column_colors:
-        T = forward_tangents(b, g, new, np.asarray(column_colors, dtype=_I), n_column_colors)
+        T = forward_tangents(b, g, np.asarray(column_colors, dtype=_I), n_column_colors)
         parts.append(T[g.outputs].ravel())
     B = np.concatenate(parts) if parts else np.zeros(0, dtype=_I)
     data = B[np.asarray(compressed_indices, dtype=_I)]
-    full, matrix = _finish(b, g, [new[g.outputs]], data)
+    full, matrix = _finish(b, g, [g.outputs], data)
     return CompiledDerivative(full, matrix, g.n_outputs, 0, int(data.size))
 
 
 def gradient_graph(g: Graph) -> tuple[Builder, np.ndarray, Graph]:
     """The graph with outputs ``[f, grad f]`` of a scalar graph ``g``."""
-    b = Builder()
-    new = import_graph(b, g)
-    grad = reverse_adjoints(b, g, new, np.zeros(1, dtype=_I), 1)[0]
-    outputs = np.concatenate([new[g.outputs], grad])
+    b = Builder.from_graph(g)
+    grad = reverse_adjoints(b, g, np.zeros(1, dtype=_I), 1)[0]
+    outputs = np.concatenate([g.outputs, grad])
     return b, outputs, b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes)
 
 
@@ -262,13 +254,12 @@ def compile_hessian(g: Graph, *, colors: np.ndarray, ncolors: int,
     ``colors``; decompression by direct gather (``compressed_indices`` into the
     ``(n, ncolors)`` compressed matrix) or by a substitution ``program``."""
     _, _, G2 = gradient_graph(g)
-    b = Builder()
-    new = import_graph(b, G2)
-    T = forward_tangents(b, G2, new, np.asarray(colors, dtype=_I), ncolors)
+    b = Builder.from_graph(G2)
+    T = forward_tangents(b, G2, np.asarray(colors, dtype=_I), ncolors)
     B = T[G2.outputs[1:]].ravel()
     if program is not None:
         data = substitute(b, B, program, nnz)
     else:
         data = B[np.asarray(compressed_indices, dtype=_I)]
-    full, matrix = _finish(b, G2, [new[G2.outputs]], data)
+    full, matrix = _finish(b, G2, [G2.outputs], data)
     return CompiledDerivative(full, matrix, 1, g.n_inputs, int(data.size))

@@ -45,15 +45,30 @@ class Builder:
     length (callers broadcast). With ``local=True`` the builder also keeps the
     value of every node at the tracing point, and resolves comparisons,
     ``where``, ``maximum`` and ``minimum`` by value (a *local* graph).
+    ``capacity`` is the number of nodes to expect (storage grows beyond it).
     """
 
-    def __init__(self, local: bool = False):
-        self.table = _dag.NodeTable(4096)
+    def __init__(self, local: bool = False, capacity: int = 4096):
+        self.table = _dag.NodeTable(max(int(capacity), 64))
         self.local = local
         self.block_starts: list[int] = []
         self._values = np.zeros(4096) if local else None
         self.zero = int(self.const(np.zeros(1))[0])
         self.one = int(self.const(np.ones(1))[0])
+
+    @classmethod
+    def from_graph(cls, g: Graph, capacity: int = 0) -> Builder:
+        """A builder that starts with the nodes of ``g`` (same ids), to append
+        derivative nodes that share the function's nodes."""
+        b = cls.__new__(cls)
+        b.table = _dag.NodeTable(max(capacity, 2 * g.n_nodes, 64))
+        b.table.load(g.op, g.arg0, g.arg1, g.arg2, g.const)
+        b.local = False
+        b._values = None
+        b.block_starts = g.block_starts.tolist()
+        b.zero = int(b.const(np.zeros(1))[0])
+        b.one = int(b.const(np.ones(1))[0])
+        return b
 
     # -- storage -----------------------------------------------------------
 
@@ -306,6 +321,20 @@ class Builder:
         if todo.any():
             out[todo] = self._intern(Code.WHERE, cond[todo], a[todo], b[todo])
         return out
+
+    def sequence(self, op: np.ndarray, a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
+        """Intern binary nodes that refer to each other (``-2 - j`` is entry ``j``
+        of this call), one by one in Cython; no simplification beyond
+        hash-consing. For long dependency chains that cannot be vectorized;
+        derivative graphs only (no local values are tracked)."""
+        before = self.table.n
+        ids = self.table.intern_sequence(
+            np.ascontiguousarray(op, dtype=np.uint8), np.ascontiguousarray(a0, dtype=_I),
+            np.ascontiguousarray(a1, dtype=_I), np.full(op.shape[0], -1, dtype=_I),
+            np.zeros(op.shape[0]))
+        if self.table.n > before:
+            self.block_starts.append(before)
+        return ids
 
     def reduce_segments(self, code: Code, ids: np.ndarray, indptr: np.ndarray) -> np.ndarray:
         """Reduce each segment ``ids[indptr[s]:indptr[s+1]]`` with the binary op
