@@ -199,6 +199,22 @@ def evaluate1(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a
             _run1(op[runs[r]], runs[r], runs[r + 1], a0, a1, a2, c, x, p, vals)
 
 
+def evaluate_outputs(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+                     const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[::1] runs,
+                     const ITYPE_t[::1] outputs, const double[::1] x, const double[::1] p,
+                     double[::1] vals, double[::1] out):
+    """:func:`evaluate1`, then ``out[:] = vals[outputs]``.
+
+    (output) vals (n_nodes) as workspace, out (n_outputs)
+    """
+    cdef ITYPE_t r, i
+    with nogil:
+        for r in range(runs.shape[0] - 1):
+            _run1(op[runs[r]], runs[r], runs[r + 1], a0, a1, a2, c, x, p, vals)
+        for i in range(outputs.shape[0]):
+            out[i] = vals[outputs[i]]
+
+
 def evaluate(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
              const ITYPE_t[::1] a2, const double[::1] c, const double[:, ::1] x,
              const double[:, ::1] p, double[:, ::1] vals):

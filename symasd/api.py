@@ -21,6 +21,7 @@ a whole solve (time in an ODE right-hand side, multipliers in a Lagrangian).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,15 +100,9 @@ class _Prepared:
         """The compiled derivative DAG (``None`` for the tape engine)."""
         return self.compiled.graph if self.compiled is not None else None
 
-    def _flat_params(self, x, params):
-        x = self.graph._check_point(x, self.graph.input_shape, "x")
-        if len(params) != len(self.graph.param_shapes):
-            raise InputError(f"expected {len(self.graph.param_shapes)} parameter array(s) "
-                             f"after x, got {len(params)}")
-        ps = tuple(self.graph._check_point(v, s, f"parameter {i}")
-                   for i, (v, s) in enumerate(zip(params, self.graph.param_shapes,
-                                                  strict=True)))
-        return x, ps
+    @cached_property
+    def _seeds(self):
+        return self.coloring.seeds()
 
     def _matrix(self, data: np.ndarray) -> sp.csr_array:
         return self._template.matrix(data)
@@ -147,34 +142,33 @@ class PreparedJacobian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
-        x, ps = self._flat_params(x, params)
-        if self.compiled is not None:
-            return self._matrix(self.compiled.matrix_graph(x, *ps))
-        return self._matrix(self._tape(x, ps)[1])
+        if self.compiled is None:
+            return self._matrix(self._tape(x, params)[1])
+        xf, pf = self.graph.check_inputs(x, params)
+        return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
-        x, ps = self._flat_params(x, params)
         if self.compiled is not None:
-            out = self.compiled.graph(x, *ps)
+            out = self.compiled.graph.evaluate_flat(*self.graph.check_inputs(x, params))
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
         else:
-            y, data = self._tape(x, ps)
+            y, data = self._tape(x, params)
         return y.reshape(self.graph.output_shape), self._matrix(np.ascontiguousarray(data))
 
     def _tape(self, x, ps):
         r = self.coloring
         if self.mode == "reverse":
-            y, B = reverse_numeric(self.graph, x, ps, r.seeds())
+            y, B = reverse_numeric(self.graph, x, ps, self._seeds)
             return y, r.decompress_values(B)
         if self.mode == "bidirectional":
-            S_row, S_col = r.seeds()
+            S_row, S_col = self._seeds
             y, B_row = reverse_numeric(self.graph, x, ps, S_row) if r.n_row_colors else (
                 None, np.zeros((0, self.shape[1])))
             y2, B_col = forward_numeric(self.graph, x, ps, S_col) if r.n_column_colors else (
                 None, np.zeros((self.shape[0], 0)))
             return (y if y is not None else y2), r.decompress_values(B_row, B_col)
-        y, B = forward_numeric(self.graph, x, ps, r.seeds())
+        y, B = forward_numeric(self.graph, x, ps, self._seeds)
         return y, r.decompress_values(B)
 
     def __repr__(self) -> str:
@@ -209,25 +203,24 @@ class PreparedHessian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
-        x, ps = self._flat_params(x, params)
-        if self.compiled is not None:
-            return self._matrix(self.compiled.matrix_graph(x, *ps))
-        return self._matrix(self._tape(x, ps)[2])
+        if self.compiled is None:
+            return self._matrix(self._tape(x, params)[2])
+        xf, pf = self.graph.check_inputs(x, params)
+        return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
-        x, ps = self._flat_params(x, params)
         if self.compiled is not None:
-            out = self.compiled.graph(x, *ps)
+            out = self.compiled.graph.evaluate_flat(*self.graph.check_inputs(x, params))
             n = self.compiled.n_gradient
             v, g, data = out[0], out[1:1 + n], out[1 + n:]
         else:
-            v, g, data = self._tape(x, ps)
+            v, g, data = self._tape(x, params)
         return (float(v), g.reshape(self.graph.input_shape),
                 self._matrix(np.ascontiguousarray(data)))
 
     def _tape(self, x, ps):
-        v, g, HV = hvp_numeric(self.graph, x, ps, self.coloring.seeds())
+        v, g, HV = hvp_numeric(self.graph, x, ps, self._seeds)
         return v, g, self.coloring.decompress_values(HV)
 
     def __repr__(self) -> str:

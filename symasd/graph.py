@@ -463,19 +463,30 @@ class Graph:
                              f"shape {tuple(shape)}; pass an array of that shape")
         return np.ascontiguousarray(arr, dtype=np.float64)
 
-    def node_values(self, x, *params) -> np.ndarray:
-        """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
+    def check_inputs(self, x, params) -> tuple[np.ndarray, np.ndarray]:
+        """Validate a point and parameters; returns them flat, as float64."""
         x = self._check_point(x, self.input_shape, "x")
         if len(params) != len(self.param_shapes):
-            raise InputError(f"the graph has {len(self.param_shapes)} parameter arrays, "
+            raise InputError(f"expected {len(self.param_shapes)} parameter array(s) after x, "
                              f"got {len(params)}")
         p = [self._check_point(v, s, f"parameter {i}").ravel()
              for i, (v, s) in enumerate(zip(params, self.param_shapes, strict=True))]
-        pflat = np.concatenate(p) if p else np.zeros(0)
+        return x.ravel(), (np.concatenate(p) if p else np.zeros(0))
+
+    def node_values(self, x, *params) -> np.ndarray:
+        """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
+        xflat, pflat = self.check_inputs(x, params)
         vals = np.empty(self.n_nodes)
         _vm.evaluate1(self.op, self.arg0, self.arg1, self.arg2, self.const, self.runs,
-                      x.ravel(), pflat, vals)
+                      xflat, pflat, vals)
         return vals
+
+    def evaluate_flat(self, xflat: np.ndarray, pflat: np.ndarray) -> np.ndarray:
+        """The outputs (flat) at validated flat inputs, from :meth:`check_inputs`."""
+        out = np.empty(self.n_outputs)
+        _vm.evaluate_outputs(self.op, self.arg0, self.arg1, self.arg2, self.const, self.runs,
+                             self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
+        return out
 
     @cached_property
     def runs(self) -> np.ndarray:
@@ -491,7 +502,7 @@ class Graph:
 
     def __call__(self, x, *params) -> np.ndarray:
         """Evaluate the graph's outputs at ``x``; returns an array of ``output_shape``."""
-        return self.node_values(x, *params)[self.outputs].reshape(self.output_shape)
+        return self.evaluate_flat(*self.check_inputs(x, params)).reshape(self.output_shape)
 
     def to_sympy(self, symbols=None) -> list:
         """The outputs as a list of SymPy expressions (for small graphs).
