@@ -1,4 +1,5 @@
-# The virtual machine: evaluates a graph's node arrays in one pass.
+# The virtual machine: evaluates a graph's node arrays in one pass, segment by
+# segment (see plan()): strided segments read no index arrays at all.
 include "_types.pxi"
 include "_opcodes.pxi"
 
@@ -133,15 +134,6 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
     return NAN
 
 
-def op_runs(const uint8_t[::1] op):
-    """Start of every maximal run of equal opcodes, plus ``len(op)`` at the end.
-
-    NumPy equivalent: ``np.r_[0, np.flatnonzero(np.diff(op)) + 1, len(op)]``.
-    """
-    o = np.asarray(op)
-    return np.concatenate([[0], np.flatnonzero(np.diff(o)) + 1, [o.shape[0]]]).astype(np.int64)
-
-
 cdef inline void _run1(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t[::1] a0,
                        const ITYPE_t[::1] a1, const ITYPE_t[::1] a2, const double[::1] c,
                        const double[::1] x, const double[::1] p,
@@ -185,67 +177,137 @@ cdef inline void _run1(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t[::1] a0,
                             v[a2[k] if a2[k] >= 0 else a0[k]], c[k])
 
 
-def evaluate1(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
-              const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[::1] runs,
-              const double[::1] x, const double[::1] p, double[::1] vals):
-    """Evaluate every node at one point, run by run.
+def plan(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+         const ITYPE_t[::1] a2, ITYPE_t min_strided=8):
+    """Split the nodes into segments of one opcode whose arguments are arithmetic
+    progressions (``a_j[k] = base_j + (k - start) * stride_j``), so that they can
+    be evaluated without loading any index ("strided"); the rest stays indexed.
 
-    (input)  node arrays, ``runs`` from :func:`op_runs`, x (n_inputs), p (n_params)
-    (output) vals (n_nodes): ``vals[k]`` = value of node ``k``
+    Returns ``seg`` of shape ``(n_segments, 9)``: start, stop, strided flag,
+    then base and stride of arguments 0, 1, 2 (``-1``/0 where unused).
+    Leaves and stretches shorter than ``min_strided`` form indexed segments.
     """
-    cdef ITYPE_t r
-    with nogil:
-        for r in range(runs.shape[0] - 1):
-            _run1(op[runs[r]], runs[r], runs[r + 1], a0, a1, a2, c, x, p, vals)
+    cdef ITYPE_t m = _segments(op, a0, a1, a2, min_strided, None)
+    seg = np.zeros((m, 9), dtype=np.int64)
+    _segments(op, a0, a1, a2, min_strided, seg)
+    return seg
 
 
-def evaluate_outputs(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
-                     const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[::1] runs,
-                     const ITYPE_t[::1] outputs, const double[::1] x, const double[::1] p,
-                     double[::1] vals, double[::1] out):
-    """:func:`evaluate1`, then ``out[:] = vals[outputs]``.
+cdef ITYPE_t _segments(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+                       const ITYPE_t[::1] a2, ITYPE_t min_strided, ITYPE_t[:, ::1] seg):
+    """Count the segments of :func:`plan` (``seg`` None), or write them."""
+    cdef ITYPE_t n = op.shape[0], k = 0, s, e, m = 0, d0, d1, d2
+    cdef bint fill = seg is not None
+    cdef bint last_indexed = False
+    while k < n:
+        s = k
+        e = k + 1
+        if (op[s] != OP_CONST and op[s] != OP_VAR and op[s] != OP_PARAM and e < n
+                and op[e] == op[s]):
+            d0 = a0[e] - a0[s]
+            d1 = a1[e] - a1[s]
+            d2 = a2[e] - a2[s]
+            while (e < n and op[e] == op[s] and a0[e] - a0[e - 1] == d0
+                   and a1[e] - a1[e - 1] == d1 and a2[e] - a2[e - 1] == d2):
+                e += 1
+            if e - s < min_strided:
+                e = s + 1
+        if e - s >= min_strided:
+            if fill:
+                seg[m, 0] = s
+                seg[m, 1] = e
+                seg[m, 2] = 1
+                seg[m, 3] = a0[s]
+                seg[m, 4] = a0[s + 1] - a0[s]
+                seg[m, 5] = a1[s]
+                seg[m, 6] = a1[s + 1] - a1[s]
+                seg[m, 7] = a2[s]
+                seg[m, 8] = a2[s + 1] - a2[s]
+            m += 1
+            last_indexed = False
+        elif last_indexed and op[s] == op[s - 1]:
+            if fill:
+                seg[m - 1, 1] = e  # extend the indexed segment
+        else:
+            if fill:
+                seg[m, 0] = s
+                seg[m, 1] = e
+                seg[m, 3] = -1
+                seg[m, 5] = -1
+                seg[m, 7] = -1
+            m += 1
+            last_indexed = True
+        k = e
+    return m
+
+
+cdef inline void _strided(uint8_t o, ITYPE_t s, ITYPE_t e, ITYPE_t b0, ITYPE_t s0,
+                          ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2,
+                          const double[::1] c, double[::1] v) noexcept nogil:
+    cdef ITYPE_t i, L = e - s
+    cdef double *out = &v[s]
+    cdef const double *x = &v[0]
+    if o == OP_ADD:
+        if s0 == 1 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0 + i] + x[b1 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] + x[b1 + i * s1]
+    elif o == OP_SUB:
+        for i in range(L):
+            out[i] = x[b0 + i * s0] - x[b1 + i * s1]
+    elif o == OP_MUL:
+        if s0 == 0 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0] * x[b1 + i]
+        elif s0 == 1 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0 + i] * x[b1 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] * x[b1 + i * s1]
+    elif o == OP_DIV:
+        for i in range(L):
+            out[i] = x[b0 + i * s0] / x[b1 + i * s1]
+    elif o == OP_NEG:
+        for i in range(L):
+            out[i] = -x[b0 + i * s0]
+    elif o == OP_SQUARE:
+        for i in range(L):
+            out[i] = x[b0 + i * s0] * x[b0 + i * s0]
+    elif o == OP_WHERE:
+        for i in range(L):
+            out[i] = x[b1 + i * s1] if x[b0 + i * s0] != 0 else x[b2 + i * s2]
+    elif b2 >= 0:
+        for i in range(L):
+            out[i] = apply_op(o, x[b0 + i * s0], x[b1 + i * s1], x[b2 + i * s2], c[s + i])
+    elif b1 >= 0:
+        for i in range(L):
+            out[i] = apply_op(o, x[b0 + i * s0], x[b1 + i * s1], 0.0, c[s + i])
+    else:
+        for i in range(L):
+            out[i] = apply_op(o, x[b0 + i * s0], 0.0, 0.0, c[s + i])
+
+
+def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+            const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[:, ::1] seg,
+            const ITYPE_t[::1] outputs, const double[::1] x, const double[::1] p,
+            double[::1] vals, double[::1] out):
+    """Evaluate every node by the segments of :func:`plan`, then
+    ``out[:] = vals[outputs]``.
 
     (output) vals (n_nodes) as workspace, out (n_outputs)
     """
-    cdef ITYPE_t r, i
+    cdef ITYPE_t r, i, s, e
     with nogil:
-        for r in range(runs.shape[0] - 1):
-            _run1(op[runs[r]], runs[r], runs[r + 1], a0, a1, a2, c, x, p, vals)
+        for r in range(seg.shape[0]):
+            s = seg[r, 0]
+            e = seg[r, 1]
+            if seg[r, 2]:
+                _strided(op[s], s, e, seg[r, 3], seg[r, 4], seg[r, 5], seg[r, 6], seg[r, 7],
+                         seg[r, 8], c, vals)
+            else:
+                _run1(op[s], s, e, a0, a1, a2, c, x, p, vals)
         for i in range(outputs.shape[0]):
             out[i] = vals[outputs[i]]
-
-
-def evaluate(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
-             const ITYPE_t[::1] a2, const double[::1] c, const double[:, ::1] x,
-             const double[:, ::1] p, double[:, ::1] vals):
-    """Evaluate every node for a batch of points.
-
-    (input)  op, a0, a1, a2, c: the graph's node arrays (topological order)
-             x: (n_inputs, batch) input values, p: (n_params, batch) parameter values
-    (output) vals: (n_nodes, batch), ``vals[k, b]`` = value of node ``k`` at point ``b``
-
-    NumPy equivalent: for each node in order, ``vals[k] = OPS[op[k]].numpy(vals[a0[k]], ...)``.
-    """
-    cdef ITYPE_t k, b, n = op.shape[0], nb = vals.shape[1]
-    cdef uint8_t o
-    cdef ITYPE_t i0, i1, i2
-    with nogil:
-        for k in range(n):
-            o = op[k]
-            if o == OP_CONST:
-                for b in range(nb):
-                    vals[k, b] = c[k]
-            elif o == OP_VAR:
-                i0 = <ITYPE_t>c[k]
-                for b in range(nb):
-                    vals[k, b] = x[i0, b]
-            elif o == OP_PARAM:
-                i0 = <ITYPE_t>c[k]
-                for b in range(nb):
-                    vals[k, b] = p[i0, b]
-            else:
-                i0 = a0[k]
-                i1 = a1[k] if a1[k] >= 0 else i0
-                i2 = a2[k] if a2[k] >= 0 else i0
-                for b in range(nb):
-                    vals[k, b] = apply_op(o, vals[i0, b], vals[i1, b], vals[i2, b], c[k])

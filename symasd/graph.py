@@ -477,21 +477,22 @@ class Graph:
         """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
         xflat, pflat = self.check_inputs(x, params)
         vals = np.empty(self.n_nodes)
-        _vm.evaluate1(self.op, self.arg0, self.arg1, self.arg2, self.const, self.runs,
-                      xflat, pflat, vals)
+        _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+                    np.zeros(0, dtype=_I), xflat, pflat, vals, np.zeros(0))
         return vals
 
     def evaluate_flat(self, xflat: np.ndarray, pflat: np.ndarray) -> np.ndarray:
         """The outputs (flat) at validated flat inputs, from :meth:`check_inputs`."""
         out = np.empty(self.n_outputs)
-        _vm.evaluate_outputs(self.op, self.arg0, self.arg1, self.arg2, self.const, self.runs,
-                             self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
+        _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+                    self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
         return out
 
     @cached_property
-    def runs(self) -> np.ndarray:
-        """Starts of the runs of equal opcodes (the virtual machine's blocks), plus n_nodes."""
-        return _vm.op_runs(self.op)
+    def segments(self) -> np.ndarray:
+        """The virtual machine's plan: segments of equal opcodes, strided where the
+        arguments are arithmetic progressions (see ``cysrc/vm.pyx``)."""
+        return _vm.plan(self.op, self.arg0, self.arg1, self.arg2)
 
     @cached_property
     def levels(self) -> np.ndarray:

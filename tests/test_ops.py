@@ -134,3 +134,25 @@ def test_every_op_name_is_unique_and_numpy_rules_exist():
     assert len(names) == len(set(names))
     assert all(row.numpy is not None and row.partials is not None for row in NON_LEAF)
     assert symasd.ops.op_by_name("multiply").code == Code.MUL
+
+
+def test_strided_and_indexed_evaluation_agree():
+    from symasd import _vm
+
+    rng = np.random.default_rng(7)
+    f = lambda x: np.concatenate([np.diff(x) * x[1:], np.sin(x[::2]) / (2 + x[1::2] ** 2),  # noqa: E731
+                                  np.where(x > 0, x, -x)[::-1], 3 * x[::3] - x[0]])
+    g = symasd.trace(f, np.zeros(64))
+    x = rng.standard_normal(64)
+    strided = g.segments
+    assert strided[:, 2].sum() > 0  # the plan does use strided segments
+    indexed = _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)
+    assert indexed[:, 2].sum() == 0
+    outs = []
+    for seg in (strided, indexed):
+        out = np.empty(g.n_outputs)
+        _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, seg, g.outputs, x, np.zeros(0),
+                    np.empty(g.n_nodes), out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[0], f(x), rtol=1e-14)
