@@ -99,8 +99,12 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray,
             contrib = np.full(Ta.shape, b.zero, dtype=_I)
             Pi = np.broadcast_to(P[i][:, None], Ta.shape)
             contrib[nz] = b.binary(Code.MUL, Pi[nz], Ta[nz])
-            acc = contrib if acc is None else b.binary(
-                Code.ADD, acc.ravel(), contrib.ravel()).reshape(Ta.shape)
+            if acc is None:
+                acc = contrib
+            else:  # add only where both terms are nonzero; elsewhere take the other
+                both = (acc != b.zero) & (contrib != b.zero)
+                acc = np.where(acc == b.zero, contrib, acc)
+                acc[both] = b.binary(Code.ADD, acc[both], contrib[both])
         T[K] = acc
     return T
 
