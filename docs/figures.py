@@ -1,0 +1,284 @@
+"""Regenerate every figure of docs/tutorial.md into docs/img/*.png.
+
+Needs matplotlib (the optional extra ``plot``: ``pip install "symasd[plot]"``).
+Run from anywhere:
+
+    python docs/figures.py            # all figures
+    python docs/figures.py benchmark  # only the named ones
+
+The benchmark figure measures times on the machine that runs the script; the
+others are deterministic.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+import symasd  # noqa: E402
+from symasd.cli import dense_jacobian, iter_diff  # noqa: E402
+
+IMG = Path(__file__).resolve().parent / "img"
+DPI = 100
+# A qualitative palette; color c (0-based) is PALETTE[c % len(PALETTE)].
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948",
+           "#76b7b2", "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295"]
+EMPTY = "#f4f4f4"
+
+
+def _save(fig, name: str) -> None:
+    IMG.mkdir(exist_ok=True)
+    path = IMG / f"{name}.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
+def _color_image(pattern, entry_colors) -> np.ndarray:
+    """An integer image: -1 for zeros, the color of each structural nonzero otherwise."""
+    P = sp.coo_array(pattern)
+    img = np.full(P.shape, -1, dtype=np.int64)
+    img[P.row, P.col] = entry_colors(P.row, P.col)
+    return img
+
+
+def _show(ax, img, ncolors: int, title: str, labels: bool = False, grid: bool = True,
+          palette: list[str] = PALETTE) -> None:
+    cmap = ListedColormap([EMPTY] + [palette[c % len(palette)] for c in range(ncolors)])
+    ax.imshow(img + 1, cmap=cmap, vmin=0, vmax=ncolors, interpolation="nearest")
+    m, n = img.shape
+    if grid:
+        ax.set_xticks(np.arange(-0.5, n, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, m, 1), minor=True)
+        ax.grid(which="minor", color="white", linewidth=1)
+        ax.tick_params(which="minor", length=0)
+    if labels:
+        for i, j in zip(*np.nonzero(img >= 0), strict=True):
+            ax.text(j, i, str(img[i, j] + 1), ha="center", va="center", fontsize=8,
+                    color="white", fontweight="bold")
+    ax.set_title(title, fontsize=10)
+
+
+def _column_colored(pattern, colors):
+    return _color_image(pattern, lambda r, c: np.asarray(colors)[c])
+
+
+# ----------------------------------------------------------------------------
+def fig_iter_diff_coloring() -> None:
+    """The iter_diff (n=10, k=3) Jacobian colored by column color, and its compression."""
+    J = symasd.jacobian_sparsity(iter_diff, np.zeros(10))
+    r = symasd.color(J, "column", order="natural")
+    S = r.seeds()
+    B_img = np.full((J.shape[0], r.ncolors), -1)
+    for i in range(J.shape[0]):
+        for j in J.indices[J.indptr[i]:J.indptr[i + 1]]:
+            B_img[i, r.colors[j]] = r.colors[j]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2),
+                             gridspec_kw={"width_ratios": [10, 4, 4]})
+    _show(axes[0], _column_colored(J, r.colors), r.ncolors,
+          "Jacobian pattern (7 x 10),\ncolumns colored", labels=True)
+    axes[0].set_xticks(range(10), [str(c + 1) for c in r.colors], fontsize=8)
+    axes[0].set_xlabel("column color", fontsize=9)
+    axes[0].set_yticks([])
+    seed_img = np.where(S > 0, np.arange(r.ncolors)[None, :], -1)
+    _show(axes[1], seed_img, r.ncolors, "seed matrix S\n(10 x 4)")
+    _show(axes[2], B_img, r.ncolors, "compressed J S\n(7 x 4): 4 JVPs", labels=True)
+    for ax in axes[1:]:
+        ax.set_xticks(range(r.ncolors), [str(c + 1) for c in range(r.ncolors)], fontsize=8)
+        ax.set_yticks([])
+    fig.tight_layout()
+    _save(fig, "iter_diff_coloring")
+
+
+def _brusselator(N: int):
+    def rhs(y, A=3.4, B=1.0, alpha=10.0):
+        u, v = y[: N * N].reshape(N, N), y[N * N:].reshape(N, N)
+
+        def lap(w):
+            return (np.roll(w, 1, 0) + np.roll(w, -1, 0) + np.roll(w, 1, 1)
+                    + np.roll(w, -1, 1) - 4 * w) * (N - 1) ** 2
+
+        du = B + u * u * v - (A + 1) * u + alpha * lap(u)
+        dv = A * u - u * u * v + alpha * lap(v)
+        return np.concatenate([du.ravel(), dv.ravel()])
+
+    return rhs
+
+
+def fig_brusselator() -> None:
+    """The Brusselator (N=8, 128 unknowns) Jacobian colored by column color, and the
+    number of colors of each order."""
+    N = 8
+    jac = symasd.jacobian(_brusselator(N), np.zeros(2 * N * N), mode="forward", order="best")
+    r = jac.coloring
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3), gridspec_kw={"width_ratios": [1.25, 1]})
+    _show(axes[0], _column_colored(jac.sparsity, r.colors), r.ncolors,
+          f"Brusselator N={N}: {jac.shape[0]} x {jac.shape[1]} Jacobian,\n"
+          f"{jac.nnz} nonzeros, {r.ncolors} column colors ({r.order} order)", grid=False)
+    axes[0].axhline(N * N - 0.5, color="k", lw=0.5)
+    axes[0].axvline(N * N - 0.5, color="k", lw=0.5)
+    axes[0].set_xticks([N * N / 2, 1.5 * N * N], ["u", "v"])
+    axes[0].set_yticks([N * N / 2, 1.5 * N * N], ["du/dt", "dv/dt"])
+    orders = ["natural", "random", "largest_first", "smallest_last", "incidence_degree",
+              "dynamic_largest_first"]
+    counts = [symasd.color(jac.sparsity, "column", order=o, seed=0).ncolors for o in orders]
+    ax = axes[1]
+    bars = ax.barh(range(len(orders)), counts, color=PALETTE[0])
+    ax.bar_label(bars, padding=2, fontsize=9)
+    ax.set_yticks(range(len(orders)), [o.replace("_", " ") for o in orders], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"column colors (JVPs), out of {jac.shape[1]} columns", fontsize=9)
+    ax.set_xlim(0, max(counts) * 1.2)
+    ax.set_title("greedy coloring: the order matters", fontsize=10)
+    fig.tight_layout()
+    _save(fig, "brusselator_coloring")
+
+
+def fig_rosenbrock_hessian() -> None:
+    """The Rosenbrock Hessian pattern with column, star and acyclic colorings."""
+    n = 10
+
+    def rosenbrock(x):
+        return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    H = symasd.hessian_sparsity(rosenbrock, np.zeros(n))
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    for ax, problem in zip(axes, ["column", "star", "acyclic"], strict=True):
+        r = symasd.color(H, problem, order="natural")
+        _show(ax, _column_colored(H, r.colors), r.ncolors,
+              f"{problem}: {r.ncolors} HVPs", labels=True)
+        ax.set_xticks(range(n), [str(c + 1) for c in r.colors], fontsize=8)
+        ax.set_yticks([])
+    axes[0].set_ylabel(f"Rosenbrock Hessian, n = {n}", fontsize=9)
+    fig.tight_layout()
+    _save(fig, "rosenbrock_hessian_colorings")
+
+
+def fig_arrow_bicoloring() -> None:
+    """The arrow pattern: which entries are read from the VJP and which from JVPs."""
+    n = 10
+    A = np.eye(n, dtype=bool)
+    A[0, :] = A[:, 0] = True
+    r = symasd.color(A, "bidirectional")
+    P = r.pattern
+    side = np.empty(P.nnz, dtype=np.int64)          # 0: read from a VJP, 1+c: JVP color c
+    rows = np.repeat(np.arange(n), np.diff(P.indptr))
+    cols = P.indices
+    from_col = np.asarray(r.from_column)
+    side[~from_col] = 0
+    side[from_col] = 1 + np.asarray(r.column_colors)[cols[from_col]]
+    img = np.full((n, n), -1)
+    img[rows, cols] = side
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
+    _show(axes[0], np.where(A, 0, -1), 1, f"arrow pattern: {n} JVPs or {n} VJPs",
+          palette=["#555555"])
+    _show(axes[1], img, 1 + r.n_column_colors,
+          f"bicoloring: {r.n_row_colors} VJP + {r.n_column_colors} JVPs")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_xlabel("any two columns share row 1: all colors differ", fontsize=8)
+    axes[1].set_xlabel("blue: read from the VJP; other colors: one per JVP", fontsize=8)
+    fig.tight_layout()
+    _save(fig, "arrow_bicoloring")
+
+
+def fig_colors_vs_n() -> None:
+    """Colors of iter_diff for several k and n: constant k + 1, whatever n."""
+    sizes = np.unique(np.logspace(1, 4, 10).round().astype(int))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for k in (1, 2, 3, 5, 8):
+        counts = []
+        for n in sizes:
+            J = symasd.jacobian_sparsity(lambda x, k=k: iter_diff(x, k), np.zeros(n))
+            counts.append(symasd.color(J, "column", order="natural").ncolors)
+        ax.semilogx(sizes, counts, "o-", label=f"k = {k}", color=PALETTE[k % len(PALETTE)])
+    ax.set_xlabel("input size n")
+    ax.set_ylabel("column colors (JVPs)")
+    ax.set_title("iter_diff: colors do not grow with n (k + 1 bands, k + 1 colors)",
+                 fontsize=10)
+    ax.set_ylim(0, 10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(ncols=5, fontsize=8, loc="upper center")
+    fig.tight_layout()
+    _save(fig, "colors_vs_n")
+
+
+def _median_time(fn, repeat: int, budget: float = 1.0) -> float:
+    times = []
+    start = time.perf_counter()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget:
+            break
+    return float(np.median(times))
+
+
+def fig_benchmark(k: int = 3, max_n: int = 10_000) -> None:
+    """Time per Jacobian of iter_diff: dense AD, sparse with preparation, sparse reused."""
+    sizes = np.unique(np.logspace(1, np.log10(max_n), 9).round().astype(int))
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in sizes:
+        x0, x = np.zeros(n), rng.standard_normal(n)
+        f = lambda v: iter_diff(v, k)  # noqa: E731
+        g = symasd.trace(f, x0)
+        t_dense = _median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
+        t_prep = _median_time(lambda: symasd.jacobian(f, x0)(x), 5)  # noqa: B023
+        tape = symasd.jacobian(f, x0, engine="tape")
+        t_tape = _median_time(lambda: tape(x), 20)  # noqa: B023
+        jac = symasd.jacobian(f, x0)
+        t_vm = _median_time(lambda: jac(x), 50)  # noqa: B023
+        rows.append((n, t_dense, t_prep, t_tape, t_vm))
+        print(f"  n={n:>6}: dense {t_dense:.1e} s, sparse+prep {t_prep:.1e} s, "
+              f"reused tape {t_tape:.1e} s, reused compiled {t_vm:.1e} s")
+    data = np.array(rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    labels = ["dense AD (n JVPs)", "sparse AD, preparation included",
+              "sparse AD reused (compressed JVPs, tape)",
+              "sparse AD reused (compiled derivative)"]
+    for j, label in enumerate(labels, start=1):
+        ax.loglog(data[:, 0], data[:, j], "o-", label=label, color=PALETTE[j - 1], ms=4)
+    n_ref, a = data[:, 0], len(data) - 3           # reference lines through the 3rd-last point
+    ax.loglog(n_ref, data[a, 1] * (n_ref / n_ref[a]) ** 2, "k:", lw=0.8, label="slope 2")
+    ax.loglog(n_ref, data[a, 3] * (n_ref / n_ref[a]), "k--", lw=0.8, label="slope 1")
+    ax.set_xlabel("input size n")
+    ax.set_ylabel("seconds per Jacobian")
+    ax.set_title(f"Jacobian of iter_diff (k = {k})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, "benchmark")
+
+
+FIGURES = {
+    "iter_diff": fig_iter_diff_coloring,
+    "brusselator": fig_brusselator,
+    "rosenbrock": fig_rosenbrock_hessian,
+    "arrow": fig_arrow_bicoloring,
+    "colors_vs_n": fig_colors_vs_n,
+    "benchmark": fig_benchmark,
+}
+
+
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(FIGURES))
+    if unknown:
+        raise SystemExit(f"unknown figure(s) {unknown}; choose from {sorted(FIGURES)}")
+    for name in names or FIGURES:
+        FIGURES[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
