@@ -176,8 +176,9 @@ class PreparedJacobian(_Prepared):
         if self.mode == "reverse":
             products = f"{self.ncolors} VJPs instead of {self.shape[0]}"
         elif self.mode == "bidirectional":
-            products = (f"{self.coloring.n_column_colors} JVPs + {self.coloring.n_row_colors} "
-                        f"VJPs instead of {min(self.shape)}")
+            products = (f"{_plural(self.coloring.n_column_colors, 'JVP')} + "
+                        f"{_plural(self.coloring.n_row_colors, 'VJP')} instead of "
+                        f"{min(self.shape)}")
         else:
             products = f"{self.ncolors} JVPs instead of {n}"
         return self._summary("PreparedJacobian", products)
@@ -226,6 +227,10 @@ class PreparedHessian(_Prepared):
     def __repr__(self) -> str:
         return self._summary("PreparedHessian",
                              f"{self.ncolors} HVPs instead of {self.shape[1]}")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _dense_coloring(pattern, problem: str) -> ColoringResult:
@@ -330,15 +335,16 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     return PreparedJacobian(g, P, cands[chosen], chosen, "vm", compiled[chosen])
 
 
-def _hessian_candidates(P, mode: str, order) -> dict[str, ColoringResult]:
+def _hessian_candidates(P, mode: str, order, tape: bool) -> dict[str, ColoringResult]:
     if mode == "dense":
         return {"dense": _dense_coloring(P, "column")}
     if mode in ("star", "acyclic", "column"):
         return {mode: color(P, mode, order)}
     cands = {"star": color(P, "star", order)}
-    acyclic = color(P, "acyclic", order)
-    if acyclic.ncolors < cands["star"].ncolors:
-        cands["acyclic"] = acyclic
+    if tape:
+        acyclic = color(P, "acyclic", order)
+        if acyclic.ncolors < cands["star"].ncolors:
+            cands["acyclic"] = acyclic
     return cands
 
 
@@ -356,9 +362,12 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
 
     ``mode`` is ``"star"`` (star coloring, direct recovery), ``"acyclic"``
     (fewer colors, recovery by substitution), ``"column"`` (column coloring
-    of the Hessian pattern), ``"dense"`` or ``"auto"``: star, or acyclic when
-    it needs fewer colors (with the compiled engine: whichever gives the
-    smaller derivative DAG). Hessian-vector products are forward-over-reverse.
+    of the Hessian pattern), ``"dense"`` or ``"auto"``. With the compiled
+    engine, ``"auto"`` is star: the derivative DAG hardly depends on the
+    number of colors, and substitution only adds nodes. With the tape, where
+    every color is one Hessian-vector product per call, ``"auto"`` is acyclic
+    when it needs fewer colors than star. Hessian-vector products are
+    forward-over-reverse.
     Other arguments as in :func:`jacobian`.
 
     Example
@@ -373,12 +382,12 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     _check_choice(engine, ENGINES, "engine")
     g = _trace(f, x0, p0)
     P = hessian_sparsity(g)
-    cands = _hessian_candidates(P, mode, order)
+    n = g.n_inputs
+    dense_vm = mode == "dense" and engine == "auto" and g.n_nodes * n > _DENSE_SYMBOLIC_LIMIT
+    tape = engine == "tape" or dense_vm
+    cands = _hessian_candidates(P, mode, order, tape)
     best = min(cands, key=lambda k: cands[k].ncolors)
-    engine = _resolve_engine(engine, g, cands[best].ncolors, best)
-    if engine == "tape":
+    if tape:
         return PreparedHessian(g, P, cands[best], best, "tape", None)
-    compiled = {k: _compile_hessian(g, k, r, P.nnz) for k, r in cands.items()}
-    chosen = min(compiled, key=lambda k: compiled[k].matrix_graph.n_nodes) \
-        if mode == "auto" else best
-    return PreparedHessian(g, P, cands[chosen], chosen, "vm", compiled[chosen])
+    return PreparedHessian(g, P, cands[best], best, "vm", _compile_hessian(g, best, cands[best],
+                                                                            P.nnz))

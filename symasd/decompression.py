@@ -79,10 +79,12 @@ class CSRTemplate:
     """The structure of a CSR matrix, to wrap value arrays into ``csr_array``.
 
     ``indptr`` and ``indices`` are kept once, in the index dtype SciPy picks
-    for them, read-only. Every matrix built by :meth:`matrix` gets fresh
-    copies of them, so callers can modify their matrix freely. The matrix is
-    cloned from a prototype validated once, so no call pays for SciPy's
-    format checks again (about 20 microseconds for a small matrix).
+    for them, and made read-only. Every matrix built by :meth:`matrix`
+    **shares** them: the structure is the very same arrays on every call (a
+    solver can check ``J.indices is J_prev.indices``), nothing is copied, and
+    an attempt to modify the structure in place raises instead of corrupting
+    later matrices. Matrices are cloned from a prototype validated once, so no
+    call pays for SciPy's format checks again.
 
     Example
     -------
@@ -112,8 +114,6 @@ class CSRTemplate:
         out = object.__new__(type(self._prototype))
         out.__dict__.update(self._prototype.__dict__)
         out.data = values
-        out.indices = self.indices.copy()
-        out.indptr = self.indptr.copy()
         return out
 
 

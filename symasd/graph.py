@@ -239,6 +239,8 @@ class Builder:
             take(ca & (va == -1), lambda m: self.unary(Code.NEG, b[m]))
             take(cb & (vb == -1), lambda m: self.unary(Code.NEG, a[m]))
             self._reassociate(code, a, b, ca, cb, va, vb, take, np.multiply)
+            take(a == b, lambda m: self.unary(Code.SQUARE, a[m]))
+            self._factor_constants(a, b, todo, take)
             op, a0 = self.arrays()[:2]
             for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
                 neg = c_side & (op[other] == Code.NEG)
@@ -300,6 +302,27 @@ class Builder:
                 full_f[rows[pos]] = combine(v_side[rows[pos]], factor)
             full_r[rows[pos]] = rest
             take(mask, lambda m, f=full_f, r=full_r: self.binary(code, self.const(f[m]), r[m]))
+
+    def _factor_constants(self, a, b, todo, take) -> None:
+        """``(c1 * x) * (c2 * y)`` -> ``(c1 * c2) * (x * y)``."""
+        rows = np.flatnonzero(todo)
+        if rows.size == 0:
+            return
+        pa, fa, ra = self._const_operand(a[rows], Code.MUL)
+        pb, fb, rb = self._const_operand(b[rows], Code.MUL)
+        common, ia, ib = np.intersect1d(pa, pb, assume_unique=True, return_indices=True)
+        if common.size == 0:
+            return
+        mask = np.zeros(a.shape[0], dtype=bool)
+        mask[rows[common]] = True
+        factor = np.zeros(a.shape[0])
+        x = np.zeros(a.shape[0], dtype=_I)
+        y = np.zeros(a.shape[0], dtype=_I)
+        factor[rows[common]] = fa[ia] * fb[ib]
+        x[rows[common]] = ra[ia]
+        y[rows[common]] = rb[ib]
+        take(mask, lambda m: self.binary(Code.MUL, self.const(factor[m]),
+                                         self.binary(Code.MUL, x[m], y[m])))
 
     def where(self, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Ids of ``where(cond, a, b)`` elementwise."""
@@ -483,10 +506,31 @@ class Graph:
 
     def evaluate_flat(self, xflat: np.ndarray, pflat: np.ndarray) -> np.ndarray:
         """The outputs (flat) at validated flat inputs, from :meth:`check_inputs`."""
-        out = np.empty(self.n_outputs)
-        _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
-                    self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
+        plan = self._output_plan
+        if plan is None:
+            out = np.empty(self.n_outputs)
+            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+                        self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
+            return out
+        base, positions, nodes = plan
+        out = base.copy()
+        if nodes.size:
+            values = np.empty(nodes.size)
+            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+                        nodes, xflat, pflat, np.empty(self.n_nodes), values)
+            out[positions] = values
         return out
+
+    @cached_property
+    def _output_plan(self):
+        """When most outputs are constants (derivatives of linear maps): their values,
+        and the positions and nodes of the others; ``None`` otherwise."""
+        is_const = self.op[self.outputs] == Code.CONST
+        if 2 * np.count_nonzero(is_const) < max(self.n_outputs, 1):
+            return None
+        base = np.where(is_const, self.const[self.outputs], 0.0)
+        positions = np.flatnonzero(~is_const)
+        return base, positions, np.ascontiguousarray(self.outputs[positions])
 
     @cached_property
     def segments(self) -> np.ndarray:

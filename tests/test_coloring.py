@@ -582,7 +582,11 @@ def test_decompress_keeps_structure_and_explicit_zeros():
         J2 = r.decompress(*compress(r, 2 * Mp))
         assert J1.nnz == P.nnz and J1.has_canonical_format
         assert np.array_equal(J1.indptr, J2.indptr) and np.array_equal(J1.indices, J2.indices)
-        assert J1.indices is not J2.indices              # fresh copies
+        # one read-only structure shared by every result: cheap and safe to reuse
+        assert J1.indices is J2.indices and J1.indptr is J2.indptr
+        with pytest.raises(ValueError):
+            J1.indices[0] = 1
+        assert J1.data is not J2.data
         np.testing.assert_allclose(J2.data, 2 * J1.data, atol=1e-12)
 
 
