@@ -98,7 +98,7 @@ def test_bidirectional_beats_one_sided_on_arrow():
     assert jac.ncolors <= 3
     assert symasd.jacobian(arrow, np.zeros(30), mode="forward").ncolors == 30
     _check_jacobian(jac, arrow, np.random.default_rng(5).uniform(0, 1, 30))
-    assert "JVPs" in repr(jac) and "VJPs" in repr(jac)
+    assert "JVP" in repr(jac) and "VJP" in repr(jac)
 
 
 @pytest.mark.parametrize("engine", ["vm", "tape"])
