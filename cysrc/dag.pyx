@@ -40,17 +40,29 @@ cdef class NodeTable:
 
     New nodes are appended in order of first appearance, so they occupy the
     contiguous id range ``[n_before, n_after)``.
+
+    Most nodes of a traced program are the first node to use one of their
+    arguments (``y = sin(x); z = y * 2``): such a node cannot have a twin yet,
+    so it is appended without probing and stays out of the hash table; it is
+    remembered as that argument's ``first_user`` instead. A later candidate
+    whose arguments all have users is looked up among those first users and
+    then in the table, so every existing twin is still found. Only nodes that
+    reuse already-used arguments (and leaves) enter the table, which keeps it
+    small and cache-friendly.
     """
 
-    cdef public object op_arr, a0_arr, a1_arr, a2_arr, c_arr
+    cdef public object op_arr, a0_arr, a1_arr, a2_arr, c_arr, first_arr, hashed_arr
     cdef uint8_t[::1] op
     cdef ITYPE_t[::1] a0, a1, a2
     cdef double[::1] c
+    cdef ITYPE_t[::1] first_user  # first node using node k as an argument, or -1
+    cdef uint8_t[::1] hashed      # 1 where node k is in the hash table
     # open addressing, one 8-byte word per slot: the high 32 bits of the node's
     # hash (never 0) above its 32-bit id; 0 = empty. A probe reads one word and
     # touches the node arrays only when the hash bits match.
     cdef uint64_t[::1] slots
     cdef public ITYPE_t n
+    cdef ITYPE_t n_hashed  # nodes in the hash table (its load)
     cdef ITYPE_t cap
     cdef uint64_t mask
 
@@ -59,6 +71,7 @@ cdef class NodeTable:
         while size < 2 * capacity:
             size *= 2
         self.n = 0
+        self.n_hashed = 0
         self._allocate(max(capacity, 16))
         self._rehash(size)
 
@@ -68,19 +81,26 @@ cdef class NodeTable:
         a1_arr = np.full(cap, -1, dtype=np.int64)
         a2_arr = np.full(cap, -1, dtype=np.int64)
         c_arr = np.zeros(cap, dtype=np.float64)
+        first_arr = np.full(cap, -1, dtype=np.int64)
+        hashed_arr = np.zeros(cap, dtype=np.uint8)
         if self.n:
             op_arr[: self.n] = self.op_arr[: self.n]
             a0_arr[: self.n] = self.a0_arr[: self.n]
             a1_arr[: self.n] = self.a1_arr[: self.n]
             a2_arr[: self.n] = self.a2_arr[: self.n]
             c_arr[: self.n] = self.c_arr[: self.n]
+            first_arr[: self.n] = self.first_arr[: self.n]
+            hashed_arr[: self.n] = self.hashed_arr[: self.n]
         self.op_arr, self.a0_arr, self.a1_arr, self.a2_arr, self.c_arr = (
             op_arr, a0_arr, a1_arr, a2_arr, c_arr)
+        self.first_arr, self.hashed_arr = first_arr, hashed_arr
         self.op = op_arr
         self.a0 = a0_arr
         self.a1 = a1_arr
         self.a2 = a2_arr
         self.c = c_arr
+        self.first_user = first_arr
+        self.hashed = hashed_arr
         self.cap = cap
 
     cdef inline uint64_t _hash(self, uint8_t op, ITYPE_t x, ITYPE_t y, ITYPE_t z,
@@ -96,8 +116,12 @@ cdef class NodeTable:
         cdef uint64_t s, h
         cdef uint64_t[::1] slots = np.zeros(size, dtype=np.uint64)
         self.mask = <uint64_t>(size - 1)
+        self.n_hashed = 0
         with nogil:
             for k in range(self.n):
+                if not self.hashed[k]:
+                    continue
+                self.n_hashed += 1
                 h = self._hash(self.op[k], self.a0[k], self.a1[k], self.a2[k], self.c[k])
                 s = h & self.mask
                 while slots[s] != 0:
@@ -118,7 +142,16 @@ cdef class NodeTable:
         self.a1_arr[:n] = a1
         self.a2_arr[:n] = a2
         self.c_arr[:n] = c
+        self.hashed_arr[:n] = 1
         self.n = n
+        cdef ITYPE_t k
+        for k in range(n - 1, -1, -1):  # backwards, so the earliest user wins
+            if a0[k] >= 0:
+                self.first_user[a0[k]] = k
+            if a1[k] >= 0:
+                self.first_user[a1[k]] = k
+            if a2[k] >= 0:
+                self.first_user[a2[k]] = k
         while 2 * n > size:
             size *= 2
         self._rehash(size)
@@ -142,9 +175,9 @@ cdef class NodeTable:
         if newcap != self.cap:
             self._allocate(newcap)
         cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
-        if 2 * need > tsize:
-            while 2 * need > tsize:
-                tsize *= 4  # grow fast: every rehash touches every node again
+        if 2 * (self.n_hashed + L) > tsize:
+            while 2 * (self.n_hashed + L) > tsize:
+                tsize *= 4  # grow fast: every rehash touches every hashed node again
             self._rehash(tsize)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
@@ -187,34 +220,69 @@ cdef class NodeTable:
         if self.n + 1 > self.cap:
             self._allocate(2 * self.cap)
         tsize = <ITYPE_t>(self.mask + 1)
-        if 2 * (self.n + 1) > tsize:
+        if 2 * (self.n_hashed + 1) > tsize:
             self._rehash(4 * tsize)
         return self._find_or_add(o, x, y, z, v)
+
+    cdef inline bint _same(self, ITYPE_t k, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z,
+                           double v) noexcept nogil:
+        return (k >= 0 and self.op[k] == o and self.a0[k] == x and self.a1[k] == y
+                and self.a2[k] == z and _bits(self.c[k]) == _bits(v))
+
+    cdef inline ITYPE_t _append(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z,
+                                double v) noexcept nogil:
+        cdef ITYPE_t k = self.n
+        self.op[k] = o
+        self.a0[k] = x
+        self.a1[k] = y
+        self.a2[k] = z
+        self.c[k] = v
+        self.n += 1
+        return k
 
     cdef inline ITYPE_t _find_or_add(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z,
                                      double v) noexcept nogil:
         """Id of node ``(o, x, y, z, v)``, appended if new; capacity must suffice."""
+        cdef ITYPE_t k
+        cdef bint fresh = False
+        # a node that is the first user of one of its arguments has no twin
+        if x >= 0 and self.first_user[x] < 0:
+            fresh = True
+        if y >= 0 and self.first_user[y] < 0:
+            fresh = True
+        if z >= 0 and self.first_user[z] < 0:
+            fresh = True
+        if fresh:
+            k = self._append(o, x, y, z, v)
+            if x >= 0 and self.first_user[x] < 0:
+                self.first_user[x] = k
+            if y >= 0 and self.first_user[y] < 0:
+                self.first_user[y] = k
+            if z >= 0 and self.first_user[z] < 0:
+                self.first_user[z] = k
+            return k
+        # otherwise a twin is a first user of an argument, or in the table
+        if x >= 0 and self._same(self.first_user[x], o, x, y, z, v):
+            return self.first_user[x]
+        if y >= 0 and self._same(self.first_user[y], o, x, y, z, v):
+            return self.first_user[y]
+        if z >= 0 and self._same(self.first_user[z], o, x, y, z, v):
+            return self.first_user[z]
         cdef uint64_t full = self._hash(o, x, y, z, v)
         cdef uint64_t h = full & _HIGH
         cdef uint64_t s = full & self.mask
         cdef uint64_t word
-        cdef ITYPE_t k
         while True:
             word = self.slots[s]
             if word == 0:
-                k = self.n
-                self.op[k] = o
-                self.a0[k] = x
-                self.a1[k] = y
-                self.a2[k] = z
-                self.c[k] = v
+                k = self._append(o, x, y, z, v)
+                self.hashed[k] = 1
+                self.n_hashed += 1
                 self.slots[s] = h | <uint64_t>k
-                self.n += 1
                 return k
             if (word & _HIGH) == h:
                 k = <ITYPE_t>(word & _LOW)
-                if (self.op[k] == o and self.a0[k] == x and self.a1[k] == y
-                        and self.a2[k] == z and _bits(self.c[k]) == _bits(v)):
+                if self._same(k, o, x, y, z, v):
                     return k
             s = (s + 1) & self.mask
 

@@ -156,3 +156,34 @@ def test_strided_and_indexed_evaluation_agree():
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_allclose(outs[0], f(x), rtol=1e-14)
+
+
+def test_node_table_hash_conses_like_a_dict():
+    from symasd import _dag
+
+    rng = np.random.default_rng(11)
+    table = _dag.NodeTable(16)
+    reference: dict = {}
+    leaves = table.intern(int(Code.VAR), c=np.arange(5.0))
+    for k, leaf in enumerate(leaves):
+        reference[(int(Code.VAR), -1, -1, -1, float(k))] = int(leaf)
+    for _ in range(300):
+        n = table.n
+        size = int(rng.integers(1, 20))
+        a0 = rng.integers(0, n, size)
+        a1 = rng.integers(-1, n, size)
+        code = int(rng.choice([Code.ADD, Code.MUL, Code.SIN]))
+        c = rng.choice([0.0, 1.5], size)
+        if rng.random() < 0.5:  # repeat candidates inside the block
+            a0[size // 2:] = a0[: size - size // 2]
+            a1[size // 2:] = a1[: size - size // 2]
+            c[size // 2:] = c[: size - size // 2]
+        ids = table.intern(code, a0, a1, None, c)
+        for i in range(size):
+            key = (code, int(a0[i]), int(a1[i]), -1, float(c[i]))
+            expected = reference.setdefault(key, int(ids[i]))
+            assert ids[i] == expected
+    assert table.n == len(reference)
+    op, a0, a1, a2, c = table.arrays()
+    keys = set(zip(op.tolist(), a0.tolist(), a1.tolist(), a2.tolist(), c.tolist(), strict=True))
+    assert len(keys) == table.n  # no node is stored twice
