@@ -76,11 +76,12 @@ cdef class NodeTable:
         self._rehash(size)
 
     cdef _allocate(self, ITYPE_t cap):
-        op_arr = np.zeros(cap, dtype=np.uint8)
-        a0_arr = np.full(cap, -1, dtype=np.int64)
-        a1_arr = np.full(cap, -1, dtype=np.int64)
-        a2_arr = np.full(cap, -1, dtype=np.int64)
-        c_arr = np.zeros(cap, dtype=np.float64)
+        # node fields are written when a node is appended: no need to fill them
+        op_arr = np.empty(cap, dtype=np.uint8)
+        a0_arr = np.empty(cap, dtype=np.int64)
+        a1_arr = np.empty(cap, dtype=np.int64)
+        a2_arr = np.empty(cap, dtype=np.int64)
+        c_arr = np.empty(cap, dtype=np.float64)
         first_arr = np.full(cap, -1, dtype=np.int64)
         hashed_arr = np.zeros(cap, dtype=np.uint8)
         if self.n:

@@ -225,32 +225,38 @@ class Builder:
                 out[mask] = result(mask) if callable(result) else result
                 todo &= ~mask
 
-        if code == Code.ADD:
+        # the rules below need a constant operand or a nested product; most
+        # blocks have neither, and skip them after two cheap checks
+        any_const = bool(ca.any() or cb.any())
+        if code == Code.ADD and any_const:
             take(ca & (va == 0), lambda m: b[m])
             take(cb & (vb == 0), lambda m: a[m])
             self._reassociate(code, a, b, ca, cb, va, vb, take, np.add)
-        elif code == Code.SUB:
+        elif code == Code.SUB and any_const:
             take(cb & (vb == 0), lambda m: a[m])
             take(ca & (va == 0), lambda m: self.unary(Code.NEG, b[m]))
         elif code == Code.MUL:
-            take((ca & (va == 0)) | (cb & (vb == 0)), self.zero)
-            take(ca & (va == 1), lambda m: b[m])
-            take(cb & (vb == 1), lambda m: a[m])
-            take(ca & (va == -1), lambda m: self.unary(Code.NEG, b[m]))
-            take(cb & (vb == -1), lambda m: self.unary(Code.NEG, a[m]))
-            self._reassociate(code, a, b, ca, cb, va, vb, take, np.multiply)
+            if any_const:
+                take((ca & (va == 0)) | (cb & (vb == 0)), self.zero)
+                take(ca & (va == 1), lambda m: b[m])
+                take(cb & (vb == 1), lambda m: a[m])
+                take(ca & (va == -1), lambda m: self.unary(Code.NEG, b[m]))
+                take(cb & (vb == -1), lambda m: self.unary(Code.NEG, a[m]))
+                self._reassociate(code, a, b, ca, cb, va, vb, take, np.multiply)
+                op, a0 = self.arrays()[:2]
+                for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
+                    neg = c_side & (op[other] == Code.NEG)
+                    take(neg, lambda m, v=v_side, o=other: self.binary(
+                        Code.MUL, self.const(-v[m]), a0[o[m]]))
             take(a == b, lambda m: self.unary(Code.SQUARE, a[m]))
-            self._factor_constants(a, b, todo, take)
-            op, a0 = self.arrays()[:2]
-            for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
-                neg = c_side & (op[other] == Code.NEG)
-                take(neg, lambda m, v=v_side, o=other: self.binary(
-                    Code.MUL, self.const(-v[m]), a0[o[m]]))
-        elif code == Code.DIV:
+            op = self.arrays()[0]
+            if (op[a] == Code.MUL).any() and (op[b] == Code.MUL).any():
+                self._factor_constants(a, b, todo, take)
+        elif code == Code.DIV and any_const:
             take(ca & (va == 0), self.zero)
             take(cb & (vb == 1), lambda m: a[m])
             take(ca & (va == 1), lambda m: self.unary(Code.RECIPROCAL, b[m]))
-        elif code == Code.POW:
+        elif code == Code.POW and any_const:
             take(cb, lambda m: self.powc(a[m], vb[m]))
             take(ca & (va == 1), self.one)
         elif code in (Code.MAX, Code.MIN):
@@ -264,11 +270,16 @@ class Builder:
         if self.local and code in BOOLEAN_CODES and todo.any():
             vals = OPS[code].numpy(self._values[a[todo]], self._values[b[todo]])
             take(np.ones_like(todo), self.const(vals))
-        if todo.any():
-            x, y = a[todo], b[todo]
-            if code in COMMUTATIVE_CODES:
-                x, y = np.minimum(x, y), np.maximum(x, y)
-            out[todo] = self._intern(code, np.ascontiguousarray(x), np.ascontiguousarray(y))
+        everything = bool(todo.all())
+        if not (everything or todo.any()):
+            return out
+        x, y = (a, b) if everything else (a[todo], b[todo])
+        if code in COMMUTATIVE_CODES:
+            x, y = np.minimum(x, y), np.maximum(x, y)
+        ids = self._intern(code, np.ascontiguousarray(x), np.ascontiguousarray(y))
+        if everything:
+            return ids
+        out[todo] = ids
         return out
 
     def _const_operand(self, ids: np.ndarray, code: Code):
@@ -400,21 +411,31 @@ class Builder:
         live = np.zeros(op.shape[0], dtype=np.uint8)
         _dag.live_nodes(op, a0, a1, a2, outputs, live)
         keep = live.view(bool)
-        new_id = np.cumsum(keep, dtype=_I) - 1
-        new_id = np.append(new_id, -1)  # maps the unused marker -1 to -1
+        if keep.all():  # nothing to prune: copies, no renumbering
+            new_id = np.append(np.arange(op.shape[0], dtype=_I), -1)
 
-        def remap(arr):
-            return np.ascontiguousarray(new_id[arr[keep]])
+            def kept(arr):
+                return arr.copy()
+
+            remap = kept
+        else:
+            new_id = np.append(np.cumsum(keep, dtype=_I) - 1, -1)  # -1 stays -1
+
+            def kept(arr):
+                return np.ascontiguousarray(arr[keep])
+
+            def remap(arr):
+                return np.ascontiguousarray(new_id[arr[keep]])
 
         starts = np.asarray(self.block_starts + [op.shape[0]], dtype=_I)
         kept_before = np.concatenate([[0], np.cumsum(keep, dtype=_I)])[starts]
         block_starts = np.unique(kept_before[:-1][np.diff(kept_before) > 0])
         return Graph(
-            op=np.ascontiguousarray(op[keep]),
+            op=kept(op),
             arg0=remap(a0),
             arg1=remap(a1),
             arg2=remap(a2),
-            const=np.ascontiguousarray(c[keep]),
+            const=kept(c),
             outputs=np.ascontiguousarray(new_id[outputs]),
             input_shape=tuple(input_shape),
             output_shape=tuple(output_shape),

@@ -1101,7 +1101,7 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False) -> 
     if local and not (np.isfinite(x0).all() and all(np.isfinite(p).all() for p in params)):
         raise InputError("local tracing needs a finite point: x0 (or a parameter) contains "
                          "NaN or inf")
-    builder = Builder(local=local, capacity=8 * x0.size + 4096)
+    builder = Builder(local=local, capacity=16 * x0.size + 4096)
     x = SymArray(builder.variables(x0).reshape(x0.shape), builder)
     syms = []
     if params:
