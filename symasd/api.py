@@ -82,6 +82,16 @@ class _Prepared:
     compiled: CompiledDerivative | None
     _template: CSRTemplate
 
+    def __init__(self, graph: Graph, sparsity, coloring: ColoringResult, mode: str,
+                 engine: str, compiled: CompiledDerivative | None):
+        self.graph = graph
+        self.sparsity = sparsity
+        self.coloring = coloring
+        self.mode = mode
+        self.engine = engine
+        self.compiled = compiled
+        self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
+
     @property
     def ncolors(self) -> int:
         """Number of compressed products per evaluation (JVPs, VJPs or HVPs)."""
@@ -129,16 +139,6 @@ class PreparedJacobian(_Prepared):
     Create it with :func:`jacobian`. Every call returns a
     ``scipy.sparse.csr_array`` with the same ``indptr`` and ``indices``.
     """
-
-    def __init__(self, graph: Graph, sparsity, coloring: ColoringResult, mode: str,
-                 engine: str, compiled: CompiledDerivative | None):
-        self.graph = graph
-        self.sparsity = sparsity
-        self.coloring = coloring
-        self.mode = mode
-        self.engine = engine
-        self.compiled = compiled
-        self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
@@ -191,16 +191,6 @@ class PreparedHessian(_Prepared):
     ``scipy.sparse.csr_array`` (both triangles stored) with the same
     ``indptr`` and ``indices``.
     """
-
-    def __init__(self, graph: Graph, sparsity, coloring: ColoringResult, mode: str,
-                 engine: str, compiled: CompiledDerivative | None):
-        self.graph = graph
-        self.sparsity = sparsity
-        self.coloring = coloring
-        self.mode = mode
-        self.engine = engine
-        self.compiled = compiled
-        self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
