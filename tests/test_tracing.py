@@ -86,15 +86,20 @@ def _function(name, f):
 @pytest.mark.parametrize("name,f,shape", CASES, ids=[c[0] for c in CASES])
 def test_traced_values_match_numpy(name, f, shape):
     f = _function(name, f)
-    x = rng.uniform(-0.9, 0.9, size=shape)
     g = symasd.trace(f, np.zeros(shape))
-    expected = np.asarray(f(x), dtype=float)
-    assert g.output_shape == expected.shape
-    np.testing.assert_allclose(g(x), expected, rtol=1e-12, atol=1e-12)
-    # the global pattern contains every numerically nonzero entry
     J = symasd.jacobian_sparsity(g).toarray()
-    fd = central_jacobian(f, x)
-    assert not np.any((np.abs(fd) > 1e-6) & ~J), name
+    for seed in range(3):
+        x = np.random.default_rng(seed).uniform(-0.9, 0.9, size=shape)
+        expected = np.asarray(f(x), dtype=float)
+        assert g.output_shape == expected.shape
+        np.testing.assert_allclose(g(x), expected, rtol=1e-12, atol=1e-12)
+        # the global pattern, and the local pattern at x, contain every
+        # numerically nonzero entry
+        fd = central_jacobian(f, x)
+        assert not np.any((np.abs(fd) > 1e-6) & ~J), name
+        local = symasd.jacobian_sparsity(f, x, local=True).toarray()
+        assert not np.any((np.abs(fd) > 1e-6) & ~local), name
+        assert not np.any(local & ~J), name
 
 
 def test_hash_consing_shares_structure():
