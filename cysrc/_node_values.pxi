@@ -1,0 +1,131 @@
+# The value of one non-leaf node from its argument values: the single C
+# definition of every opcode's semantics, included by the virtual machine and
+# the numeric sweeps. It must agree with the op table's NumPy rules
+# (symasd/ops.py); tests/test_ops.py checks it on random and special values.
+from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos,
+                        cosh, exp, expm1, fabs, floor, hypot, log, log1p, log2, log10, pow,
+                        rint, sin, sinh, sqrt, tan, tanh)
+
+
+cdef inline double _sign(double x) noexcept nogil:
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x  # 0.0, -0.0 and NaN map to themselves, as np.sign does
+
+
+cdef inline double _max(double x, double y) noexcept nogil:
+    if x != x or y != y:
+        return NAN
+    return x if x >= y else y
+
+
+cdef inline double _min(double x, double y) noexcept nogil:
+    if x != x or y != y:
+        return NAN
+    return x if x <= y else y
+
+
+cdef inline double apply_op(uint8_t op, double x, double y, double z,
+                            double c) noexcept nogil:
+    """The value of one non-leaf node; must agree with the op table's NumPy rule."""
+    if op == OP_NEG:
+        return -x
+    elif op == OP_ABS:
+        return fabs(x)
+    elif op == OP_SIGN:
+        return _sign(x)
+    elif op == OP_SQRT:
+        return sqrt(x)
+    elif op == OP_CBRT:
+        return cbrt(x)
+    elif op == OP_EXP:
+        return exp(x)
+    elif op == OP_EXPM1:
+        return expm1(x)
+    elif op == OP_LOG:
+        return log(x)
+    elif op == OP_LOG1P:
+        return log1p(x)
+    elif op == OP_LOG2:
+        return log2(x)
+    elif op == OP_LOG10:
+        return log10(x)
+    elif op == OP_SIN:
+        return sin(x)
+    elif op == OP_COS:
+        return cos(x)
+    elif op == OP_TAN:
+        return tan(x)
+    elif op == OP_ARCSIN:
+        return asin(x)
+    elif op == OP_ARCCOS:
+        return acos(x)
+    elif op == OP_ARCTAN:
+        return atan(x)
+    elif op == OP_SINH:
+        return sinh(x)
+    elif op == OP_COSH:
+        return cosh(x)
+    elif op == OP_TANH:
+        return tanh(x)
+    elif op == OP_ARCSINH:
+        return asinh(x)
+    elif op == OP_ARCCOSH:
+        return acosh(x)
+    elif op == OP_ARCTANH:
+        return atanh(x)
+    elif op == OP_SQUARE:
+        return x * x
+    elif op == OP_RECIPROCAL:
+        return 1.0 / x
+    elif op == OP_FLOOR:
+        return floor(x)
+    elif op == OP_CEIL:
+        return ceil(x)
+    elif op == OP_ROUND:
+        return rint(x)
+    elif op == OP_POWC:
+        return pow(x, c)
+    elif op == OP_NOT:
+        return 1.0 if x == 0 else 0.0
+    elif op == OP_ADD:
+        return x + y
+    elif op == OP_SUB:
+        return x - y
+    elif op == OP_MUL:
+        return x * y
+    elif op == OP_DIV:
+        return x / y
+    elif op == OP_POW:
+        return pow(x, y)
+    elif op == OP_ARCTAN2:
+        return atan2(x, y)
+    elif op == OP_HYPOT:
+        return hypot(x, y)
+    elif op == OP_MAX:
+        return _max(x, y)
+    elif op == OP_MIN:
+        return _min(x, y)
+    elif op == OP_LT:
+        return 1.0 if x < y else 0.0
+    elif op == OP_LE:
+        return 1.0 if x <= y else 0.0
+    elif op == OP_GT:
+        return 1.0 if x > y else 0.0
+    elif op == OP_GE:
+        return 1.0 if x >= y else 0.0
+    elif op == OP_EQ:
+        return 1.0 if x == y else 0.0
+    elif op == OP_NE:
+        return 1.0 if x != y else 0.0
+    elif op == OP_AND:
+        return 1.0 if (x != 0 and y != 0) else 0.0
+    elif op == OP_OR:
+        return 1.0 if (x != 0 or y != 0) else 0.0
+    elif op == OP_XOR:
+        return 1.0 if ((x != 0) != (y != 0)) else 0.0
+    elif op == OP_WHERE:
+        return y if x != 0 else z
+    return NAN
