@@ -2,15 +2,28 @@
 # reverse (c VJPs) and forward-over-reverse (c HVPs of a scalar output).
 #
 # Every sweep is one pass over the nodes in topological order (and, for the
-# reverse sweeps, one pass back), with a switch on the opcode and no Python
-# per node. Local derivatives come from two inline C functions that mirror
-# the op table's partial rules (symasd/ops.py): ``first_partials`` and
+# reverse sweeps, one pass back), with no Python per node. Node values come
+# from ``apply_op`` (cysrc/_node_values.pxi, shared with the virtual
+# machine); local derivatives from two inline C functions that mirror the op
+# table's partial rules (symasd/ops.py): ``first_partials`` and
 # ``second_partials``. Structural zeros are skipped with one flag per node:
 # a tangent row that is known to be zero is never read or written, an
 # adjoint row that no output reaches is never propagated, and an argument
 # whose first (second, cross) derivative is classified as identically zero
 # (``d1``/``d2``/``cross`` tables of ``symasd.ops.classification_tables``)
 # contributes nothing.
+#
+# The passes walk the segments of the virtual machine's plan (``Graph.segments``,
+# ``plan`` in cysrc/vm.pyx). An indexed segment goes node by node through the
+# argument arrays. A strided segment (one opcode, arguments in arithmetic
+# progressions) goes in blocks of BLK nodes with no index loads: the block's
+# values, then its local partials (one array per argument, computed once and
+# reused by all directions), then the direction rows in tight loops. A block
+# takes the tight loops when its flags are uniform and its partials finite;
+# otherwise, and for selections, it runs the per-node rules with computed
+# indices. Both paths perform the same floating-point operations in the same
+# order, so the results are identical for every plan (tests compare them
+# bit for bit with an all-indexed plan).
 #
 # Selections (``where``, ``maximum``, ``minimum``) *select* a derivative
 # rather than multiply by 0/1: the derivative of the branch that is not taken
@@ -23,18 +36,20 @@
 #
 # Work arrays: values N, tangents / adjoints N x cc where cc is the number of
 # directions per chunk (the callers split c columns into chunks to bound
-# memory). Rows are assigned on first write, so no N x cc array is zeroed;
-# the work buffer is cached per thread (``WORKSPACE_KEEP_BYTES``).
+# memory); the forward sweep's row layout (``RowLayout``) shrinks its tangents
+# to the rows live at one time. Rows are assigned on first write, so no
+# N x cc array is zeroed; the work buffer is cached per thread
+# (``WORKSPACE_KEEP_BYTES``).
 include "_types.pxi"
 include "_opcodes.pxi"
+include "_node_values.pxi"
 
 import threading
 
+from libc.stdlib cimport free, malloc
+
 import numpy as np
 
-from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos,
-                        cosh, exp, expm1, fabs, floor, hypot, log, log1p, log2, log10, pow,
-                        rint, sin, sinh, sqrt, tan, tanh)
 
 cdef double LN2 = 0.6931471805599453
 cdef double LN10 = 2.302585092994046
@@ -42,122 +57,6 @@ cdef double LN10 = 2.302585092994046
 
 # ---------------------------------------------------------------------------
 # Local rules: the value, first partials and second partials of one node.
-
-
-cdef inline double _sign(double x) noexcept nogil:
-    if x > 0:
-        return 1.0
-    if x < 0:
-        return -1.0
-    return x  # 0.0, -0.0 and NaN map to themselves, as np.sign does
-
-
-cdef inline double node_value(uint8_t op, double x, double y, double z,
-                              double c) noexcept nogil:
-    """The value of one non-leaf node (identical to ``apply_op`` of cysrc/vm.pyx)."""
-    if op == OP_NEG:
-        return -x
-    elif op == OP_ABS:
-        return fabs(x)
-    elif op == OP_SIGN:
-        return _sign(x)
-    elif op == OP_SQRT:
-        return sqrt(x)
-    elif op == OP_CBRT:
-        return cbrt(x)
-    elif op == OP_EXP:
-        return exp(x)
-    elif op == OP_EXPM1:
-        return expm1(x)
-    elif op == OP_LOG:
-        return log(x)
-    elif op == OP_LOG1P:
-        return log1p(x)
-    elif op == OP_LOG2:
-        return log2(x)
-    elif op == OP_LOG10:
-        return log10(x)
-    elif op == OP_SIN:
-        return sin(x)
-    elif op == OP_COS:
-        return cos(x)
-    elif op == OP_TAN:
-        return tan(x)
-    elif op == OP_ARCSIN:
-        return asin(x)
-    elif op == OP_ARCCOS:
-        return acos(x)
-    elif op == OP_ARCTAN:
-        return atan(x)
-    elif op == OP_SINH:
-        return sinh(x)
-    elif op == OP_COSH:
-        return cosh(x)
-    elif op == OP_TANH:
-        return tanh(x)
-    elif op == OP_ARCSINH:
-        return asinh(x)
-    elif op == OP_ARCCOSH:
-        return acosh(x)
-    elif op == OP_ARCTANH:
-        return atanh(x)
-    elif op == OP_SQUARE:
-        return x * x
-    elif op == OP_RECIPROCAL:
-        return 1.0 / x
-    elif op == OP_FLOOR:
-        return floor(x)
-    elif op == OP_CEIL:
-        return ceil(x)
-    elif op == OP_ROUND:
-        return rint(x)
-    elif op == OP_POWC:
-        return pow(x, c)
-    elif op == OP_NOT:
-        return 1.0 if x == 0 else 0.0
-    elif op == OP_ADD:
-        return x + y
-    elif op == OP_SUB:
-        return x - y
-    elif op == OP_MUL:
-        return x * y
-    elif op == OP_DIV:
-        return x / y
-    elif op == OP_POW:
-        return pow(x, y)
-    elif op == OP_ARCTAN2:
-        return atan2(x, y)
-    elif op == OP_HYPOT:
-        return hypot(x, y)
-    elif op == OP_MAX:
-        if x != x or y != y:
-            return NAN
-        return x if x >= y else y
-    elif op == OP_MIN:
-        if x != x or y != y:
-            return NAN
-        return x if x <= y else y
-    elif op == OP_LT:
-        return 1.0 if x < y else 0.0
-    elif op == OP_LE:
-        return 1.0 if x <= y else 0.0
-    elif op == OP_GT:
-        return 1.0 if x > y else 0.0
-    elif op == OP_GE:
-        return 1.0 if x >= y else 0.0
-    elif op == OP_EQ:
-        return 1.0 if x == y else 0.0
-    elif op == OP_NE:
-        return 1.0 if x != y else 0.0
-    elif op == OP_AND:
-        return 1.0 if (x != 0 and y != 0) else 0.0
-    elif op == OP_OR:
-        return 1.0 if (x != 0 or y != 0) else 0.0
-    elif op == OP_XOR:
-        return 1.0 if ((x != 0) != (y != 0)) else 0.0
-    elif op == OP_WHERE:
-        return y if x != 0 else z
-    return NAN
 
 
 cdef inline void first_partials(uint8_t op, double x, double y, double z, double v,
@@ -416,145 +315,801 @@ cdef inline double _scale(double a, double s) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------
-# Kernels (nogil): one chunk of cc directions.
+# Block helpers for strided segments. A strided segment of the plan (``plan``
+# in cysrc/vm.pyx) is a stretch [s, e) of one opcode whose arguments are
+# arithmetic progressions, ``arg_t(s + i) = b_t + i * st_t``; the kernels walk
+# it in blocks of BLK nodes with no index loads. Unused arguments (base -1)
+# are replaced by argument 0, as the per-node rules do.
+
+cdef enum:
+    BLK = 256        # nodes per block of a strided segment (scratch stays in L1)
+    SEG_COLS = 9     # columns of a plan row
 
 
-cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                  const ITYPE_t *a2, const double *cst, ITYPE_t n_nodes,
-                  const double *x, const double *p, double *vals) noexcept nogil:
-    cdef ITYPE_t k, i0, i1, i2
-    cdef uint8_t o
-    for k in range(n_nodes):
-        o = op[k]
-        if o == OP_CONST:
-            vals[k] = cst[k]
-        elif o == OP_VAR:
-            vals[k] = x[<ITYPE_t>cst[k]]
-        elif o == OP_PARAM:
-            vals[k] = p[<ITYPE_t>cst[k]]
+cdef inline bint _is_leaf(uint8_t o) noexcept nogil:
+    return o == OP_CONST or o == OP_VAR or o == OP_PARAM
+
+
+cdef inline ITYPE_t _last(ITYPE_t b, ITYPE_t st, ITYPE_t L) noexcept nogil:
+    """The largest of ``b + i * st`` for ``0 <= i < L``."""
+    return b + (L - 1) * st if st > 0 else b
+
+
+cdef inline ITYPE_t _count_flags(const uint8_t *f, ITYPE_t b, ITYPE_t st,
+                                 ITYPE_t L) noexcept nogil:
+    """How many of the 0/1 flags ``f[b + i * st]`` (``0 <= i < L``) are set."""
+    cdef ITYPE_t i, n = 0
+    if st == 0:
+        return L if f[b] else 0
+    if st == 1:
+        for i in range(L):
+            n += f[b + i]
+    else:
+        for i in range(L):
+            n += f[b + i * st]
+    return n
+
+
+cdef inline void _set_flags(uint8_t *f, ITYPE_t ks, ITYPE_t L, uint8_t v) noexcept nogil:
+    cdef ITYPE_t i
+    for i in range(L):
+        f[ks + i] = v
+
+
+cdef inline bint _all_finite(const double *D, ITYPE_t L) noexcept nogil:
+    """Whether every ``D[i]`` (``0 <= i < L``) is finite."""
+    cdef ITYPE_t i
+    cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+    # d - d is 0 for a finite d and NaN otherwise; four sums break the add chain
+    i = 0
+    while i + 4 <= L:
+        a0 += D[i] - D[i]
+        a1 += D[i + 1] - D[i + 1]
+        a2 += D[i + 2] - D[i + 2]
+        a3 += D[i + 3] - D[i + 3]
+        i += 4
+    while i < L:
+        a0 += D[i] - D[i]
+        i += 1
+    return (a0 + a1) + (a2 + a3) == 0.0
+
+
+cdef void _block_values(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
+                        ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *cst,
+                        double *vals) noexcept nogil:
+    """Values of the block ``[ks, ks + L)`` (``apply_op``, as cysrc/vm.pyx's ``_strided``).
+    Sequential, so an argument inside the block itself is read after it is written."""
+    cdef ITYPE_t i
+    cdef double *out = vals + ks
+    cdef const double *c = cst + ks
+    cdef const double *x
+    cdef const double *y
+    if s0 == 1 and s1 == 1 and (o == OP_ADD or o == OP_SUB or o == OP_MUL):
+        x = vals + b0
+        y = vals + b1
+        if o == OP_ADD:
+            for i in range(L):
+                out[i] = x[i] + y[i]
+        elif o == OP_SUB:
+            for i in range(L):
+                out[i] = x[i] - y[i]
         else:
-            i0 = a0[k]
-            i1 = a1[k] if a1[k] >= 0 else i0
-            i2 = a2[k] if a2[k] >= 0 else i0
-            vals[k] = node_value(o, vals[i0], vals[i1], vals[i2], cst[k])
+            for i in range(L):
+                out[i] = x[i] * y[i]
+    elif o == OP_ADD:
+        for i in range(L):
+            out[i] = vals[b0 + i * s0] + vals[b1 + i * s1]
+    elif o == OP_SUB:
+        for i in range(L):
+            out[i] = vals[b0 + i * s0] - vals[b1 + i * s1]
+    elif o == OP_MUL:
+        for i in range(L):
+            out[i] = vals[b0 + i * s0] * vals[b1 + i * s1]
+    elif o == OP_DIV:
+        for i in range(L):
+            out[i] = vals[b0 + i * s0] / vals[b1 + i * s1]
+    elif o == OP_NEG:
+        for i in range(L):
+            out[i] = -vals[b0 + i * s0]
+    elif o == OP_SQUARE:
+        for i in range(L):
+            out[i] = vals[b0 + i * s0] * vals[b0 + i * s0]
+    else:
+        for i in range(L):
+            out[i] = apply_op(o, vals[b0 + i * s0], vals[b1 + i * s1], vals[b2 + i * s2],
+                                c[i])
+
+
+cdef void _block_partials(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
+                          ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *cst,
+                          const double *vals, double *D0, double *D1,
+                          double *D2) noexcept nogil:
+    """First partials of the block's nodes: ``D_t[i]`` = d node(ks + i) / d arg_t
+    (``first_partials``; the frequent ops get their own loops)."""
+    cdef ITYPE_t i
+    cdef double y
+    cdef double d[3]
+    cdef const double *v = vals + ks
+    cdef const double *c = cst + ks
+    if o == OP_ADD or o == OP_SUB:
+        y = 1.0 if o == OP_ADD else -1.0
+        for i in range(L):
+            D0[i] = 1.0
+            D1[i] = y
+    elif o == OP_MUL:
+        for i in range(L):
+            D0[i] = vals[b1 + i * s1]
+            D1[i] = vals[b0 + i * s0]
+    elif o == OP_NEG:
+        for i in range(L):
+            D0[i] = -1.0
+    elif o == OP_SQUARE:
+        for i in range(L):
+            D0[i] = 2.0 * vals[b0 + i * s0]
+    elif o == OP_DIV:
+        for i in range(L):
+            y = vals[b1 + i * s1]
+            D0[i] = 1.0 / y
+            D1[i] = -v[i] / y
+    elif o == OP_EXP:
+        for i in range(L):
+            D0[i] = v[i]
+    elif o == OP_TANH:
+        for i in range(L):
+            D0[i] = 1.0 - v[i] * v[i]
+    else:
+        for i in range(L):
+            first_partials(o, vals[b0 + i * s0], vals[b1 + i * s1], vals[b2 + i * s2], v[i],
+                           c[i], d)
+            D0[i] = d[0]
+            D1[i] = d[1]
+            D2[i] = d[2]
+
+
+cdef void _block_second_partials(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
+                                 ITYPE_t b1, ITYPE_t s1, const double *cst,
+                                 const double *vals, double *H0, double *H1,
+                                 double *H2) noexcept nogil:
+    """Second partials of the block's nodes (``second_partials``): ``H0`` d2/dx2,
+    ``H1`` d2/dxdy, ``H2`` d2/dy2."""
+    cdef ITYPE_t i
+    cdef double h[3]
+    cdef const double *v = vals + ks
+    cdef const double *c = cst + ks
+    if o == OP_MUL:
+        for i in range(L):
+            H0[i] = 0.0
+            H1[i] = 1.0
+            H2[i] = 0.0
+    elif o == OP_SQUARE:
+        for i in range(L):
+            H0[i] = 2.0
+            H1[i] = 0.0
+            H2[i] = 0.0
+    else:
+        for i in range(L):
+            second_partials(o, vals[b0 + i * s0], vals[b1 + i * s1], v[i], c[i], h)
+            H0[i] = h[0]
+            H1[i] = h[1]
+            H2[i] = h[2]
+
+
+cdef inline bint _constant_partials(uint8_t o) noexcept nogil:
+    """Ops whose first partials are finite constants (no finiteness check needed)."""
+    return o == OP_ADD or o == OP_SUB or o == OP_NEG
+
+
+cdef inline bint _const_arg(const uint8_t *op, ITYPE_t b, ITYPE_t st) noexcept nogil:
+    """Whether an argument progression is one constant or parameter node (stride 0):
+    its adjoints are never read, so the reverse sweeps need not accumulate them."""
+    return st == 0 and (op[b] == OP_CONST or op[b] == OP_PARAM)
+
+
+# ---------------------------------------------------------------------------
+# Forward sweep: values and tangents.
+#
+# Tangent rows are placed by a row layout: per segment of the plan, the row of
+# its first node and the distance between consecutive rows. The identity
+# layout puts node k's row at T + k * cc. The forward sweep's own layout
+# (``RowLayout``, built once per graph by ``forward_layout``) reads the rows of
+# a run of inputs straight from the seed matrix, writes the rows of a run of
+# outputs straight into B, and gives every other segment slots of T that are
+# reused once all its consumers have run: T holds the live rows only, which
+# keeps the sweep in cache (it is bound by memory traffic, not arithmetic).
+
+cdef enum:
+    ROWS_SLOT = 0   # rows in T at slots off + (k - s), cc apart
+    ROWS_SEED = 1   # a run of inputs: seed rows off + (k - s), ctot apart
+    ROWS_OUT = 2    # a run of outputs: rows off + (k - s) of B, ctot apart
+    ROWS_NONE = 3   # constants and parameters: no rows (their tangents are zero)
+
+
+cdef struct Layout:
+    bint ident              # node k's row is T + k * cc (the other fields are unused)
+    ITYPE_t cc
+    double *T
+    const ITYPE_t *seg      # the plan's rows
+    const ITYPE_t *seg_of   # node -> segment
+    const uint8_t *kind     # per segment: ROWS_*
+    double **first          # per segment: the row of its first node
+    ITYPE_t *rs             # per segment: distance of consecutive rows, in doubles
+
+
+cdef inline double *_rowp(const Layout *lay, ITYPE_t k) noexcept nogil:
+    """The tangent row of node ``k``."""
+    cdef ITYPE_t g
+    if lay.ident:
+        return lay.T + k * lay.cc
+    g = lay.seg_of[k]
+    return lay.first[g] + (k - lay.seg[SEG_COLS * g]) * lay.rs[g]
+
+
+cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
+                               double **p, ITYPE_t *step) noexcept nogil:
+    """Rows of the nodes ``c + i st``: ``p[0] + i * step[0]`` for ``i`` below the
+    returned count (at most ``L``: the terms within the segment of node ``c``)."""
+    cdef ITYPE_t g, gs, ge, nn
+    if lay.ident:
+        p[0] = lay.T + c * lay.cc
+        step[0] = st * lay.cc
+        return L
+    g = lay.seg_of[c]
+    gs = lay.seg[SEG_COLS * g]
+    ge = lay.seg[SEG_COLS * g + 1]
+    p[0] = lay.first[g] + (c - gs) * lay.rs[g]
+    step[0] = st * lay.rs[g]
+    if st > 0:
+        nn = (ge - c + st - 1) // st
+    elif st < 0:
+        nn = (c - gs) // (-st) + 1
+    else:
+        nn = L
+    return min(L, nn)
+
+
+cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t i2,
+                           const double *cst, const uint8_t *d1t, bint compute_values,
+                           double *vals, double *dst, const double *r0, const double *r1,
+                           const double *r2, ITYPE_t cc, uint8_t *tz) noexcept nogil:
+    """Value (when ``compute_values``) and tangent row ``dst`` of the non-leaf node
+    ``k`` with opcode ``o`` and arguments ``i0, i1, i2`` (unused ones equal to ``i0``)
+    whose rows are ``r0, r1, r2``; ``tz[k] = 1`` where the row is zero (``dst`` is then
+    left unwritten)."""
+    cdef ITYPE_t i
+    cdef double xv, yv, v, w0, w1
+    cdef ITYPE_t args[3]
+    cdef const double *rows[3]
+    cdef double d[3]
+    cdef bint first, sel, any_nz
+    if o == OP_ADD or o == OP_SUB or o == OP_MUL:
+        # fast path for the most frequent binary ops
+        xv = vals[i0]
+        yv = vals[i1]
+        if o == OP_ADD:
+            w0 = 1.0
+            w1 = 1.0
+            v = xv + yv
+        elif o == OP_SUB:
+            w0 = 1.0
+            w1 = -1.0
+            v = xv - yv
+        else:
+            w0 = yv
+            w1 = xv
+            v = xv * yv
+        if compute_values:
+            vals[k] = v
+        tz[k] = not _combine2(dst, r0, w0, tz[i0], r1, w1, tz[i1], cc)
+        return
+    elif o == OP_NEG or o == OP_SQUARE:
+        xv = vals[i0]
+        if compute_values:
+            vals[k] = -xv if o == OP_NEG else xv * xv
+        tz[k] = tz[i0]
+        if not tz[i0]:
+            _row_axpy(dst, r0, -1.0 if o == OP_NEG else 2.0 * xv, cc, 1)
+        return
+    args[0] = i0
+    args[1] = i1
+    args[2] = i2
+    rows[0] = r0
+    rows[1] = r1
+    rows[2] = r2
+    if compute_values:
+        vals[k] = apply_op(o, vals[i0], vals[i1], vals[i2], cst[k])
+    any_nz = 0
+    for i in range(3):
+        if d1t[3 * o + i] and not tz[args[i]]:
+            any_nz = 1
+    if not any_nz:
+        tz[k] = 1
+        return
+    first_partials(o, vals[i0], vals[i1], vals[i2], vals[k], cst[k], d)
+    sel = _is_selection(o)
+    first = 1
+    for i in range(3):
+        if not d1t[3 * o + i] or tz[args[i]]:
+            continue
+        if sel and d[i] == 0.0:
+            continue
+        _row_axpy(dst, rows[i], d[i], cc, first)
+        first = 0
+    tz[k] = 1 if first else 0
+
+
+cdef void _fwd_rows(double *dst, ITYPE_t dstep, ITYPE_t L, ITYPE_t nr, double **p,
+                    const ITYPE_t *step, double **D, ITYPE_t cc, int flat) noexcept nogil:
+    """Tight loop of a block whose ``nr`` (1 or 2) contributing arguments have nonzero
+    rows and finite partials: row ``i`` of ``dst`` (rows ``dstep`` apart) is
+    ``sum_t D_t[i] * p_t[i * step_t]``. ``flat``: all rows contiguous and the partials
+    constant (``D_t[0]``), so the block is one loop."""
+    cdef ITYPE_t i, j, n = L * cc
+    cdef double w0, w1
+    cdef const double *r0 = p[0]
+    cdef const double *r1 = p[1]
+    cdef const double *D0 = D[0]
+    cdef const double *D1 = D[1]
+    cdef ITYPE_t t0 = step[0], t1 = step[1]
+    if flat and nr == 1:
+        w0 = D0[0]
+        for j in range(n):
+            dst[j] = w0 * r0[j]
+    elif flat:
+        w1 = D1[0]
+        if w1 == 1.0:
+            for j in range(n):
+                dst[j] = r0[j] + r1[j]
+        else:
+            for j in range(n):
+                dst[j] = r0[j] + w1 * r1[j]
+    elif nr == 1:
+        for i in range(L):
+            w0 = D0[i]
+            for j in range(cc):
+                dst[j] = w0 * r0[j]
+            dst += dstep
+            r0 += t0
+    else:
+        for i in range(L):
+            w0 = D0[i]
+            w1 = D1[i]
+            for j in range(cc):
+                dst[j] = w0 * r0[j] + w1 * r1[j]
+            dst += dstep
+            r0 += t0
+            r1 += t1
+
+
+cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
+                       const double *cst, const uint8_t *d1t, bint compute_values,
+                       double *vals, const Layout *lay, double *first_row, ITYPE_t dstep,
+                       ITYPE_t cc, uint8_t *tz) noexcept nogil:
+    """Values and tangents of the strided segment ``row`` (nodes ``[s, e)``, rows
+    ``first_row + (k - s) * dstep``)."""
+    cdef ITYPE_t ks, L, off, i, k, t, nr, cnt
+    cdef ITYPE_t b[3]
+    cdef ITYPE_t st[3]
+    cdef ITYPE_t c[3]
+    cdef double *p[3]
+    cdef ITYPE_t ps[3]
+    cdef double *lp[2]
+    cdef ITYPE_t lps[2]
+    cdef double *lD[2]
+    cdef double D0[BLK]
+    cdef double D1[BLK]
+    cdef double D2[BLK]
+    cdef double *D[3]
+    cdef bint act[3]
+    cdef bint sel = _is_selection(o), has_d, uniform, first, selfref
+    cdef int flat
+    cdef double *dst
+    D[0] = D0
+    D[1] = D1
+    D[2] = D2
+    for t in range(3):
+        b[t] = row[3 + 2 * t]
+        st[t] = row[4 + 2 * t]
+        if b[t] < 0:
+            b[t] = b[0]
+            st[t] = st[0]
+        act[t] = d1t[3 * o + t] != 0
+    has_d = act[0] or act[1] or act[2]
+    ks = s
+    while ks < e:
+        L = min(<ITYPE_t>BLK, e - ks)
+        off = ks - s
+        for t in range(3):
+            c[t] = b[t] + off * st[t]
+        # shorten the block so that each argument's rows form one progression
+        for t in range(3):
+            L = _prog_rows(lay, c[t], st[t], L, &p[t], &ps[t])
+        dst = first_row + off * dstep
+        selfref = 0
+        for t in range(3):
+            if _last(c[t], st[t], L) >= ks:
+                selfref = 1
+        if selfref or sel:
+            # arguments inside the block (or a selection): the per-node rules
+            for i in range(L):
+                _fwd_node(ks + i, o, c[0] + i * st[0], c[1] + i * st[1], c[2] + i * st[2],
+                          cst, d1t, compute_values, vals, dst + i * dstep,
+                          p[0] + i * ps[0], p[1] + i * ps[1], p[2] + i * ps[2], cc, tz)
+            ks += L
+            continue
+        if compute_values:
+            _block_values(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals)
+        # which arguments contribute: all rows nonzero (live), all zero, or mixed
+        nr = 0
+        uniform = 1
+        for t in range(3):
+            if not act[t]:
+                continue
+            cnt = _count_flags(tz, c[t], st[t], L)
+            if cnt == L:
+                continue
+            if cnt != 0 or nr == 2:
+                uniform = 0
+                break
+            lp[nr] = p[t]
+            lps[nr] = ps[t]
+            lD[nr] = D[t]
+            nr += 1
+        if uniform and nr == 0:
+            _set_flags(tz, ks, L, 1)
+            ks += L
+            continue
+        _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
+                        D0, D1, D2)
+        if uniform and not _constant_partials(o):
+            for t in range(nr):
+                if not _all_finite(lD[t], L):
+                    uniform = 0
+        if uniform:
+            flat = dstep == cc and ((o == OP_ADD or o == OP_SUB) and nr == 2
+                                    and lps[0] == cc and lps[1] == cc
+                                    or o == OP_NEG and lps[0] == cc)
+            _fwd_rows(dst, dstep, L, nr, lp, lps, lD, cc, flat)
+            _set_flags(tz, ks, L, 0)
+        else:
+            # mixed zero rows or non-finite partials: row by row, as _fwd_node
+            for i in range(L):
+                k = ks + i
+                first = 1
+                for t in range(3):
+                    if not act[t] or tz[c[t] + i * st[t]]:
+                        continue
+                    _row_axpy(dst + i * dstep, p[t] + i * ps[t], D[t][i], cc, first)
+                    first = 0
+                tz[k] = 1 if first else 0
+        ks += L
 
 
 cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                   const ITYPE_t *a2, const double *cst, ITYPE_t n_nodes,
+                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
                    const uint8_t *d1t, const double *x, const double *p, bint compute_values,
                    double *vals, const double *S, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
-                   double *T, uint8_t *tz) noexcept nogil:
-    """Values (when ``compute_values``) and tangents ``T[k, :cc]`` of every node for
-    the seed columns ``S[:, j0:j0+cc]``; ``tz[k] = 1`` where the tangent row is zero
-    (then ``T[k]`` is left unwritten)."""
-    cdef ITYPE_t k, j, i, ai, idx, i0, i1
-    cdef double xv, yv, v, w0, w1
-    cdef ITYPE_t args[3]
-    cdef double d[3]
-    cdef uint8_t o
-    cdef bint first, sel, any_nz
+                   const Layout *lay, uint8_t *tz) noexcept nogil:
+    """Values (when ``compute_values``) and tangent rows of every node for the seed
+    columns ``S[:, j0:j0+cc]``, segment by segment, rows placed by ``lay``;
+    ``tz[k] = 1`` where the tangent row is zero (then it is left unwritten)."""
+    cdef ITYPE_t r, k, j, s, e, i0, i1, i2, idx, dstep
+    cdef const ITYPE_t *row
+    cdef double *first_row
     cdef double *dst
     cdef const double *srow
-    for k in range(n_nodes):
-        o = op[k]
-        if o == OP_CONST:
-            if compute_values:
-                vals[k] = cst[k]
-            tz[k] = 1
+    cdef double v
+    cdef bint any_nz
+    cdef uint8_t o
+    for r in range(nseg):
+        row = seg + SEG_COLS * r
+        s = row[0]
+        e = row[1]
+        if lay.ident:
+            first_row = lay.T + s * cc
+            dstep = cc
+        else:
+            first_row = lay.first[r]
+            dstep = lay.rs[r]
+        if row[2] and not _is_leaf(op[s]):
+            _fwd_strided(op[s], s, e, row, cst, d1t, compute_values, vals, lay, first_row,
+                         dstep, cc, tz)
             continue
-        elif o == OP_PARAM:
-            if compute_values:
-                vals[k] = p[<ITYPE_t>cst[k]]
-            tz[k] = 1
-            continue
-        elif o == OP_VAR:
-            idx = <ITYPE_t>cst[k]
-            if compute_values:
-                vals[k] = x[idx]
-            srow = S + idx * ctot + j0
-            dst = T + k * cc
-            any_nz = 0
-            for j in range(cc):
-                dst[j] = srow[j]
-                if srow[j] != 0.0:
-                    any_nz = 1
-            tz[k] = 0 if any_nz else 1
-            continue
-        if o == OP_ADD or o == OP_SUB or o == OP_MUL:
-            # fast path for the most frequent binary ops
-            i0 = a0[k]
-            i1 = a1[k]
-            xv = vals[i0]
-            yv = vals[i1]
-            if o == OP_ADD:
-                w0 = 1.0
-                w1 = 1.0
-                v = xv + yv
-            elif o == OP_SUB:
-                w0 = 1.0
-                w1 = -1.0
-                v = xv - yv
+        for k in range(s, e):
+            o = op[k]
+            dst = first_row + (k - s) * dstep
+            if o == OP_CONST:
+                if compute_values:
+                    vals[k] = cst[k]
+                tz[k] = 1
+            elif o == OP_PARAM:
+                if compute_values:
+                    vals[k] = p[<ITYPE_t>cst[k]]
+                tz[k] = 1
+            elif o == OP_VAR:
+                idx = <ITYPE_t>cst[k]
+                if compute_values:
+                    vals[k] = x[idx]
+                srow = S + idx * ctot + j0
+                any_nz = 0
+                if not lay.ident and lay.kind[r] == ROWS_SEED:
+                    # a run of inputs: the row is read in place, never copied
+                    for j in range(cc):
+                        any_nz |= dst[j] != 0.0
+                else:
+                    for j in range(cc):
+                        v = srow[j]
+                        dst[j] = v
+                        any_nz |= v != 0.0
+                tz[k] = 0 if any_nz else 1
             else:
-                w0 = yv
-                w1 = xv
-                v = xv * yv
-            if compute_values:
-                vals[k] = v
-            tz[k] = not _combine2(T + k * cc, T + i0 * cc, w0, tz[i0], T + i1 * cc, w1,
-                                  tz[i1], cc)
-            continue
-        elif o == OP_NEG or o == OP_SQUARE:
-            i0 = a0[k]
-            xv = vals[i0]
-            if compute_values:
-                vals[k] = -xv if o == OP_NEG else xv * xv
-            tz[k] = tz[i0]
-            if not tz[i0]:
-                _row_axpy(T + k * cc, T + i0 * cc, -1.0 if o == OP_NEG else 2.0 * xv, cc, 1)
-            continue
-        args[0] = a0[k]
-        args[1] = a1[k] if a1[k] >= 0 else args[0]
-        args[2] = a2[k] if a2[k] >= 0 else args[0]
-        if compute_values:
-            vals[k] = node_value(o, vals[args[0]], vals[args[1]], vals[args[2]], cst[k])
-        any_nz = 0
-        for i in range(3):
-            if d1t[3 * o + i] and not tz[args[i]]:
-                any_nz = 1
-        if not any_nz:
-            tz[k] = 1
-            continue
-        first_partials(o, vals[args[0]], vals[args[1]], vals[args[2]], vals[k], cst[k], d)
-        sel = _is_selection(o)
-        first = 1
-        dst = T + k * cc
-        for i in range(3):
-            ai = args[i]
-            if not d1t[3 * o + i] or tz[ai]:
-                continue
-            if sel and d[i] == 0.0:
-                continue
-            _row_axpy(dst, T + ai * cc, d[i], cc, first)
-            first = 0
-        tz[k] = 1 if first else 0
+                i0 = a0[k]
+                i1 = a1[k] if a1[k] >= 0 else i0
+                i2 = a2[k] if a2[k] >= 0 else i0
+                _fwd_node(k, o, i0, i1, i2, cst, d1t, compute_values, vals, dst,
+                          _rowp(lay, i0), _rowp(lay, i1), _rowp(lay, i2), cc, tz)
 
 
-cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                   const ITYPE_t *a2, const double *cst, ITYPE_t n_nodes,
-                   const uint8_t *d1t, const double *vals, const ITYPE_t *outputs,
-                   ITYPE_t m, const double *W, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
-                   double *A, uint8_t *touched, double *Bt) noexcept nogil:
-    """Adjoints ``A[k, :cc]`` for the output seeds ``W[:, j0:j0+cc]``, accumulated into
-    ``Bt[i, j0:j0+cc]`` for every input ``i`` (``Bt`` must hold zeros there)."""
-    cdef ITYPE_t k, j, i, ai, idx, r, i0, i1
+cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
+                  const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
+                  const double *x, const double *p, double *vals) noexcept nogil:
+    """Values of every node, segment by segment."""
+    cdef ITYPE_t r, k, s, e, i0, i1, i2, t
+    cdef ITYPE_t b[3]
+    cdef ITYPE_t st[3]
+    cdef const ITYPE_t *row
+    cdef uint8_t o
+    for r in range(nseg):
+        row = seg + SEG_COLS * r
+        s = row[0]
+        e = row[1]
+        if row[2] and not _is_leaf(op[s]):
+            for t in range(3):
+                b[t] = row[3 + 2 * t]
+                st[t] = row[4 + 2 * t]
+                if b[t] < 0:
+                    b[t] = b[0]
+                    st[t] = st[0]
+            _block_values(op[s], s, e - s, b[0], st[0], b[1], st[1], b[2], st[2], cst, vals)
+            continue
+        for k in range(s, e):
+            o = op[k]
+            if o == OP_CONST:
+                vals[k] = cst[k]
+            elif o == OP_VAR:
+                vals[k] = x[<ITYPE_t>cst[k]]
+            elif o == OP_PARAM:
+                vals[k] = p[<ITYPE_t>cst[k]]
+            else:
+                i0 = a0[k]
+                i1 = a1[k] if a1[k] >= 0 else i0
+                i2 = a2[k] if a2[k] >= 0 else i0
+                vals[k] = apply_op(o, vals[i0], vals[i1], vals[i2], cst[k])
+
+
+# ---------------------------------------------------------------------------
+# Reverse sweep: adjoints.
+
+
+cdef inline void _rev_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t i2,
+                           const double *cst, const uint8_t *d1t, const double *vals,
+                           ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, double *A,
+                           uint8_t *touched, double *Bt) noexcept nogil:
+    """Propagate the adjoint row ``A[k]`` of a reached node ``k`` to its arguments."""
+    cdef ITYPE_t j, i, ai, idx
     cdef double w0, w1
     cdef ITYPE_t args[3]
     cdef double d[3]
-    cdef uint8_t o
-    cdef bint sel, any_nz
-    cdef const double *wrow
-    cdef double *src
+    cdef bint sel
+    cdef double *src = A + k * cc
     cdef double *brow
+    if o == OP_VAR:
+        idx = <ITYPE_t>cst[k]
+        brow = Bt + idx * ctot + j0
+        for j in range(cc):
+            brow[j] += src[j]
+        return
+    if o == OP_CONST or o == OP_PARAM:
+        return
+    if o == OP_ADD or o == OP_SUB or o == OP_MUL:
+        # fast path for the most frequent binary ops
+        if o == OP_ADD:
+            w0 = 1.0
+            w1 = 1.0
+        elif o == OP_SUB:
+            w0 = 1.0
+            w1 = -1.0
+        else:
+            w0 = vals[i1]
+            w1 = vals[i0]
+        _row_axpy(A + i0 * cc, src, w0, cc, not touched[i0])
+        touched[i0] = 1
+        _row_axpy(A + i1 * cc, src, w1, cc, not touched[i1])
+        touched[i1] = 1
+        return
+    elif o == OP_NEG or o == OP_SQUARE:
+        _row_axpy(A + i0 * cc, src, -1.0 if o == OP_NEG else 2.0 * vals[i0], cc,
+                  not touched[i0])
+        touched[i0] = 1
+        return
+    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+        return
+    args[0] = i0
+    args[1] = i1
+    args[2] = i2
+    first_partials(o, vals[i0], vals[i1], vals[i2], vals[k], cst[k], d)
+    sel = _is_selection(o)
+    for i in range(3):
+        if not d1t[3 * o + i]:
+            continue
+        if sel and d[i] == 0.0:
+            continue
+        ai = args[i]
+        _row_axpy(A + ai * cc, src, d[i], cc, not touched[ai])
+        touched[ai] = 1
+
+
+cdef inline bint _may_meet(ITYPE_t c0, ITYPE_t s0, ITYPE_t c1, ITYPE_t s1,
+                           ITYPE_t L) noexcept nogil:
+    """Whether the progressions ``c0 + i s0`` and ``c1 + j s1`` (``0 <= i, j < L``) can
+    share a node (conservative: True unless they provably cannot)."""
+    cdef ITYPE_t lo0 = min(c0, c0 + (L - 1) * s0), hi0 = max(c0, c0 + (L - 1) * s0)
+    cdef ITYPE_t lo1 = min(c1, c1 + (L - 1) * s1), hi1 = max(c1, c1 + (L - 1) * s1)
+    cdef ITYPE_t dd
+    if hi0 < lo1 or hi1 < lo0:
+        return 0
+    if s0 == s1 and s0 != 0:
+        dd = c1 - c0
+        if dd % s0 != 0:
+            return 0
+        dd = dd // s0
+        return -L < dd < L
+    return 1
+
+
+cdef inline bint _args_may_meet(const bint *live, const ITYPE_t *c, const ITYPE_t *st,
+                                ITYPE_t L) noexcept nogil:
+    """Whether two live arguments of a block can name the same node: then their
+    updates must be interleaved node by node to round as the per-node rules do."""
+    cdef ITYPE_t t, u
+    for t in range(3):
+        for u in range(t + 1, 3):
+            if live[t] and live[u] and _may_meet(c[t], st[t], c[u], st[u], L):
+                return 1
+    return 0
+
+
+cdef void _rev_arg_rows(double *A, uint8_t *touched, ITYPE_t ks, ITYPE_t L, ITYPE_t c,
+                        ITYPE_t st, const double *D, ITYPE_t cc) noexcept nogil:
+    """``A[c + i st] (=|+=) D[i] * A[ks + i]`` for ``i = L-1 .. 0`` (finite ``D``)."""
+    cdef ITYPE_t i, j, ai
+    cdef double w
+    cdef const double *src
+    cdef double *dst
+    i = L
+    while i > 0:
+        i -= 1
+        src = A + (ks + i) * cc
+        ai = c + i * st
+        dst = A + ai * cc
+        w = D[i]
+        if touched[ai]:
+            for j in range(cc):
+                dst[j] += w * src[j]
+        else:
+            for j in range(cc):
+                dst[j] = w * src[j]
+            touched[ai] = 1
+
+
+cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
+                       const uint8_t *op, const double *cst, const uint8_t *d1t,
+                       const double *vals, ITYPE_t cc, double *A,
+                       uint8_t *touched) noexcept nogil:
+    """Adjoint propagation of the strided segment ``row`` (nodes ``[s, e)``, last
+    to first). Arguments inside the segment are fine: a node's consumers come after
+    it, so its adjoint is complete when the descending walk reaches it."""
+    cdef ITYPE_t ks, ke, L, off, i, j, k, t, ai, nt
+    cdef ITYPE_t b[3]
+    cdef ITYPE_t st[3]
+    cdef ITYPE_t c[3]
+    cdef double D0[BLK]
+    cdef double D1[BLK]
+    cdef double D2[BLK]
+    cdef double *D[3]
+    cdef bint live[3]
+    cdef bint fast, selfref
+    cdef double w
+    cdef const double *src
+    cdef double *dst
+    D[0] = D0
+    D[1] = D1
+    D[2] = D2
+    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+        return
+    for t in range(3):
+        b[t] = row[3 + 2 * t]
+        st[t] = row[4 + 2 * t]
+        if b[t] < 0:
+            b[t] = b[0]
+            st[t] = st[0]
+        live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t])
+    if _is_selection(o):
+        k = e
+        while k > s:
+            k -= 1
+            if touched[k]:
+                i = k - s
+                _rev_node(k, o, b[0] + i * st[0], b[1] + i * st[1], b[2] + i * st[2],
+                          cst, d1t, vals, 0, 0, cc, A, touched, NULL)
+        return
+    if not (live[0] or live[1] or live[2]):
+        return
+    ke = e
+    while ke > s:
+        ks = max(s, ke - <ITYPE_t>BLK)
+        L = ke - ks
+        off = ks - s
+        nt = _count_flags(touched, ks, 1, L)
+        if nt == 0:
+            ke = ks
+            continue
+        fast = nt == L
+        for t in range(3):
+            c[t] = b[t] + off * st[t]
+        _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
+                        D0, D1, D2)
+        if fast and not _constant_partials(o):
+            for t in range(3):
+                if live[t] and not _all_finite(D[t], L):
+                    fast = 0
+        selfref = 0
+        for t in range(3):
+            if live[t] and _last(c[t], st[t], L) >= ks:
+                selfref = 1
+        if fast and not selfref and not _args_may_meet(live, c, st, L):
+            # every node reached, finite partials, arguments apart and outside the
+            # block (whose adjoints are then complete): argument by argument
+            for t in range(3):
+                if live[t]:
+                    _rev_arg_rows(A, touched, ks, L, c[t], st[t], D[t], cc)
+            ke = ks
+            continue
+        i = L
+        while i > 0:
+            i -= 1
+            k = ks + i
+            if not fast and not touched[k]:
+                continue
+            src = A + k * cc
+            for t in range(3):
+                if not live[t]:
+                    continue
+                ai = c[t] + i * st[t]
+                dst = A + ai * cc
+                w = D[t][i]
+                if not fast:
+                    _row_axpy(dst, src, w, cc, not touched[ai])
+                elif touched[ai]:
+                    for j in range(cc):
+                        dst[j] += w * src[j]
+                else:
+                    for j in range(cc):
+                        dst[j] = w * src[j]
+                touched[ai] = 1
+        ke = ks
+
+
+cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
+                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
+                   const uint8_t *d1t, const double *vals, const ITYPE_t *outputs,
+                   ITYPE_t m, const double *W, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
+                   double *A, uint8_t *touched, ITYPE_t n_nodes, double *Bt) noexcept nogil:
+    """Adjoints ``A[k, :cc]`` for the output seeds ``W[:, j0:j0+cc]``, accumulated into
+    ``Bt[i, j0:j0+cc]`` for every input ``i`` (``Bt`` must hold zeros there)."""
+    cdef ITYPE_t k, j, r, s, e, i0, i1, i2
+    cdef bint any_nz
+    cdef const double *wrow
+    cdef const ITYPE_t *row
     for k in range(n_nodes):
         touched[k] = 0
     for r in range(m):
@@ -568,60 +1123,28 @@ cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         k = outputs[r]
         _row_axpy(A + k * cc, wrow, 1.0, cc, not touched[k])
         touched[k] = 1
-    k = n_nodes
-    while k > 0:
-        k -= 1
-        if not touched[k]:
+    r = nseg
+    while r > 0:
+        r -= 1
+        row = seg + SEG_COLS * r
+        s = row[0]
+        e = row[1]
+        if row[2] and not _is_leaf(op[s]):
+            _rev_strided(op[s], s, e, row, op, cst, d1t, vals, cc, A, touched)
             continue
-        o = op[k]
-        src = A + k * cc
-        if o == OP_VAR:
-            idx = <ITYPE_t>cst[k]
-            brow = Bt + idx * ctot + j0
-            for j in range(cc):
-                brow[j] += src[j]
-            continue
-        if o == OP_CONST or o == OP_PARAM:
-            continue
-        if o == OP_ADD or o == OP_SUB or o == OP_MUL:
-            # fast path for the most frequent binary ops
-            i0 = a0[k]
-            i1 = a1[k]
-            if o == OP_ADD:
-                w0 = 1.0
-                w1 = 1.0
-            elif o == OP_SUB:
-                w0 = 1.0
-                w1 = -1.0
-            else:
-                w0 = vals[i1]
-                w1 = vals[i0]
-            _row_axpy(A + i0 * cc, src, w0, cc, not touched[i0])
-            touched[i0] = 1
-            _row_axpy(A + i1 * cc, src, w1, cc, not touched[i1])
-            touched[i1] = 1
-            continue
-        elif o == OP_NEG or o == OP_SQUARE:
-            i0 = a0[k]
-            _row_axpy(A + i0 * cc, src, -1.0 if o == OP_NEG else 2.0 * vals[i0], cc,
-                      not touched[i0])
-            touched[i0] = 1
-            continue
-        args[0] = a0[k]
-        args[1] = a1[k] if a1[k] >= 0 else args[0]
-        args[2] = a2[k] if a2[k] >= 0 else args[0]
-        if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
-            continue
-        first_partials(o, vals[args[0]], vals[args[1]], vals[args[2]], vals[k], cst[k], d)
-        sel = _is_selection(o)
-        for i in range(3):
-            if not d1t[3 * o + i]:
+        k = e
+        while k > s:
+            k -= 1
+            if not touched[k]:
                 continue
-            if sel and d[i] == 0.0:
-                continue
-            ai = args[i]
-            _row_axpy(A + ai * cc, src, d[i], cc, not touched[ai])
-            touched[ai] = 1
+            i0 = a0[k]
+            i1 = a1[k] if a1[k] >= 0 else i0
+            i2 = a2[k] if a2[k] >= 0 else i0
+            _rev_node(k, op[k], i0, i1, i2, cst, d1t, vals, ctot, j0, cc, A, touched, Bt)
+
+
+# ---------------------------------------------------------------------------
+# Forward over reverse: scalar adjoints and adjoint tangents.
 
 
 cdef inline void _hvp_arg(double *a, uint8_t *ra, double *At, uint8_t *rt, ITYPE_t ai,
@@ -649,132 +1172,611 @@ cdef inline void _hvp_arg(double *a, uint8_t *ra, double *At, uint8_t *rt, ITYPE
         rt[ai] = 1
 
 
+cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t i2,
+                           const double *cst, const uint8_t *d1t, const uint8_t *d2t,
+                           const uint8_t *crt, const double *vals, const double *T,
+                           const uint8_t *tz, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
+                           double *a, uint8_t *ra, double *At, uint8_t *rt, double *grad,
+                           double *HV) noexcept nogil:
+    """Forward-over-reverse step of a reached node ``k`` (``ra[k]`` or ``rt[k]``)."""
+    cdef ITYPE_t j, i, jj, ai, aj, idx
+    cdef ITYPE_t args[3]
+    cdef double d[3]
+    cdef double h[3]
+    cdef double ak, hij, w0, w1
+    cdef bint cross_nz, sel, assign, need_h, structural
+    cdef double *src = At + k * cc
+    cdef double *dst
+    cdef double *hrow
+    if o == OP_VAR:
+        idx = <ITYPE_t>cst[k]
+        if ra[k] and grad != NULL:
+            grad[idx] += a[k]
+        if rt[k]:
+            hrow = HV + idx * ctot + j0
+            for j in range(cc):
+                hrow[j] += src[j]
+        return
+    if o == OP_CONST or o == OP_PARAM:
+        return
+    if o == OP_ADD or o == OP_SUB or o == OP_MUL:
+        # fast path for the most frequent binary ops (MUL: d2/dxdy = 1)
+        if o == OP_ADD:
+            w0 = 1.0
+            w1 = 1.0
+        elif o == OP_SUB:
+            w0 = 1.0
+            w1 = -1.0
+        else:
+            w0 = vals[i1]
+            w1 = vals[i0]
+        cross_nz = o == OP_MUL and ra[k]
+        ak = _scale(1.0, a[k])
+        _hvp_arg(a, ra, At, rt, i0, w0, ra[k], a[k], rt[k], src,
+                 T + i1 * cc if cross_nz and not tz[i1] else NULL, ak, cc)
+        _hvp_arg(a, ra, At, rt, i1, w1, ra[k], a[k], rt[k], src,
+                 T + i0 * cc if cross_nz and not tz[i0] else NULL, ak, cc)
+        return
+    elif o == OP_NEG or o == OP_SQUARE:
+        if o == OP_NEG:
+            _hvp_arg(a, ra, At, rt, i0, -1.0, ra[k], a[k], rt[k], src, NULL, 0.0, cc)
+        else:
+            _hvp_arg(a, ra, At, rt, i0, 2.0 * vals[i0], ra[k], a[k], rt[k], src,
+                     T + i0 * cc if ra[k] and not tz[i0] else NULL, _scale(2.0, a[k]), cc)
+        return
+    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+        return
+    args[0] = i0
+    args[1] = i1
+    args[2] = i2
+    first_partials(o, vals[i0], vals[i1], vals[i2], vals[k], cst[k], d)
+    need_h = 0
+    if ra[k]:
+        for i in range(2):
+            if d2t[3 * o + i] and not tz[args[i]]:
+                need_h = 1
+        if crt[3 * o] and not (tz[i0] and tz[i1]):
+            need_h = 1
+    if need_h:
+        second_partials(o, vals[i0], vals[i1], vals[k], cst[k], h)
+    ak = a[k]
+    sel = _is_selection(o)
+    for i in range(3):
+        if not d1t[3 * o + i]:
+            continue
+        if sel and d[i] == 0.0:
+            continue
+        ai = args[i]
+        if ra[k]:
+            if ra[ai]:
+                a[ai] += _scale(d[i], ak)
+            else:
+                a[ai] = _scale(d[i], ak)
+                ra[ai] = 1
+        dst = At + ai * cc
+        assign = not rt[ai]
+        if rt[k]:
+            _row_axpy(dst, src, d[i], cc, assign)
+            assign = 0
+        if need_h and i < 2:
+            for jj in range(2):
+                aj = args[jj]
+                if tz[aj]:
+                    continue
+                if i == jj:
+                    structural = d2t[3 * o + i]
+                    hij = h[2 * i]
+                else:
+                    structural = crt[3 * o]
+                    hij = h[1]
+                if not structural:
+                    continue
+                _row_axpy(dst, T + aj * cc, _scale(hij, ak), cc, assign)
+                assign = 0
+        if not assign:
+            rt[ai] = 1
+
+
+cdef inline void _rows3(double *dst, bint assign, ITYPE_t nr, const double **r,
+                        const double *w, ITYPE_t cc) noexcept nogil:
+    """``dst (=|+=) w_0 r_0 + ... + w_{nr-1} r_{nr-1}`` (1 <= nr <= 3, finite weights),
+    rounded term by term like successive ``_row_axpy`` calls."""
+    cdef ITYPE_t j
+    cdef const double *r0 = r[0]
+    cdef const double *r1 = r[1]
+    cdef const double *r2 = r[2]
+    cdef double w0 = w[0], w1 = w[1], w2 = w[2]
+    if nr == 1:
+        if assign:
+            for j in range(cc):
+                dst[j] = w0 * r0[j]
+        else:
+            for j in range(cc):
+                dst[j] += w0 * r0[j]
+    elif nr == 2:
+        if assign:
+            for j in range(cc):
+                dst[j] = w0 * r0[j] + w1 * r1[j]
+        else:
+            for j in range(cc):
+                dst[j] = (dst[j] + w0 * r0[j]) + w1 * r1[j]
+    else:
+        if assign:
+            for j in range(cc):
+                dst[j] = (w0 * r0[j] + w1 * r1[j]) + w2 * r2[j]
+        else:
+            for j in range(cc):
+                dst[j] = ((dst[j] + w0 * r0[j]) + w1 * r1[j]) + w2 * r2[j]
+
+
+cdef void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, ITYPE_t c,
+                          ITYPE_t st, const double *D) noexcept nogil:
+    """``a[c + i st] (=|+=) _scale(D[i], a[ks + i])`` for ``i = L-1 .. 0``."""
+    cdef ITYPE_t i, ai
+    cdef double w
+    i = L
+    while i > 0:
+        i -= 1
+        ai = c + i * st
+        w = _scale(D[i], a[ks + i])
+        if ra[ai]:
+            a[ai] += w
+        else:
+            a[ai] = w
+            ra[ai] = 1
+
+
+cdef void _hvp_arg_rows(double *At, uint8_t *rt, ITYPE_t L, ITYPE_t c, ITYPE_t st,
+                        ITYPE_t nr, const double **base, const ITYPE_t *rs,
+                        const double **W, ITYPE_t cc) noexcept nogil:
+    """``At[c + i st] (=|+=) sum_r W_r[i] * base_r[i rs_r : i rs_r + cc]`` for
+    ``i = L-1 .. 0`` (``1 <= nr <= 3`` terms, finite weights)."""
+    cdef ITYPE_t i, ai
+    cdef const double *r[3]
+    cdef double w[3]
+    r[1] = NULL
+    r[2] = NULL
+    w[1] = 0.0
+    w[2] = 0.0
+    i = L
+    while i > 0:
+        i -= 1
+        ai = c + i * st
+        r[0] = base[0] + i * rs[0]
+        w[0] = W[0][i]
+        if nr > 1:
+            r[1] = base[1] + i * rs[1]
+            w[1] = W[1][i]
+            if nr > 2:
+                r[2] = base[2] + i * rs[2]
+                w[2] = W[2][i]
+        _rows3(At + ai * cc, not rt[ai], nr, r, w, cc)
+        rt[ai] = 1
+
+
+cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
+                       const uint8_t *op, const double *cst, const uint8_t *d1t,
+                       const uint8_t *d2t, const uint8_t *crt, const double *vals,
+                       const double *T, const uint8_t *tz, ITYPE_t cc, double *a,
+                       uint8_t *ra, double *At, uint8_t *rt) noexcept nogil:
+    """Forward-over-reverse steps of the strided segment ``row`` (nodes ``[s, e)``,
+    last to first). A block whose reach flags (``ra``, ``rt``) and argument tangent
+    flags (``tz``) are uniform, with finite partials, takes the tight loops."""
+    cdef ITYPE_t ks, ke, L, off, i, k, t, jj, ai, nra, nrt, cnt, nr
+    cdef ITYPE_t b[3]
+    cdef ITYPE_t st[3]
+    cdef ITYPE_t c[3]
+    cdef bint tzu[2]
+    cdef double D0[BLK]
+    cdef double D1[BLK]
+    cdef double D2[BLK]
+    cdef double H0[BLK]
+    cdef double H1[BLK]
+    cdef double H2[BLK]
+    cdef double *D[3]
+    cdef double *HC[4]       # 2 t + jj -> scaled second partial d2/d(arg t)d(arg jj)
+    cdef bint live[3]
+    cdef bint use_h[4]       # 2 t + jj: the term of T[arg jj] in arg t's adjoint tangent
+    cdef bint fast, RA, RT, need_h, selfref
+    cdef double ak
+    cdef double w[3]
+    cdef const double *rows[3]
+    cdef const double *base[3]
+    cdef ITYPE_t rs[3]
+    cdef const double *W[3]
+    cdef double *dst
+    D[0] = D0
+    D[1] = D1
+    D[2] = D2
+    HC[0] = H0
+    HC[1] = H1
+    HC[2] = H1
+    HC[3] = H2
+    rows[1] = NULL
+    rows[2] = NULL
+    w[1] = 0.0
+    w[2] = 0.0
+    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+        return
+    for t in range(3):
+        b[t] = row[3 + 2 * t]
+        st[t] = row[4 + 2 * t]
+        if b[t] < 0:
+            b[t] = b[0]
+            st[t] = st[0]
+        live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t])
+    ke = e
+    while ke > s:
+        ks = max(s, ke - <ITYPE_t>BLK)
+        L = ke - ks
+        off = ks - s
+        nra = _count_flags(ra, ks, 1, L)
+        nrt = _count_flags(rt, ks, 1, L)
+        if nra == 0 and nrt == 0:
+            ke = ks
+            continue
+        fast = (nra == 0 or nra == L) and (nrt == 0 or nrt == L) and not _is_selection(o)
+        selfref = 0
+        for t in range(3):
+            c[t] = b[t] + off * st[t]
+            if _last(c[t], st[t], L) >= ks:
+                selfref = 1
+        if fast and not selfref:
+            for t in range(2):
+                cnt = _count_flags(tz, c[t], st[t], L)
+                tzu[t] = cnt == L
+                if cnt != 0 and cnt != L:
+                    fast = 0
+        else:
+            fast = 0
+        if fast:
+            RA = nra == L
+            RT = nrt == L
+            need_h = 0
+            if RA:
+                for t in range(2):
+                    if d2t[3 * o + t] and not tzu[t]:
+                        need_h = 1
+                if crt[3 * o] and not (tzu[0] and tzu[1]):
+                    need_h = 1
+            _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
+                            D0, D1, D2)
+            if not _constant_partials(o):
+                for t in range(3):
+                    if live[t] and not _all_finite(D[t], L):
+                        fast = 0
+            for t in range(4):
+                use_h[t] = 0
+            if need_h and fast:
+                use_h[0] = live[0] and d2t[3 * o] and not tzu[0]
+                use_h[1] = live[0] and crt[3 * o] and not tzu[1]
+                use_h[2] = live[1] and crt[3 * o] and not tzu[0]
+                use_h[3] = live[1] and d2t[3 * o + 1] and not tzu[1]
+                _block_second_partials(o, ks, L, c[0], st[0], c[1], st[1], cst, vals,
+                                       H0, H1, H2)
+                for i in range(L):
+                    ak = a[ks + i]
+                    H0[i] = _scale(H0[i], ak)
+                    H1[i] = _scale(H1[i], ak)
+                    H2[i] = _scale(H2[i], ak)
+                if ((use_h[0] and not _all_finite(H0, L))
+                        or ((use_h[1] or use_h[2]) and not _all_finite(H1, L))
+                        or (use_h[3] and not _all_finite(H2, L))):
+                    fast = 0
+        if not fast:
+            k = ke
+            while k > ks:
+                k -= 1
+                if ra[k] or rt[k]:
+                    i = k - s
+                    _hvp_node(k, o, b[0] + i * st[0], b[1] + i * st[1], b[2] + i * st[2],
+                              cst, d1t, d2t, crt, vals, T, tz, 0, 0, cc, a, ra, At, rt,
+                              NULL, NULL)
+            ke = ks
+            continue
+        if not _args_may_meet(live, c, st, L):
+            # arguments apart: argument by argument, scalar then tangent rows
+            for t in range(3):
+                if not live[t]:
+                    continue
+                if RA:
+                    _hvp_arg_scalar(a, ra, ks, L, c[t], st[t], D[t])
+                nr = 0
+                if RT:
+                    base[0] = At + ks * cc
+                    rs[0] = cc
+                    W[0] = D[t]
+                    nr = 1
+                if t < 2:
+                    for jj in range(2):
+                        if use_h[2 * t + jj]:
+                            base[nr] = T + c[jj] * cc
+                            rs[nr] = st[jj] * cc
+                            W[nr] = HC[2 * t + jj]
+                            nr += 1
+                if nr:
+                    _hvp_arg_rows(At, rt, L, c[t], st[t], nr, base, rs, W, cc)
+            ke = ks
+            continue
+        i = L
+        while i > 0:
+            i -= 1
+            k = ks + i
+            ak = a[k]
+            for t in range(3):
+                if not live[t]:
+                    continue
+                ai = c[t] + i * st[t]
+                if RA:
+                    if ra[ai]:
+                        a[ai] += _scale(D[t][i], ak)
+                    else:
+                        a[ai] = _scale(D[t][i], ak)
+                        ra[ai] = 1
+                nr = 0
+                if RT:
+                    rows[0] = At + k * cc
+                    w[0] = D[t][i]
+                    nr = 1
+                if t < 2:
+                    for jj in range(2):
+                        if use_h[2 * t + jj]:
+                            rows[nr] = T + (c[jj] + i * st[jj]) * cc
+                            w[nr] = HC[2 * t + jj][i]
+                            nr += 1
+                if nr:
+                    dst = At + ai * cc
+                    _rows3(dst, not rt[ai], nr, rows, w, cc)
+                    rt[ai] = 1
+        ke = ks
+
+
 cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                       const ITYPE_t *a2, const double *cst, ITYPE_t n_nodes,
-                       const uint8_t *d1t, const uint8_t *d2t, const uint8_t *crt,
-                       const double *vals, ITYPE_t out, const double *T, const uint8_t *tz,
-                       ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, double *a, uint8_t *ra,
-                       double *At, uint8_t *rt, double *grad, double *HV) noexcept nogil:
+                       const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
+                       ITYPE_t nseg, ITYPE_t n_nodes, const uint8_t *d1t,
+                       const uint8_t *d2t, const uint8_t *crt, const double *vals,
+                       ITYPE_t out, const double *T, const uint8_t *tz, ITYPE_t ctot,
+                       ITYPE_t j0, ITYPE_t cc, double *a, uint8_t *ra, double *At,
+                       uint8_t *rt, double *grad, double *HV) noexcept nogil:
     """Reverse pass of forward-over-reverse: scalar adjoints ``a`` (seed 1 at node
     ``out``) and adjoint tangents ``At[k, :cc]`` given the forward tangents ``T``;
     writes ``grad[i] += a[VAR i]`` and ``HV[i, j0:j0+cc] += At[VAR i]`` (both must
     hold zeros). ``ra``/``rt`` flag reached scalar adjoints / nonzero adjoint tangents.
     """
-    cdef ITYPE_t k, j, i, jj, ai, aj, idx, i0, i1
-    cdef ITYPE_t args[3]
-    cdef double d[3]
-    cdef double h[3]
-    cdef double ak, hij, w0, w1
-    cdef bint cross_nz
-    cdef uint8_t o
-    cdef bint sel, assign, need_h, structural
-    cdef double *src
-    cdef double *dst
-    cdef double *hrow
-    h[0] = 0.0
-    h[1] = 0.0
-    h[2] = 0.0
+    cdef ITYPE_t k, r, s, e, i0, i1, i2
+    cdef const ITYPE_t *row
     for k in range(n_nodes):
         ra[k] = 0
         rt[k] = 0
     a[out] = 1.0
     ra[out] = 1
-    k = n_nodes
-    while k > 0:
-        k -= 1
-        if not ra[k] and not rt[k]:
+    r = nseg
+    while r > 0:
+        r -= 1
+        row = seg + SEG_COLS * r
+        s = row[0]
+        e = row[1]
+        if row[2] and not _is_leaf(op[s]):
+            _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, T, tz, cc, a, ra,
+                         At, rt)
             continue
-        o = op[k]
-        src = At + k * cc
-        if o == OP_VAR:
-            idx = <ITYPE_t>cst[k]
-            if ra[k] and grad != NULL:
-                grad[idx] += a[k]
-            if rt[k]:
-                hrow = HV + idx * ctot + j0
-                for j in range(cc):
-                    hrow[j] += src[j]
-            continue
-        if o == OP_CONST or o == OP_PARAM:
-            continue
-        if o == OP_ADD or o == OP_SUB or o == OP_MUL:
-            # fast path for the most frequent binary ops (MUL: d2/dxdy = 1)
-            i0 = a0[k]
-            i1 = a1[k]
-            if o == OP_ADD:
-                w0 = 1.0
-                w1 = 1.0
-            elif o == OP_SUB:
-                w0 = 1.0
-                w1 = -1.0
-            else:
-                w0 = vals[i1]
-                w1 = vals[i0]
-            cross_nz = o == OP_MUL and ra[k]
-            _hvp_arg(a, ra, At, rt, i0, w0, ra[k], a[k], rt[k], src,
-                     T + i1 * cc if cross_nz and not tz[i1] else NULL, a[k], cc)
-            _hvp_arg(a, ra, At, rt, i1, w1, ra[k], a[k], rt[k], src,
-                     T + i0 * cc if cross_nz and not tz[i0] else NULL, a[k], cc)
-            continue
-        elif o == OP_NEG or o == OP_SQUARE:
-            i0 = a0[k]
-            if o == OP_NEG:
-                _hvp_arg(a, ra, At, rt, i0, -1.0, ra[k], a[k], rt[k], src, NULL, 0.0, cc)
-            else:
-                _hvp_arg(a, ra, At, rt, i0, 2.0 * vals[i0], ra[k], a[k], rt[k], src,
-                         T + i0 * cc if ra[k] and not tz[i0] else NULL, _scale(2.0, a[k]), cc)
-            continue
-        if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
-            continue
-        args[0] = a0[k]
-        args[1] = a1[k] if a1[k] >= 0 else args[0]
-        args[2] = a2[k] if a2[k] >= 0 else args[0]
-        first_partials(o, vals[args[0]], vals[args[1]], vals[args[2]], vals[k], cst[k], d)
-        need_h = 0
-        if ra[k]:
-            for i in range(2):
-                if d2t[3 * o + i] and not tz[args[i]]:
-                    need_h = 1
-            if crt[3 * o] and not (tz[args[0]] and tz[args[1]]):
-                need_h = 1
-        if need_h:
-            second_partials(o, vals[args[0]], vals[args[1]], vals[k], cst[k], h)
-        ak = a[k]
-        sel = _is_selection(o)
-        for i in range(3):
-            if not d1t[3 * o + i]:
+        k = e
+        while k > s:
+            k -= 1
+            if not ra[k] and not rt[k]:
                 continue
-            if sel and d[i] == 0.0:
+            i0 = a0[k]
+            i1 = a1[k] if a1[k] >= 0 else i0
+            i2 = a2[k] if a2[k] >= 0 else i0
+            _hvp_node(k, op[k], i0, i1, i2, cst, d1t, d2t, crt, vals, T, tz, ctot, j0, cc,
+                      a, ra, At, rt, grad, HV)
+
+
+
+# ---------------------------------------------------------------------------
+# Row layout of the forward sweep.
+
+
+cdef class RowLayout:
+    """Where :func:`forward_sweep` keeps the tangent rows of one graph: built by
+    :func:`forward_layout`, opaque otherwise. It holds the segment plan it was
+    built for and the number of slots of the tangent work array."""
+    cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
+    cdef readonly object plan
+    cdef object seg_of, kind, off, _arrays
+    cdef size_t op_addr, cst_addr, out_addr
+
+    def __repr__(self):
+        return (f"RowLayout(n_nodes={self.n_nodes}, segments={self.plan.shape[0]}, "
+                f"n_slots={self.n_slots})")
+
+
+cdef void _free_slots(ITYPE_t *fs, ITYPE_t *fl, ITYPE_t *nf, ITYPE_t *top, ITYPE_t o,
+                      ITYPE_t size) noexcept nogil:
+    """Return slots ``[o, o + size)`` to the sorted free list ``fs``/``fl`` (merging
+    neighbours; a free run at the top lowers ``top``)."""
+    cdef ITYPE_t i = 0, j
+    while i < nf[0] and fs[i] < o:
+        i += 1
+    if i > 0 and fs[i - 1] + fl[i - 1] == o:
+        i -= 1
+        fl[i] += size
+        if i + 1 < nf[0] and fs[i] + fl[i] == fs[i + 1]:
+            fl[i] += fl[i + 1]
+            for j in range(i + 1, nf[0] - 1):
+                fs[j] = fs[j + 1]
+                fl[j] = fl[j + 1]
+            nf[0] -= 1
+    elif i < nf[0] and o + size == fs[i]:
+        fs[i] = o
+        fl[i] += size
+    else:
+        j = nf[0]
+        while j > i:
+            fs[j] = fs[j - 1]
+            fl[j] = fl[j - 1]
+            j -= 1
+        fs[i] = o
+        fl[i] = size
+        nf[0] += 1
+    if nf[0] > 0 and fs[nf[0] - 1] + fl[nf[0] - 1] == top[0]:
+        top[0] = fs[nf[0] - 1]
+        nf[0] -= 1
+
+
+cdef ITYPE_t _allocate_slots(const ITYPE_t[:, ::1] plan, const uint8_t[::1] kind,
+                             const ITYPE_t[::1] last, ITYPE_t[::1] off, bint reuse) noexcept nogil:
+    """Give every ``ROWS_SLOT`` segment a run of slots (``off``), first fit, freeing
+    the runs of the segments whose last consumer has run; returns the slots needed."""
+    cdef ITYPE_t nseg = plan.shape[0], g, t, i, j, size, top = 0, peak = 0, nf = 0, found
+    cdef ITYPE_t *head = <ITYPE_t *>malloc((nseg + 1) * sizeof(ITYPE_t))
+    cdef ITYPE_t *link = <ITYPE_t *>malloc((nseg + 1) * sizeof(ITYPE_t))
+    cdef ITYPE_t *fs = <ITYPE_t *>malloc((nseg + 2) * sizeof(ITYPE_t))
+    cdef ITYPE_t *fl = <ITYPE_t *>malloc((nseg + 2) * sizeof(ITYPE_t))
+    if head == NULL or link == NULL or fs == NULL or fl == NULL:
+        reuse = 0
+    if reuse:
+        for g in range(nseg + 1):
+            head[g] = -1
+        for g in range(nseg):
+            if kind[g] == ROWS_SLOT:
+                link[g] = head[last[g]]
+                head[last[g]] = g
+    for g in range(nseg):
+        if kind[g] == ROWS_SLOT:
+            size = plan[g, 1] - plan[g, 0]
+            found = -1
+            if reuse:
+                for i in range(nf):
+                    if fl[i] >= size:
+                        found = i
+                        break
+            if found >= 0:
+                off[g] = fs[found]
+                fs[found] += size
+                fl[found] -= size
+                if fl[found] == 0:
+                    for j in range(found, nf - 1):
+                        fs[j] = fs[j + 1]
+                        fl[j] = fl[j + 1]
+                    nf -= 1
+            else:
+                off[g] = top
+                top += size
+                peak = max(peak, top)
+        if reuse:
+            t = head[g]
+            while t >= 0:
+                _free_slots(fs, fl, &nf, &top, off[t], plan[t, 1] - plan[t, 0])
+                t = link[t]
+    free(head)
+    free(link)
+    free(fs)
+    free(fl)
+    return peak
+
+
+def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                   const ITYPE_t[::1] arg2, const double[::1] cst,
+                   const ITYPE_t[::1] outputs, ITYPE_t n_inputs, seg=None, bint reuse=True):
+    """The row layout of :func:`forward_sweep` for a graph and segment plan.
+
+    (input)  the graph's node arrays and number of inputs; seg: the segment plan
+             (None: one indexed segment); reuse: whether slots are reused
+    (output) a :class:`RowLayout`
+
+    Per segment: constants and parameters have no rows; a run of inputs in
+    order (``const[k] = i0 + k - s``) reads the seed rows in place; a run of
+    nodes that are the outputs at consecutive positions is written straight
+    into B; every other segment gets a run of slots of the tangent work array,
+    released after its last consumer (or kept to the end for outputs), so the
+    array holds the rows that are live at one time rather than all ``N``.
+    Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
+    """
+    cdef ITYPE_t n = op.shape[0], m = outputs.shape[0]
+    plan_arr = _plan(seg, n)
+    cdef const ITYPE_t[:, ::1] plan = plan_arr
+    cdef ITYPE_t nseg = plan.shape[0], g, k, s, e, r, a, t, gk
+    seg_of_arr = np.empty(n, dtype=np.int64)
+    kind_arr = np.zeros(nseg, dtype=np.uint8)
+    off_arr = np.zeros(nseg, dtype=np.int64)
+    last_arr = np.empty(nseg, dtype=np.int64)
+    pos_arr = np.full(n, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] seg_of = seg_of_arr, off = off_arr, last = last_arr, pos = pos_arr
+    cdef uint8_t[::1] kind = kind_arr
+    cdef bint ok
+    if arg0.shape[0] != n or arg1.shape[0] != n or arg2.shape[0] != n or cst.shape[0] != n:
+        raise ValueError("node arrays of different lengths")
+    for r in range(m):
+        if not 0 <= outputs[r] < n:
+            raise ValueError("an output is not a node id")
+    # a plan with many tiny segments gains little from reuse; bound the allocator's work
+    reuse = reuse and nseg <= n // 4 + 16
+    with nogil:
+        for g in range(nseg):
+            for k in range(plan[g, 0], plan[g, 1]):
+                seg_of[k] = g
+            last[g] = g
+        r = m
+        while r > 0:
+            r -= 1
+            pos[outputs[r]] = r
+        for g in range(nseg):
+            s = plan[g, 0]
+            e = plan[g, 1]
+            ok = 1
+            for k in range(s, e):
+                if op[k] != OP_CONST and op[k] != OP_PARAM:
+                    ok = 0
+                    break
+            if ok:
+                kind[g] = ROWS_NONE
                 continue
-            ai = args[i]
-            if ra[k]:
-                if ra[ai]:
-                    a[ai] += _scale(d[i], ak)
-                else:
-                    a[ai] = _scale(d[i], ak)
-                    ra[ai] = 1
-            dst = At + ai * cc
-            assign = not rt[ai]
-            if rt[k]:
-                _row_axpy(dst, src, d[i], cc, assign)
-                assign = 0
-            if need_h and i < 2:
-                for jj in range(2):
-                    aj = args[jj]
-                    if tz[aj]:
-                        continue
-                    if i == jj:
-                        structural = d2t[3 * o + i]
-                        hij = h[2 * i]
-                    else:
-                        structural = crt[3 * o]
-                        hij = h[1]
-                    if not structural:
-                        continue
-                    _row_axpy(dst, T + aj * cc, _scale(hij, ak), cc, assign)
-                    assign = 0
-            if not assign:
-                rt[ai] = 1
+            ok = cst[s] >= 0 and cst[s] + (e - s) <= n_inputs
+            for k in range(s, e):
+                if not ok or op[k] != OP_VAR or cst[k] != cst[s] + (k - s):
+                    ok = 0
+                    break
+            if ok:
+                kind[g] = ROWS_SEED
+                off[g] = <ITYPE_t>cst[s]
+                continue
+            r = pos[s]
+            ok = r >= 0 and r + (e - s) <= m
+            for k in range(s, e):
+                if not ok or outputs[r + k - s] != k:
+                    ok = 0
+                    break
+            if ok:
+                kind[g] = ROWS_OUT
+                off[g] = r
+                continue
+            kind[g] = ROWS_SLOT
+        # the last segment that reads each segment; outputs are read at the end
+        for k in range(n):
+            gk = seg_of[k]
+            for t in range(3):
+                a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                if a >= 0 and last[seg_of[a]] < gk:
+                    last[seg_of[a]] = gk
+        for r in range(m):
+            last[seg_of[outputs[r]]] = nseg
+        t = _allocate_slots(plan, kind, last, off, reuse)
+    lay = RowLayout()
+    lay.n_nodes = n
+    lay.n_inputs = n_inputs
+    lay.n_outputs = m
+    lay.n_slots = t
+    lay.plan = plan_arr
+    lay.seg_of = seg_of_arr
+    lay.kind = kind_arr
+    lay.off = off_arr
+    lay._arrays = (op, cst, outputs)  # keeps the addresses below meaningful
+    lay.op_addr = <size_t>&op[0] if n else 0
+    lay.cst_addr = <size_t>&cst[0] if n else 0
+    lay.out_addr = <size_t>&outputs[0] if m else 0
+    return lay
+
 
 
 # ---------------------------------------------------------------------------
@@ -819,34 +1821,93 @@ def _check_tables(const uint8_t[:, ::1] tab):
         raise ValueError("classification tables must have shape (N_CODES >= 96, 3)")
 
 
+def _plan(seg, ITYPE_t n):
+    """The segment plan to run: ``seg`` (rows of ``symasd._vm.plan``) checked against
+    ``n`` nodes, or one indexed segment over all nodes when ``seg`` is None.
+
+    The check is O(segments): the rows must tile ``[0, n)`` in order, and every
+    argument progression of a strided row must stay within the nodes before the
+    node that reads it (so no strided access leaves the arrays).
+    """
+    cdef ITYPE_t r, t, s, e, bt, st, prev = 0
+    if seg is None:
+        out = np.zeros((1 if n else 0, SEG_COLS), dtype=np.int64)
+        if n:
+            out[0, 1] = n
+            out[0, 3:] = (-1, 0, -1, 0, -1, 0)
+        return out
+    out = np.ascontiguousarray(seg, dtype=np.int64)
+    if out.ndim != 2 or out.shape[1] != SEG_COLS:
+        raise ValueError(f"a segment plan has {SEG_COLS} columns; got shape {out.shape}")
+    cdef const ITYPE_t[:, ::1] v = out
+    for r in range(v.shape[0]):
+        s = v[r, 0]
+        e = v[r, 1]
+        if s != prev or e <= s:
+            raise ValueError(f"plan row {r} ({s}, {e}) does not continue at node {prev}")
+        prev = e
+        if not v[r, 2]:
+            continue
+        if v[r, 3] < 0:
+            raise ValueError(f"strided plan row {r} has no argument 0")
+        for t in range(3):
+            bt = v[r, 3 + 2 * t]
+            st = v[r, 4 + 2 * t]
+            if bt < 0:
+                continue
+            # b + i st must lie in [0, s + i) for 0 <= i < e - s (linear in i)
+            if bt >= s or bt + (e - s - 1) * st < 0 or bt + (e - s - 1) * st >= e - 1:
+                raise ValueError(f"strided plan row {r}: argument {t} leaves [0, node)")
+    if prev != n:
+        raise ValueError(f"the plan covers nodes [0, {prev}), the graph has {n}")
+    return out
+
+
 def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst,
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] S,
-                  ITYPE_t chunk=0):
+                  ITYPE_t chunk=0, seg=None, RowLayout layout=None):
     """Compressed forward sweep: output values and ``B = J @ S``.
 
     (input)  op, arg0, arg1, arg2, const, outputs: the graph's node arrays;
              d1: ``classification_tables()[1]`` (which first partials can be nonzero);
              x: (n_inputs,), p: (n_params,), S: (n_inputs, c) seed matrix;
-             chunk: directions per pass (0: all c at once)
+             chunk: directions per pass (0: all c at once);
+             seg: the segment plan (``Graph.segments``; None: all nodes indexed);
+             layout: a :class:`RowLayout` of these node arrays from
+             :func:`forward_layout` (it carries its own plan; ``seg`` is then
+             ignored); None: node ``k``'s tangent row is row ``k`` of the work array
     (output) ``(y, B)``: y (m,) output values, B (m, c) float64
 
     NumPy equivalent: ``y = f(x, p)``, ``B = jacobian(f)(x, p) @ S``.
-    Memory: values N plus tangents N x chunk (N = number of nodes).
+    Memory: values N plus tangents N x chunk (N = number of nodes; with a layout,
+    ``layout.n_slots`` x chunk).
     """
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0], ctot = S.shape[1]
-    cdef ITYPE_t cc, j0, r, j, k
+    cdef ITYPE_t cc, j0, r, j, k, g, nslots, nseg
     _check_tables(d1)
     if S.shape[0] != x.shape[0]:
         raise ValueError("S must have one row per input")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     y_arr = np.empty(m)
-    B_arr = np.zeros((m, ctot))
+    B_arr = np.empty((m, ctot))  # every entry is written below
     if n == 0 or ctot == 0:
         return y_arr, B_arr
-    vals_arr, T_arr, tz_arr = _work_arrays([n, n * chunk], [n])
+    if layout is not None:
+        if (layout.n_nodes != n or layout.n_outputs != m or layout.n_inputs != x.shape[0]
+                or layout.op_addr != <size_t>&op[0] or layout.cst_addr != <size_t>&cst[0]
+                or (m and layout.out_addr != <size_t>&outputs[0])):
+            raise ValueError("the row layout was built for other node arrays")
+        plan_arr = layout.plan
+        nslots = layout.n_slots
+    else:
+        plan_arr = _plan(seg, n)
+        nslots = n
+    cdef const ITYPE_t[:, ::1] plan = plan_arr
+    nseg = plan.shape[0]
+    vals_arr, T_arr, tz_arr = _work_arrays([n, max(nslots * chunk, 1)], [n])
     cdef double[::1] vals = vals_arr
     cdef double[::1] T = T_arr
     cdef uint8_t[::1] tz = tz_arr
@@ -856,32 +1917,85 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const double *pp = &p[0] if p.shape[0] else NULL
     cdef const double *Sp = &S[0, 0] if S.shape[0] else NULL
     cdef double *Tp = &T[0]
-    j0 = 0
-    while j0 < ctot:
-        cc = min(chunk, ctot - j0)
-        with nogil:
-            _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, &d1[0, 0], xp, pp,
-                     j0 == 0, &vals[0], Sp, ctot, j0, cc, Tp, &tz[0])
-            for r in range(m):
-                k = outputs[r]
-                if not tz[k]:
-                    for j in range(cc):
-                        B[r, j0 + j] = Tp[k * cc + j]
-        j0 += cc
+    cdef double *Bp = &B[0, 0] if m else NULL
+    cdef double *brow
+    cdef const double *trow
+    cdef const ITYPE_t[::1] seg_of
+    cdef const uint8_t[::1] kind
+    cdef const ITYPE_t[::1] off
+    cdef Layout lay
+    lay.ident = layout is None
+    lay.T = Tp
+    lay.seg = &plan[0, 0]
+    lay.seg_of = NULL
+    lay.kind = NULL
+    lay.first = NULL
+    lay.rs = NULL
+    if layout is not None:
+        seg_of = layout.seg_of
+        kind = layout.kind
+        off = layout.off
+        lay.seg_of = &seg_of[0]
+        lay.kind = &kind[0]
+        lay.first = <double **>malloc(nseg * sizeof(double *))
+        lay.rs = <ITYPE_t *>malloc(nseg * sizeof(ITYPE_t))
+        if lay.first == NULL or lay.rs == NULL:
+            free(lay.first)
+            free(lay.rs)
+            raise MemoryError()
+    try:
+        j0 = 0
+        while j0 < ctot:
+            cc = min(chunk, ctot - j0)
+            lay.cc = cc
+            with nogil:
+                if not lay.ident:
+                    for g in range(nseg):
+                        if kind[g] == ROWS_SLOT:
+                            lay.first[g] = Tp + off[g] * cc
+                            lay.rs[g] = cc
+                        elif kind[g] == ROWS_SEED:
+                            lay.first[g] = <double *>Sp + off[g] * ctot + j0
+                            lay.rs[g] = ctot
+                        elif kind[g] == ROWS_OUT:
+                            lay.first[g] = Bp + off[g] * ctot + j0
+                            lay.rs[g] = ctot
+                        else:
+                            lay.first[g] = Tp
+                            lay.rs[g] = 0
+                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0], nseg,
+                         &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot, j0, cc, &lay,
+                         &tz[0])
+                for r in range(m):
+                    k = outputs[r]
+                    brow = Bp + r * ctot + j0
+                    if tz[k]:
+                        for j in range(cc):
+                            brow[j] = 0.0
+                    else:
+                        trow = _rowp(&lay, k)
+                        if trow != brow:
+                            for j in range(cc):
+                                brow[j] = trow[j]
+            j0 += cc
+    finally:
+        free(lay.first)
+        free(lay.rs)
     with nogil:
         for r in range(m):
             y[r] = vals[outputs[r]]
     return y_arr, B_arr
 
 
+
 def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst,
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] W,
-                  ITYPE_t n_inputs, ITYPE_t chunk=0):
+                  ITYPE_t n_inputs, ITYPE_t chunk=0, seg=None):
     """Compressed reverse sweep: output values and ``B = W.T @ J``.
 
-    (input)  node arrays and d1 as in :func:`forward_sweep`; x: (n_inputs,),
+    (input)  node arrays, d1 and seg as in :func:`forward_sweep`; x: (n_inputs,),
              p: (n_params,), W: (m, c) output seeds; chunk: directions per pass
     (output) ``(y, B)``: y (m,) output values, B (c, n_inputs) float64, the
              adjoints of the inputs (accumulated over every use of every node)
@@ -902,6 +2016,7 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     Bt_arr = np.zeros((n_inputs, ctot))
     if n == 0 or ctot == 0:
         return y_arr, np.ascontiguousarray(Bt_arr.T)
+    cdef const ITYPE_t[:, ::1] plan = _plan(seg, n)
     vals_arr, A_arr, touched_arr = _work_arrays([n, n * chunk], [n])
     cdef double[::1] vals = vals_arr
     cdef double[::1] A = A_arr
@@ -914,15 +2029,17 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const ITYPE_t *outp = &outputs[0] if m else NULL
     cdef double *Btp = &Bt[0, 0] if n_inputs else NULL
     with nogil:
-        _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, xp, pp, &vals[0])
+        _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0], plan.shape[0],
+                xp, pp, &vals[0])
         for r in range(m):
             y[r] = vals[outputs[r]]
     j0 = 0
     while j0 < ctot:
         cc = min(chunk, ctot - j0)
         with nogil:
-            _reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, &d1[0, 0],
-                     &vals[0], outp, m, Wp, ctot, j0, cc, &A[0], &touched[0], Btp)
+            _reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0],
+                     plan.shape[0], &d1[0, 0], &vals[0], outp, m, Wp, ctot, j0, cc, &A[0],
+                     &touched[0], n, Btp)
         j0 += cc
     return y_arr, np.ascontiguousarray(Bt_arr.T)
 
@@ -931,12 +2048,13 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
               const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t output,
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
               const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
-              const double[:, ::1] V, ITYPE_t chunk=0):
+              const double[:, ::1] V, ITYPE_t chunk=0, seg=None):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
     (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
              ``classification_tables()[1:]``; x: (n_inputs,), p: (n_params,),
-             V: (n_inputs, c) directions; chunk: directions per pass
+             V: (n_inputs, c) directions; chunk: directions per pass; seg: the
+             segment plan as in :func:`forward_sweep`
     (output) ``(value, grad, HV)``: value float, grad (n_inputs,), HV (n_inputs, c)
 
     NumPy equivalent: ``value = f(x, p)``, ``grad = gradient(f)(x, p)``,
@@ -956,6 +2074,9 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         raise ValueError("output is not a node id")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
+    cdef const ITYPE_t[:, ::1] plan = _plan(seg, n)
+    cdef const ITYPE_t *sp = &plan[0, 0]
+    cdef ITYPE_t nseg = plan.shape[0]
     grad_arr = np.zeros(nin)
     HV_arr = np.zeros((nin, ctot))
     cc = max(chunk, 1)
@@ -971,28 +2092,29 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     cdef double *gp = &grad[0] if nin else NULL
     if ctot == 0:
         with nogil:
-            _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, xp, pp, &vals[0])
+            _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, xp, pp,
+                    &vals[0])
             # one scalar reverse pass with no directions
             for j0 in range(n):
                 tz[j0] = 1
-            _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, &d1[0, 0],
-                         &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0], &tz[0], 0, 0, 0,
-                         &a[0], &ra[0], &At[0], &rt[0], gp, HVp)
+            _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
+                         &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0],
+                         &tz[0], 0, 0, 0, &a[0], &ra[0], &At[0], &rt[0], gp, HVp)
         return float(vals[output]), grad_arr, HV_arr
+    cdef Layout lay  # identity: the reverse pass reads T[k] at T + k * cc
+    lay.ident = 1
+    lay.T = &T[0]
     j0 = 0
     while j0 < ctot:
         cc = min(chunk, ctot - j0)
+        lay.cc = cc
         with nogil:
-            _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, &d1[0, 0], xp, pp,
-                     j0 == 0, &vals[0], Vp, ctot, j0, cc, &T[0], &tz[0])
-            if j0 > 0:
-                # the gradient was accumulated by the first chunk's scalar pass
-                _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, &d1[0, 0],
-                             &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0], &tz[0],
-                             ctot, j0, cc, &a[0], &ra[0], &At[0], &rt[0], NULL, HVp)
-            else:
-                _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], n, &d1[0, 0],
-                             &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0], &tz[0],
-                             ctot, j0, cc, &a[0], &ra[0], &At[0], &rt[0], gp, HVp)
+            _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, &d1[0, 0],
+                     xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &lay, &tz[0])
+            # the gradient is accumulated by the first chunk's scalar pass only
+            _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
+                         &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0],
+                         &tz[0], ctot, j0, cc, &a[0], &ra[0], &At[0], &rt[0],
+                         gp if j0 == 0 else NULL, HVp)
         j0 += cc
     return float(vals[output]), grad_arr, HV_arr

@@ -37,6 +37,23 @@ Semantics
   zero tangents (or whose partials are classified as identically zero, like
   ``sign`` or comparisons) is not differentiated at all.
 
+Execution
+---------
+The sweeps walk the nodes by the segments of the graph's virtual-machine plan
+(:attr:`Graph.segments <symasd.graph.Graph.segments>`, computed once per
+graph). An indexed segment is processed node by node through the argument
+arrays. A strided segment (one opcode, arguments in arithmetic progressions:
+the nodes of one NumPy operation) is processed in blocks with no index
+loads: the values of a block, then the local partials of every node once,
+then the direction rows in tight loops over the ``c`` directions. A block
+takes the tight loops when its zero flags are uniform (every argument row of
+the block zero, or every one nonzero; in the reverse sweeps every node
+reached) and its partials are finite; otherwise, and for selections, it
+applies the per-node rules with computed indices. Both paths perform the
+same floating-point operations in the same order, so the results do not
+depend on the plan; ``plan=`` (rows as from ``symasd._vm.plan``, e.g. with
+``min_strided=10**9`` for an all-indexed plan) overrides it, for testing.
+
 Memory
 ------
 A sweep keeps the values of all ``N`` nodes and ``N x cc`` tangents or
@@ -50,6 +67,8 @@ sweeps the cost of fresh memory; :func:`release_workspace` drops it.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -139,7 +158,32 @@ def _chunk(graph: Graph, c: int, per_column: int, chunk) -> int:
     return int(max(1, min(c, budget)))
 
 
-def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None):
+def _plan(graph: Graph, plan) -> np.ndarray:
+    """The segment plan a sweep runs: ``graph.segments`` (cached per graph) unless
+    ``plan`` is given (checked by the kernel)."""
+    return graph.segments if plan is None else np.asarray(plan)
+
+
+_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _layout(graph: Graph, plan) -> _sweeps.RowLayout:
+    """The forward sweep's row layout for ``graph`` and its plan (cached per graph for
+    the default plan)."""
+    if plan is None:
+        layout = _LAYOUTS.get(graph)
+        if layout is not None:
+            return layout
+    layout = _sweeps.forward_layout(graph.op, graph.arg0, graph.arg1, graph.arg2,
+                                    graph.const, graph.outputs, graph.n_inputs,
+                                    _plan(graph, plan))
+    if plan is None:
+        _LAYOUTS[graph] = layout
+    return layout
+
+
+def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
+                    plan=None):
     """Compressed forward sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = J @ seeds``.
 
     ``seeds`` is ``(n, c)`` (``n = graph.n_inputs``, ``c >= 1``); ``y`` is
@@ -160,10 +204,12 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None)
     S = _seeds(seeds, graph.n_inputs, "seeds", "n_inputs")
     cc = _chunk(graph, S.shape[1], 1, chunk)
     return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
-                                 graph.outputs, _D1, xf, pf, S, cc)
+                                 graph.outputs, _D1, xf, pf, S, cc,
+                                 layout=_layout(graph, plan))
 
 
-def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None):
+def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
+                    plan=None):
     """Compressed reverse sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = seeds.T @ J``.
 
     ``seeds`` is ``(m, c)`` (``m = graph.n_outputs``, ``c >= 1``); ``y`` is
@@ -184,10 +230,12 @@ def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None)
     W = _seeds(seeds, graph.n_outputs, "seeds", "n_outputs")
     cc = _chunk(graph, W.shape[1], 1, chunk)
     return _sweeps.reverse_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
-                                 graph.outputs, _D1, xf, pf, W, graph.n_inputs, cc)
+                                 graph.outputs, _D1, xf, pf, W, graph.n_inputs, cc,
+                                 _plan(graph, plan))
 
 
-def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None):
+def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
+                plan=None):
     """Forward-over-reverse sweep of a scalar function: ``(value, grad, HV)``.
 
     ``graph`` must have exactly one output. ``V`` is ``(n, c)`` with
@@ -213,5 +261,5 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None):
     cc = _chunk(graph, Vs.shape[1], 2, chunk)
     value, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
                                         graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
-                                        xf, pf, Vs, cc)
+                                        xf, pf, Vs, cc, _plan(graph, plan))
     return np.float64(value), grad, HV

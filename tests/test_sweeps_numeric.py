@@ -4,11 +4,12 @@ complex-step references: every op, random programs, NaN inputs, errors."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from programs import COMPLEX_STEP, programs, run, run_scalar
 from reference import complex_step_hessian, complex_step_jacobian
 
 import symasd
-from symasd import InputError, sweeps
+from symasd import InputError, _sweeps, _vm, sweeps
 from symasd.graph import Builder
 from symasd.ops import OPS, Code
 from symasd.sweeps import forward_numeric, hvp_numeric, reverse_numeric
@@ -518,3 +519,189 @@ def test_wrong_shapes_raise_input_error():
     assert B.dtype == np.float64
     np.testing.assert_array_equal(hvp_numeric(h, np.ones(4), None, np.eye(4, dtype=int))[2],
                                   6 * np.eye(4))
+
+
+# ---------------------------------------------------------------------------
+# execution plans: strided segments, row layouts
+
+
+def _plans(g):
+    """The graph's own plan, an all-indexed plan and one with strided segments
+    from length 2 (many short, self-referencing and negative-stride segments)."""
+    return {"default": g.segments,
+            "indexed": _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9),
+            "fine": _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 2)}
+
+
+def _assert_same(results):
+    ref = next(iter(results.values()))
+    for name, got in results.items():
+        for u, v in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(u, v, err_msg=name)
+
+
+def _sweep_all(g, x, S, W, plan, **kw):
+    return (*forward_numeric(g, x, (), S, plan=plan, **kw),
+            *reverse_numeric(g, x, (), W, plan=plan, **kw))
+
+
+def _plan_inputs(prog, seed):
+    n = prog[0]
+    rng = np.random.default_rng(seed)
+    x = _program_point(n, seed)
+    if seed % 4 == 3:
+        x[rng.integers(0, n)] = np.nan  # non-finite values and partials in blocks
+    S = rng.standard_normal((n, 3))
+    S[rng.random(n) < 0.3] = 0.0  # zero tangent rows among nonzero ones
+    return x, S
+
+
+@settings(max_examples=60, deadline=None)
+@given(prog=programs(max_steps=7, n_min=2, n_max=40), seed=st.integers(0, 7))
+def test_programs_plans_give_identical_jacobians(prog, seed):
+    """Strided segments (tight loops, per-node fallbacks, slot reuse) compute exactly
+    what the per-node rules compute on an all-indexed plan, bit for bit."""
+    n = prog[0]
+    g = symasd.trace(lambda x: run(prog, x), np.zeros(n))
+    x, S = _plan_inputs(prog, seed)
+    W = np.random.default_rng(seed).standard_normal((g.n_outputs, 2))
+    W[::3] = 0.0
+    with np.errstate(all="ignore"):
+        results = {name: _sweep_all(g, x, S, W, plan) for name, plan in _plans(g).items()}
+        results["chunked"] = _sweep_all(g, x, S, W, None, chunk=2)
+        # the identity row layout (no slot reuse, rows in node order)
+        results["identity"] = (*_sweeps.forward_sweep(
+            g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0),
+            S, 0, g.segments), *results["default"][2:])
+    _assert_same(results)
+
+
+@settings(max_examples=40, deadline=None)
+@given(prog=programs(max_steps=6, n_min=2, n_max=30), seed=st.integers(0, 7))
+def test_programs_plans_give_identical_hessian_vector_products(prog, seed):
+    n = prog[0]
+    g = symasd.trace(lambda x: run_scalar(prog, x), np.zeros(n))
+    x, V = _plan_inputs(prog, seed)
+    with np.errstate(all="ignore"):
+        results = {name: hvp_numeric(g, x, (), V, plan=plan)
+                   for name, plan in _plans(g).items()}
+        results["chunked"] = hvp_numeric(g, x, (), V, chunk=2)
+    _assert_same(results)
+
+
+def _chain_graph(n):
+    """``y_k = y_{k-1} * c + x_k`` node by node: strided segments whose arguments lie
+    in the segment itself."""
+    b = Builder()
+    x = b.variables(np.zeros(n))
+    c = b.const(np.array([0.9]))
+    y = [x[:1]]
+    for k in range(1, n):
+        y.append(b.binary(Code.ADD, b.binary(Code.MUL, y[-1], c), x[k:k + 1]))
+    z = [y[0]]
+    for k in range(1, n):  # a pure chain: one ADD segment reading itself
+        z.append(b.binary(Code.ADD, z[-1], y[k]))
+    out = np.concatenate([np.concatenate(y), np.concatenate(z)])
+    return b.finish(out, (n,), out.shape)
+
+
+def test_self_referencing_segments():
+    n = 40
+    g = _chain_graph(n)
+    seg = g.segments
+    strided = seg[seg[:, 2] == 1]
+    # an argument progression that reaches into its own segment
+    assert any(row[3 + 2 * t] + (row[1] - row[0] - 1) * row[4 + 2 * t] >= row[0]
+               for row in strided for t in range(2))
+    x = np.random.default_rng(2).uniform(-1, 1, n)
+    y = np.zeros(n)
+    y[0] = x[0]
+    for k in range(1, n):
+        y[k] = 0.9 * y[k - 1] + x[k]
+    Jy = np.tril(0.9 ** np.subtract.outer(np.arange(n), np.arange(n)))
+    J = np.vstack([Jy, np.cumsum(Jy, axis=0)])
+    S, W = np.eye(n), np.eye(2 * n)
+    results = {name: _sweep_all(g, x, S, W, plan) for name, plan in _plans(g).items()}
+    _assert_same(results)
+    vals, B, _, Br = results["default"]
+    np.testing.assert_allclose(vals, np.concatenate([y, np.cumsum(y)]), rtol=1e-12)
+    np.testing.assert_allclose(B, J, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Br, J, rtol=1e-12, atol=1e-14)
+
+
+def test_large_strided_graphs_across_blocks():
+    """Segments longer than one block, strides 0, 1, 2 and -1, NaN in one block,
+    mixed zero rows: the tight loops and the fallbacks against the indexed plan."""
+    n = 1501
+    rng = np.random.default_rng(9)
+
+    def f(x):
+        u = x[1:] * x[:-1] + np.sin(x[::-1][1:])
+        v = np.exp(0.1 * u[::2]) - u[1::2] ** 2
+        return np.concatenate([u[:50] * 2.0, np.tanh(v) / (2 + v * v)])
+
+    g = symasd.trace(f, np.zeros(n))
+    x = rng.uniform(-1, 1, n)
+    x[700] = np.nan
+    S = rng.standard_normal((n, 5))
+    S[rng.random(n) < 0.1] = 0.0
+    W = rng.standard_normal((g.n_outputs, 3))
+    with np.errstate(all="ignore"):
+        results = {name: _sweep_all(g, x, S, W, plan) for name, plan in _plans(g).items()}
+        h = symasd.trace(lambda x: np.sum(f(x) ** 2), np.zeros(n))
+        V = S[:, :3]
+        hvps = {name: hvp_numeric(h, x, (), V, plan=plan) for name, plan in _plans(h).items()}
+    _assert_same(results)
+    _assert_same(hvps)
+    x[700] = 0.3
+    J = symasd.jacobian_sparsity(g).toarray()
+    with np.errstate(all="ignore"):
+        _, B = forward_numeric(g, x, (), np.eye(n))
+    assert not B[~J].any()
+
+
+def test_forward_layout_reuses_slots():
+    g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(1000))
+    lay = sweeps._layout(g, None)
+    assert sweeps._layout(g, None) is lay  # cached per graph
+    # inputs are read from the seeds and the outputs written to B: of the four
+    # segments only the two inner differences need slots
+    assert lay.n_slots == 999 + 998 and lay.n_nodes == g.n_nodes
+    x = np.random.default_rng(0).standard_normal(1000)
+    S = (np.arange(1000)[:, None] % 4 == np.arange(4)).astype(float)
+    _, B = forward_numeric(g, x, (), S)
+    args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0), S)
+    y0, B0 = _sweeps.forward_sweep(*args)  # one indexed segment, identity layout
+    np.testing.assert_array_equal(y0, g(x))
+    np.testing.assert_array_equal(B0, B)
+    np.testing.assert_array_equal(_sweeps.forward_sweep(*args, 1, layout=lay)[1], B)
+    other = symasd.trace(lambda x: np.diff(x, 3), np.zeros(1000))
+    with pytest.raises(ValueError, match="other node arrays"):
+        _sweeps.forward_sweep(other.op, *args[1:], layout=lay)
+    no_reuse = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
+                                      1000, g.segments, reuse=False)
+    assert no_reuse.n_slots >= lay.n_slots
+    np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=no_reuse)[1], B)
+
+
+def test_invalid_plans_raise():
+    g = symasd.trace(lambda x: x[1:] * x[:-1], np.zeros(20))
+    x, S = np.ones(20), np.eye(20)
+    seg = g.segments.copy()
+    forward_numeric(g, x, (), S, plan=seg)
+    with pytest.raises(ValueError, match="columns"):
+        forward_numeric(g, x, (), S, plan=seg[:, :8])
+    with pytest.raises(ValueError, match="covers"):
+        forward_numeric(g, x, (), S, plan=seg[:-1])
+    with pytest.raises(ValueError, match="continue"):
+        forward_numeric(g, x, (), S, plan=seg[::-1])
+    bad = seg.copy()
+    r = np.flatnonzero(bad[:, 2])[0]
+    bad[r, 3] = bad[r, 0]  # an argument that is the node itself
+    for fn, seeds in ((forward_numeric, S), (reverse_numeric, np.eye(19))):
+        with pytest.raises(ValueError, match="leaves"):
+            fn(g, x, (), seeds, plan=bad)
+    bad[r, 3:5] = (-1, 0)
+    with pytest.raises(ValueError, match="no argument 0"):
+        hvp_numeric(symasd.trace(lambda x: np.sum(x[1:] * x[:-1]), np.zeros(20)), x, (), S,
+                    plan=bad)
