@@ -39,7 +39,10 @@ cdef class NodeTable:
                for i in range(len(a0))]
 
     New nodes are appended in order of first appearance, so they occupy the
-    contiguous id range ``[n_before, n_after)``.
+    contiguous id range ``[n_before, n_after)``. With ``share=False`` only
+    leaves (constants, inputs) are hash-consed and every other node is
+    appended as is: enough for sparsity patterns, which do not depend on
+    sharing, and much cheaper.
 
     Most nodes of a traced program are the first node to use one of their
     arguments (``y = sin(x); z = y * 2``): such a node cannot have a twin yet,
@@ -62,14 +65,16 @@ cdef class NodeTable:
     # touches the node arrays only when the hash bits match.
     cdef uint64_t[::1] slots
     cdef public ITYPE_t n
+    cdef public bint share  # False: only leaves are hash-consed (pattern-only traces)
     cdef ITYPE_t n_hashed  # nodes in the hash table (its load)
     cdef ITYPE_t cap
     cdef uint64_t mask
 
-    def __cinit__(self, ITYPE_t capacity=1024):
+    def __cinit__(self, ITYPE_t capacity=1024, bint share=True):
         cdef ITYPE_t size = 64
         while size < 2 * capacity:
             size *= 2
+        self.share = share
         self.n = 0
         self.n_hashed = 0
         self._allocate(max(capacity, 16))
@@ -246,6 +251,8 @@ cdef class NodeTable:
         """Id of node ``(o, x, y, z, v)``, appended if new; capacity must suffice."""
         cdef ITYPE_t k
         cdef bint fresh = False
+        if not self.share and x >= 0:
+            return self._append(o, x, y, z, v)
         # a node that is the first user of one of its arguments has no twin
         if x >= 0 and self.first_user[x] < 0:
             fresh = True

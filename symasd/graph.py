@@ -18,8 +18,9 @@ reduced length), built level by level with vectorized pairing; terms that are
 the constant zero (for sums) or one (for products) are dropped first, so a
 product with a sparse constant matrix creates nodes only for its nonzeros.
 
-:class:`Graph` is the immutable result of tracing: the live nodes only,
-renumbered, plus input, parameter and output shapes.
+:class:`Graph` is the immutable result of tracing: the nodes the outputs
+need (renumbered when many others were built), plus input, parameter and
+output shapes.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class Builder:
     value of every node at the tracing point, and resolves comparisons,
     ``where``, ``maximum`` and ``minimum`` by value (a *local* graph).
     ``capacity`` is the number of nodes to expect (storage grows beyond it).
+    ``share=False`` turns off hash-consing of non-leaf nodes (see
+    ``symasd._dag.NodeTable``): for graphs that only feed pattern detection.
     """
 
-    def __init__(self, local: bool = False, capacity: int = 4096):
-        self.table = _dag.NodeTable(max(int(capacity), 64))
+    def __init__(self, local: bool = False, capacity: int = 4096, share: bool = True):
+        self.table = _dag.NodeTable(max(int(capacity), 64), share)
         self.local = local
         self.block_starts: list[int] = []
         self._values = np.zeros(4096) if local else None
@@ -405,17 +408,21 @@ class Builder:
         return out
 
     def finish(self, outputs: np.ndarray, input_shape, output_shape, param_shapes=()) -> Graph:
-        """Freeze the nodes needed by ``outputs`` into a :class:`Graph`."""
+        """Freeze the nodes needed by ``outputs`` into a :class:`Graph`
+        (renumbered without the unneeded ones when they are more than 1/8)."""
         outputs = np.ascontiguousarray(outputs, dtype=_I).ravel()
         op, a0, a1, a2, c = self.arrays()
         live = np.zeros(op.shape[0], dtype=np.uint8)
         _dag.live_nodes(op, a0, a1, a2, outputs, live)
         keep = live.view(bool)
-        if keep.all():  # nothing to prune: copies, no renumbering
+        if 8 * np.count_nonzero(keep) >= 7 * keep.shape[0]:
+            # (almost) nothing to prune: keep every node and view the builder's
+            # arrays, whose first n entries are never written again (nodes are
+            # only appended); a few unused nodes cost less than renumbering
             new_id = np.append(np.arange(op.shape[0], dtype=_I), -1)
 
             def kept(arr):
-                return arr.copy()
+                return arr
 
             remap = kept
         else:
@@ -428,8 +435,11 @@ class Builder:
                 return np.ascontiguousarray(new_id[arr[keep]])
 
         starts = np.asarray(self.block_starts + [op.shape[0]], dtype=_I)
-        kept_before = np.concatenate([[0], np.cumsum(keep, dtype=_I)])[starts]
-        block_starts = np.unique(kept_before[:-1][np.diff(kept_before) > 0])
+        if kept is remap:
+            block_starts = np.unique(starts[:-1])
+        else:
+            kept_before = np.concatenate([[0], np.cumsum(keep, dtype=_I)])[starts]
+            block_starts = np.unique(kept_before[:-1][np.diff(kept_before) > 0])
         return Graph(
             op=kept(op),
             arg0=remap(a0),

@@ -36,7 +36,7 @@ def _as_graph(f: Callable | Graph, x0, p0, local: bool) -> Graph:
         return f
     if x0 is None:
         raise InputError("x0 is required when f is a function (it fixes the input shape)")
-    return trace(f, x0, *p0, local=local)
+    return trace(f, x0, *p0, local=local, share=False)
 
 
 def jacobian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> sp.csr_array:

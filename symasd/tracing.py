@@ -1078,7 +1078,8 @@ def _call_traced(f: Callable, *args):
         raise
 
 
-def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False) -> Graph:
+def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
+          share: bool = True) -> Graph:
     """Trace ``f(x, *p)`` at ``x0`` into an expression graph.
 
     ``f`` is ordinary NumPy code; it is called once with a :class:`SymArray`
@@ -1088,6 +1089,9 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False) -> 
     :class:`~symasd.errors.TracingError`; with ``local=True`` comparisons,
     ``where``, ``maximum``, ``minimum`` and Python ``if`` are resolved at
     ``x0`` and the graph is only valid where those choices stay the same.
+    ``share=False`` skips hash-consing (identical subexpressions are not
+    merged): the graph is larger but built faster, which is what the
+    sparsity functions use, since patterns do not depend on sharing.
 
     Example
     -------
@@ -1101,7 +1105,7 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False) -> 
     if local and not (np.isfinite(x0).all() and all(np.isfinite(p).all() for p in params)):
         raise InputError("local tracing needs a finite point: x0 (or a parameter) contains "
                          "NaN or inf")
-    builder = Builder(local=local, capacity=16 * x0.size + 4096)
+    builder = Builder(local=local, capacity=16 * x0.size + 4096, share=share)
     x = SymArray(builder.variables(x0).reshape(x0.shape), builder)
     syms = []
     if params:
