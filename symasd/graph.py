@@ -419,7 +419,7 @@ class Builder:
             # (almost) nothing to prune: keep every node and view the builder's
             # arrays, whose first n entries are never written again (nodes are
             # only appended); a few unused nodes cost less than renumbering
-            new_id = np.append(np.arange(op.shape[0], dtype=_I), -1)
+            new_outputs = outputs
 
             def kept(arr):
                 return arr
@@ -434,6 +434,8 @@ class Builder:
             def remap(arr):
                 return np.ascontiguousarray(new_id[arr[keep]])
 
+            new_outputs = np.ascontiguousarray(new_id[outputs])
+
         starts = np.asarray(self.block_starts + [op.shape[0]], dtype=_I)
         if kept is remap:
             block_starts = np.unique(starts[:-1])
@@ -446,7 +448,7 @@ class Builder:
             arg1=remap(a1),
             arg2=remap(a2),
             const=kept(c),
-            outputs=np.ascontiguousarray(new_id[outputs]),
+            outputs=new_outputs,
             input_shape=tuple(input_shape),
             output_shape=tuple(output_shape),
             param_shapes=tuple(tuple(s) for s in param_shapes),
