@@ -5,6 +5,7 @@
 # that interning a whole block of candidate nodes is one call: identical
 # nodes, inside the block or already stored, get the same id.
 include "_types.pxi"
+include "_opcodes.pxi"
 
 import numpy as np
 
@@ -199,6 +200,53 @@ cdef class NodeTable:
                 z = a2[i] if has2 else -1
                 v = c[i] if hasc else 0.0
                 ids[i] = self._find_or_add(o, x, y, z, v)
+        return out
+
+    def intern_plain_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
+                            bint commutative, bint same_matters, bint nested_products):
+        """Intern ``op(a, b)`` when no simplification rule of the builder can apply,
+        else return None (and intern nothing).
+
+        Rules apply where an argument is a constant, where ``a == b`` (if
+        ``same_matters``), or where both arguments are products (if
+        ``nested_products``). Commutative arguments are stored in canonical
+        order ``(min, max)``. One pass in C instead of a dozen NumPy passes.
+        """
+        cdef ITYPE_t L = a.shape[0], i, x, y
+        with nogil:
+            for i in range(L):
+                x = a[i]
+                y = b[i]
+                if self.op[x] == OP_CONST or self.op[y] == OP_CONST:
+                    break
+                if same_matters and x == y:
+                    break
+                if nested_products and self.op[x] == OP_MUL and self.op[y] == OP_MUL:
+                    break
+            else:
+                i = L
+        if i < L:
+            return None
+        if self.n + L > self.cap:
+            newcap = self.cap
+            while self.n + L > newcap:
+                newcap *= 2
+            self._allocate(newcap)
+        cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
+        if 2 * (self.n_hashed + L) > tsize:
+            while 2 * (self.n_hashed + L) > tsize:
+                tsize *= 4
+            self._rehash(tsize)
+        out = np.empty(L, dtype=np.int64)
+        cdef ITYPE_t[::1] ids = out
+        cdef uint8_t o = <uint8_t>op
+        with nogil:
+            for i in range(L):
+                x = a[i]
+                y = b[i]
+                if commutative and y < x:
+                    x, y = y, x
+                ids[i] = self._find_or_add(o, x, y, -1, 0.0)
         return out
 
     def intern_sequence(self, const uint8_t[::1] op, const ITYPE_t[::1] a0,

@@ -209,11 +209,20 @@ class Builder:
 
     def binary(self, code: Code, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Ids of ``code(a, b)`` elementwise (``a`` and ``b`` of equal length)."""
-        a = np.asarray(a, dtype=_I)
-        b = np.asarray(b, dtype=_I)
-        out = np.empty_like(a)
+        a = np.ascontiguousarray(a, dtype=_I)
+        b = np.ascontiguousarray(b, dtype=_I)
         if a.size == 0:
-            return out
+            return np.empty_like(a)
+        if not self.local:
+            before = self.table.n
+            ids = self.table.intern_plain_binary(
+                int(code), a, b, code in COMMUTATIVE_CODES,
+                code in (Code.MUL, Code.MAX, Code.MIN), code == Code.MUL)
+            if ids is not None:
+                if self.table.n > before:
+                    self.block_starts.append(before)
+                return ids
+        out = np.empty_like(a)
         ca, va = self._const_info(a)
         cb, vb = self._const_info(b)
         both = ca & cb
