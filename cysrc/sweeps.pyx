@@ -420,29 +420,39 @@ cdef void _block_values(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0
                                 c[i])
 
 
+cdef double ONES[BLK]
+cdef double MINUS_ONES[BLK]
+for _i in range(BLK):
+    ONES[_i] = 1.0
+    MINUS_ONES[_i] = -1.0
+
+
 cdef void _block_partials(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
                           ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *cst,
-                          const double *vals, double *D0, double *D1,
-                          double *D2) noexcept nogil:
-    """First partials of the block's nodes: ``D_t[i]`` = d node(ks + i) / d arg_t
-    (``first_partials``; the frequent ops get their own loops)."""
+                          const double *vals, double **D) noexcept nogil:
+    """First partials of the block's nodes: ``D[t][i]`` = d node(ks + i) / d arg_t
+    (``first_partials``; the frequent ops get their own loops). Constant partials
+    point ``D[t]`` at the shared arrays ``ONES``/``MINUS_ONES`` instead."""
     cdef ITYPE_t i
     cdef double y
     cdef double d[3]
     cdef const double *v = vals + ks
     cdef const double *c = cst + ks
+    cdef double *D0 = D[0]
+    cdef double *D1 = D[1]
+    cdef double *D2 = D[2]
     if o == OP_ADD or o == OP_SUB:
-        y = 1.0 if o == OP_ADD else -1.0
-        for i in range(L):
-            D0[i] = 1.0
-            D1[i] = y
+        D[0] = &ONES[0]
+        if o == OP_ADD:
+            D[1] = &ONES[0]
+        else:
+            D[1] = &MINUS_ONES[0]
+    elif o == OP_NEG:
+        D[0] = &MINUS_ONES[0]
     elif o == OP_MUL:
         for i in range(L):
             D0[i] = vals[b1 + i * s1]
             D1[i] = vals[b0 + i * s0]
-    elif o == OP_NEG:
-        for i in range(L):
-            D0[i] = -1.0
     elif o == OP_SQUARE:
         for i in range(L):
             D0[i] = 2.0 * vals[b0 + i * s0]
@@ -466,32 +476,31 @@ cdef void _block_partials(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t 
             D2[i] = d[2]
 
 
-cdef void _block_second_partials(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
-                                 ITYPE_t b1, ITYPE_t s1, const double *cst,
-                                 const double *vals, double *H0, double *H1,
-                                 double *H2) noexcept nogil:
-    """Second partials of the block's nodes (``second_partials``): ``H0`` d2/dx2,
-    ``H1`` d2/dxdy, ``H2`` d2/dy2."""
+cdef void _block_hessian_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
+                               ITYPE_t b1, ITYPE_t s1, const double *cst, const double *vals,
+                               const double *a, double *H0, double *H1,
+                               double *H2) noexcept nogil:
+    """Second partials of the block's nodes times their scalar adjoints
+    (``_scale(h, a[k])``): ``H0`` d2/dx2, ``H1`` d2/dxdy, ``H2`` d2/dy2
+    (``second_partials``; MUL and SQUARE fill only their nonzero array)."""
     cdef ITYPE_t i
+    cdef double ak
     cdef double h[3]
     cdef const double *v = vals + ks
     cdef const double *c = cst + ks
     if o == OP_MUL:
         for i in range(L):
-            H0[i] = 0.0
-            H1[i] = 1.0
-            H2[i] = 0.0
+            H1[i] = _scale(1.0, a[ks + i])
     elif o == OP_SQUARE:
         for i in range(L):
-            H0[i] = 2.0
-            H1[i] = 0.0
-            H2[i] = 0.0
+            H0[i] = _scale(2.0, a[ks + i])
     else:
         for i in range(L):
             second_partials(o, vals[b0 + i * s0], vals[b1 + i * s1], v[i], c[i], h)
-            H0[i] = h[0]
-            H1[i] = h[1]
-            H2[i] = h[2]
+            ak = a[ks + i]
+            H0[i] = _scale(h[0], ak)
+            H1[i] = _scale(h[1], ak)
+            H2[i] = _scale(h[2], ak)
 
 
 cdef inline bint _constant_partials(uint8_t o) noexcept nogil:
@@ -522,6 +531,7 @@ cdef enum:
     ROWS_SEED = 1   # a run of inputs: seed rows off + (k - s), ctot apart
     ROWS_OUT = 2    # a run of outputs: rows off + (k - s) of B, ctot apart
     ROWS_NONE = 3   # constants and parameters: no rows (their tangents are zero)
+    ROWS_SKIP = 4   # tangents nobody reads (hvp_sweep): values only, no rows
 
 
 cdef struct Layout:
@@ -531,6 +541,8 @@ cdef struct Layout:
     const ITYPE_t *seg      # the plan's rows
     const ITYPE_t *seg_of   # node -> segment
     const uint8_t *kind     # per segment: ROWS_*
+    const ITYPE_t *off      # per segment: its first slot, seed row or output position
+    ITYPE_t n_slots         # slots of T (row n_slots: a scratch row)
     double **first          # per segment: the row of its first node
     ITYPE_t *rs             # per segment: distance of consecutive rows, in doubles
 
@@ -565,6 +577,30 @@ cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t
     else:
         nn = L
     return min(L, nn)
+
+
+cdef void _place_rows(Layout *lay, ITYPE_t nseg, ITYPE_t cc, const double *S, double *B,
+                      ITYPE_t ctot, ITYPE_t j0) noexcept nogil:
+    """Point every segment's rows into T (``cc`` directions), the seed matrix ``S`` or
+    the output matrix ``B`` (columns ``j0 .. j0+cc`` of ``ctot``)."""
+    cdef ITYPE_t g
+    lay.cc = cc
+    if lay.ident:
+        return
+    for g in range(nseg):
+        if lay.kind[g] == ROWS_SLOT:
+            lay.first[g] = lay.T + lay.off[g] * cc
+            lay.rs[g] = cc
+        elif lay.kind[g] == ROWS_SEED:
+            lay.first[g] = <double *>S + lay.off[g] * ctot + j0
+            lay.rs[g] = ctot
+        elif lay.kind[g] == ROWS_OUT:
+            lay.first[g] = B + lay.off[g] * ctot + j0
+            lay.rs[g] = ctot
+        else:
+            # no rows: writes that the per-node rules make anyway land in a scratch row
+            lay.first[g] = lay.T + lay.n_slots * cc
+            lay.rs[g] = 0
 
 
 cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t i2,
@@ -637,47 +673,198 @@ cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     tz[k] = 1 if first else 0
 
 
+cdef extern from *:
+    """
+    /* Tight row loops of the sweeps. The rows written never overlap the rows read
+       (the callers guarantee it), which __restrict tells the compiler, so the loops
+       over the directions vectorize without run-time overlap checks; the usual
+       small direction counts get loops of constant length. */
+    #define SW_ROWS1(CC) \
+        for (ptrdiff_t i = 0; i < L; i++) { \
+            const double w0 = D0[i]; \
+            for (ptrdiff_t j = 0; j < (CC); j++) dst[j] = w0 * r0[j]; \
+            dst += dstep; r0 += t0; \
+        }
+    #define SW_ROWS2(CC) \
+        for (ptrdiff_t i = 0; i < L; i++) { \
+            const double w0 = D0[i], w1 = D1[i]; \
+            for (ptrdiff_t j = 0; j < (CC); j++) dst[j] = w0 * r0[j] + w1 * r1[j]; \
+            dst += dstep; r0 += t0; r1 += t1; \
+        }
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    /* wider vectors where the CPU has them (chosen at load time; no FMA, so the
+       results are the same bits as the baseline code's) */
+    #define SW_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define SW_CLONES
+    #endif
+    #define SW_BY_CC(MACRO) \
+        switch (cc) { \
+            case 1: MACRO(1) break; case 2: MACRO(2) break; case 3: MACRO(3) break; \
+            case 4: MACRO(4) break; case 6: MACRO(6) break; case 8: MACRO(8) break; \
+            case 12: MACRO(12) break; case 16: MACRO(16) break; default: MACRO(cc) \
+        }
+    SW_CLONES static void symasd_sw_rows1(double *__restrict dst, ptrdiff_t dstep,
+                         const double *__restrict r0, ptrdiff_t t0,
+                         const double *__restrict D0, ptrdiff_t L, ptrdiff_t cc) {
+        SW_BY_CC(SW_ROWS1)
+    }
+    SW_CLONES static void symasd_sw_rows2(double *__restrict dst, ptrdiff_t dstep,
+                         const double *__restrict r0, ptrdiff_t t0,
+                         const double *__restrict r1, ptrdiff_t t1,
+                         const double *__restrict D0, const double *__restrict D1,
+                         ptrdiff_t L, ptrdiff_t cc) {
+        SW_BY_CC(SW_ROWS2)
+    }
+    SW_CLONES static void symasd_sw_flat1(double *__restrict dst, const double *__restrict r0, double w0,
+                         ptrdiff_t n) {
+        for (ptrdiff_t j = 0; j < n; j++) dst[j] = w0 * r0[j];
+    }
+    SW_CLONES static void symasd_sw_flat2(double *__restrict dst, const double *__restrict r0,
+                         const double *__restrict r1, double w1, ptrdiff_t n) {
+        if (w1 == 1.0) {
+            for (ptrdiff_t j = 0; j < n; j++) dst[j] = r0[j] + r1[j];
+        } else {
+            for (ptrdiff_t j = 0; j < n; j++) dst[j] = r0[j] + w1 * r1[j];
+        }
+    }
+    #define SW_REV(CC) \
+        for (ptrdiff_t i = L - 1; i >= 0; i--) { \
+            const double w = D[i]; \
+            const double *s = src + i * (CC); \
+            double *d = dst + i * dstep; \
+            if (flag[i * st]) { \
+                for (ptrdiff_t j = 0; j < (CC); j++) d[j] += w * s[j]; \
+            } else { \
+                for (ptrdiff_t j = 0; j < (CC); j++) d[j] = w * s[j]; \
+                flag[i * st] = 1; \
+            } \
+        }
+    /* reverse: dst[i st] (=|+=) D[i] src[i] for i = L-1 .. 0 (rows of cc) */
+    SW_CLONES static void symasd_sw_rev_rows(
+            double *__restrict dst, ptrdiff_t dstep, unsigned char *__restrict flag,
+            ptrdiff_t st, const double *__restrict src, const double *__restrict D,
+            ptrdiff_t L, ptrdiff_t cc) {
+        SW_BY_CC(SW_REV)
+    }
+    #define SW_HVP1(CC) \
+        for (ptrdiff_t i = L - 1; i >= 0; i--) { \
+            double *d = dst + i * dstep; \
+            const double *a0 = r0 + i * t0; const double w0 = W0[i]; \
+            if (flag[i * st]) { \
+                for (ptrdiff_t j = 0; j < (CC); j++) d[j] += w0 * a0[j]; \
+            } else { \
+                for (ptrdiff_t j = 0; j < (CC); j++) d[j] = w0 * a0[j]; \
+                flag[i * st] = 1; \
+            } \
+        }
+    #define SW_HVP2(CC) \
+        for (ptrdiff_t i = L - 1; i >= 0; i--) { \
+            double *d = dst + i * dstep; \
+            const double *a0 = r0 + i * t0; const double w0 = W0[i]; \
+            const double *a1 = r1 + i * t1; const double w1 = W1[i]; \
+            if (flag[i * st]) { \
+                for (ptrdiff_t j = 0; j < (CC); j++) d[j] = (d[j] + w0 * a0[j]) + w1 * a1[j]; \
+            } else { \
+                for (ptrdiff_t j = 0; j < (CC); j++) d[j] = w0 * a0[j] + w1 * a1[j]; \
+                flag[i * st] = 1; \
+            } \
+        }
+    #define SW_HVP3(CC) \
+        for (ptrdiff_t i = L - 1; i >= 0; i--) { \
+            double *d = dst + i * dstep; \
+            const double *a0 = r0 + i * t0; const double w0 = W0[i]; \
+            const double *a1 = r1 + i * t1; const double w1 = W1[i]; \
+            const double *a2 = r2 + i * t2; const double w2 = W2[i]; \
+            if (flag[i * st]) { \
+                for (ptrdiff_t j = 0; j < (CC); j++) \
+                    d[j] = ((d[j] + w0 * a0[j]) + w1 * a1[j]) + w2 * a2[j]; \
+            } else { \
+                for (ptrdiff_t j = 0; j < (CC); j++) \
+                    d[j] = (w0 * a0[j] + w1 * a1[j]) + w2 * a2[j]; \
+                flag[i * st] = 1; \
+            } \
+        }
+    /* forward over reverse: dst[i st] (=|+=) sum_r W_r[i] r_r[i t_r] for i = L-1 .. 0,
+       rounded term by term like successive axpy calls */
+    SW_CLONES static void symasd_sw_hvp_rows(
+            double *__restrict dst, ptrdiff_t dstep, unsigned char *__restrict flag,
+            ptrdiff_t st, ptrdiff_t nr,
+            const double *__restrict r0, ptrdiff_t t0, const double *__restrict W0,
+            const double *__restrict r1, ptrdiff_t t1, const double *__restrict W1,
+            const double *__restrict r2, ptrdiff_t t2, const double *__restrict W2,
+            ptrdiff_t L, ptrdiff_t cc) {
+        if (nr == 1) { SW_BY_CC(SW_HVP1) }
+        else if (nr == 2) { SW_BY_CC(SW_HVP2) }
+        else { SW_BY_CC(SW_HVP3) }
+    }
+    /* scalar adjoints: dst[i st] (=|+=) D[i] * src[i] (0 where src[i] is 0), i = L-1 .. 0;
+       uniform: 1 when every flag[i st] is set (all add), 2 when none is (all assign,
+       distinct targets), else 0 */
+    SW_CLONES static void symasd_sw_scalar(
+            double *__restrict dst, ptrdiff_t st, unsigned char *__restrict flag,
+            const double *__restrict src, const double *__restrict D, ptrdiff_t L,
+            int uniform) {
+        if (uniform == 1) {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) {
+                const double a = src[i];
+                dst[i * st] += a != 0.0 ? D[i] * a : 0.0;
+            }
+        } else if (uniform == 2) {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) {
+                const double a = src[i];
+                dst[i * st] = a != 0.0 ? D[i] * a : 0.0;
+                flag[i * st] = 1;
+            }
+        } else {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) {
+                const double a = src[i];
+                const double w = a != 0.0 ? D[i] * a : 0.0;
+                if (flag[i * st]) {
+                    dst[i * st] += w;
+                } else {
+                    dst[i * st] = w;
+                    flag[i * st] = 1;
+                }
+            }
+        }
+    }
+    """
+    void symasd_sw_scalar(double *dst, ITYPE_t st, uint8_t *flag, const double *src,
+                          const double *D, ITYPE_t L, int uniform) noexcept nogil
+    void symasd_sw_rev_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
+                            const double *src, const double *D, ITYPE_t L,
+                            ITYPE_t cc) noexcept nogil
+    void symasd_sw_hvp_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
+                            ITYPE_t nr, const double *r0, ITYPE_t t0, const double *W0,
+                            const double *r1, ITYPE_t t1, const double *W1,
+                            const double *r2, ITYPE_t t2, const double *W2, ITYPE_t L,
+                            ITYPE_t cc) noexcept nogil
+    void symasd_sw_rows1(double *dst, ITYPE_t dstep, const double *r0, ITYPE_t t0,
+                  const double *D0, ITYPE_t L, ITYPE_t cc) noexcept nogil
+    void symasd_sw_rows2(double *dst, ITYPE_t dstep, const double *r0, ITYPE_t t0,
+                  const double *r1, ITYPE_t t1, const double *D0, const double *D1,
+                  ITYPE_t L, ITYPE_t cc) noexcept nogil
+    void symasd_sw_flat1(double *dst, const double *r0, double w0, ITYPE_t n) noexcept nogil
+    void symasd_sw_flat2(double *dst, const double *r0, const double *r1, double w1,
+                  ITYPE_t n) noexcept nogil
+
+
 cdef void _fwd_rows(double *dst, ITYPE_t dstep, ITYPE_t L, ITYPE_t nr, double **p,
                     const ITYPE_t *step, double **D, ITYPE_t cc, int flat) noexcept nogil:
     """Tight loop of a block whose ``nr`` (1 or 2) contributing arguments have nonzero
     rows and finite partials: row ``i`` of ``dst`` (rows ``dstep`` apart) is
     ``sum_t D_t[i] * p_t[i * step_t]``. ``flat``: all rows contiguous and the partials
-    constant (``D_t[0]``), so the block is one loop."""
-    cdef ITYPE_t i, j, n = L * cc
-    cdef double w0, w1
-    cdef const double *r0 = p[0]
-    cdef const double *r1 = p[1]
-    cdef const double *D0 = D[0]
-    cdef const double *D1 = D[1]
-    cdef ITYPE_t t0 = step[0], t1 = step[1]
+    constant (``D_t[0]``), so the block is one loop. The rows of ``dst`` never overlap
+    the argument rows (no argument lies in the block)."""
     if flat and nr == 1:
-        w0 = D0[0]
-        for j in range(n):
-            dst[j] = w0 * r0[j]
+        symasd_sw_flat1(dst, p[0], D[0][0], L * cc)
     elif flat:
-        w1 = D1[0]
-        if w1 == 1.0:
-            for j in range(n):
-                dst[j] = r0[j] + r1[j]
-        else:
-            for j in range(n):
-                dst[j] = r0[j] + w1 * r1[j]
+        symasd_sw_flat2(dst, p[0], p[1], D[1][0], L * cc)
     elif nr == 1:
-        for i in range(L):
-            w0 = D0[i]
-            for j in range(cc):
-                dst[j] = w0 * r0[j]
-            dst += dstep
-            r0 += t0
+        symasd_sw_rows1(dst, dstep, p[0], step[0], D[0], L, cc)
     else:
-        for i in range(L):
-            w0 = D0[i]
-            w1 = D1[i]
-            for j in range(cc):
-                dst[j] = w0 * r0[j] + w1 * r1[j]
-            dst += dstep
-            r0 += t0
-            r1 += t1
+        symasd_sw_rows2(dst, dstep, p[0], step[0], p[1], step[1], D[0], D[1], L, cc)
 
 
 cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
@@ -695,6 +882,7 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     cdef double *lp[2]
     cdef ITYPE_t lps[2]
     cdef double *lD[2]
+    cdef ITYPE_t lt[2]
     cdef double D0[BLK]
     cdef double D1[BLK]
     cdef double D2[BLK]
@@ -752,14 +940,18 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                 break
             lp[nr] = p[t]
             lps[nr] = ps[t]
-            lD[nr] = D[t]
+            lt[nr] = t
             nr += 1
         if uniform and nr == 0:
             _set_flags(tz, ks, L, 1)
             ks += L
             continue
-        _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
-                        D0, D1, D2)
+        D[0] = D0
+        D[1] = D1
+        D[2] = D2
+        _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals, D)
+        for t in range(nr):
+            lD[t] = D[lt[t]]
         if uniform and not _constant_partials(o):
             for t in range(nr):
                 if not _all_finite(lD[t], L):
@@ -782,71 +974,6 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                     first = 0
                 tz[k] = 1 if first else 0
         ks += L
-
-
-cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
-                   const uint8_t *d1t, const double *x, const double *p, bint compute_values,
-                   double *vals, const double *S, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
-                   const Layout *lay, uint8_t *tz) noexcept nogil:
-    """Values (when ``compute_values``) and tangent rows of every node for the seed
-    columns ``S[:, j0:j0+cc]``, segment by segment, rows placed by ``lay``;
-    ``tz[k] = 1`` where the tangent row is zero (then it is left unwritten)."""
-    cdef ITYPE_t r, k, j, s, e, i0, i1, i2, idx, dstep
-    cdef const ITYPE_t *row
-    cdef double *first_row
-    cdef double *dst
-    cdef const double *srow
-    cdef double v
-    cdef bint any_nz
-    cdef uint8_t o
-    for r in range(nseg):
-        row = seg + SEG_COLS * r
-        s = row[0]
-        e = row[1]
-        if lay.ident:
-            first_row = lay.T + s * cc
-            dstep = cc
-        else:
-            first_row = lay.first[r]
-            dstep = lay.rs[r]
-        if row[2] and not _is_leaf(op[s]):
-            _fwd_strided(op[s], s, e, row, cst, d1t, compute_values, vals, lay, first_row,
-                         dstep, cc, tz)
-            continue
-        for k in range(s, e):
-            o = op[k]
-            dst = first_row + (k - s) * dstep
-            if o == OP_CONST:
-                if compute_values:
-                    vals[k] = cst[k]
-                tz[k] = 1
-            elif o == OP_PARAM:
-                if compute_values:
-                    vals[k] = p[<ITYPE_t>cst[k]]
-                tz[k] = 1
-            elif o == OP_VAR:
-                idx = <ITYPE_t>cst[k]
-                if compute_values:
-                    vals[k] = x[idx]
-                srow = S + idx * ctot + j0
-                any_nz = 0
-                if not lay.ident and lay.kind[r] == ROWS_SEED:
-                    # a run of inputs: the row is read in place, never copied
-                    for j in range(cc):
-                        any_nz |= dst[j] != 0.0
-                else:
-                    for j in range(cc):
-                        v = srow[j]
-                        dst[j] = v
-                        any_nz |= v != 0.0
-                tz[k] = 0 if any_nz else 1
-            else:
-                i0 = a0[k]
-                i1 = a1[k] if a1[k] >= 0 else i0
-                i2 = a2[k] if a2[k] >= 0 else i0
-                _fwd_node(k, o, i0, i1, i2, cst, d1t, compute_values, vals, dst,
-                          _rowp(lay, i0), _rowp(lay, i1), _rowp(lay, i2), cc, tz)
 
 
 cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
@@ -884,6 +1011,92 @@ cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                 i1 = a1[k] if a1[k] >= 0 else i0
                 i2 = a2[k] if a2[k] >= 0 else i0
                 vals[k] = apply_op(o, vals[i0], vals[i1], vals[i2], cst[k])
+
+
+cdef void _fwd_seed_rows(ITYPE_t s, ITYPE_t e, ITYPE_t idx0, const double *x,
+                         bint compute_values, double *vals, const double *rows,
+                         ITYPE_t rstep, ITYPE_t cc, uint8_t *tz) noexcept nogil:
+    """A run of inputs ``k = s .. e-1`` (input ``idx0 + k - s``) whose tangent rows are
+    the seed rows ``rows + (k - s) * rstep``, read in place: values and zero flags."""
+    cdef ITYPE_t i, j, L = e - s
+    cdef int nz
+    if compute_values:
+        for i in range(L):
+            vals[s + i] = x[idx0 + i]
+    for i in range(L):
+        nz = 0
+        for j in range(cc):
+            nz |= rows[j] != 0.0
+        tz[s + i] = 0 if nz else 1
+        rows += rstep
+
+
+cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
+                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
+                   const uint8_t *d1t, const double *x, const double *p, bint compute_values,
+                   double *vals, const double *S, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
+                   const Layout *lay, uint8_t *tz) noexcept nogil:
+    """Values (when ``compute_values``) and tangent rows of every node for the seed
+    columns ``S[:, j0:j0+cc]``, segment by segment, rows placed by ``lay``;
+    ``tz[k] = 1`` where the tangent row is zero (then it is left unwritten)."""
+    cdef ITYPE_t r, k, j, s, e, i0, i1, i2, idx, dstep
+    cdef const ITYPE_t *row
+    cdef double *first_row
+    cdef double *dst
+    cdef const double *srow
+    cdef double v
+    cdef bint any_nz
+    cdef uint8_t o
+    for r in range(nseg):
+        row = seg + SEG_COLS * r
+        s = row[0]
+        e = row[1]
+        if lay.ident:
+            first_row = lay.T + s * cc
+            dstep = cc
+        else:
+            first_row = lay.first[r]
+            dstep = lay.rs[r]
+        if not lay.ident and lay.kind[r] == ROWS_SKIP:
+            if compute_values:
+                _values(op, a0, a1, a2, cst, row, 1, x, p, vals)
+            continue
+        if row[2] and not _is_leaf(op[s]):
+            _fwd_strided(op[s], s, e, row, cst, d1t, compute_values, vals, lay, first_row,
+                         dstep, cc, tz)
+            continue
+        if not lay.ident and lay.kind[r] == ROWS_SEED:
+            _fwd_seed_rows(s, e, <ITYPE_t>cst[s], x, compute_values, vals, first_row,
+                           dstep, cc, tz)
+            continue
+        for k in range(s, e):
+            o = op[k]
+            dst = first_row + (k - s) * dstep
+            if o == OP_CONST:
+                if compute_values:
+                    vals[k] = cst[k]
+                tz[k] = 1
+            elif o == OP_PARAM:
+                if compute_values:
+                    vals[k] = p[<ITYPE_t>cst[k]]
+                tz[k] = 1
+            elif o == OP_VAR:
+                idx = <ITYPE_t>cst[k]
+                if compute_values:
+                    vals[k] = x[idx]
+                srow = S + idx * ctot + j0
+                any_nz = 0
+                for j in range(cc):
+                    v = srow[j]
+                    dst[j] = v
+                    any_nz |= v != 0.0
+                tz[k] = 0 if any_nz else 1
+            else:
+                i0 = a0[k]
+                i1 = a1[k] if a1[k] >= 0 else i0
+                i2 = a2[k] if a2[k] >= 0 else i0
+                _fwd_node(k, o, i0, i1, i2, cst, d1t, compute_values, vals, dst,
+                          _rowp(lay, i0), _rowp(lay, i1), _rowp(lay, i2), cc, tz)
 
 
 # ---------------------------------------------------------------------------
@@ -978,27 +1191,12 @@ cdef inline bint _args_may_meet(const bint *live, const ITYPE_t *c, const ITYPE_
     return 0
 
 
-cdef void _rev_arg_rows(double *A, uint8_t *touched, ITYPE_t ks, ITYPE_t L, ITYPE_t c,
-                        ITYPE_t st, const double *D, ITYPE_t cc) noexcept nogil:
-    """``A[c + i st] (=|+=) D[i] * A[ks + i]`` for ``i = L-1 .. 0`` (finite ``D``)."""
-    cdef ITYPE_t i, j, ai
-    cdef double w
-    cdef const double *src
-    cdef double *dst
-    i = L
-    while i > 0:
-        i -= 1
-        src = A + (ks + i) * cc
-        ai = c + i * st
-        dst = A + ai * cc
-        w = D[i]
-        if touched[ai]:
-            for j in range(cc):
-                dst[j] += w * src[j]
-        else:
-            for j in range(cc):
-                dst[j] = w * src[j]
-            touched[ai] = 1
+cdef inline void _rev_arg_rows(double *A, uint8_t *touched, ITYPE_t ks, ITYPE_t L,
+                               ITYPE_t c, ITYPE_t st, const double *D,
+                               ITYPE_t cc) noexcept nogil:
+    """``A[c + i st] (=|+=) D[i] * A[ks + i]`` for ``i = L-1 .. 0`` (finite ``D``; the
+    argument rows lie outside the block)."""
+    symasd_sw_rev_rows(A + c * cc, st * cc, touched + c, st, A + ks * cc, D, L, cc)
 
 
 cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
@@ -1056,8 +1254,10 @@ cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         fast = nt == L
         for t in range(3):
             c[t] = b[t] + off * st[t]
-        _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
-                        D0, D1, D2)
+        D[0] = D0
+        D[1] = D1
+        D[2] = D2
+        _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals, D)
         if fast and not _constant_partials(o):
             for t in range(3):
                 if live[t] and not _all_finite(D[t], L):
@@ -1147,14 +1347,14 @@ cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
 # Forward over reverse: scalar adjoints and adjoint tangents.
 
 
-cdef inline void _hvp_arg(double *a, uint8_t *ra, double *At, uint8_t *rt, ITYPE_t ai,
+cdef inline void _hvp_arg(double *a, uint8_t *ra, double *dst, uint8_t *rt, ITYPE_t ai,
                           double di, bint has_a, double ak, bint has_t, const double *src,
                           const double *trow, double hcoef, ITYPE_t cc) noexcept nogil:
-    """Forward-over-reverse update of one argument ``ai`` with first partial ``di``:
-    ``a[ai] += di * ak`` (when ``has_a``) and ``At[ai] += di * src`` (when ``has_t``)
-    ``+ hcoef * trow`` (when ``trow`` is not NULL; ``hcoef`` = second partial * ak)."""
+    """Forward-over-reverse update of one argument ``ai`` (adjoint tangent row ``dst``)
+    with first partial ``di``: ``a[ai] += di * ak`` (when ``has_a``) and
+    ``dst += di * src`` (when ``has_t``) ``+ hcoef * trow`` (when ``trow`` is not NULL;
+    ``hcoef`` = second partial * ak)."""
     cdef bint assign
-    cdef double *dst = At + ai * cc
     if has_a:
         if ra[ai]:
             a[ai] += _scale(di, ak)
@@ -1174,18 +1374,19 @@ cdef inline void _hvp_arg(double *a, uint8_t *ra, double *At, uint8_t *rt, ITYPE
 
 cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t i2,
                            const double *cst, const uint8_t *d1t, const uint8_t *d2t,
-                           const uint8_t *crt, const double *vals, const double *T,
+                           const uint8_t *crt, const double *vals, const Layout *tl,
                            const uint8_t *tz, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
-                           double *a, uint8_t *ra, double *At, uint8_t *rt, double *grad,
-                           double *HV) noexcept nogil:
-    """Forward-over-reverse step of a reached node ``k`` (``ra[k]`` or ``rt[k]``)."""
+                           double *a, uint8_t *ra, const Layout *al, uint8_t *rt,
+                           double *grad, double *HV) noexcept nogil:
+    """Forward-over-reverse step of a reached node ``k`` (``ra[k]`` or ``rt[k]``); the
+    tangent rows are placed by ``tl``, the adjoint tangent rows by ``al``."""
     cdef ITYPE_t j, i, jj, ai, aj, idx
     cdef ITYPE_t args[3]
     cdef double d[3]
     cdef double h[3]
     cdef double ak, hij, w0, w1
     cdef bint cross_nz, sel, assign, need_h, structural
-    cdef double *src = At + k * cc
+    cdef double *src = _rowp(al, k)
     cdef double *dst
     cdef double *hrow
     if o == OP_VAR:
@@ -1212,17 +1413,18 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
             w1 = vals[i0]
         cross_nz = o == OP_MUL and ra[k]
         ak = _scale(1.0, a[k])
-        _hvp_arg(a, ra, At, rt, i0, w0, ra[k], a[k], rt[k], src,
-                 T + i1 * cc if cross_nz and not tz[i1] else NULL, ak, cc)
-        _hvp_arg(a, ra, At, rt, i1, w1, ra[k], a[k], rt[k], src,
-                 T + i0 * cc if cross_nz and not tz[i0] else NULL, ak, cc)
+        _hvp_arg(a, ra, _rowp(al, i0), rt, i0, w0, ra[k], a[k], rt[k], src,
+                 _rowp(tl, i1) if cross_nz and not tz[i1] else NULL, ak, cc)
+        _hvp_arg(a, ra, _rowp(al, i1), rt, i1, w1, ra[k], a[k], rt[k], src,
+                 _rowp(tl, i0) if cross_nz and not tz[i0] else NULL, ak, cc)
         return
     elif o == OP_NEG or o == OP_SQUARE:
         if o == OP_NEG:
-            _hvp_arg(a, ra, At, rt, i0, -1.0, ra[k], a[k], rt[k], src, NULL, 0.0, cc)
+            _hvp_arg(a, ra, _rowp(al, i0), rt, i0, -1.0, ra[k], a[k], rt[k], src, NULL, 0.0,
+                     cc)
         else:
-            _hvp_arg(a, ra, At, rt, i0, 2.0 * vals[i0], ra[k], a[k], rt[k], src,
-                     T + i0 * cc if ra[k] and not tz[i0] else NULL, _scale(2.0, a[k]), cc)
+            _hvp_arg(a, ra, _rowp(al, i0), rt, i0, 2.0 * vals[i0], ra[k], a[k], rt[k], src,
+                     _rowp(tl, i0) if ra[k] and not tz[i0] else NULL, _scale(2.0, a[k]), cc)
         return
     if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
         return
@@ -1253,7 +1455,7 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
             else:
                 a[ai] = _scale(d[i], ak)
                 ra[ai] = 1
-        dst = At + ai * cc
+        dst = _rowp(al, ai)
         assign = not rt[ai]
         if rt[k]:
             _row_axpy(dst, src, d[i], cc, assign)
@@ -1271,7 +1473,7 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
                     hij = h[1]
                 if not structural:
                     continue
-                _row_axpy(dst, T + aj * cc, _scale(hij, ak), cc, assign)
+                _row_axpy(dst, _rowp(tl, aj), _scale(hij, ak), cc, assign)
                 assign = 0
         if not assign:
             rt[ai] = 1
@@ -1309,63 +1511,63 @@ cdef inline void _rows3(double *dst, bint assign, ITYPE_t nr, const double **r,
                 dst[j] = ((dst[j] + w0 * r0[j]) + w1 * r1[j]) + w2 * r2[j]
 
 
-cdef void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, ITYPE_t c,
-                          ITYPE_t st, const double *D) noexcept nogil:
-    """``a[c + i st] (=|+=) _scale(D[i], a[ks + i])`` for ``i = L-1 .. 0``."""
-    cdef ITYPE_t i, ai
-    cdef double w
-    i = L
-    while i > 0:
-        i -= 1
-        ai = c + i * st
-        w = _scale(D[i], a[ks + i])
-        if ra[ai]:
-            a[ai] += w
-        else:
-            a[ai] = w
-            ra[ai] = 1
+cdef inline void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, ITYPE_t c,
+                                 ITYPE_t st, const double *D) noexcept nogil:
+    """``a[c + i st] (=|+=) _scale(D[i], a[ks + i])`` for ``i = L-1 .. 0`` (the
+    arguments outside the block)."""
+    cdef ITYPE_t n = _count_flags(ra, c, st, L)
+    cdef int uniform = 1 if n == L else (2 if n == 0 and st != 0 else 0)
+    symasd_sw_scalar(a + c, st, ra + c, a + ks, D, L, uniform)
 
 
-cdef void _hvp_arg_rows(double *At, uint8_t *rt, ITYPE_t L, ITYPE_t c, ITYPE_t st,
-                        ITYPE_t nr, const double **base, const ITYPE_t *rs,
-                        const double **W, ITYPE_t cc) noexcept nogil:
-    """``At[c + i st] (=|+=) sum_r W_r[i] * base_r[i rs_r : i rs_r + cc]`` for
-    ``i = L-1 .. 0`` (``1 <= nr <= 3`` terms, finite weights)."""
-    cdef ITYPE_t i, ai
-    cdef const double *r[3]
-    cdef double w[3]
-    r[1] = NULL
-    r[2] = NULL
-    w[1] = 0.0
-    w[2] = 0.0
-    i = L
-    while i > 0:
-        i -= 1
-        ai = c + i * st
-        r[0] = base[0] + i * rs[0]
-        w[0] = W[0][i]
-        if nr > 1:
-            r[1] = base[1] + i * rs[1]
-            w[1] = W[1][i]
-            if nr > 2:
-                r[2] = base[2] + i * rs[2]
-                w[2] = W[2][i]
-        _rows3(At + ai * cc, not rt[ai], nr, r, w, cc)
-        rt[ai] = 1
+cdef inline void _hvp_arg_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
+                               ITYPE_t L, ITYPE_t nr, const double **base, const ITYPE_t *rs,
+                               const double **W, ITYPE_t cc) noexcept nogil:
+    """Rows ``dst + i dstep`` (flags ``flag[i st]``) ``(=|+=) sum_r W_r[i] * base_r[i rs_r]``
+    for ``i = L-1 .. 0`` (``1 <= nr <= 3`` terms, finite weights, the argument rows
+    apart from the rows read)."""
+    symasd_sw_hvp_rows(dst, dstep, flag, st, nr, base[0], rs[0], W[0],
+                       base[1] if nr > 1 else NULL, rs[1] if nr > 1 else 0,
+                       W[1] if nr > 1 else NULL, base[2] if nr > 2 else NULL,
+                       rs[2] if nr > 2 else 0, W[2] if nr > 2 else NULL, L, cc)
+
+
+cdef inline ITYPE_t _prog_lo(const Layout *lay, ITYPE_t c, ITYPE_t st,
+                             ITYPE_t L) noexcept nogil:
+    """The smallest ``i`` such that the nodes ``c + i' st``, ``i <= i' < L``, lie in the
+    segment of node ``c + (L - 1) st`` (so their rows form one progression)."""
+    cdef ITYPE_t g, gs, ge, lo
+    if lay.ident or st == 0:
+        return 0
+    g = lay.seg_of[c + (L - 1) * st]
+    gs = lay.seg[SEG_COLS * g]
+    ge = lay.seg[SEG_COLS * g + 1]
+    if st > 0:
+        lo = (gs - c + st - 1) // st
+    else:
+        lo = (c - ge - st) // (-st)
+    return max(lo, 0)
 
 
 cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                        const uint8_t *op, const double *cst, const uint8_t *d1t,
                        const uint8_t *d2t, const uint8_t *crt, const double *vals,
-                       const double *T, const uint8_t *tz, ITYPE_t cc, double *a,
-                       uint8_t *ra, double *At, uint8_t *rt) noexcept nogil:
+                       const Layout *tl, const uint8_t *tz, ITYPE_t cc, double *a,
+                       uint8_t *ra, const Layout *al, double *own, ITYPE_t own_step,
+                       uint8_t *rt) noexcept nogil:
     """Forward-over-reverse steps of the strided segment ``row`` (nodes ``[s, e)``,
-    last to first). A block whose reach flags (``ra``, ``rt``) and argument tangent
-    flags (``tz``) are uniform, with finite partials, takes the tight loops."""
-    cdef ITYPE_t ks, ke, L, off, i, k, t, jj, ai, nra, nrt, cnt, nr
+    last to first; adjoint tangent rows ``own + (k - s) * own_step``). A block whose
+    reach flags (``ra``, ``rt``) and argument tangent flags (``tz``) are uniform, with
+    finite partials, takes the tight loops."""
+    cdef ITYPE_t ks, ke, L, off, i, k, t, jj, ai, nra, nrt, cnt, nr, lo
     cdef ITYPE_t b[3]
     cdef ITYPE_t st[3]
     cdef ITYPE_t c[3]
+    cdef double *ap[3]       # adjoint tangent rows of the arguments (progressions)
+    cdef ITYPE_t aps[3]
+    cdef double *tp[2]       # tangent rows of arguments 0 and 1
+    cdef ITYPE_t tps[2]
+    cdef double *blk
     cdef bint tzu[2]
     cdef double D0[BLK]
     cdef double D1[BLK]
@@ -1409,7 +1611,22 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     while ke > s:
         ks = max(s, ke - <ITYPE_t>BLK)
         L = ke - ks
+        # raise ks until every argument's rows form one progression in each layout
+        lo = 0
+        for t in range(3):
+            c[t] = b[t] + (ks - s) * st[t]
+            lo = max(lo, _prog_lo(al, c[t], st[t], L))
+            if t < 2:
+                lo = max(lo, _prog_lo(tl, c[t], st[t], L))
+        ks += lo
+        L -= lo
         off = ks - s
+        for t in range(3):
+            c[t] = b[t] + off * st[t]
+            _prog_rows(al, c[t], st[t], L, &ap[t], &aps[t])
+            if t < 2:
+                _prog_rows(tl, c[t], st[t], L, &tp[t], &tps[t])
+        blk = own + off * own_step
         nra = _count_flags(ra, ks, 1, L)
         nrt = _count_flags(rt, ks, 1, L)
         if nra == 0 and nrt == 0:
@@ -1418,15 +1635,18 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         fast = (nra == 0 or nra == L) and (nrt == 0 or nrt == L) and not _is_selection(o)
         selfref = 0
         for t in range(3):
-            c[t] = b[t] + off * st[t]
             if _last(c[t], st[t], L) >= ks:
                 selfref = 1
+        tzu[0] = 1
+        tzu[1] = 1
         if fast and not selfref:
-            for t in range(2):
-                cnt = _count_flags(tz, c[t], st[t], L)
-                tzu[t] = cnt == L
-                if cnt != 0 and cnt != L:
-                    fast = 0
+            if nra == L and (d2t[3 * o] or d2t[3 * o + 1] or crt[3 * o]):
+                # the forward tangents enter through second partials
+                for t in range(2):
+                    cnt = _count_flags(tz, c[t], st[t], L)
+                    tzu[t] = cnt == L
+                    if cnt != 0 and cnt != L:
+                        fast = 0
         else:
             fast = 0
         if fast:
@@ -1439,8 +1659,10 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                         need_h = 1
                 if crt[3 * o] and not (tzu[0] and tzu[1]):
                     need_h = 1
-            _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
-                            D0, D1, D2)
+            D[0] = D0
+            D[1] = D1
+            D[2] = D2
+            _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals, D)
             if not _constant_partials(o):
                 for t in range(3):
                     if live[t] and not _all_finite(D[t], L):
@@ -1452,13 +1674,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                 use_h[1] = live[0] and crt[3 * o] and not tzu[1]
                 use_h[2] = live[1] and crt[3 * o] and not tzu[0]
                 use_h[3] = live[1] and d2t[3 * o + 1] and not tzu[1]
-                _block_second_partials(o, ks, L, c[0], st[0], c[1], st[1], cst, vals,
-                                       H0, H1, H2)
-                for i in range(L):
-                    ak = a[ks + i]
-                    H0[i] = _scale(H0[i], ak)
-                    H1[i] = _scale(H1[i], ak)
-                    H2[i] = _scale(H2[i], ak)
+                _block_hessian_coefs(o, ks, L, c[0], st[0], c[1], st[1], cst, vals, a,
+                                     H0, H1, H2)
                 if ((use_h[0] and not _all_finite(H0, L))
                         or ((use_h[1] or use_h[2]) and not _all_finite(H1, L))
                         or (use_h[3] and not _all_finite(H2, L))):
@@ -1470,7 +1687,7 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                 if ra[k] or rt[k]:
                     i = k - s
                     _hvp_node(k, o, b[0] + i * st[0], b[1] + i * st[1], b[2] + i * st[2],
-                              cst, d1t, d2t, crt, vals, T, tz, 0, 0, cc, a, ra, At, rt,
+                              cst, d1t, d2t, crt, vals, tl, tz, 0, 0, cc, a, ra, al, rt,
                               NULL, NULL)
             ke = ks
             continue
@@ -1483,19 +1700,19 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                     _hvp_arg_scalar(a, ra, ks, L, c[t], st[t], D[t])
                 nr = 0
                 if RT:
-                    base[0] = At + ks * cc
-                    rs[0] = cc
+                    base[0] = blk
+                    rs[0] = own_step
                     W[0] = D[t]
                     nr = 1
                 if t < 2:
                     for jj in range(2):
                         if use_h[2 * t + jj]:
-                            base[nr] = T + c[jj] * cc
-                            rs[nr] = st[jj] * cc
+                            base[nr] = tp[jj]
+                            rs[nr] = tps[jj]
                             W[nr] = HC[2 * t + jj]
                             nr += 1
                 if nr:
-                    _hvp_arg_rows(At, rt, L, c[t], st[t], nr, base, rs, W, cc)
+                    _hvp_arg_rows(ap[t], aps[t], rt + c[t], st[t], L, nr, base, rs, W, cc)
             ke = ks
             continue
         i = L
@@ -1515,17 +1732,17 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                         ra[ai] = 1
                 nr = 0
                 if RT:
-                    rows[0] = At + k * cc
+                    rows[0] = blk + i * own_step
                     w[0] = D[t][i]
                     nr = 1
                 if t < 2:
                     for jj in range(2):
                         if use_h[2 * t + jj]:
-                            rows[nr] = T + (c[jj] + i * st[jj]) * cc
+                            rows[nr] = tp[jj] + i * tps[jj]
                             w[nr] = HC[2 * t + jj][i]
                             nr += 1
                 if nr:
-                    dst = At + ai * cc
+                    dst = ap[t] + i * aps[t]
                     _rows3(dst, not rt[ai], nr, rows, w, cc)
                     rt[ai] = 1
         ke = ks
@@ -1535,13 +1752,14 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                        const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
                        ITYPE_t nseg, ITYPE_t n_nodes, const uint8_t *d1t,
                        const uint8_t *d2t, const uint8_t *crt, const double *vals,
-                       ITYPE_t out, const double *T, const uint8_t *tz, ITYPE_t ctot,
-                       ITYPE_t j0, ITYPE_t cc, double *a, uint8_t *ra, double *At,
+                       ITYPE_t out, const Layout *tl, const uint8_t *tz, ITYPE_t ctot,
+                       ITYPE_t j0, ITYPE_t cc, double *a, uint8_t *ra, const Layout *al,
                        uint8_t *rt, double *grad, double *HV) noexcept nogil:
     """Reverse pass of forward-over-reverse: scalar adjoints ``a`` (seed 1 at node
-    ``out``) and adjoint tangents ``At[k, :cc]`` given the forward tangents ``T``;
-    writes ``grad[i] += a[VAR i]`` and ``HV[i, j0:j0+cc] += At[VAR i]`` (both must
-    hold zeros). ``ra``/``rt`` flag reached scalar adjoints / nonzero adjoint tangents.
+    ``out``) and adjoint tangent rows (placed by ``al``) given the forward tangent
+    rows (placed by ``tl``); writes ``grad[i] += a[VAR i]`` and
+    ``HV[i, j0:j0+cc] += `` the adjoint tangent of ``VAR i`` (both must hold zeros).
+    ``ra``/``rt`` flag reached scalar adjoints / nonzero adjoint tangents.
     """
     cdef ITYPE_t k, r, s, e, i0, i1, i2
     cdef const ITYPE_t *row
@@ -1557,8 +1775,8 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         s = row[0]
         e = row[1]
         if row[2] and not _is_leaf(op[s]):
-            _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, T, tz, cc, a, ra,
-                         At, rt)
+            _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, tl, tz, cc, a, ra,
+                         al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
             continue
         k = e
         while k > s:
@@ -1568,9 +1786,8 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             i0 = a0[k]
             i1 = a1[k] if a1[k] >= 0 else i0
             i2 = a2[k] if a2[k] >= 0 else i0
-            _hvp_node(k, op[k], i0, i1, i2, cst, d1t, d2t, crt, vals, T, tz, ctot, j0, cc,
-                      a, ra, At, rt, grad, HV)
-
+            _hvp_node(k, op[k], i0, i1, i2, cst, d1t, d2t, crt, vals, tl, tz, ctot, j0, cc,
+                      a, ra, al, rt, grad, HV)
 
 
 # ---------------------------------------------------------------------------
@@ -1582,8 +1799,9 @@ cdef class RowLayout:
     :func:`forward_layout`, opaque otherwise. It holds the segment plan it was
     built for and the number of slots of the tangent work array."""
     cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
+    cdef readonly int mode
     cdef readonly object plan
-    cdef object seg_of, kind, off, _arrays
+    cdef object seg_of, kind, off, copy_pos, _arrays
     cdef size_t op_addr, cst_addr, out_addr
 
     def __repr__(self):
@@ -1624,51 +1842,75 @@ cdef void _free_slots(ITYPE_t *fs, ITYPE_t *fl, ITYPE_t *nf, ITYPE_t *top, ITYPE
         nf[0] -= 1
 
 
+cdef inline ITYPE_t _take_slots(ITYPE_t *fs, ITYPE_t *fl, ITYPE_t *nf, ITYPE_t *top,
+                               ITYPE_t *peak, ITYPE_t size, bint reuse) noexcept nogil:
+    """A run of ``size`` slots: the first free run that fits, else the top."""
+    cdef ITYPE_t i, j, o
+    if reuse:
+        for i in range(nf[0]):
+            if fl[i] >= size:
+                o = fs[i]
+                fs[i] += size
+                fl[i] -= size
+                if fl[i] == 0:
+                    for j in range(i, nf[0] - 1):
+                        fs[j] = fs[j + 1]
+                        fl[j] = fl[j + 1]
+                    nf[0] -= 1
+                return o
+    o = top[0]
+    top[0] += size
+    peak[0] = max(peak[0], top[0])
+    return o
+
+
 cdef ITYPE_t _allocate_slots(const ITYPE_t[:, ::1] plan, const uint8_t[::1] kind,
-                             const ITYPE_t[::1] last, ITYPE_t[::1] off, bint reuse) noexcept nogil:
-    """Give every ``ROWS_SLOT`` segment a run of slots (``off``), first fit, freeing
-    the runs of the segments whose last consumer has run; returns the slots needed."""
-    cdef ITYPE_t nseg = plan.shape[0], g, t, i, j, size, top = 0, peak = 0, nf = 0, found
+                             const ITYPE_t[::1] last, ITYPE_t[::1] off, bint reuse,
+                             bint backward) noexcept nogil:
+    """Give every ``ROWS_SLOT`` segment a run of slots (``off``), first fit; returns
+    the slots needed. Forward (tangents): a segment's rows are taken when it runs and
+    released after its last consumer ``last[g]`` ran. Backward (adjoints, segments
+    run last to first): taken when its last consumer runs (the first to write them)
+    and released after the segment itself ran."""
+    cdef ITYPE_t nseg = plan.shape[0], g, r, t, top = 0, peak = 0, nf = 0
     cdef ITYPE_t *head = <ITYPE_t *>malloc((nseg + 1) * sizeof(ITYPE_t))
     cdef ITYPE_t *link = <ITYPE_t *>malloc((nseg + 1) * sizeof(ITYPE_t))
     cdef ITYPE_t *fs = <ITYPE_t *>malloc((nseg + 2) * sizeof(ITYPE_t))
     cdef ITYPE_t *fl = <ITYPE_t *>malloc((nseg + 2) * sizeof(ITYPE_t))
     if head == NULL or link == NULL or fs == NULL or fl == NULL:
-        reuse = 0
-    if reuse:
-        for g in range(nseg + 1):
-            head[g] = -1
+        free(head)
+        free(link)
+        free(fs)
+        free(fl)
         for g in range(nseg):
             if kind[g] == ROWS_SLOT:
-                link[g] = head[last[g]]
-                head[last[g]] = g
+                off[g] = top
+                top += plan[g, 1] - plan[g, 0]
+        return top
+    # segments by last consumer
+    for g in range(nseg + 1):
+        head[g] = -1
     for g in range(nseg):
         if kind[g] == ROWS_SLOT:
-            size = plan[g, 1] - plan[g, 0]
-            found = -1
-            if reuse:
-                for i in range(nf):
-                    if fl[i] >= size:
-                        found = i
-                        break
-            if found >= 0:
-                off[g] = fs[found]
-                fs[found] += size
-                fl[found] -= size
-                if fl[found] == 0:
-                    for j in range(found, nf - 1):
-                        fs[j] = fs[j + 1]
-                        fl[j] = fl[j + 1]
-                    nf -= 1
-            else:
-                off[g] = top
-                top += size
-                peak = max(peak, top)
-        if reuse:
+            link[g] = head[last[g]]
+            head[last[g]] = g
+    for r in range(nseg):
+        g = nseg - 1 - r if backward else r
+        if backward:
             t = head[g]
             while t >= 0:
-                _free_slots(fs, fl, &nf, &top, off[t], plan[t, 1] - plan[t, 0])
+                off[t] = _take_slots(fs, fl, &nf, &top, &peak, plan[t, 1] - plan[t, 0], reuse)
                 t = link[t]
+            if reuse and kind[g] == ROWS_SLOT:
+                _free_slots(fs, fl, &nf, &top, off[g], plan[g, 1] - plan[g, 0])
+        else:
+            if kind[g] == ROWS_SLOT:
+                off[g] = _take_slots(fs, fl, &nf, &top, &peak, plan[g, 1] - plan[g, 0], reuse)
+            if reuse:
+                t = head[g]
+                while t >= 0:
+                    _free_slots(fs, fl, &nf, &top, off[t], plan[t, 1] - plan[t, 0])
+                    t = link[t]
     free(head)
     free(link)
     free(fs)
@@ -1676,24 +1918,17 @@ cdef ITYPE_t _allocate_slots(const ITYPE_t[:, ::1] plan, const uint8_t[::1] kind
     return peak
 
 
-def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
-                   const ITYPE_t[::1] arg2, const double[::1] cst,
-                   const ITYPE_t[::1] outputs, ITYPE_t n_inputs, seg=None, bint reuse=True):
-    """The row layout of :func:`forward_sweep` for a graph and segment plan.
+cdef enum:
+    LAYOUT_FORWARD = 0   # forward_sweep: inputs from the seeds, outputs into B
+    LAYOUT_TANGENTS = 1  # hvp_sweep's tangents: kept where second partials read them
+    LAYOUT_ADJOINTS = 2  # hvp_sweep's adjoint tangents: slots taken backward
 
-    (input)  the graph's node arrays and number of inputs; seg: the segment plan
-             (None: one indexed segment); reuse: whether slots are reused
-    (output) a :class:`RowLayout`
 
-    Per segment: constants and parameters have no rows; a run of inputs in
-    order (``const[k] = i0 + k - s``) reads the seed rows in place; a run of
-    nodes that are the outputs at consecutive positions is written straight
-    into B; every other segment gets a run of slots of the tangent work array,
-    released after its last consumer (or kept to the end for outputs), so the
-    array holds the rows that are live at one time rather than all ``N``.
-    Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
-    """
-    cdef ITYPE_t n = op.shape[0], m = outputs.shape[0]
+def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                  const ITYPE_t[::1] arg2, const double[::1] cst, const ITYPE_t[::1] outputs,
+                  ITYPE_t n_inputs, seg, bint reuse, int mode, const uint8_t[:, ::1] d2=None,
+                  const uint8_t[:, ::1] cross=None):
+    cdef ITYPE_t n = op.shape[0], m = outputs.shape[0] if mode == LAYOUT_FORWARD else 0
     plan_arr = _plan(seg, n)
     cdef const ITYPE_t[:, ::1] plan = plan_arr
     cdef ITYPE_t nseg = plan.shape[0], g, k, s, e, r, a, t, gk
@@ -1702,14 +1937,20 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
     off_arr = np.zeros(nseg, dtype=np.int64)
     last_arr = np.empty(nseg, dtype=np.int64)
     pos_arr = np.full(n, -1, dtype=np.int64)
+    cp_arr = np.empty(m, dtype=np.int64)
     cdef ITYPE_t[::1] seg_of = seg_of_arr, off = off_arr, last = last_arr, pos = pos_arr
+    cdef ITYPE_t[::1] cp = cp_arr
     cdef uint8_t[::1] kind = kind_arr
     cdef bint ok
+    cdef uint8_t o
     if arg0.shape[0] != n or arg1.shape[0] != n or arg2.shape[0] != n or cst.shape[0] != n:
         raise ValueError("node arrays of different lengths")
-    for r in range(m):
+    for r in range(outputs.shape[0]):
         if not 0 <= outputs[r] < n:
             raise ValueError("an output is not a node id")
+    if mode == LAYOUT_TANGENTS:
+        _check_tables(d2)
+        _check_tables(cross)
     # a plan with many tiny segments gains little from reuse; bound the allocator's work
     reuse = reuse and nseg <= n // 4 + 16
     with nogil:
@@ -1732,6 +1973,9 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
             if ok:
                 kind[g] = ROWS_NONE
                 continue
+            kind[g] = ROWS_SLOT
+            if mode == LAYOUT_ADJOINTS:
+                continue
             ok = cst[s] >= 0 and cst[s] + (e - s) <= n_inputs
             for k in range(s, e):
                 if not ok or op[k] != OP_VAR or cst[k] != cst[s] + (k - s):
@@ -1750,19 +1994,52 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
             if ok:
                 kind[g] = ROWS_OUT
                 off[g] = r
-                continue
-            kind[g] = ROWS_SLOT
-        # the last segment that reads each segment; outputs are read at the end
+        # the last segment that reads each segment; outputs are read at the end, and
+        # so are the tangents that the reverse pass of hvp_sweep reads
         for k in range(n):
             gk = seg_of[k]
+            o = op[k]
             for t in range(3):
                 a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
-                if a >= 0 and last[seg_of[a]] < gk:
+                if a < 0:
+                    continue
+                if (mode == LAYOUT_TANGENTS and t < 2 and not _is_leaf(o)
+                        and (d2[o, 0] or d2[o, 1] or cross[o, 0])):
+                    last[seg_of[a]] = nseg
+                elif last[seg_of[a]] < gk:
                     last[seg_of[a]] = gk
         for r in range(m):
             last[seg_of[outputs[r]]] = nseg
-        t = _allocate_slots(plan, kind, last, off, reuse)
+        if mode == LAYOUT_TANGENTS:
+            # the tangents that are read: those of the arguments of ops with second
+            # partials (marked by last = nseg above) and, recursively, of the
+            # arguments of nodes whose tangents are read; the other segments only
+            # need values (a sum tree above the second-order terms, for instance)
+            for g in range(nseg):
+                pos[g] = last[g] == nseg
+            k = n
+            while k > 0:
+                k -= 1
+                if not pos[seg_of[k]] or _is_leaf(op[k]):
+                    continue
+                for t in range(3):
+                    a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                    if a >= 0:
+                        pos[seg_of[a]] = 1
+            for g in range(nseg):
+                if not pos[g] and kind[g] != ROWS_NONE:
+                    kind[g] = ROWS_SKIP
+        t = _allocate_slots(plan, kind, last, off, reuse, mode == LAYOUT_ADJOINTS)
+        # the output positions whose rows are not written in place
+        a = 0
+        for r in range(m):
+            k = outputs[r]
+            g = seg_of[k]
+            if not (kind[g] == ROWS_OUT and off[g] + k - plan[g, 0] == r):
+                cp[a] = r
+                a += 1
     lay = RowLayout()
+    lay.mode = mode
     lay.n_nodes = n
     lay.n_inputs = n_inputs
     lay.n_outputs = m
@@ -1771,12 +2048,56 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
     lay.seg_of = seg_of_arr
     lay.kind = kind_arr
     lay.off = off_arr
+    lay.copy_pos = cp_arr[:a].copy()
     lay._arrays = (op, cst, outputs)  # keeps the addresses below meaningful
     lay.op_addr = <size_t>&op[0] if n else 0
     lay.cst_addr = <size_t>&cst[0] if n else 0
     lay.out_addr = <size_t>&outputs[0] if m else 0
     return lay
 
+
+def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                   const ITYPE_t[::1] arg2, const double[::1] cst,
+                   const ITYPE_t[::1] outputs, ITYPE_t n_inputs, seg=None, bint reuse=True):
+    """The row layout of :func:`forward_sweep` for a graph and segment plan.
+
+    (input)  the graph's node arrays and number of inputs; seg: the segment plan
+             (None: one indexed segment); reuse: whether slots are reused
+    (output) a :class:`RowLayout`
+
+    Per segment: constants and parameters have no rows; a run of inputs in
+    order (``const[k] = i0 + k - s``) reads the seed rows in place; a run of
+    nodes that are the outputs at consecutive positions is written straight
+    into B; every other segment gets a run of slots of the tangent work array,
+    released after its last consumer (or kept to the end for outputs), so the
+    array holds the rows that are live at one time rather than all ``N``.
+    Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
+    """
+    return _build_layout(op, arg0, arg1, arg2, cst, outputs, n_inputs, seg, reuse,
+                         LAYOUT_FORWARD)
+
+
+def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t n_inputs,
+                const uint8_t[:, ::1] d2, const uint8_t[:, ::1] cross, seg=None,
+                bint reuse=True):
+    """The row layouts of :func:`hvp_sweep`: ``(tangents, adjoint tangents)``.
+
+    (input)  node arrays, number of inputs, ``classification_tables()[2:]``, the
+             segment plan and whether slots are reused
+    (output) two :class:`RowLayout`
+
+    Tangents: inputs read from V in place; the rows of arguments of ops with
+    second partials are kept for the reverse pass, the others released after
+    their last consumer. Adjoint tangents: a segment's rows are taken when its
+    last consumer runs backward (the first to write them) and released once the
+    segment ran; constants and parameters share one scratch row.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    return (_build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
+                          LAYOUT_TANGENTS, d2, cross),
+            _build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
+                          LAYOUT_ADJOINTS))
 
 
 # ---------------------------------------------------------------------------
@@ -1863,6 +2184,51 @@ def _plan(seg, ITYPE_t n):
     return out
 
 
+cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, ::1] plan,
+                      double *T, const uint8_t[::1] op, const double[::1] cst,
+                      ITYPE_t n_inputs) except -1:
+    """Fill ``lay`` from ``layout`` (None: the identity layout over ``T``)."""
+    cdef const ITYPE_t[::1] seg_of
+    cdef const uint8_t[::1] kind
+    cdef const ITYPE_t[::1] off
+    cdef ITYPE_t nseg = plan.shape[0]
+    lay.ident = layout is None
+    lay.cc = 0
+    lay.T = T
+    lay.seg = &plan[0, 0] if nseg else NULL
+    lay.seg_of = NULL
+    lay.kind = NULL
+    lay.off = NULL
+    lay.n_slots = 0
+    lay.first = NULL
+    lay.rs = NULL
+    if layout is None:
+        return 0
+    if (layout.mode != mode or layout.n_nodes != op.shape[0] or layout.n_inputs != n_inputs
+            or layout.op_addr != <size_t>&op[0] or layout.cst_addr != <size_t>&cst[0]):
+        raise ValueError("the row layout was built for other node arrays or another sweep")
+    seg_of = layout.seg_of
+    kind = layout.kind
+    off = layout.off
+    lay.seg_of = &seg_of[0]
+    lay.kind = &kind[0]
+    lay.off = &off[0]
+    lay.n_slots = layout.n_slots
+    lay.first = <double **>malloc(max(nseg, 1) * sizeof(double *))
+    lay.rs = <ITYPE_t *>malloc(max(nseg, 1) * sizeof(ITYPE_t))
+    if lay.first == NULL or lay.rs == NULL:
+        _close_layout(lay)
+        raise MemoryError()
+    return 0
+
+
+cdef void _close_layout(Layout *lay) noexcept:
+    free(lay.first)
+    free(lay.rs)
+    lay.first = NULL
+    lay.rs = NULL
+
+
 def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst,
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
@@ -1896,9 +2262,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if n == 0 or ctot == 0:
         return y_arr, B_arr
     if layout is not None:
-        if (layout.n_nodes != n or layout.n_outputs != m or layout.n_inputs != x.shape[0]
-                or layout.op_addr != <size_t>&op[0] or layout.cst_addr != <size_t>&cst[0]
-                or (m and layout.out_addr != <size_t>&outputs[0])):
+        if layout.n_outputs != m or (m and layout.out_addr != <size_t>&outputs[0]):
             raise ValueError("the row layout was built for other node arrays")
         plan_arr = layout.plan
         nslots = layout.n_slots
@@ -1907,7 +2271,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         nslots = n
     cdef const ITYPE_t[:, ::1] plan = plan_arr
     nseg = plan.shape[0]
-    vals_arr, T_arr, tz_arr = _work_arrays([n, max(nslots * chunk, 1)], [n])
+    vals_arr, T_arr, tz_arr = _work_arrays([n, (nslots + 1) * chunk], [n])
     cdef double[::1] vals = vals_arr
     cdef double[::1] T = T_arr
     cdef uint8_t[::1] tz = tz_arr
@@ -1920,53 +2284,39 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef double *Bp = &B[0, 0] if m else NULL
     cdef double *brow
     cdef const double *trow
-    cdef const ITYPE_t[::1] seg_of
     cdef const uint8_t[::1] kind
-    cdef const ITYPE_t[::1] off
+    cdef const ITYPE_t[::1] copy_pos
+    cdef const ITYPE_t *cpos = NULL  # the output positions to copy (NULL: all)
+    cdef ITYPE_t i, ncopy = m
     cdef Layout lay
-    lay.ident = layout is None
-    lay.T = Tp
-    lay.seg = &plan[0, 0]
-    lay.seg_of = NULL
-    lay.kind = NULL
-    lay.first = NULL
-    lay.rs = NULL
+    _open_layout(&lay, layout, LAYOUT_FORWARD, plan, Tp, op, cst, x.shape[0])
     if layout is not None:
-        seg_of = layout.seg_of
         kind = layout.kind
-        off = layout.off
-        lay.seg_of = &seg_of[0]
-        lay.kind = &kind[0]
-        lay.first = <double **>malloc(nseg * sizeof(double *))
-        lay.rs = <ITYPE_t *>malloc(nseg * sizeof(ITYPE_t))
-        if lay.first == NULL or lay.rs == NULL:
-            free(lay.first)
-            free(lay.rs)
-            raise MemoryError()
+        copy_pos = layout.copy_pos
+        ncopy = copy_pos.shape[0]
+        cpos = &copy_pos[0] if ncopy else NULL
     try:
         j0 = 0
         while j0 < ctot:
             cc = min(chunk, ctot - j0)
             lay.cc = cc
             with nogil:
-                if not lay.ident:
-                    for g in range(nseg):
-                        if kind[g] == ROWS_SLOT:
-                            lay.first[g] = Tp + off[g] * cc
-                            lay.rs[g] = cc
-                        elif kind[g] == ROWS_SEED:
-                            lay.first[g] = <double *>Sp + off[g] * ctot + j0
-                            lay.rs[g] = ctot
-                        elif kind[g] == ROWS_OUT:
-                            lay.first[g] = Bp + off[g] * ctot + j0
-                            lay.rs[g] = ctot
-                        else:
-                            lay.first[g] = Tp
-                            lay.rs[g] = 0
+                _place_rows(&lay, nseg, cc, Sp, Bp, ctot, j0)
                 _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0], nseg,
                          &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot, j0, cc, &lay,
                          &tz[0])
-                for r in range(m):
+                if not lay.ident:
+                    # rows written in place: zero rows are left to fill
+                    for g in range(nseg):
+                        if kind[g] == ROWS_OUT:
+                            brow = lay.first[g]
+                            for k in range(plan[g, 0], plan[g, 1]):
+                                if tz[k]:
+                                    for j in range(cc):
+                                        brow[j] = 0.0
+                                brow += ctot
+                for i in range(ncopy):
+                    r = cpos[i] if cpos != NULL else i
                     k = outputs[r]
                     brow = Bp + r * ctot + j0
                     if tz[k]:
@@ -1974,13 +2324,11 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                             brow[j] = 0.0
                     else:
                         trow = _rowp(&lay, k)
-                        if trow != brow:
-                            for j in range(cc):
-                                brow[j] = trow[j]
+                        for j in range(cc):
+                            brow[j] = trow[j]
             j0 += cc
     finally:
-        free(lay.first)
-        free(lay.rs)
+        _close_layout(&lay)
     with nogil:
         for r in range(m):
             y[r] = vals[outputs[r]]
@@ -2048,23 +2396,27 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
               const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t output,
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
               const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
-              const double[:, ::1] V, ITYPE_t chunk=0, seg=None):
+              const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
     (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
              ``classification_tables()[1:]``; x: (n_inputs,), p: (n_params,),
              V: (n_inputs, c) directions; chunk: directions per pass; seg: the
-             segment plan as in :func:`forward_sweep`
+             segment plan as in :func:`forward_sweep`; layouts: the pair of
+             :func:`hvp_layouts` for these node arrays (they carry their plan; ``seg``
+             is then ignored), or None (rows in node order)
     (output) ``(value, grad, HV)``: value float, grad (n_inputs,), HV (n_inputs, c)
 
     NumPy equivalent: ``value = f(x, p)``, ``grad = gradient(f)(x, p)``,
     ``HV = hessian(f)(x, p) @ V``.
     Forward pass: values and c tangents (seeded by V); reverse pass: scalar
     adjoints and c adjoint tangents, using the second partials.
-    Memory: values and scalar adjoints 2N, tangents and adjoint tangents 2N x chunk.
+    Memory: values and scalar adjoints 2N, tangents and adjoint tangents 2N x chunk
+    (with layouts, their slots x chunk).
     """
     cdef ITYPE_t n = op.shape[0], nin = x.shape[0], ctot = V.shape[1]
-    cdef ITYPE_t cc, j0
+    cdef ITYPE_t cc, j0, tslots, aslots
+    cdef RowLayout tlayout = None, alayout = None
     _check_tables(d1)
     _check_tables(d2)
     _check_tables(cross)
@@ -2074,14 +2426,25 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         raise ValueError("output is not a node id")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
-    cdef const ITYPE_t[:, ::1] plan = _plan(seg, n)
+    if layouts is not None:
+        tlayout, alayout = layouts
+        if tlayout.plan is not alayout.plan and not np.array_equal(tlayout.plan, alayout.plan):
+            raise ValueError("the two layouts were built for different plans")
+        plan_arr = tlayout.plan
+        tslots = tlayout.n_slots
+        aslots = alayout.n_slots
+    else:
+        plan_arr = _plan(seg, n)
+        tslots = n
+        aslots = n
+    cdef const ITYPE_t[:, ::1] plan = plan_arr
     cdef const ITYPE_t *sp = &plan[0, 0]
     cdef ITYPE_t nseg = plan.shape[0]
     grad_arr = np.zeros(nin)
     HV_arr = np.zeros((nin, ctot))
     cc = max(chunk, 1)
     vals_arr, a_arr, T_arr, At_arr, ra_arr, rt_arr, tz_arr = _work_arrays(
-        [n, n, n * cc, n * cc], [n, n, n])
+        [n, n, (tslots + 1) * cc, (aslots + 1) * cc], [n, n, n])
     cdef double[::1] vals = vals_arr, a = a_arr, grad = grad_arr, T = T_arr, At = At_arr
     cdef uint8_t[::1] ra = ra_arr, rt = rt_arr, tz = tz_arr
     cdef double[:, ::1] HV = HV_arr
@@ -2090,31 +2453,43 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     cdef const double *Vp = &V[0, 0] if nin else NULL
     cdef double *HVp = &HV[0, 0] if nin and ctot else NULL
     cdef double *gp = &grad[0] if nin else NULL
-    if ctot == 0:
-        with nogil:
-            _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, xp, pp,
-                    &vals[0])
-            # one scalar reverse pass with no directions
-            for j0 in range(n):
-                tz[j0] = 1
-            _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
-                         &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0],
-                         &tz[0], 0, 0, 0, &a[0], &ra[0], &At[0], &rt[0], gp, HVp)
-        return float(vals[output]), grad_arr, HV_arr
-    cdef Layout lay  # identity: the reverse pass reads T[k] at T + k * cc
-    lay.ident = 1
-    lay.T = &T[0]
-    j0 = 0
-    while j0 < ctot:
-        cc = min(chunk, ctot - j0)
-        lay.cc = cc
-        with nogil:
-            _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, &d1[0, 0],
-                     xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &lay, &tz[0])
-            # the gradient is accumulated by the first chunk's scalar pass only
-            _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
-                         &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &T[0],
-                         &tz[0], ctot, j0, cc, &a[0], &ra[0], &At[0], &rt[0],
-                         gp if j0 == 0 else NULL, HVp)
-        j0 += cc
+    cdef Layout tl, al
+    _open_layout(&tl, tlayout, LAYOUT_TANGENTS, plan, &T[0], op, cst, nin)
+    try:
+        _open_layout(&al, alayout, LAYOUT_ADJOINTS, plan, &At[0], op, cst, nin)
+    except BaseException:
+        _close_layout(&tl)
+        raise
+    try:
+        if ctot == 0:
+            with nogil:
+                _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, xp, pp,
+                        &vals[0])
+                # one scalar reverse pass with no directions
+                for j0 in range(n):
+                    tz[j0] = 1
+                _place_rows(&tl, nseg, 0, Vp, NULL, 0, 0)
+                _place_rows(&al, nseg, 0, NULL, NULL, 0, 0)
+                _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
+                             &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
+                             &tz[0], 0, 0, 0, &a[0], &ra[0], &al, &rt[0], gp, HVp)
+            return float(vals[output]), grad_arr, HV_arr
+        j0 = 0
+        while j0 < ctot:
+            cc = min(chunk, ctot - j0)
+            with nogil:
+                _place_rows(&tl, nseg, cc, Vp, NULL, ctot, j0)
+                _place_rows(&al, nseg, cc, NULL, NULL, 0, 0)
+                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg,
+                         &d1[0, 0], xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &tl,
+                         &tz[0])
+                # the gradient is accumulated by the first chunk's scalar pass only
+                _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
+                             &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
+                             &tz[0], ctot, j0, cc, &a[0], &ra[0], &al, &rt[0],
+                             gp if j0 == 0 else NULL, HVp)
+            j0 += cc
+    finally:
+        _close_layout(&tl)
+        _close_layout(&al)
     return float(vals[output]), grad_arr, HV_arr

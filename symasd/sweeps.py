@@ -56,14 +56,23 @@ depend on the plan; ``plan=`` (rows as from ``symasd._vm.plan``, e.g. with
 
 Memory
 ------
-A sweep keeps the values of all ``N`` nodes and ``N x cc`` tangents or
-adjoints (twice that for :func:`hvp_numeric`), where ``cc`` is the number of
-directions per pass. When ``N * c`` would exceed :data:`SWEEP_MEMORY_BYTES`
-the ``c`` columns are processed in chunks of ``cc`` columns (values are
-computed once); ``chunk=`` forces a chunk size. The work arrays are carved
-from one buffer per thread that is kept for the next call when it is at most
-``symasd._sweeps.WORKSPACE_KEEP_BYTES`` (256 MiB), which spares repeated
-sweeps the cost of fresh memory; :func:`release_workspace` drops it.
+A sweep keeps the values of all ``N`` nodes and at most ``N x cc`` tangents
+or adjoints (twice that for :func:`hvp_numeric`), where ``cc`` is the number
+of directions per pass. Where the rows go is decided once per graph (a
+*row layout*, cached with the graph): :func:`forward_numeric` reads the rows
+of the inputs from the seed matrix, writes the rows of the outputs straight
+into ``B`` and reuses the rows of a segment once all its consumers have run,
+so it holds the rows live at one time (for ``np.diff(x, 3)``, two of the four
+arrays); :func:`hvp_numeric` computes and keeps only the tangents that the
+second partials read (a sum over second-order terms needs values only) and
+takes the rows of the adjoint tangents backward, from a segment's last
+consumer to the segment itself. When ``N * c`` would exceed
+:data:`SWEEP_MEMORY_BYTES` the ``c`` columns are processed in chunks of
+``cc`` columns (values are computed once); ``chunk=`` forces a chunk size.
+The work arrays are carved from one buffer per thread that is kept for the
+next call when it is at most ``symasd._sweeps.WORKSPACE_KEEP_BYTES``
+(256 MiB), which spares repeated sweeps the cost of fresh memory;
+:func:`release_workspace` drops it.
 """
 
 from __future__ import annotations
@@ -167,19 +176,30 @@ def _plan(graph: Graph, plan) -> np.ndarray:
 _LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _cached(graph: Graph, plan, key: str, build):
+    """``build(plan)`` for ``graph``, cached per graph for the default plan."""
+    if plan is not None:
+        return build(_plan(graph, plan))
+    cache = _LAYOUTS.get(graph)
+    if cache is None:
+        cache = _LAYOUTS.setdefault(graph, {})
+    if key not in cache:
+        cache[key] = build(graph.segments)
+    return cache[key]
+
+
 def _layout(graph: Graph, plan) -> _sweeps.RowLayout:
-    """The forward sweep's row layout for ``graph`` and its plan (cached per graph for
-    the default plan)."""
-    if plan is None:
-        layout = _LAYOUTS.get(graph)
-        if layout is not None:
-            return layout
-    layout = _sweeps.forward_layout(graph.op, graph.arg0, graph.arg1, graph.arg2,
-                                    graph.const, graph.outputs, graph.n_inputs,
-                                    _plan(graph, plan))
-    if plan is None:
-        _LAYOUTS[graph] = layout
-    return layout
+    """The forward sweep's row layout for ``graph`` and its plan."""
+    return _cached(graph, plan, "forward", lambda seg: _sweeps.forward_layout(
+        graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const, graph.outputs,
+        graph.n_inputs, seg))
+
+
+def _hvp_layouts(graph: Graph, plan) -> tuple:
+    """The forward-over-reverse sweep's row layouts for ``graph`` and its plan."""
+    return _cached(graph, plan, "hvp", lambda seg: _sweeps.hvp_layouts(
+        graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const, graph.n_inputs, _D2,
+        _CROSS, seg))
 
 
 def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
@@ -261,5 +281,6 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
     cc = _chunk(graph, Vs.shape[1], 2, chunk)
     value, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
                                         graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
-                                        xf, pf, Vs, cc, _plan(graph, plan))
+                                        xf, pf, Vs, cc,
+                                        layouts=_hvp_layouts(graph, plan))
     return np.float64(value), grad, HV

@@ -586,6 +586,11 @@ def test_programs_plans_give_identical_hessian_vector_products(prog, seed):
         results = {name: hvp_numeric(g, x, (), V, plan=plan)
                    for name, plan in _plans(g).items()}
         results["chunked"] = hvp_numeric(g, x, (), V, chunk=2)
+        # rows in node order (no layouts)
+        value, grad, HV = _sweeps.hvp_sweep(
+            g.op, g.arg0, g.arg1, g.arg2, g.const, int(g.outputs[0]), sweeps._D1,
+            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V, 0, g.segments)
+        results["identity"] = (np.float64(value), grad, HV)
     _assert_same(results)
 
 
@@ -682,6 +687,30 @@ def test_forward_layout_reuses_slots():
                                       1000, g.segments, reuse=False)
     assert no_reuse.n_slots >= lay.n_slots
     np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=no_reuse)[1], B)
+
+
+def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
+    n = 2000
+    h = symasd.trace(_rosen, np.zeros(n))
+    tangents, adjoints = sweeps._hvp_layouts(h, None)
+    assert sweeps._hvp_layouts(h, None)[0] is tangents  # cached per graph
+    # x[1:] - x[:-1]**2 and 1 - x[:-1] (arguments of squares) with their square
+    # x[:-1]**2 keep tangents; the scaled squares and the sum tree need values only
+    assert tangents.n_slots < h.n_nodes / 2 and adjoints.n_slots < h.n_nodes / 2
+    x = np.random.default_rng(4).uniform(-1, 1, n)
+    V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
+    args = (h.op, h.arg0, h.arg1, h.arg2, h.const, int(h.outputs[0]), sweeps._D1,
+            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V)
+    expected = _sweeps.hvp_sweep(*args, 0, h.segments)
+    for got in (hvp_numeric(h, x, (), V), _sweeps.hvp_sweep(*args, 1, layouts=(tangents,
+                                                                              adjoints))):
+        for u, v in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="other node arrays or another sweep"):
+        _sweeps.hvp_sweep(*args, layouts=(adjoints, tangents))
+    with pytest.raises(ValueError, match="other node arrays"):
+        _sweeps.forward_sweep(h.op, h.arg0, h.arg1, h.arg2, h.const, h.outputs, sweeps._D1,
+                              x, np.zeros(0), V, layout=tangents)
 
 
 def test_invalid_plans_raise():
