@@ -324,6 +324,7 @@ cdef inline double _scale(double a, double s) noexcept nogil:
 cdef enum:
     BLK = 256        # nodes per block of a strided segment (scratch stays in L1)
     SEG_COLS = 9     # columns of a plan row
+    UNIT_COLS = 3    # columns of a unit (step) row: plan row, start, stop
 
 
 cdef inline bint _is_leaf(uint8_t o) noexcept nogil:
@@ -376,7 +377,7 @@ cdef inline bint _all_finite(const double *D, ITYPE_t L) noexcept nogil:
 
 cdef void _block_values(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
                         ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *cst,
-                        double *vals) noexcept nogil:
+                        double *vals, bint apart=False) noexcept nogil:
     """Values of the block ``[ks, ks + L)`` (``apply_op``, as cysrc/vm.pyx's ``_strided``).
     Sequential, so an argument inside the block itself is read after it is written."""
     cdef ITYPE_t i
@@ -384,7 +385,10 @@ cdef void _block_values(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0
     cdef const double *c = cst + ks
     cdef const double *x
     cdef const double *y
-    if s0 == 1 and s1 == 1 and (o == OP_ADD or o == OP_SUB or o == OP_MUL):
+    if apart and (o == OP_ADD or o == OP_SUB or o == OP_MUL or o == OP_DIV):
+        # no argument in the block: the compiler may vectorize
+        symasd_sw_values2(o - OP_ADD, out, vals + b0, s0, vals + b1, s1, L)
+    elif s0 == 1 and s1 == 1 and (o == OP_ADD or o == OP_SUB or o == OP_MUL):
         x = vals + b0
         y = vals + b1
         if o == OP_ADD:
@@ -538,13 +542,17 @@ cdef struct Layout:
     bint ident              # node k's row is T + k * cc (the other fields are unused)
     ITYPE_t cc
     double *T
-    const ITYPE_t *seg      # the plan's rows
-    const ITYPE_t *seg_of   # node -> segment
-    const uint8_t *kind     # per segment: ROWS_*
-    const ITYPE_t *off      # per segment: its first slot, seed row or output position
+    const ITYPE_t *units    # the units of rows, in execution order: (plan row, start, stop)
+    const ITYPE_t *unit_of  # node -> unit
+    const ITYPE_t *unext    # per unit: the next unit of its segment (-1: none)
+    const uint8_t *kind     # per unit: ROWS_*
+    const ITYPE_t *off      # per unit: its first slot, seed row or output position
     ITYPE_t n_slots         # slots of T (row n_slots: a scratch row)
-    double **first          # per segment: the row of its first node
-    ITYPE_t *rs             # per segment: distance of consecutive rows, in doubles
+    double **first          # per unit: the row of its first node
+    ITYPE_t *rs             # per unit: distance of consecutive rows, in doubles
+    ITYPE_t *hints          # per plan segment and argument: the unit its rows were
+                            # last found in (-1: none), for _prog_rows_hint
+    ITYPE_t nseg
 
 
 cdef inline double *_rowp(const Layout *lay, ITYPE_t k) noexcept nogil:
@@ -552,22 +560,51 @@ cdef inline double *_rowp(const Layout *lay, ITYPE_t k) noexcept nogil:
     cdef ITYPE_t g
     if lay.ident:
         return lay.T + k * lay.cc
-    g = lay.seg_of[k]
-    return lay.first[g] + (k - lay.seg[SEG_COLS * g]) * lay.rs[g]
+    g = lay.unit_of[k]
+    return lay.first[g] + (k - lay.units[UNIT_COLS * g + 1]) * lay.rs[g]
 
 
 cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
                                double **p, ITYPE_t *step) noexcept nogil:
     """Rows of the nodes ``c + i st``: ``p[0] + i * step[0]`` for ``i`` below the
-    returned count (at most ``L``: the terms within the segment of node ``c``)."""
+    returned count (at most ``L``: the terms within the unit of node ``c``)."""
     cdef ITYPE_t g, gs, ge, nn
     if lay.ident:
         p[0] = lay.T + c * lay.cc
         step[0] = st * lay.cc
         return L
-    g = lay.seg_of[c]
-    gs = lay.seg[SEG_COLS * g]
-    ge = lay.seg[SEG_COLS * g + 1]
+    g = lay.unit_of[c]
+    gs = lay.units[UNIT_COLS * g + 1]
+    ge = lay.units[UNIT_COLS * g + 2]
+    p[0] = lay.first[g] + (c - gs) * lay.rs[g]
+    step[0] = st * lay.rs[g]
+    if st > 0:
+        nn = (ge - c + st - 1) // st
+    elif st < 0:
+        nn = (c - gs) // (-st) + 1
+    else:
+        nn = L
+    return min(L, nn)
+
+
+cdef inline ITYPE_t _prog_rows_hint(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
+                                    double **p, ITYPE_t *step,
+                                    ITYPE_t *hint) noexcept nogil:
+    """``_prog_rows``, trying first the unit ``hint[0]`` (the unit found last time for
+    this argument, or -1) and the next unit of its segment: consecutive blocks read
+    consecutive units, and ``unit_of`` is a large array to load from."""
+    cdef ITYPE_t g = hint[0], gs, ge, nn
+    if lay.ident:
+        return _prog_rows(lay, c, st, L, p, step)
+    if g >= 0 and not (lay.units[UNIT_COLS * g + 1] <= c < lay.units[UNIT_COLS * g + 2]):
+        g = lay.unext[g]
+        if g >= 0 and not (lay.units[UNIT_COLS * g + 1] <= c < lay.units[UNIT_COLS * g + 2]):
+            g = -1
+    if g < 0:
+        g = lay.unit_of[c]
+    hint[0] = g
+    gs = lay.units[UNIT_COLS * g + 1]
+    ge = lay.units[UNIT_COLS * g + 2]
     p[0] = lay.first[g] + (c - gs) * lay.rs[g]
     step[0] = st * lay.rs[g]
     if st > 0:
@@ -581,7 +618,7 @@ cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t
 
 cdef void _place_rows(Layout *lay, ITYPE_t nseg, ITYPE_t cc, const double *S, double *B,
                       ITYPE_t ctot, ITYPE_t j0) noexcept nogil:
-    """Point every segment's rows into T (``cc`` directions), the seed matrix ``S`` or
+    """Point the rows of every one of the ``nseg`` units into T (``cc`` directions), the seed matrix ``S`` or
     the output matrix ``B`` (columns ``j0 .. j0+cc`` of ``ctot``)."""
     cdef ITYPE_t g
     lay.cc = cc
@@ -675,6 +712,8 @@ cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    #include <string.h>
     /* Tight row loops of the sweeps. The rows written never overlap the rows read
        (the callers guarantee it), which __restrict tells the compiler, so the loops
        over the directions vectorize without run-time overlap checks; the usual
@@ -829,7 +868,49 @@ cdef extern from *:
             }
         }
     }
+    /* zero flags of L rows of cc doubles (rstep apart): tz[i] = 1 where the row is all
+       zero (+0 or -0); integer tests, so the loop vectorizes */
+    SW_CLONES static void symasd_sw_zero_rows(const double *__restrict rows, ptrdiff_t rstep,
+                                              ptrdiff_t L, ptrdiff_t cc,
+                                              unsigned char *__restrict tz) {
+        for (ptrdiff_t i = 0; i < L; i++) {
+            const double *r = rows + i * rstep;
+            uint64_t acc = 0;
+            for (ptrdiff_t j = 0; j < cc; j++) {
+                uint64_t u;
+                memcpy(&u, r + j, sizeof u);
+                acc |= u << 1;  /* drops the sign bit: -0 counts as zero */
+            }
+            tz[i] = acc == 0;
+        }
+    }
+    /* values of a block of ADD (0), SUB (1), MUL (2) or DIV (3) nodes whose arguments
+       x[i sx], y[i sy] lie outside the block */
+    #define SW_VALS(EXPR) \
+        if (sx == 1 && sy == 1) { for (ptrdiff_t i = 0; i < L; i++) { \
+            const double a = x[i], b = y[i]; out[i] = EXPR; } } \
+        else if (sx == 1 && sy == 0) { const double b = y[0]; \
+            for (ptrdiff_t i = 0; i < L; i++) { const double a = x[i]; out[i] = EXPR; } } \
+        else if (sx == 0 && sy == 1) { const double a = x[0]; \
+            for (ptrdiff_t i = 0; i < L; i++) { const double b = y[i]; out[i] = EXPR; } } \
+        else { for (ptrdiff_t i = 0; i < L; i++) { \
+            const double a = x[i * sx], b = y[i * sy]; out[i] = EXPR; } }
+    SW_CLONES static void symasd_sw_values2(int which, double *__restrict out,
+                                            const double *__restrict x, ptrdiff_t sx,
+                                            const double *__restrict y, ptrdiff_t sy,
+                                            ptrdiff_t L) {
+        switch (which) {
+            case 0: SW_VALS(a + b) break;
+            case 1: SW_VALS(a - b) break;
+            case 2: SW_VALS(a * b) break;
+            default: SW_VALS(a / b) break;
+        }
+    }
     """
+    void symasd_sw_values2(int which, double *out, const double *x, ITYPE_t sx,
+                           const double *y, ITYPE_t sy, ITYPE_t L) noexcept nogil
+    void symasd_sw_zero_rows(const double *rows, ITYPE_t rstep, ITYPE_t L, ITYPE_t cc,
+                             uint8_t *tz) noexcept nogil
     void symasd_sw_scalar(double *dst, ITYPE_t st, uint8_t *flag, const double *src,
                           const double *D, ITYPE_t L, int uniform) noexcept nogil
     void symasd_sw_rev_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
@@ -867,12 +948,13 @@ cdef void _fwd_rows(double *dst, ITYPE_t dstep, ITYPE_t L, ITYPE_t nr, double **
         symasd_sw_rows2(dst, dstep, p[0], step[0], p[1], step[1], D[0], D[1], L, cc)
 
 
-cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
+cdef void _fwd_strided(uint8_t o, ITYPE_t ks0, ITYPE_t e, const ITYPE_t *row,
                        const double *cst, const uint8_t *d1t, bint compute_values,
                        double *vals, const Layout *lay, double *first_row, ITYPE_t dstep,
-                       ITYPE_t cc, uint8_t *tz) noexcept nogil:
-    """Values and tangents of the strided segment ``row`` (nodes ``[s, e)``, rows
-    ``first_row + (k - s) * dstep``)."""
+                       ITYPE_t cc, uint8_t *tz, ITYPE_t *hint) noexcept nogil:
+    """Values and tangents of the nodes ``[ks0, e)`` of the strided segment ``row``
+    (starting at node ``s = row[0]``), rows ``first_row + (k - ks0) * dstep``."""
+    cdef ITYPE_t s = row[0]
     cdef ITYPE_t ks, L, off, i, k, t, nr, cnt
     cdef ITYPE_t b[3]
     cdef ITYPE_t st[3]
@@ -891,6 +973,12 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     cdef bint sel = _is_selection(o), has_d, uniform, first, selfref
     cdef int flat
     cdef double *dst
+    cdef ITYPE_t nohint[3]
+    if hint == NULL:
+        nohint[0] = -1
+        nohint[1] = -1
+        nohint[2] = -1
+        hint = nohint
     D[0] = D0
     D[1] = D1
     D[2] = D2
@@ -902,7 +990,7 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             st[t] = st[0]
         act[t] = d1t[3 * o + t] != 0
     has_d = act[0] or act[1] or act[2]
-    ks = s
+    ks = ks0
     while ks < e:
         L = min(<ITYPE_t>BLK, e - ks)
         off = ks - s
@@ -910,8 +998,8 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             c[t] = b[t] + off * st[t]
         # shorten the block so that each argument's rows form one progression
         for t in range(3):
-            L = _prog_rows(lay, c[t], st[t], L, &p[t], &ps[t])
-        dst = first_row + off * dstep
+            L = _prog_rows_hint(lay, c[t], st[t], L, &p[t], &ps[t], &hint[t])
+        dst = first_row + (ks - ks0) * dstep
         selfref = 0
         for t in range(3):
             if _last(c[t], st[t], L) >= ks:
@@ -925,7 +1013,7 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             ks += L
             continue
         if compute_values:
-            _block_values(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals)
+            _block_values(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals, True)
         # which arguments contribute: all rows nonzero (live), all zero, or mixed
         nr = 0
         uniform = 1
@@ -976,41 +1064,49 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         ks += L
 
 
+cdef void _values_range(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
+                        const ITYPE_t *a2, const double *cst, const ITYPE_t *row, ITYPE_t ks,
+                        ITYPE_t ke, const double *x, const double *p,
+                        double *vals) noexcept nogil:
+    """Values of the nodes ``[ks, ke)`` of the segment ``row``."""
+    cdef ITYPE_t k, s = row[0], i0, i1, i2, t
+    cdef ITYPE_t b[3]
+    cdef ITYPE_t st[3]
+    cdef uint8_t o
+    if row[2] and not _is_leaf(op[s]):
+        for t in range(3):
+            b[t] = row[3 + 2 * t]
+            st[t] = row[4 + 2 * t]
+            if b[t] < 0:
+                b[t] = b[0]
+                st[t] = st[0]
+            b[t] += (ks - s) * st[t]
+        _block_values(op[s], ks, ke - ks, b[0], st[0], b[1], st[1], b[2], st[2], cst, vals)
+        return
+    for k in range(ks, ke):
+        o = op[k]
+        if o == OP_CONST:
+            vals[k] = cst[k]
+        elif o == OP_VAR:
+            vals[k] = x[<ITYPE_t>cst[k]]
+        elif o == OP_PARAM:
+            vals[k] = p[<ITYPE_t>cst[k]]
+        else:
+            i0 = a0[k]
+            i1 = a1[k] if a1[k] >= 0 else i0
+            i2 = a2[k] if a2[k] >= 0 else i0
+            vals[k] = apply_op(o, vals[i0], vals[i1], vals[i2], cst[k])
+
+
 cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
                   const double *x, const double *p, double *vals) noexcept nogil:
     """Values of every node, segment by segment."""
-    cdef ITYPE_t r, k, s, e, i0, i1, i2, t
-    cdef ITYPE_t b[3]
-    cdef ITYPE_t st[3]
+    cdef ITYPE_t r
     cdef const ITYPE_t *row
-    cdef uint8_t o
     for r in range(nseg):
         row = seg + SEG_COLS * r
-        s = row[0]
-        e = row[1]
-        if row[2] and not _is_leaf(op[s]):
-            for t in range(3):
-                b[t] = row[3 + 2 * t]
-                st[t] = row[4 + 2 * t]
-                if b[t] < 0:
-                    b[t] = b[0]
-                    st[t] = st[0]
-            _block_values(op[s], s, e - s, b[0], st[0], b[1], st[1], b[2], st[2], cst, vals)
-            continue
-        for k in range(s, e):
-            o = op[k]
-            if o == OP_CONST:
-                vals[k] = cst[k]
-            elif o == OP_VAR:
-                vals[k] = x[<ITYPE_t>cst[k]]
-            elif o == OP_PARAM:
-                vals[k] = p[<ITYPE_t>cst[k]]
-            else:
-                i0 = a0[k]
-                i1 = a1[k] if a1[k] >= 0 else i0
-                i2 = a2[k] if a2[k] >= 0 else i0
-                vals[k] = apply_op(o, vals[i0], vals[i1], vals[i2], cst[k])
+        _values_range(op, a0, a1, a2, cst, row, row[0], row[1], x, p, vals)
 
 
 cdef void _fwd_seed_rows(ITYPE_t s, ITYPE_t e, ITYPE_t idx0, const double *x,
@@ -1018,60 +1114,63 @@ cdef void _fwd_seed_rows(ITYPE_t s, ITYPE_t e, ITYPE_t idx0, const double *x,
                          ITYPE_t rstep, ITYPE_t cc, uint8_t *tz) noexcept nogil:
     """A run of inputs ``k = s .. e-1`` (input ``idx0 + k - s``) whose tangent rows are
     the seed rows ``rows + (k - s) * rstep``, read in place: values and zero flags."""
-    cdef ITYPE_t i, j, L = e - s
-    cdef int nz
+    cdef ITYPE_t i, L = e - s
     if compute_values:
         for i in range(L):
             vals[s + i] = x[idx0 + i]
-    for i in range(L):
-        nz = 0
-        for j in range(cc):
-            nz |= rows[j] != 0.0
-        tz[s + i] = 0 if nz else 1
-        rows += rstep
+    symasd_sw_zero_rows(rows, rstep, L, cc, tz + s)
 
 
 cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
-                   const uint8_t *d1t, const double *x, const double *p, bint compute_values,
-                   double *vals, const double *S, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
-                   const Layout *lay, uint8_t *tz) noexcept nogil:
+                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
+                   const ITYPE_t *units, ITYPE_t nunits, const uint8_t *d1t, const double *x,
+                   const double *p, bint compute_values, double *vals, const double *S,
+                   ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, const Layout *lay,
+                   uint8_t *tz) noexcept nogil:
     """Values (when ``compute_values``) and tangent rows of every node for the seed
-    columns ``S[:, j0:j0+cc]``, segment by segment, rows placed by ``lay``;
-    ``tz[k] = 1`` where the tangent row is zero (then it is left unwritten)."""
-    cdef ITYPE_t r, k, j, s, e, i0, i1, i2, idx, dstep
+    columns ``S[:, j0:j0+cc]``, unit by unit (``units``: plan row, start, stop, in an
+    order that respects the dependencies), rows placed by ``lay``; ``tz[k] = 1`` where
+    the tangent row is zero (then it is left unwritten)."""
+    cdef ITYPE_t u, r, k, j, s, ks, ke, i0, i1, i2, idx, dstep
     cdef const ITYPE_t *row
     cdef double *first_row
     cdef double *dst
     cdef const double *srow
     cdef double v
     cdef bint any_nz
-    cdef uint8_t o
-    for r in range(nseg):
+    cdef uint8_t o, kind
+    if lay.hints != NULL:
+        for u in range(3 * lay.nseg):
+            lay.hints[u] = -1
+    for u in range(nunits):
+        r = units[UNIT_COLS * u]
+        ks = units[UNIT_COLS * u + 1]
+        ke = units[UNIT_COLS * u + 2]
         row = seg + SEG_COLS * r
         s = row[0]
-        e = row[1]
         if lay.ident:
-            first_row = lay.T + s * cc
+            first_row = lay.T + ks * cc
             dstep = cc
+            kind = ROWS_SLOT
         else:
-            first_row = lay.first[r]
-            dstep = lay.rs[r]
-        if not lay.ident and lay.kind[r] == ROWS_SKIP:
+            first_row = lay.first[u]
+            dstep = lay.rs[u]
+            kind = lay.kind[u]
+        if kind == ROWS_SKIP:
             if compute_values:
-                _values(op, a0, a1, a2, cst, row, 1, x, p, vals)
+                _values_range(op, a0, a1, a2, cst, row, ks, ke, x, p, vals)
             continue
         if row[2] and not _is_leaf(op[s]):
-            _fwd_strided(op[s], s, e, row, cst, d1t, compute_values, vals, lay, first_row,
-                         dstep, cc, tz)
+            _fwd_strided(op[s], ks, ke, row, cst, d1t, compute_values, vals, lay, first_row,
+                         dstep, cc, tz, lay.hints + 3 * r if lay.hints != NULL else NULL)
             continue
-        if not lay.ident and lay.kind[r] == ROWS_SEED:
-            _fwd_seed_rows(s, e, <ITYPE_t>cst[s], x, compute_values, vals, first_row,
+        if kind == ROWS_SEED:
+            _fwd_seed_rows(ks, ke, <ITYPE_t>cst[ks], x, compute_values, vals, first_row,
                            dstep, cc, tz)
             continue
-        for k in range(s, e):
+        for k in range(ks, ke):
             o = op[k]
-            dst = first_row + (k - s) * dstep
+            dst = first_row + (k - ks) * dstep
             if o == OP_CONST:
                 if compute_values:
                     vals[k] = cst[k]
@@ -1535,13 +1634,13 @@ cdef inline void _hvp_arg_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_
 cdef inline ITYPE_t _prog_lo(const Layout *lay, ITYPE_t c, ITYPE_t st,
                              ITYPE_t L) noexcept nogil:
     """The smallest ``i`` such that the nodes ``c + i' st``, ``i <= i' < L``, lie in the
-    segment of node ``c + (L - 1) st`` (so their rows form one progression)."""
+    unit of node ``c + (L - 1) st`` (so their rows form one progression)."""
     cdef ITYPE_t g, gs, ge, lo
     if lay.ident or st == 0:
         return 0
-    g = lay.seg_of[c + (L - 1) * st]
-    gs = lay.seg[SEG_COLS * g]
-    ge = lay.seg[SEG_COLS * g + 1]
+    g = lay.unit_of[c + (L - 1) * st]
+    gs = lay.units[UNIT_COLS * g + 1]
+    ge = lay.units[UNIT_COLS * g + 2]
     if st > 0:
         lo = (gs - c + st - 1) // st
     else:
@@ -1800,13 +1899,13 @@ cdef class RowLayout:
     built for and the number of slots of the tangent work array."""
     cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
     cdef readonly int mode
-    cdef readonly object plan
-    cdef object seg_of, kind, off, copy_pos, _arrays
+    cdef readonly object plan, units
+    cdef object unit_of, unext, kind, off, copy_pos, _arrays
     cdef size_t op_addr, cst_addr, out_addr
 
     def __repr__(self):
         return (f"RowLayout(n_nodes={self.n_nodes}, segments={self.plan.shape[0]}, "
-                f"n_slots={self.n_slots})")
+                f"units={self.units.shape[0]}, n_slots={self.n_slots})")
 
 
 cdef void _free_slots(ITYPE_t *fs, ITYPE_t *fl, ITYPE_t *nf, ITYPE_t *top, ITYPE_t o,
@@ -1924,25 +2023,68 @@ cdef enum:
     LAYOUT_ADJOINTS = 2  # hvp_sweep's adjoint tangents: slots taken backward
 
 
+cdef ITYPE_t _schedule(const ITYPE_t[:, ::1] plan, const uint8_t[::1] op,
+                       const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                       const ITYPE_t[::1] arg2, const ITYPE_t[::1] seg_of,
+                       ITYPE_t[::1] progress, ITYPE_t[:, ::1] units,
+                       ITYPE_t window) noexcept nogil:
+    """A tiled order of the nodes: ``units`` rows (plan row, start, stop), returns
+    their number. Rounds over a window of the first ``window`` unfinished segments
+    advance each by a block of up to BLK nodes whose arguments are computed (or lie
+    earlier in the block itself), so a consumer follows its producers a block
+    behind and reads their rows while they are in cache. The first unfinished
+    segment can always advance (its arguments lie in finished segments or in
+    itself), so the rounds end."""
+    cdef ITYPE_t nseg = plan.shape[0], g, gmax, first = 0, nu = 0, ks, ke, kr, t, v, gv
+    cdef bint ok
+    for g in range(nseg):
+        progress[g] = plan[g, 0]
+    while first < nseg:
+        gmax = min(nseg, first + window)
+        for g in range(first, gmax):
+            ks = progress[g]
+            if ks == plan[g, 1]:
+                continue
+            ke = min(ks + <ITYPE_t>BLK, plan[g, 1])
+            kr = ks
+            while kr < ke:
+                ok = 1
+                if not _is_leaf(op[kr]):
+                    for t in range(3):
+                        v = arg0[kr] if t == 0 else (arg1[kr] if t == 1 else arg2[kr])
+                        if v < 0:
+                            continue
+                        gv = seg_of[v]
+                        if v >= progress[gv] and not (gv == g and v >= ks):
+                            ok = 0
+                            break
+                if not ok:
+                    break
+                kr += 1
+            # a short step only to finish a segment or to keep the front moving
+            if kr > ks and (kr == ke or g == first or kr - ks >= BLK // 4):
+                units[nu, 0] = g
+                units[nu, 1] = ks
+                units[nu, 2] = kr
+                nu += 1
+                progress[g] = kr
+        while first < nseg and progress[first] == plan[first, 1]:
+            first += 1
+    return nu
+
+
+cdef enum:
+    TILE_WINDOW = 64     # segments in flight in a tiled forward order
+
+
 def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst, const ITYPE_t[::1] outputs,
                   ITYPE_t n_inputs, seg, bint reuse, int mode, const uint8_t[:, ::1] d2=None,
-                  const uint8_t[:, ::1] cross=None):
+                  const uint8_t[:, ::1] cross=None, bint tile=True):
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0] if mode == LAYOUT_FORWARD else 0
     plan_arr = _plan(seg, n)
     cdef const ITYPE_t[:, ::1] plan = plan_arr
-    cdef ITYPE_t nseg = plan.shape[0], g, k, s, e, r, a, t, gk
-    seg_of_arr = np.empty(n, dtype=np.int64)
-    kind_arr = np.zeros(nseg, dtype=np.uint8)
-    off_arr = np.zeros(nseg, dtype=np.int64)
-    last_arr = np.empty(nseg, dtype=np.int64)
-    pos_arr = np.full(n, -1, dtype=np.int64)
-    cp_arr = np.empty(m, dtype=np.int64)
-    cdef ITYPE_t[::1] seg_of = seg_of_arr, off = off_arr, last = last_arr, pos = pos_arr
-    cdef ITYPE_t[::1] cp = cp_arr
-    cdef uint8_t[::1] kind = kind_arr
-    cdef bint ok
-    cdef uint8_t o
+    cdef ITYPE_t nseg = plan.shape[0], nu, u, g, k, s, e, r, a, t, gk
     if arg0.shape[0] != n or arg1.shape[0] != n or arg2.shape[0] != n or cst.shape[0] != n:
         raise ValueError("node arrays of different lengths")
     for r in range(outputs.shape[0]):
@@ -1953,27 +2095,73 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         _check_tables(cross)
     # a plan with many tiny segments gains little from reuse; bound the allocator's work
     reuse = reuse and nseg <= n // 4 + 16
+    # (the forward-over-reverse layouts keep the plan's segments: most of their
+    # tangents are kept for the reverse pass anyway, which walks the segments)
+    tile = tile and reuse and mode == LAYOUT_FORWARD
+    seg_of_arr = np.empty(n, dtype=np.int64)
+    cdef ITYPE_t[::1] seg_of = seg_of_arr
+    cdef ITYPE_t[:, ::1] sched
+    cdef ITYPE_t[::1] progress
     with nogil:
         for g in range(nseg):
             for k in range(plan[g, 0], plan[g, 1]):
                 seg_of[k] = g
-            last[g] = g
+    # units of rows, in execution order: the tiled order, or the segments
+    if tile:
+        units_arr = np.empty((max(n, 1), UNIT_COLS), dtype=np.int64)
+        progress_arr = np.empty(nseg, dtype=np.int64)
+        sched = units_arr
+        progress = progress_arr
+        with nogil:
+            nu = _schedule(plan, op, arg0, arg1, arg2, seg_of, progress, sched, TILE_WINDOW)
+        units_arr = units_arr[:nu].copy()
+    else:
+        units_arr = np.empty((nseg, UNIT_COLS), dtype=np.int64)
+        units_arr[:, 0] = np.arange(nseg)
+        units_arr[:, 1:] = plan_arr[:, :2]
+    cdef const ITYPE_t[:, ::1] units = units_arr
+    nu = units.shape[0]
+    unit_of_arr = np.empty(n, dtype=np.int64)
+    kind_arr = np.zeros(nu, dtype=np.uint8)
+    off_arr = np.zeros(nu, dtype=np.int64)
+    last_arr = np.empty(nu, dtype=np.int64)
+    pos_arr = np.full(n, -1, dtype=np.int64)
+    cp_arr = np.empty(m, dtype=np.int64)
+    ranges_arr = np.ascontiguousarray(units_arr[:, 1:])
+    cdef ITYPE_t[::1] unit_of = unit_of_arr, off = off_arr, last = last_arr, pos = pos_arr
+    cdef ITYPE_t[::1] cp = cp_arr
+    cdef const ITYPE_t[:, ::1] ranges = ranges_arr
+    unext_arr = np.full(nu, -1, dtype=np.int64)
+    seg_last_arr = np.full(nseg, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] unext = unext_arr, seg_last = seg_last_arr
+    cdef uint8_t[::1] kind = kind_arr
+    cdef bint ok
+    cdef uint8_t o
+    with nogil:
+        for u in range(nu):
+            for k in range(units[u, 1], units[u, 2]):
+                unit_of[k] = u
+            last[u] = u
+            g = units[u, 0]
+            if seg_last[g] >= 0:
+                unext[seg_last[g]] = u
+            seg_last[g] = u
         r = m
         while r > 0:
             r -= 1
             pos[outputs[r]] = r
-        for g in range(nseg):
-            s = plan[g, 0]
-            e = plan[g, 1]
+        for u in range(nu):
+            s = units[u, 1]
+            e = units[u, 2]
             ok = 1
             for k in range(s, e):
                 if op[k] != OP_CONST and op[k] != OP_PARAM:
                     ok = 0
                     break
             if ok:
-                kind[g] = ROWS_NONE
+                kind[u] = ROWS_NONE
                 continue
-            kind[g] = ROWS_SLOT
+            kind[u] = ROWS_SLOT
             if mode == LAYOUT_ADJOINTS:
                 continue
             ok = cst[s] >= 0 and cst[s] + (e - s) <= n_inputs
@@ -1982,8 +2170,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                     ok = 0
                     break
             if ok:
-                kind[g] = ROWS_SEED
-                off[g] = <ITYPE_t>cst[s]
+                kind[u] = ROWS_SEED
+                off[u] = <ITYPE_t>cst[s]
                 continue
             r = pos[s]
             ok = r >= 0 and r + (e - s) <= m
@@ -1992,50 +2180,52 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                     ok = 0
                     break
             if ok:
-                kind[g] = ROWS_OUT
-                off[g] = r
-        # the last segment that reads each segment; outputs are read at the end, and
-        # so are the tangents that the reverse pass of hvp_sweep reads
-        for k in range(n):
-            gk = seg_of[k]
-            o = op[k]
-            for t in range(3):
-                a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
-                if a < 0:
+                kind[u] = ROWS_OUT
+                off[u] = r
+        # the last unit that reads each unit; outputs are read at the end, and so are
+        # the tangents that the reverse pass of hvp_sweep reads
+        for u in range(nu):
+            for k in range(units[u, 1], units[u, 2]):
+                o = op[k]
+                if _is_leaf(o):
                     continue
-                if (mode == LAYOUT_TANGENTS and t < 2 and not _is_leaf(o)
-                        and (d2[o, 0] or d2[o, 1] or cross[o, 0])):
-                    last[seg_of[a]] = nseg
-                elif last[seg_of[a]] < gk:
-                    last[seg_of[a]] = gk
+                for t in range(3):
+                    a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                    if a < 0:
+                        continue
+                    if (mode == LAYOUT_TANGENTS and t < 2
+                            and (d2[o, 0] or d2[o, 1] or cross[o, 0])):
+                        last[unit_of[a]] = nu
+                    elif last[unit_of[a]] < u:
+                        last[unit_of[a]] = u
         for r in range(m):
-            last[seg_of[outputs[r]]] = nseg
+            last[unit_of[outputs[r]]] = nu
         if mode == LAYOUT_TANGENTS:
             # the tangents that are read: those of the arguments of ops with second
-            # partials (marked by last = nseg above) and, recursively, of the
-            # arguments of nodes whose tangents are read; the other segments only
-            # need values (a sum tree above the second-order terms, for instance)
-            for g in range(nseg):
-                pos[g] = last[g] == nseg
+            # partials (marked by last = nu above) and, recursively, of the arguments
+            # of nodes whose tangents are read; the other units only need values (a
+            # sum tree above the second-order terms, for instance)
+            for u in range(nu):
+                pos[u] = last[u] == nu
             k = n
             while k > 0:
                 k -= 1
-                if not pos[seg_of[k]] or _is_leaf(op[k]):
+                if not pos[unit_of[k]] or _is_leaf(op[k]):
                     continue
                 for t in range(3):
                     a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
                     if a >= 0:
-                        pos[seg_of[a]] = 1
-            for g in range(nseg):
-                if not pos[g] and kind[g] != ROWS_NONE:
-                    kind[g] = ROWS_SKIP
-        t = _allocate_slots(plan, kind, last, off, reuse, mode == LAYOUT_ADJOINTS)
+                        pos[unit_of[a]] = 1
+            for u in range(nu):
+                if not pos[u] and kind[u] != ROWS_NONE:
+                    kind[u] = ROWS_SKIP
+        t = _allocate_slots(ranges, kind, last, off, reuse, mode == LAYOUT_ADJOINTS)
         # the output positions whose rows are not written in place
         a = 0
         for r in range(m):
             k = outputs[r]
-            g = seg_of[k]
-            if not (kind[g] == ROWS_OUT and off[g] + k - plan[g, 0] == r):
+            u = unit_of[k]
+            if not (kind[u] == ROWS_OUT and off[u] + k - units[u, 1] == r):
                 cp[a] = r
                 a += 1
     lay = RowLayout()
@@ -2045,7 +2235,9 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     lay.n_outputs = m
     lay.n_slots = t
     lay.plan = plan_arr
-    lay.seg_of = seg_of_arr
+    lay.units = units_arr
+    lay.unit_of = unit_of_arr
+    lay.unext = unext_arr
     lay.kind = kind_arr
     lay.off = off_arr
     lay.copy_pos = cp_arr[:a].copy()
@@ -2058,23 +2250,28 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
 
 def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                    const ITYPE_t[::1] arg2, const double[::1] cst,
-                   const ITYPE_t[::1] outputs, ITYPE_t n_inputs, seg=None, bint reuse=True):
+                   const ITYPE_t[::1] outputs, ITYPE_t n_inputs, seg=None, bint reuse=True,
+                   bint tile=True):
     """The row layout of :func:`forward_sweep` for a graph and segment plan.
 
     (input)  the graph's node arrays and number of inputs; seg: the segment plan
-             (None: one indexed segment); reuse: whether slots are reused
+             (None: one indexed segment); reuse: whether slots are reused; tile:
+             whether the segments run in a tiled order (with reuse only)
     (output) a :class:`RowLayout`
 
-    Per segment: constants and parameters have no rows; a run of inputs in
-    order (``const[k] = i0 + k - s``) reads the seed rows in place; a run of
-    nodes that are the outputs at consecutive positions is written straight
-    into B; every other segment gets a run of slots of the tangent work array,
-    released after its last consumer (or kept to the end for outputs), so the
-    array holds the rows that are live at one time rather than all ``N``.
+    The nodes run in *units*: blocks of up to BLK nodes of one segment, in a
+    tiled order where consumers follow their producers a block behind
+    (``_schedule``), or whole segments in plan order. Per unit: constants and
+    parameters have no rows; a run of inputs in order (``const[k] = i0 + k - s``)
+    reads the seed rows in place; a run of nodes that are the outputs at
+    consecutive positions is written straight into B; every other unit gets a
+    run of slots of the tangent work array, released after the last unit that
+    reads it (outputs are read at the end), so the array holds the rows that are
+    live at one time, a few blocks per segment in flight, rather than all ``N``.
     Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
     """
     return _build_layout(op, arg0, arg1, arg2, cst, outputs, n_inputs, seg, reuse,
-                         LAYOUT_FORWARD)
+                         LAYOUT_FORWARD, tile=tile)
 
 
 def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
@@ -2184,49 +2381,67 @@ def _plan(seg, ITYPE_t n):
     return out
 
 
-cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, ::1] plan,
+cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, ::1] units,
                       double *T, const uint8_t[::1] op, const double[::1] cst,
                       ITYPE_t n_inputs) except -1:
-    """Fill ``lay`` from ``layout`` (None: the identity layout over ``T``)."""
-    cdef const ITYPE_t[::1] seg_of
+    """Fill ``lay`` from ``layout`` (None: the identity layout over ``T``); ``units``:
+    the layout's units (or the plan's segments as units)."""
+    cdef const ITYPE_t[::1] unit_of, unext
     cdef const uint8_t[::1] kind
     cdef const ITYPE_t[::1] off
-    cdef ITYPE_t nseg = plan.shape[0]
+    cdef ITYPE_t nu = units.shape[0]
     lay.ident = layout is None
     lay.cc = 0
     lay.T = T
-    lay.seg = &plan[0, 0] if nseg else NULL
-    lay.seg_of = NULL
+    lay.units = &units[0, 0] if nu else NULL
+    lay.unit_of = NULL
+    lay.unext = NULL
     lay.kind = NULL
     lay.off = NULL
     lay.n_slots = 0
     lay.first = NULL
     lay.rs = NULL
+    lay.hints = NULL
+    lay.nseg = 0
     if layout is None:
         return 0
     if (layout.mode != mode or layout.n_nodes != op.shape[0] or layout.n_inputs != n_inputs
             or layout.op_addr != <size_t>&op[0] or layout.cst_addr != <size_t>&cst[0]):
         raise ValueError("the row layout was built for other node arrays or another sweep")
-    seg_of = layout.seg_of
+    unit_of = layout.unit_of
+    unext = layout.unext
     kind = layout.kind
     off = layout.off
-    lay.seg_of = &seg_of[0]
+    lay.unit_of = &unit_of[0]
+    lay.unext = &unext[0]
     lay.kind = &kind[0]
     lay.off = &off[0]
     lay.n_slots = layout.n_slots
-    lay.first = <double **>malloc(max(nseg, 1) * sizeof(double *))
-    lay.rs = <ITYPE_t *>malloc(max(nseg, 1) * sizeof(ITYPE_t))
-    if lay.first == NULL or lay.rs == NULL:
+    lay.first = <double **>malloc(max(nu, 1) * sizeof(double *))
+    lay.rs = <ITYPE_t *>malloc(max(nu, 1) * sizeof(ITYPE_t))
+    lay.nseg = layout.plan.shape[0]
+    lay.hints = <ITYPE_t *>malloc(max(3 * lay.nseg, 1) * sizeof(ITYPE_t))
+    if lay.first == NULL or lay.rs == NULL or lay.hints == NULL:
         _close_layout(lay)
         raise MemoryError()
     return 0
 
 
+def _segment_units(plan):
+    """The plan's segments as units: (plan row, start, stop)."""
+    units = np.empty((plan.shape[0], UNIT_COLS), dtype=np.int64)
+    units[:, 0] = np.arange(plan.shape[0])
+    units[:, 1:] = plan[:, :2]
+    return units
+
+
 cdef void _close_layout(Layout *lay) noexcept:
     free(lay.first)
     free(lay.rs)
+    free(lay.hints)
     lay.first = NULL
     lay.rs = NULL
+    lay.hints = NULL
 
 
 def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
@@ -2251,7 +2466,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     ``layout.n_slots`` x chunk).
     """
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0], ctot = S.shape[1]
-    cdef ITYPE_t cc, j0, r, j, k, g, nslots, nseg
+    cdef ITYPE_t cc, j0, r, j, k, g, nslots, nseg, nu
     _check_tables(d1)
     if S.shape[0] != x.shape[0]:
         raise ValueError("S must have one row per input")
@@ -2265,12 +2480,16 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         if layout.n_outputs != m or (m and layout.out_addr != <size_t>&outputs[0]):
             raise ValueError("the row layout was built for other node arrays")
         plan_arr = layout.plan
+        units_arr = layout.units
         nslots = layout.n_slots
     else:
         plan_arr = _plan(seg, n)
+        units_arr = _segment_units(plan_arr)
         nslots = n
     cdef const ITYPE_t[:, ::1] plan = plan_arr
+    cdef const ITYPE_t[:, ::1] units = units_arr
     nseg = plan.shape[0]
+    nu = units.shape[0]
     vals_arr, T_arr, tz_arr = _work_arrays([n, (nslots + 1) * chunk], [n])
     cdef double[::1] vals = vals_arr
     cdef double[::1] T = T_arr
@@ -2289,7 +2508,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const ITYPE_t *cpos = NULL  # the output positions to copy (NULL: all)
     cdef ITYPE_t i, ncopy = m
     cdef Layout lay
-    _open_layout(&lay, layout, LAYOUT_FORWARD, plan, Tp, op, cst, x.shape[0])
+    _open_layout(&lay, layout, LAYOUT_FORWARD, units, Tp, op, cst, x.shape[0])
     if layout is not None:
         kind = layout.kind
         copy_pos = layout.copy_pos
@@ -2301,16 +2520,16 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             cc = min(chunk, ctot - j0)
             lay.cc = cc
             with nogil:
-                _place_rows(&lay, nseg, cc, Sp, Bp, ctot, j0)
-                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0], nseg,
-                         &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot, j0, cc, &lay,
-                         &tz[0])
+                _place_rows(&lay, nu, cc, Sp, Bp, ctot, j0)
+                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0],
+                         &units[0, 0], nu, &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot,
+                         j0, cc, &lay, &tz[0])
                 if not lay.ident:
                     # rows written in place: zero rows are left to fill
-                    for g in range(nseg):
+                    for g in range(nu):
                         if kind[g] == ROWS_OUT:
                             brow = lay.first[g]
-                            for k in range(plan[g, 0], plan[g, 1]):
+                            for k in range(units[g, 1], units[g, 2]):
                                 if tz[k]:
                                     for j in range(cc):
                                         brow[j] = 0.0
@@ -2438,6 +2657,14 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         tslots = n
         aslots = n
     cdef const ITYPE_t[:, ::1] plan = plan_arr
+    # the forward pass runs the tangent layout's units (a tiled order), the reverse
+    # pass walks the plan's segments back (the adjoint layout's units)
+    units_arr = _segment_units(plan_arr)
+    tunits_arr = tlayout.units if tlayout is not None else units_arr
+    cdef const ITYPE_t[:, ::1] units = units_arr
+    cdef const ITYPE_t[:, ::1] tunits = tunits_arr
+    cdef const ITYPE_t *up = &tunits[0, 0]
+    cdef ITYPE_t ntu = tunits.shape[0]
     cdef const ITYPE_t *sp = &plan[0, 0]
     cdef ITYPE_t nseg = plan.shape[0]
     grad_arr = np.zeros(nin)
@@ -2454,9 +2681,9 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     cdef double *HVp = &HV[0, 0] if nin and ctot else NULL
     cdef double *gp = &grad[0] if nin else NULL
     cdef Layout tl, al
-    _open_layout(&tl, tlayout, LAYOUT_TANGENTS, plan, &T[0], op, cst, nin)
+    _open_layout(&tl, tlayout, LAYOUT_TANGENTS, tunits, &T[0], op, cst, nin)
     try:
-        _open_layout(&al, alayout, LAYOUT_ADJOINTS, plan, &At[0], op, cst, nin)
+        _open_layout(&al, alayout, LAYOUT_ADJOINTS, units, &At[0], op, cst, nin)
     except BaseException:
         _close_layout(&tl)
         raise
@@ -2468,7 +2695,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 # one scalar reverse pass with no directions
                 for j0 in range(n):
                     tz[j0] = 1
-                _place_rows(&tl, nseg, 0, Vp, NULL, 0, 0)
+                _place_rows(&tl, ntu, 0, Vp, NULL, 0, 0)
                 _place_rows(&al, nseg, 0, NULL, NULL, 0, 0)
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
@@ -2478,9 +2705,9 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         while j0 < ctot:
             cc = min(chunk, ctot - j0)
             with nogil:
-                _place_rows(&tl, nseg, cc, Vp, NULL, ctot, j0)
+                _place_rows(&tl, ntu, cc, Vp, NULL, ctot, j0)
                 _place_rows(&al, nseg, cc, NULL, NULL, 0, 0)
-                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg,
+                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, up, ntu,
                          &d1[0, 0], xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &tl,
                          &tz[0])
                 # the gradient is accumulated by the first chunk's scalar pass only

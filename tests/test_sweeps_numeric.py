@@ -569,10 +569,15 @@ def test_programs_plans_give_identical_jacobians(prog, seed):
     with np.errstate(all="ignore"):
         results = {name: _sweep_all(g, x, S, W, plan) for name, plan in _plans(g).items()}
         results["chunked"] = _sweep_all(g, x, S, W, None, chunk=2)
-        # the identity row layout (no slot reuse, rows in node order)
-        results["identity"] = (*_sweeps.forward_sweep(
-            g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0),
-            S, 0, g.segments), *results["default"][2:])
+        # the identity row layout (no slot reuse, rows in node order) and the layout
+        # that runs whole segments in plan order
+        args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x,
+                np.zeros(0), S)
+        results["identity"] = (*_sweeps.forward_sweep(*args, 0, g.segments),
+                               *results["default"][2:])
+        untiled = _sweeps.forward_layout(*args[:6], n, g.segments, tile=False)
+        results["untiled"] = (*_sweeps.forward_sweep(*args, 2, layout=untiled),
+                              *results["default"][2:])
     _assert_same(results)
 
 
@@ -670,8 +675,12 @@ def test_forward_layout_reuses_slots():
     lay = sweeps._layout(g, None)
     assert sweeps._layout(g, None) is lay  # cached per graph
     # inputs are read from the seeds and the outputs written to B: of the four
-    # segments only the two inner differences need slots
-    assert lay.n_slots == 999 + 998 and lay.n_nodes == g.n_nodes
+    # arrays only the two inner differences need slots, and in the tiled order
+    # only a few blocks of them at a time
+    untiled = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
+                                     1000, g.segments, tile=False)
+    assert untiled.n_slots == 999 + 998 and lay.n_nodes == g.n_nodes
+    assert lay.n_slots < 1500 and lay.units.shape[0] > g.segments.shape[0]
     x = np.random.default_rng(0).standard_normal(1000)
     S = (np.arange(1000)[:, None] % 4 == np.arange(4)).astype(float)
     _, B = forward_numeric(g, x, (), S)
@@ -685,8 +694,9 @@ def test_forward_layout_reuses_slots():
         _sweeps.forward_sweep(other.op, *args[1:], layout=lay)
     no_reuse = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
                                       1000, g.segments, reuse=False)
-    assert no_reuse.n_slots >= lay.n_slots
-    np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=no_reuse)[1], B)
+    assert no_reuse.n_slots >= untiled.n_slots
+    for other_layout in (no_reuse, untiled):
+        np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=other_layout)[1], B)
 
 
 def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
