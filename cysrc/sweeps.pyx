@@ -322,7 +322,7 @@ cdef inline double _scale(double a, double s) noexcept nogil:
 # are replaced by argument 0, as the per-node rules do.
 
 cdef enum:
-    BLK = 256        # nodes per block of a strided segment (scratch stays in L1)
+    BLK = 1024       # nodes per block of a strided segment (scratch of 8-48 KiB)
     SEG_COLS = 9     # columns of a plan row
     UNIT_COLS = 3    # columns of a unit (step) row: plan row, start, stop
 

@@ -640,60 +640,67 @@ def test_self_referencing_segments():
 
 
 def test_large_strided_graphs_across_blocks():
-    """Segments longer than one block, strides 0, 1, 2 and -1, NaN in one block,
-    mixed zero rows: the tight loops and the fallbacks against the indexed plan."""
-    n = 1501
+    """Segments longer than one block (tiled order, rows split across units), strides
+    0, 1, 2 and -1, rolls, prefix sums, selections, NaN in one block, mixed zero
+    rows: the tight loops and the fallbacks against the indexed plan."""
+    n = 4001
     rng = np.random.default_rng(9)
 
     def f(x):
         u = x[1:] * x[:-1] + np.sin(x[::-1][1:])
         v = np.exp(0.1 * u[::2]) - u[1::2] ** 2
-        return np.concatenate([u[:50] * 2.0, np.tanh(v) / (2 + v * v)])
+        w = np.roll(v, 7) * 0.5 + np.cumsum(v[:100]).sum() + np.maximum(v, 0.1 * u[:2000])
+        z = np.where(u[:2000] > 0, w, np.tanh(v))
+        return np.concatenate([u[:50] * 2.0, np.tanh(v) / (2 + v * v), np.diff(z, 2)])
 
     g = symasd.trace(f, np.zeros(n))
     x = rng.uniform(-1, 1, n)
-    x[700] = np.nan
+    x[1700] = np.nan
     S = rng.standard_normal((n, 5))
     S[rng.random(n) < 0.1] = 0.0
     W = rng.standard_normal((g.n_outputs, 3))
     with np.errstate(all="ignore"):
         results = {name: _sweep_all(g, x, S, W, plan) for name, plan in _plans(g).items()}
+        results["chunked"] = _sweep_all(g, x, S, W, None, chunk=2)
         h = symasd.trace(lambda x: np.sum(f(x) ** 2), np.zeros(n))
         V = S[:, :3]
         hvps = {name: hvp_numeric(h, x, (), V, plan=plan) for name, plan in _plans(h).items()}
     _assert_same(results)
     _assert_same(hvps)
-    x[700] = 0.3
-    J = symasd.jacobian_sparsity(g).toarray()
+    x[1700] = 0.3
+    J = symasd.jacobian_sparsity(g).toarray()[:, ::80]
     with np.errstate(all="ignore"):
-        _, B = forward_numeric(g, x, (), np.eye(n))
+        _, B = forward_numeric(g, x, (), np.eye(n)[:, ::80])
     assert not B[~J].any()
+    np.testing.assert_allclose(B, forward_numeric(g, x, (), np.eye(n)[:, ::80],
+                                                  plan=_plans(g)["indexed"])[1])
 
 
 def test_forward_layout_reuses_slots():
-    g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(1000))
+    n = 10000
+    g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
     lay = sweeps._layout(g, None)
     assert sweeps._layout(g, None) is lay  # cached per graph
     # inputs are read from the seeds and the outputs written to B: of the four
     # arrays only the two inner differences need slots, and in the tiled order
     # only a few blocks of them at a time
     untiled = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                     1000, g.segments, tile=False)
-    assert untiled.n_slots == 999 + 998 and lay.n_nodes == g.n_nodes
-    assert lay.n_slots < 1500 and lay.units.shape[0] > g.segments.shape[0]
-    x = np.random.default_rng(0).standard_normal(1000)
-    S = (np.arange(1000)[:, None] % 4 == np.arange(4)).astype(float)
+                                     n, g.segments, tile=False)
+    assert untiled.n_slots == (n - 1) + (n - 2) and lay.n_nodes == g.n_nodes
+    assert lay.n_slots < untiled.n_slots / 2 and lay.units.shape[0] > g.segments.shape[0]
+    x = np.random.default_rng(0).standard_normal(n)
+    S = (np.arange(n)[:, None] % 4 == np.arange(4)).astype(float)
     _, B = forward_numeric(g, x, (), S)
     args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0), S)
     y0, B0 = _sweeps.forward_sweep(*args)  # one indexed segment, identity layout
     np.testing.assert_array_equal(y0, g(x))
     np.testing.assert_array_equal(B0, B)
     np.testing.assert_array_equal(_sweeps.forward_sweep(*args, 1, layout=lay)[1], B)
-    other = symasd.trace(lambda x: np.diff(x, 3), np.zeros(1000))
+    other = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
     with pytest.raises(ValueError, match="other node arrays"):
         _sweeps.forward_sweep(other.op, *args[1:], layout=lay)
     no_reuse = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                      1000, g.segments, reuse=False)
+                                      n, g.segments, reuse=False)
     assert no_reuse.n_slots >= untiled.n_slots
     for other_layout in (no_reuse, untiled):
         np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=other_layout)[1], B)
