@@ -521,19 +521,22 @@ cdef inline bint _const_arg(const uint8_t *op, ITYPE_t b, ITYPE_t st) noexcept n
 # ---------------------------------------------------------------------------
 # Forward sweep: values and tangents.
 #
-# Tangent rows are placed by a row layout: per segment of the plan, the row of
-# its first node and the distance between consecutive rows. The identity
-# layout puts node k's row at T + k * cc. The forward sweep's own layout
-# (``RowLayout``, built once per graph by ``forward_layout``) reads the rows of
-# a run of inputs straight from the seed matrix, writes the rows of a run of
-# outputs straight into B, and gives every other segment slots of T that are
-# reused once all its consumers have run: T holds the live rows only, which
-# keeps the sweep in cache (it is bound by memory traffic, not arithmetic).
+# Tangent rows are placed by a row layout. Its *units* are runs of nodes of
+# one plan segment, in the order the sweep runs them; per unit, the row of its
+# first node and the distance between consecutive rows. The identity layout
+# runs the plan's segments and puts node k's row at T + k * cc. The forward
+# sweep's own layout (``RowLayout``, built once per graph by ``forward_layout``)
+# runs blocks of segments in a tiled order (a consumer a block behind its
+# producers), reads the rows of a run of inputs straight from the seed matrix,
+# writes the rows of a run of outputs straight into B, and gives every other
+# unit slots of T that are reused once all its readers have run: T holds the
+# few live rows only, which keeps the sweep in cache (it is bound by memory
+# traffic more than by arithmetic).
 
 cdef enum:
-    ROWS_SLOT = 0   # rows in T at slots off + (k - s), cc apart
-    ROWS_SEED = 1   # a run of inputs: seed rows off + (k - s), ctot apart
-    ROWS_OUT = 2    # a run of outputs: rows off + (k - s) of B, ctot apart
+    ROWS_SLOT = 0   # rows in T at slots off + (k - start), cc apart
+    ROWS_SEED = 1   # a run of inputs: seed rows off + (k - start), ctot apart
+    ROWS_OUT = 2    # a run of outputs: rows off + (k - start) of B, ctot apart
     ROWS_NONE = 3   # constants and parameters: no rows (their tangents are zero)
     ROWS_SKIP = 4   # tangents nobody reads (hvp_sweep): values only, no rows
 
@@ -1773,6 +1776,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                 use_h[1] = live[0] and crt[3 * o] and not tzu[1]
                 use_h[2] = live[1] and crt[3 * o] and not tzu[0]
                 use_h[3] = live[1] and d2t[3 * o + 1] and not tzu[1]
+            if fast and (use_h[0] or use_h[1] or use_h[2] or use_h[3]):
+                # (a second-order term whose target is a constant is not needed)
                 _block_hessian_coefs(o, ks, L, c[0], st[0], c[1], st[1], cst, vals, a,
                                      H0, H1, H2)
                 if ((use_h[0] and not _all_finite(H0, L))
@@ -2334,6 +2339,15 @@ def _work_arrays(float_sizes, flag_sizes):
     return out
 
 
+def _zeros(shape):
+    """A zero array written here rather than by ``np.zeros``: large ``calloc`` blocks
+    are fresh pages that the kernel zeroes on first touch, in every call, while
+    ``np.empty`` reuses freed memory."""
+    out = np.empty(shape)
+    out.fill(0.0)
+    return out
+
+
 def _check_tables(const uint8_t[:, ::1] tab):
     if tab.shape[1] != 3 or tab.shape[0] < 96:
         raise ValueError("classification tables must have shape (N_CODES >= 96, 3)")
@@ -2580,7 +2594,7 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     y_arr = np.empty(m)
-    Bt_arr = np.zeros((n_inputs, ctot))
+    Bt_arr = _zeros((n_inputs, ctot))
     if n == 0 or ctot == 0:
         return y_arr, np.ascontiguousarray(Bt_arr.T)
     cdef const ITYPE_t[:, ::1] plan = _plan(seg, n)
@@ -2667,8 +2681,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     cdef ITYPE_t ntu = tunits.shape[0]
     cdef const ITYPE_t *sp = &plan[0, 0]
     cdef ITYPE_t nseg = plan.shape[0]
-    grad_arr = np.zeros(nin)
-    HV_arr = np.zeros((nin, ctot))
+    grad_arr = _zeros(nin)
+    HV_arr = _zeros((nin, ctot))
     cc = max(chunk, 1)
     vals_arr, a_arr, T_arr, At_arr, ra_arr, rt_arr, tz_arr = _work_arrays(
         [n, n, (tslots + 1) * cc, (aslots + 1) * cc], [n, n, n])

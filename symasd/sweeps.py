@@ -45,14 +45,18 @@ graph). An indexed segment is processed node by node through the argument
 arrays. A strided segment (one opcode, arguments in arithmetic progressions:
 the nodes of one NumPy operation) is processed in blocks with no index
 loads: the values of a block, then the local partials of every node once,
-then the direction rows in tight loops over the ``c`` directions. A block
-takes the tight loops when its zero flags are uniform (every argument row of
-the block zero, or every one nonzero; in the reverse sweeps every node
-reached) and its partials are finite; otherwise, and for selections, it
-applies the per-node rules with computed indices. Both paths perform the
-same floating-point operations in the same order, so the results do not
-depend on the plan; ``plan=`` (rows as from ``symasd._vm.plan``, e.g. with
-``min_strided=10**9`` for an all-indexed plan) overrides it, for testing.
+then the direction rows in tight loops over the ``c`` directions
+(vectorized, with constant-length loops for the usual direction counts). A
+block takes the tight loops when its zero flags are uniform (every argument
+row of the block zero, or every one nonzero; in the reverse sweeps every
+node reached) and its partials are finite; otherwise, and for selections, it
+applies the per-node rules with computed indices. :func:`forward_numeric`
+runs the blocks of consecutive segments in a tiled order, each consumer a
+block behind its producers, so rows are read while they are in cache. All
+paths perform the same floating-point operations in the same order, so the
+results do not depend on the plan or the order; ``plan=`` (rows as from
+``symasd._vm.plan``, e.g. with ``min_strided=10**9`` for an all-indexed plan)
+overrides the plan, for testing.
 
 Memory
 ------
