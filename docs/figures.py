@@ -13,7 +13,6 @@ others are deterministic.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import matplotlib
@@ -25,7 +24,7 @@ import scipy.sparse as sp  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
 import symasd  # noqa: E402
-from symasd.cli import dense_jacobian, iter_diff  # noqa: E402
+from symasd.cli import dense_jacobian, iter_diff, median_time  # noqa: E402
 
 IMG = Path(__file__).resolve().parent / "img"
 DPI = 100
@@ -213,18 +212,6 @@ def fig_colors_vs_n() -> None:
     _save(fig, "colors_vs_n")
 
 
-def _median_time(fn, repeat: int, budget: float = 1.0) -> float:
-    times = []
-    start = time.perf_counter()
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() - start > budget:
-            break
-    return float(np.median(times))
-
-
 def fig_benchmark(k: int = 3, max_n: int = 10_000) -> None:
     """Time per Jacobian of iter_diff: dense AD, sparse with preparation, sparse reused."""
     sizes = np.unique(np.logspace(1, np.log10(max_n), 9).round().astype(int))
@@ -234,12 +221,12 @@ def fig_benchmark(k: int = 3, max_n: int = 10_000) -> None:
         x0, x = np.zeros(n), rng.standard_normal(n)
         f = lambda v: iter_diff(v, k)  # noqa: E731
         g = symasd.trace(f, x0)
-        t_dense = _median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
-        t_prep = _median_time(lambda: symasd.jacobian(f, x0)(x), 5)  # noqa: B023
+        t_dense = median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
+        t_prep = median_time(lambda: symasd.jacobian(f, x0)(x), 5)  # noqa: B023
         tape = symasd.jacobian(f, x0, engine="tape")
-        t_tape = _median_time(lambda: tape(x), 20)  # noqa: B023
+        t_tape = median_time(lambda: tape(x), 20)  # noqa: B023
         jac = symasd.jacobian(f, x0)
-        t_vm = _median_time(lambda: jac(x), 50)  # noqa: B023
+        t_vm = median_time(lambda: jac(x), 50)  # noqa: B023
         rows.append((n, t_dense, t_prep, t_tape, t_vm))
         print(f"  n={n:>6}: dense {t_dense:.1e} s, sparse+prep {t_prep:.1e} s, "
               f"reused tape {t_tape:.1e} s, reused compiled {t_vm:.1e} s")

@@ -35,7 +35,8 @@ def dense_jacobian(graph, x, chunk: int = 256) -> np.ndarray:
     return np.hstack(blocks)
 
 
-def _median_time(fn, repeat: int, budget: float = 2.0) -> float:
+def median_time(fn, repeat: int, budget: float = 2.0) -> float:
+    """Median wall time of up to ``repeat`` calls of ``fn``, stopping after ``budget`` s."""
     times = []
     start = time.perf_counter()
     for _ in range(repeat):
@@ -100,12 +101,12 @@ def _benchmark(k: int, max_n: int, plot: str | None) -> int:
         x = rng.standard_normal(n)
         f = lambda v: iter_diff(v, k)  # noqa: E731
         g = trace(f, x0)
-        t_dense = _median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
-        t_prep = _median_time(lambda: jacobian(f, x0)(x), 5)  # noqa: B023
+        t_dense = median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
+        t_prep = median_time(lambda: jacobian(f, x0)(x), 5)  # noqa: B023
         tape = jacobian(f, x0, engine="tape")
-        t_tape = _median_time(lambda: tape(x), 20)  # noqa: B023
+        t_tape = median_time(lambda: tape(x), 20)  # noqa: B023
         jac = jacobian(f, x0)
-        t_dag = _median_time(lambda: jac(x), 50)  # noqa: B023
+        t_dag = median_time(lambda: jac(x), 50)  # noqa: B023
         rows.append((n, t_dense, t_prep, t_tape, t_dag))
         print(f"{n:>7} {t_dense:>10.2e} {t_prep:>12.2e} {t_tape:>12.2e} {t_dag:>11.2e} "
               f"{t_dense / t_tape:>10.0f}x")
