@@ -41,6 +41,7 @@ checkers :func:`is_structurally_orthogonal`, :func:`is_star_coloring`,
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -237,7 +238,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class ColoringResult:
+class ColoringResult(ABC):
     """Common part of every coloring result.
 
     Attributes
@@ -279,16 +280,16 @@ class ColoringResult:
             f"nnz={self.nnz}, ncolors={self.ncolors}, order={self.order!r})"
         )
 
+    @abstractmethod
     def decompress_values(self, *B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """The nonzeros in the CSR order of :attr:`pattern` (float64 vector)."""
-        raise NotImplementedError
 
     def decompress(self, *B: Any) -> sp.csr_array:
         """Recover the matrix from its compressed products.
 
         Returns a float64 ``csr_array`` with exactly the structure of
         :attr:`pattern` (sorted indices, explicit zeros kept); ``indptr`` and
-        ``indices`` are equal on every call (fresh copies).
+        ``indices`` are the same read-only arrays on every call.
         """
         return self._template.matrix(self.decompress_values(*B))
 
@@ -298,9 +299,9 @@ class _DirectResult(ColoringResult):
     compressed_indices: np.ndarray
 
     @property
+    @abstractmethod
     def compressed_shape(self) -> tuple[int, int]:
         """Shape of the compressed matrix ``B`` that :meth:`decompress` takes."""
-        raise NotImplementedError
 
     def decompress_values(self, B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """``B.ravel()[compressed_indices]``: the nonzeros in CSR order.
