@@ -1,6 +1,6 @@
-# The value of one non-leaf node from its argument values: the single C
-# definition of every opcode's semantics, included by the virtual machine and
-# the numeric sweeps. It must agree with the op table's NumPy rules
+# The value of one non-leaf node from its argument values (and of a strided
+# segment of them): the single C definition of every opcode's semantics,
+# included by the virtual machine and the numeric sweeps. It must agree with the op table's NumPy rules
 # (symasd/ops.py); tests/test_ops.py checks it on random and special values.
 from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos,
                         cosh, exp, expm1, fabs, floor, hypot, log, log1p, log2, log10, pow,
@@ -129,3 +129,54 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
     elif op == OP_WHERE:
         return y if x != 0 else z
     return NAN
+
+
+cdef inline void strided_values(uint8_t o, ITYPE_t L, ITYPE_t b0, ITYPE_t s0, ITYPE_t b1,
+                                ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *c,
+                                const double *x, double *out) noexcept nogil:
+    """Values of a strided segment: ``out[i] = op(x[b0 + i*s0], x[b1 + i*s1],
+    x[b2 + i*s2])`` for ``i < L`` (``c`` is the segment's constant payload; an
+    unused argument has base -1). Sequential, so an argument inside the segment
+    is read after it is written."""
+    cdef ITYPE_t i
+    if o == OP_ADD:
+        if s0 == 1 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0 + i] + x[b1 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] + x[b1 + i * s1]
+    elif o == OP_SUB:
+        for i in range(L):
+            out[i] = x[b0 + i * s0] - x[b1 + i * s1]
+    elif o == OP_MUL:
+        if s0 == 0 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0] * x[b1 + i]
+        elif s0 == 1 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0 + i] * x[b1 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] * x[b1 + i * s1]
+    elif o == OP_DIV:
+        for i in range(L):
+            out[i] = x[b0 + i * s0] / x[b1 + i * s1]
+    elif o == OP_NEG:
+        for i in range(L):
+            out[i] = -x[b0 + i * s0]
+    elif o == OP_SQUARE:
+        for i in range(L):
+            out[i] = x[b0 + i * s0] * x[b0 + i * s0]
+    elif o == OP_WHERE:
+        for i in range(L):
+            out[i] = x[b1 + i * s1] if x[b0 + i * s0] != 0 else x[b2 + i * s2]
+    elif b2 >= 0:
+        for i in range(L):
+            out[i] = apply_op(o, x[b0 + i * s0], x[b1 + i * s1], x[b2 + i * s2], c[i])
+    elif b1 >= 0:
+        for i in range(L):
+            out[i] = apply_op(o, x[b0 + i * s0], x[b1 + i * s1], 0.0, c[i])
+    else:
+        for i in range(L):
+            out[i] = apply_op(o, x[b0 + i * s0], 0.0, 0.0, c[i])

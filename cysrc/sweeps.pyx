@@ -378,50 +378,16 @@ cdef inline bint _all_finite(const double *D, ITYPE_t L) noexcept nogil:
 cdef void _block_values(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0,
                         ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *cst,
                         double *vals, bint apart=False) noexcept nogil:
-    """Values of the block ``[ks, ks + L)`` (``apply_op``, as cysrc/vm.pyx's ``_strided``).
-    Sequential, so an argument inside the block itself is read after it is written."""
-    cdef ITYPE_t i
+    """Values of the block ``[ks, ks + L)``: ``strided_values`` of
+    cysrc/_node_values.pxi, or a vectorizable kernel when no argument lies in
+    the block (``apart``)."""
     cdef double *out = vals + ks
     cdef const double *c = cst + ks
-    cdef const double *x
-    cdef const double *y
     if apart and (o == OP_ADD or o == OP_SUB or o == OP_MUL or o == OP_DIV):
         # no argument in the block: the compiler may vectorize
         symasd_sw_values2(o - OP_ADD, out, vals + b0, s0, vals + b1, s1, L)
-    elif s0 == 1 and s1 == 1 and (o == OP_ADD or o == OP_SUB or o == OP_MUL):
-        x = vals + b0
-        y = vals + b1
-        if o == OP_ADD:
-            for i in range(L):
-                out[i] = x[i] + y[i]
-        elif o == OP_SUB:
-            for i in range(L):
-                out[i] = x[i] - y[i]
-        else:
-            for i in range(L):
-                out[i] = x[i] * y[i]
-    elif o == OP_ADD:
-        for i in range(L):
-            out[i] = vals[b0 + i * s0] + vals[b1 + i * s1]
-    elif o == OP_SUB:
-        for i in range(L):
-            out[i] = vals[b0 + i * s0] - vals[b1 + i * s1]
-    elif o == OP_MUL:
-        for i in range(L):
-            out[i] = vals[b0 + i * s0] * vals[b1 + i * s1]
-    elif o == OP_DIV:
-        for i in range(L):
-            out[i] = vals[b0 + i * s0] / vals[b1 + i * s1]
-    elif o == OP_NEG:
-        for i in range(L):
-            out[i] = -vals[b0 + i * s0]
-    elif o == OP_SQUARE:
-        for i in range(L):
-            out[i] = vals[b0 + i * s0] * vals[b0 + i * s0]
     else:
-        for i in range(L):
-            out[i] = apply_op(o, vals[b0 + i * s0], vals[b1 + i * s1], vals[b2 + i * s2],
-                                c[i])
+        strided_values(o, L, b0, s0, b1, s1, b2, s2, c, vals, out)
 
 
 cdef double ONES[BLK]

@@ -114,55 +114,6 @@ cdef ITYPE_t _segments(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE
     return m
 
 
-cdef inline void _strided(uint8_t o, ITYPE_t s, ITYPE_t e, ITYPE_t b0, ITYPE_t s0,
-                          ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2,
-                          const double[::1] c, double[::1] v) noexcept nogil:
-    cdef ITYPE_t i, L = e - s
-    cdef double *out = &v[s]
-    cdef const double *x = &v[0]
-    if o == OP_ADD:
-        if s0 == 1 and s1 == 1:
-            for i in range(L):
-                out[i] = x[b0 + i] + x[b1 + i]
-        else:
-            for i in range(L):
-                out[i] = x[b0 + i * s0] + x[b1 + i * s1]
-    elif o == OP_SUB:
-        for i in range(L):
-            out[i] = x[b0 + i * s0] - x[b1 + i * s1]
-    elif o == OP_MUL:
-        if s0 == 0 and s1 == 1:
-            for i in range(L):
-                out[i] = x[b0] * x[b1 + i]
-        elif s0 == 1 and s1 == 1:
-            for i in range(L):
-                out[i] = x[b0 + i] * x[b1 + i]
-        else:
-            for i in range(L):
-                out[i] = x[b0 + i * s0] * x[b1 + i * s1]
-    elif o == OP_DIV:
-        for i in range(L):
-            out[i] = x[b0 + i * s0] / x[b1 + i * s1]
-    elif o == OP_NEG:
-        for i in range(L):
-            out[i] = -x[b0 + i * s0]
-    elif o == OP_SQUARE:
-        for i in range(L):
-            out[i] = x[b0 + i * s0] * x[b0 + i * s0]
-    elif o == OP_WHERE:
-        for i in range(L):
-            out[i] = x[b1 + i * s1] if x[b0 + i * s0] != 0 else x[b2 + i * s2]
-    elif b2 >= 0:
-        for i in range(L):
-            out[i] = apply_op(o, x[b0 + i * s0], x[b1 + i * s1], x[b2 + i * s2], c[s + i])
-    elif b1 >= 0:
-        for i in range(L):
-            out[i] = apply_op(o, x[b0 + i * s0], x[b1 + i * s1], 0.0, c[s + i])
-    else:
-        for i in range(L):
-            out[i] = apply_op(o, x[b0 + i * s0], 0.0, 0.0, c[s + i])
-
-
 def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
             const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[:, ::1] seg,
             const ITYPE_t[::1] outputs, const double[::1] x, const double[::1] p,
@@ -178,8 +129,8 @@ def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
             s = seg[r, 0]
             e = seg[r, 1]
             if seg[r, 2]:
-                _strided(op[s], s, e, seg[r, 3], seg[r, 4], seg[r, 5], seg[r, 6], seg[r, 7],
-                         seg[r, 8], c, vals)
+                strided_values(op[s], e - s, seg[r, 3], seg[r, 4], seg[r, 5], seg[r, 6],
+                               seg[r, 7], seg[r, 8], &c[s], &vals[0], &vals[s])
             else:
                 _run1(op[s], s, e, a0, a1, a2, c, x, p, vals)
         for i in range(outputs.shape[0]):
