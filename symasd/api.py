@@ -372,9 +372,8 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     _check_choice(engine, ENGINES, "engine")
     g = _trace(f, x0, p0)
     P = hessian_sparsity(g)
-    n = g.n_inputs
-    dense_vm = mode == "dense" and engine == "auto" and g.n_nodes * n > _DENSE_SYMBOLIC_LIMIT
-    tape = engine == "tape" or dense_vm
+    # the engine is settled before coloring: the tape also weighs acyclic colorings
+    tape = _resolve_engine(engine, g, g.n_inputs, mode) == "tape"
     cands = _hessian_candidates(P, mode, order, tape)
     best = min(cands, key=lambda k: cands[k].ncolors)
     if tape:
