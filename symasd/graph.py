@@ -49,29 +49,26 @@ class Builder:
     ``capacity`` is the number of nodes to expect (storage grows beyond it).
     ``share=False`` turns off hash-consing of non-leaf nodes (see
     ``symasd._dag.NodeTable``): for graphs that only feed pattern detection.
+    ``start`` preloads the nodes of a graph, with their ids unchanged.
     """
 
-    def __init__(self, local: bool = False, capacity: int = 4096, share: bool = True):
+    def __init__(self, local: bool = False, capacity: int = 4096, share: bool = True,
+                 start: Graph | None = None):
         self.table = _dag.NodeTable(max(int(capacity), 64), share)
-        self.local = local
         self.block_starts: list[int] = []
+        if start is not None:
+            self.table.load(start.op, start.arg0, start.arg1, start.arg2, start.const)
+            self.block_starts = start.block_starts.tolist()
+        self.local = local
         self._values = np.zeros(4096) if local else None
         self.zero = int(self.const(np.zeros(1))[0])
         self.one = int(self.const(np.ones(1))[0])
 
     @classmethod
-    def from_graph(cls, g: Graph, capacity: int = 0) -> Builder:
+    def from_graph(cls, g: Graph) -> Builder:
         """A builder that starts with the nodes of ``g`` (same ids), to append
         derivative nodes that share the function's nodes."""
-        b = cls.__new__(cls)
-        b.table = _dag.NodeTable(max(capacity, 2 * g.n_nodes, 64))
-        b.table.load(g.op, g.arg0, g.arg1, g.arg2, g.const)
-        b.local = False
-        b._values = None
-        b.block_starts = g.block_starts.tolist()
-        b.zero = int(b.const(np.zeros(1))[0])
-        b.one = int(b.const(np.ones(1))[0])
-        return b
+        return cls(capacity=2 * g.n_nodes, start=g)
 
     # -- storage -----------------------------------------------------------
 
