@@ -66,20 +66,39 @@ cdef class NodeTable:
     # touches the node arrays only when the hash bits match.
     cdef uint64_t[::1] slots
     cdef public ITYPE_t n
-    cdef public bint share  # False: only leaves are hash-consed (pattern-only traces)
+    cdef readonly bint share  # False: only leaves are hash-consed (pattern-only traces)
     cdef ITYPE_t n_hashed  # nodes in the hash table (its load)
     cdef ITYPE_t cap
     cdef uint64_t mask
 
     def __cinit__(self, ITYPE_t capacity=1024, bint share=True):
+        # the hash table holds only leaves and nodes that reuse used arguments,
+        # far fewer than ``capacity``: it starts small and grows (fresh memory
+        # costs page faults, which dominate small traces)
         cdef ITYPE_t size = 64
-        while size < 2 * capacity:
+        while size < 2 * min(capacity, 2048):
             size *= 2
         self.share = share
         self.n = 0
         self.n_hashed = 0
         self._allocate(max(capacity, 16))
         self._rehash(size)
+
+    @property
+    def capacity(self):
+        """Nodes the arrays hold before they grow."""
+        return self.cap
+
+    def reset(self):
+        """Forget every node and keep the storage, for reuse by another trace
+        (memory already touched costs no page faults). Arrays handed out
+        before (``arrays()``, graphs viewing them) must no longer be used."""
+        self.hashed_arr[: self.n] = 0
+        if self.share:
+            self.first_arr[: self.n] = -1
+        self.slots[:] = 0
+        self.n = 0
+        self.n_hashed = 0
 
     cdef _allocate(self, ITYPE_t cap):
         # node fields are written when a node is appended: no need to fill them
@@ -88,7 +107,9 @@ cdef class NodeTable:
         a1_arr = np.empty(cap, dtype=np.int64)
         a2_arr = np.empty(cap, dtype=np.int64)
         c_arr = np.empty(cap, dtype=np.float64)
-        first_arr = np.full(cap, -1, dtype=np.int64)
+        # without sharing only leaves are looked up, and leaves have no
+        # arguments: first users are never read
+        first_arr = np.full(cap if self.share else 1, -1, dtype=np.int64)
         hashed_arr = np.zeros(cap, dtype=np.uint8)
         if self.n:
             op_arr[: self.n] = self.op_arr[: self.n]
@@ -96,7 +117,8 @@ cdef class NodeTable:
             a1_arr[: self.n] = self.a1_arr[: self.n]
             a2_arr[: self.n] = self.a2_arr[: self.n]
             c_arr[: self.n] = self.c_arr[: self.n]
-            first_arr[: self.n] = self.first_arr[: self.n]
+            if self.share:
+                first_arr[: self.n] = self.first_arr[: self.n]
             hashed_arr[: self.n] = self.hashed_arr[: self.n]
         self.op_arr, self.a0_arr, self.a1_arr, self.a2_arr, self.c_arr = (
             op_arr, a0_arr, a1_arr, a2_arr, c_arr)
@@ -152,7 +174,8 @@ cdef class NodeTable:
         self.hashed_arr[:n] = 1
         self.n = n
         cdef ITYPE_t k
-        for k in range(n - 1, -1, -1):  # backwards, so the earliest user wins
+        # first users are only kept for sharing
+        for k in range(n - 1 if self.share else -1, -1, -1):  # earliest user wins
             if a0[k] >= 0:
                 self.first_user[a0[k]] = k
             if a1[k] >= 0:
@@ -202,30 +225,59 @@ cdef class NodeTable:
                 ids[i] = self._find_or_add(o, x, y, z, v)
         return out
 
-    def intern_plain_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
-                            bint commutative, bint same_matters, bint nested_products):
-        """Intern ``op(a, b)`` when no simplification rule of the builder can apply,
-        else return None (and intern nothing).
+    cdef inline bint _has_const_arg(self, ITYPE_t k, uint8_t o) noexcept nogil:
+        """Whether node ``k`` is an ``o`` node with a constant argument."""
+        return (self.op[k] == o and (self.op[self.a0[k]] == OP_CONST
+                                     or self.op[self.a1[k]] == OP_CONST))
 
-        Rules apply where an argument is a constant, where ``a == b`` (if
-        ``same_matters``), or where both arguments are products (if
-        ``nested_products``). Commutative arguments are stored in canonical
-        order ``(min, max)``. One pass in C instead of a dozen NumPy passes.
+    cdef inline bint _simplifiable(self, uint8_t o, ITYPE_t x, ITYPE_t y) noexcept nogil:
+        """Whether a rule of ``Builder.binary`` (global tracing) applies to
+        ``o(x, y)``. Must list exactly the rules of ``Builder.binary``: a row
+        that passes here is interned as is."""
+        cdef bint cx = self.op[x] == OP_CONST, cy = self.op[y] == OP_CONST
+        cdef double vx = self.c[x], vy = self.c[y]
+        if cx and cy:
+            return True  # constant folding
+        if o == OP_ADD:
+            return ((cx and (vx == 0.0 or self._has_const_arg(y, OP_ADD)))
+                    or (cy and (vy == 0.0 or self._has_const_arg(x, OP_ADD))))
+        if o == OP_SUB:
+            return (cx and vx == 0.0) or (cy and vy == 0.0)
+        if o == OP_MUL:
+            if cx and (vx == 0.0 or vx == 1.0 or vx == -1.0 or self.op[y] == OP_NEG
+                       or self._has_const_arg(y, OP_MUL)):
+                return True
+            if cy and (vy == 0.0 or vy == 1.0 or vy == -1.0 or self.op[x] == OP_NEG
+                       or self._has_const_arg(x, OP_MUL)):
+                return True
+            return x == y or (self._has_const_arg(x, OP_MUL)
+                              and self._has_const_arg(y, OP_MUL))
+        if o == OP_DIV:
+            return (cx and (vx == 0.0 or vx == 1.0)) or (cy and vy == 1.0)
+        if o == OP_POW:
+            return cy or (cx and vx == 1.0)
+        if o == OP_MAX or o == OP_MIN:
+            return x == y
+        return False
+
+    def intern_plain_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
+                            bint commutative):
+        """Intern ``op(a, b)`` when no simplification rule of the builder applies
+        to any row, else return None (and intern nothing).
+
+        Commutative arguments are stored in canonical order ``(min, max)``.
+        One pass in C instead of a dozen NumPy passes; ``Builder.binary``
+        handles the blocks this declines.
         """
         cdef ITYPE_t L = a.shape[0], i, x, y
+        cdef uint8_t o = <uint8_t>op
+        cdef bint plain = True
         with nogil:
             for i in range(L):
-                x = a[i]
-                y = b[i]
-                if self.op[x] == OP_CONST or self.op[y] == OP_CONST:
+                if self._simplifiable(o, a[i], b[i]):
+                    plain = False
                     break
-                if same_matters and x == y:
-                    break
-                if nested_products and self.op[x] == OP_MUL and self.op[y] == OP_MUL:
-                    break
-            else:
-                i = L
-        if i < L:
+        if not plain:
             return None
         if self.n + L > self.cap:
             newcap = self.cap
@@ -239,7 +291,6 @@ cdef class NodeTable:
             self._rehash(tsize)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
-        cdef uint8_t o = <uint8_t>op
         with nogil:
             for i in range(L):
                 x = a[i]

@@ -50,11 +50,16 @@ class Builder:
     ``share=False`` turns off hash-consing of non-leaf nodes (see
     ``symasd._dag.NodeTable``): for graphs that only feed pattern detection.
     ``start`` preloads the nodes of a graph, with their ids unchanged.
+    ``table`` is an empty ``symasd._dag.NodeTable`` to build in (storage
+    reused from an earlier trace); its ``share`` setting wins.
     """
 
     def __init__(self, local: bool = False, capacity: int = 4096, share: bool = True,
-                 start: Graph | None = None):
-        self.table = _dag.NodeTable(max(int(capacity), 64), share)
+                 start: Graph | None = None, table: _dag.NodeTable | None = None):
+        if table is not None and table.n:
+            raise ValueError("Builder needs an empty node table (call table.reset())")
+        self.table = table if table is not None else _dag.NodeTable(max(int(capacity), 64),
+                                                                    share)
         self.block_starts: list[int] = []
         if start is not None:
             self.table.load(start.op, start.arg0, start.arg1, start.arg2, start.const)
@@ -212,9 +217,7 @@ class Builder:
             return np.empty_like(a)
         if not self.local:
             before = self.table.n
-            ids = self.table.intern_plain_binary(
-                int(code), a, b, code in COMMUTATIVE_CODES,
-                code in (Code.MUL, Code.MAX, Code.MIN), code == Code.MUL)
+            ids = self.table.intern_plain_binary(int(code), a, b, code in COMMUTATIVE_CODES)
             if ids is not None:
                 if self.table.n > before:
                     self.block_starts.append(before)

@@ -9,23 +9,66 @@ point, with comparisons and selections resolved there.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
 
-from . import _pattern
+from . import _dag, _pattern
 from .errors import InputError
 from .graph import Graph
 from .ops import classification_tables
-from .tracing import trace
+from .tracing import trace_into
 
 __all__ = ["jacobian_sparsity", "hessian_sparsity"]
 
 _ARITY, _D1, _D2, _CROSS = classification_tables()
 
 
-def _as_graph(f: Callable | Graph, x0, p0, local: bool) -> Graph:
+class _ScratchTable:
+    """One node table that pattern-only traces build in, one call after another.
+
+    A pattern needs the graph only until the kernel has run, so its node
+    storage can serve the next call: memory already touched costs no page
+    faults, which are a large share of small traces (and the C library gives
+    freed blocks back to the system, so fresh arrays fault again on every
+    call). Tables that grew beyond ``keep_nodes`` are not kept, so at most a
+    few tens of MB stay allocated between calls. A call that finds the table
+    busy (another thread, or a pattern computed inside the traced function)
+    builds in a fresh one.
+    """
+
+    def __init__(self, keep_nodes: int):
+        self.keep_nodes = keep_nodes
+        self._table: _dag.NodeTable | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def borrow(self):
+        if not self._lock.acquire(blocking=False):
+            yield None
+            return
+        table = self._table
+        self._table = None
+        try:
+            if table is None:
+                table = _dag.NodeTable(4096, False)
+            else:
+                table.reset()
+            yield table
+        finally:
+            if table.capacity <= self.keep_nodes:
+                self._table = table
+            self._lock.release()
+
+
+_SCRATCH = _ScratchTable(keep_nodes=1 << 20)
+
+
+def _graph_pattern(f: Callable | Graph, x0, p0, local: bool, kernel):
+    """``kernel(graph)`` for ``f`` as a graph, or traced at ``x0`` into scratch storage."""
     if isinstance(f, Graph):
         if x0 is not None and np.shape(x0) != f.input_shape:
             raise InputError(f"x0 has shape {np.shape(x0)} but the graph's input shape is "
@@ -33,10 +76,11 @@ def _as_graph(f: Callable | Graph, x0, p0, local: bool) -> Graph:
         if local and not f.local:
             raise InputError("a global Graph cannot give a local pattern; trace with "
                              "symasd.trace(f, x0, local=True) or pass the function itself")
-        return f
+        return kernel(f)
     if x0 is None:
         raise InputError("x0 is required when f is a function (it fixes the input shape)")
-    return trace(f, x0, *p0, local=local, share=False)
+    with _SCRATCH.borrow() as table:
+        return kernel(trace_into(table, f, x0, *p0, local=local, share=False))
 
 
 def jacobian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> sp.csr_array:
@@ -54,7 +98,10 @@ def jacobian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) ->
     array([[1, 1, 0, 0],
            [0, 0, 0, 1]])
     """
-    g = _as_graph(f, x0, p0, local)
+    return _graph_pattern(f, x0, p0, local, _jacobian_kernel)
+
+
+def _jacobian_kernel(g: Graph) -> sp.csr_array:
     indptr, indices = _pattern.jacobian_pattern(g.op, g.arg0, g.arg1, g.arg2, g.const, _D1,
                                                 g.outputs)
     data = np.ones(indices.shape[0], dtype=bool)
@@ -78,7 +125,10 @@ def hessian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> 
            [0, 0, 1],
            [1, 1, 0]])
     """
-    g = _as_graph(f, x0, p0, local)
+    return _graph_pattern(f, x0, p0, local, _hessian_kernel)
+
+
+def _hessian_kernel(g: Graph) -> sp.csr_array:
     if g.n_outputs != 1:
         raise InputError(f"the Hessian needs a scalar-valued function, but f has output shape "
                          f"{g.output_shape}; sum the outputs or take a weighted sum "

@@ -445,8 +445,11 @@ def _unary(code: Code, is_bool=False):
 
 
 def _elementwise(b: Builder, fn: Callable, *values, is_bool=False) -> SymArray:
-    ids = np.broadcast_arrays(*[_to_ids(v, b) for v in values])
+    ids = [_to_ids(v, b) for v in values]
     shape = ids[0].shape
+    if any(i.shape != shape for i in ids):
+        ids = np.broadcast_arrays(*ids)
+        shape = ids[0].shape
     res = fn(*[np.ascontiguousarray(i).ravel() for i in ids])
     return _wrap(res.reshape(shape), b, is_bool)
 
@@ -1100,12 +1103,20 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
     >>> g.input_shape, g.output_shape
     ((10,), (7,))
     """
+    return trace_into(None, f, x0, *p0, local=local, share=share)
+
+
+def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
+               share: bool = True) -> Graph:
+    """:func:`trace` building in ``table``, an empty ``symasd._dag.NodeTable``
+    (or a new one if None). The graph views the table's storage: it is valid
+    until the table is reset."""
     x0 = _check_point(x0, "x0")
     params = [_check_point(p, f"p0[{i}]") for i, p in enumerate(p0)]
     if local and not (np.isfinite(x0).all() and all(np.isfinite(p).all() for p in params)):
         raise InputError("local tracing needs a finite point: x0 (or a parameter) contains "
                          "NaN or inf")
-    builder = Builder(local=local, capacity=16 * x0.size + 4096, share=share)
+    builder = Builder(local=local, capacity=16 * x0.size + 4096, share=share, table=table)
     x = SymArray(builder.variables(x0).reshape(x0.shape), builder)
     syms = []
     if params:

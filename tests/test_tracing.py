@@ -259,3 +259,91 @@ def test_symbols_and_graph_from():
     np.testing.assert_allclose(g(np.zeros((2, 2))), [2.0, 2.0])
     with pytest.raises(InputError):
         symasd.graph_from(x * 2, x)
+
+
+class _NoFastPath:
+    """A node table whose one-pass interning always declines, so every block
+    goes through Builder.binary's NumPy rules."""
+
+    def __init__(self, table):
+        self._table = table
+
+    def intern_plain_binary(self, *args):
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+
+def _structure(builder, ids):
+    """Each id as a nested tuple (op, const, args...): comparable across builders."""
+    op, a0, a1, a2, c = builder.arrays()
+    memo = {}
+
+    def expr(k):
+        if k not in memo:
+            args = tuple(expr(int(a[k])) for a in (a0, a1, a2) if a[k] >= 0)
+            memo[k] = (int(op[k]), repr(float(c[k]))) + args
+        return memo[k]
+
+    return [expr(int(k)) for k in ids]
+
+
+def _operand_pool(builder):
+    """Node ids covering every case a binary rule looks at: constants 0, -0,
+    1, -1, others, NaN; variables; negations; sums and products with and
+    without a constant argument."""
+    from symasd.ops import Code
+
+    x = builder.variables(np.arange(3.0))
+    consts = builder.const(np.array([0.0, -0.0, 1.0, -1.0, 2.5, -3.0, np.nan]))
+    neg = builder.unary(Code.NEG, x[:2])
+    cx = builder.binary(Code.MUL, builder.const(np.array([2.0, -4.0])), x[:2])
+    xc = builder.binary(Code.ADD, x[1:], builder.const(np.array([5.0, 0.5])))
+    xy = builder.binary(Code.MUL, x[:2], x[1:])
+    sx = builder.binary(Code.ADD, x[:2], x[1:])
+    return np.concatenate([x, consts, neg, cx, xc, xy, sx])
+
+
+@pytest.mark.parametrize("name", ["ADD", "SUB", "MUL", "DIV", "POW", "MAX", "MIN", "LT",
+                                  "ARCTAN2"])
+def test_one_pass_interning_declines_exactly_the_simplifiable_rows(name):
+    from symasd.graph import Builder
+    from symasd.ops import Code
+
+    code = Code[name]
+    fast = Builder()
+    slow = Builder()
+    slow.table = _NoFastPath(slow.table)
+    pool_f, pool_s = _operand_pool(fast), _operand_pool(slow)
+    assert _structure(fast, pool_f) == _structure(slow, pool_s)
+    n = pool_f.size
+    a, b = np.divmod(np.arange(n * n), n)
+    # row by row: the fast path must give what the rules give, and decline
+    # every row that a rule changes
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        got = fast.binary(code, pool_f[[i]], pool_f[[j]])
+        want = slow.binary(code, pool_s[[i]], pool_s[[j]])
+        assert _structure(fast, got) == _structure(slow, want), (name, i, j)
+    # whole blocks too (one declined row sends the block to the rules)
+    got = fast.binary(code, pool_f[a], pool_f[b])
+    want = slow.binary(code, pool_s[a], pool_s[b])
+    assert _structure(fast, got) == _structure(slow, want)
+
+
+def test_pattern_traces_reuse_storage_safely():
+    from symasd import sparsity
+
+    def f(x):
+        # a pattern computed inside the traced function finds the scratch table
+        # busy and builds in its own
+        inner = symasd.jacobian_sparsity(np.sin, np.ones(3))
+        assert inner.nnz == 3
+        return np.diff(x) * x[0]
+
+    first = symasd.jacobian_sparsity(f, np.ones(6))
+    again = symasd.jacobian_sparsity(f, np.ones(6))
+    small = symasd.jacobian_sparsity(lambda x: x[::-1] ** 2, np.ones(4))
+    assert (first != again).nnz == 0 and first.nnz == 14
+    assert small.toarray().astype(int).tolist() == np.eye(4, dtype=int)[::-1].tolist()
+    assert sparsity._SCRATCH._table is not None
