@@ -300,6 +300,36 @@ cdef class NodeTable:
                 ids[i] = self._find_or_add(o, x, y, -1, 0.0)
         return out
 
+    def affine_operand(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b):
+        """For pattern-only graphs: if every row of ``op(a, b)`` is an affine map
+        of one non-constant operand with a nonzero constant (``c*x``, ``x*c``,
+        ``x/c``, ``x+c``, ``c+x``, ``x-c``, ``c-x``), return the ids of those
+        operands, else None. Such a map has the Jacobian and Hessian
+        structure of its operand, so it needs no node of its own."""
+        cdef ITYPE_t L = a.shape[0], i, x, y
+        cdef uint8_t o = <uint8_t>op
+        cdef bint cx, cy
+        if o != OP_ADD and o != OP_SUB and o != OP_MUL and o != OP_DIV:
+            return None
+        out = np.empty(L, dtype=np.int64)
+        cdef ITYPE_t[::1] ids = out
+        with nogil:
+            for i in range(L):
+                x = a[i]
+                y = b[i]
+                cx = self.op[x] == OP_CONST
+                cy = self.op[y] == OP_CONST
+                if cx == cy:
+                    break
+                if o == OP_MUL and (self.c[y] if cy else self.c[x]) == 0.0:
+                    break
+                if o == OP_DIV and (cx or self.c[y] == 0.0):
+                    break
+                ids[i] = x if cy else y
+            else:
+                i = L
+        return out if i == L else None
+
     def intern_sequence(self, const uint8_t[::1] op, const ITYPE_t[::1] a0,
                         const ITYPE_t[::1] a1, const ITYPE_t[::1] a2, const double[::1] c):
         """Intern nodes that may depend on each other, in order.

@@ -52,12 +52,22 @@ class Builder:
     ``start`` preloads the nodes of a graph, with their ids unchanged.
     ``table`` is an empty ``symasd._dag.NodeTable`` to build in (storage
     reused from an earlier trace); its ``share`` setting wins.
+
+    ``structural=True`` builds a graph for sparsity patterns only: affine maps
+    of one operand with a nonzero constant (``c * x``, ``x / c``, ``x + c``,
+    ``c - x``, ``-x``) return the operand itself, since they have its
+    Jacobian and Hessian structure. Such a graph does not compute the traced
+    function and must never be evaluated or differentiated.
     """
 
     def __init__(self, local: bool = False, capacity: int = 4096, share: bool = True,
-                 start: Graph | None = None, table: _dag.NodeTable | None = None):
+                 start: Graph | None = None, table: _dag.NodeTable | None = None,
+                 structural: bool = False):
         if table is not None and table.n:
             raise ValueError("Builder needs an empty node table (call table.reset())")
+        if structural and local:
+            raise ValueError("a structural builder keeps no values: it cannot be local")
+        self.structural = structural
         self.table = table if table is not None else _dag.NodeTable(max(int(capacity), 64),
                                                                     share)
         self.block_starts: list[int] = []
@@ -168,6 +178,8 @@ class Builder:
         a = np.asarray(a, dtype=_I)
         if a.size == 0:
             return a.copy()
+        if self.structural and code == Code.NEG:
+            return a.copy()
         out = np.empty_like(a)
         is_c, va = self._const_info(a)
         todo = ~is_c
@@ -215,6 +227,10 @@ class Builder:
         b = np.ascontiguousarray(b, dtype=_I)
         if a.size == 0:
             return np.empty_like(a)
+        if self.structural:
+            ids = self.table.affine_operand(int(code), a, b)
+            if ids is not None:
+                return ids
         if not self.local:
             before = self.table.n
             ids = self.table.intern_plain_binary(int(code), a, b, code in COMMUTATIVE_CODES)

@@ -80,7 +80,8 @@ def _graph_pattern(f: Callable | Graph, x0, p0, local: bool, kernel):
     if x0 is None:
         raise InputError("x0 is required when f is a function (it fixes the input shape)")
     with _SCRATCH.borrow() as table:
-        return kernel(trace_into(table, f, x0, *p0, local=local, share=False))
+        return kernel(trace_into(table, f, x0, *p0, local=local, share=False,
+                                 structural=not local))
 
 
 def jacobian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> sp.csr_array:

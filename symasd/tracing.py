@@ -1107,16 +1107,18 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
 
 
 def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
-               share: bool = True) -> Graph:
+               share: bool = True, structural: bool = False) -> Graph:
     """:func:`trace` building in ``table``, an empty ``symasd._dag.NodeTable``
     (or a new one if None). The graph views the table's storage: it is valid
-    until the table is reset."""
+    until the table is reset. ``structural=True``: a graph for sparsity
+    patterns only (see :class:`~symasd.graph.Builder`)."""
     x0 = _check_point(x0, "x0")
     params = [_check_point(p, f"p0[{i}]") for i, p in enumerate(p0)]
     if local and not (np.isfinite(x0).all() and all(np.isfinite(p).all() for p in params)):
         raise InputError("local tracing needs a finite point: x0 (or a parameter) contains "
                          "NaN or inf")
-    builder = Builder(local=local, capacity=16 * x0.size + 4096, share=share, table=table)
+    builder = Builder(local=local, capacity=16 * x0.size + 4096, share=share, table=table,
+                      structural=structural)
     x = SymArray(builder.variables(x0).reshape(x0.shape), builder)
     syms = []
     if params:

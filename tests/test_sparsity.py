@@ -169,3 +169,30 @@ def test_large_pattern_scales_with_nnz():
     n = 200_000
     J = symasd.jacobian_sparsity(iter_diff, np.zeros(n))
     assert J.shape == (n - 3, n) and J.nnz == 4 * (n - 3)
+
+
+@given(programs(max_steps=5, n_max=5), st.booleans())
+def test_structural_graphs_give_the_patterns_of_the_full_graph(prog, scalar):
+    # pattern-only traces drop affine maps with constants (c*x, x+c, -x, ...);
+    # the patterns must be those of the ordinary graph
+    from symasd.tracing import trace_into
+
+    n = prog[0]
+    f = (lambda x: run_scalar(prog, x)) if scalar else (lambda x: run(prog, x))
+    full = symasd.trace(f, np.zeros(n))
+    structural = trace_into(None, f, np.zeros(n), share=False, structural=True)
+    assert structural.n_nodes <= full.n_nodes + 2
+    patterns = symasd.hessian_sparsity if scalar else symasd.jacobian_sparsity
+    assert (patterns(full) != patterns(structural)).nnz == 0
+
+
+def test_structural_builder_aliases_affine_maps_only():
+    from symasd.tracing import trace_into
+
+    g = trace_into(None, lambda x: 3.0 * x + 1.0 - (x / 2.0) * (0.0 * x) - x ** 2,
+                   np.ones(4), share=False, structural=True)
+    # x**2 is one SQUARE per element and the difference one SUB per element;
+    # everything else is affine in x or the constant zero
+    assert g.n_nodes <= 4 + 2 + 4 + 4 + 2
+    H = symasd.hessian_sparsity(lambda x: np.sum(5.0 * x[:2] * -x[1:3]), np.ones(3))
+    assert H.toarray().astype(int).tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
