@@ -34,6 +34,8 @@ from libc.string cimport memcpy, memset
 cdef extern from *:
     """
     #include <stdlib.h>
+    #include <string.h>
+    #include "pythread.h"
     #if defined(__linux__)
     #include <sys/mman.h>
     #endif
@@ -50,18 +52,122 @@ cdef extern from *:
     #endif
         return malloc(nbytes > 0 ? nbytes : 1);
     }
+
+    /* Work memory kept between calls. The C library hands large freed blocks
+       back to the system, so every call of a kernel page-faults its work
+       arrays afresh, and on virtual machines those faults can cost more than
+       the kernel itself. Large blocks are therefore parked here when freed
+       (a few, at most WS_KEEP_BYTES in all) and handed to the next request
+       that fits. ws_live remembers the capacity of the blocks handed out;
+       a pointer it does not know (a small block, or one allocated while it
+       was full) is simply freed. */
+    #define WS_MIN_BYTES ((size_t)64 << 10)
+    #define WS_KEEP_BYTES ((size_t)32 << 20)
+    #define WS_LIVE 64
+    #define WS_KEEP 8
+    typedef struct { void *p; size_t cap; } symasd_ws_entry;
+    static symasd_ws_entry ws_live[WS_LIVE];
+    static symasd_ws_entry ws_keep[WS_KEEP];
+    static size_t ws_kept_bytes = 0;
+    static PyThread_type_lock ws_lock = NULL;
+
+    static int symasd_ws_init(void) {
+        if (ws_lock == NULL) ws_lock = PyThread_allocate_lock();
+        return ws_lock == NULL ? -1 : 0;
+    }
+
+    static void *symasd_ws_alloc(size_t nbytes) {
+        void *p = NULL;
+        size_t cap = nbytes;
+        int i, best = -1;
+        if (nbytes < WS_MIN_BYTES) return malloc(nbytes > 0 ? nbytes : 1);
+        PyThread_acquire_lock(ws_lock, WAIT_LOCK);
+        for (i = 0; i < WS_KEEP; i++)
+            if (ws_keep[i].p != NULL && ws_keep[i].cap >= nbytes
+                    && (best < 0 || ws_keep[i].cap < ws_keep[best].cap))
+                best = i;
+        if (best >= 0) {
+            p = ws_keep[best].p;
+            cap = ws_keep[best].cap;
+            ws_keep[best].p = NULL;
+            ws_kept_bytes -= cap;
+        }
+        PyThread_release_lock(ws_lock);
+        if (p == NULL) p = symasd_big_alloc(nbytes);
+        if (p == NULL) return NULL;
+        PyThread_acquire_lock(ws_lock, WAIT_LOCK);
+        for (i = 0; i < WS_LIVE; i++)
+            if (ws_live[i].p == NULL) {
+                ws_live[i].p = p;
+                ws_live[i].cap = cap;
+                break;
+            }
+        PyThread_release_lock(ws_lock);
+        return p;
+    }
+
+    static void symasd_ws_free(void *p) {
+        int i, slot = -1;
+        size_t cap = 0;
+        if (p == NULL) return;
+        PyThread_acquire_lock(ws_lock, WAIT_LOCK);
+        for (i = 0; i < WS_LIVE; i++)
+            if (ws_live[i].p == p) {
+                cap = ws_live[i].cap;
+                ws_live[i].p = NULL;
+                break;
+            }
+        if (cap > 0) {
+            /* keep it in an empty slot, or instead of the smallest kept block
+               if that is smaller; give back blocks beyond the byte budget */
+            for (i = 0; i < WS_KEEP; i++) {
+                if (ws_keep[i].p == NULL) { slot = i; break; }
+                if (ws_keep[i].cap < cap && (slot < 0 || ws_keep[i].cap < ws_keep[slot].cap))
+                    slot = i;
+            }
+            if (slot >= 0 && ws_keep[slot].p != NULL
+                    && ws_kept_bytes - ws_keep[slot].cap + cap <= WS_KEEP_BYTES) {
+                free(ws_keep[slot].p);
+                ws_kept_bytes -= ws_keep[slot].cap;
+                ws_keep[slot].p = NULL;
+            }
+            if (slot >= 0 && ws_keep[slot].p == NULL && ws_kept_bytes + cap <= WS_KEEP_BYTES) {
+                ws_keep[slot].p = p;
+                ws_keep[slot].cap = cap;
+                ws_kept_bytes += cap;
+                p = NULL;
+            }
+        }
+        PyThread_release_lock(ws_lock);
+        free(p);
+    }
+
+    static size_t symasd_ws_kept_bytes(void) { return ws_kept_bytes; }
     """
-    void *_big_alloc "symasd_big_alloc" (size_t nbytes) noexcept nogil
+    int _ws_init "symasd_ws_init" ()
+    void *_ws_alloc "symasd_ws_alloc" (size_t nbytes) noexcept nogil
+    void _ws_free "symasd_ws_free" (void *p) noexcept nogil
+    size_t _ws_kept_bytes "symasd_ws_kept_bytes" () noexcept nogil
+
+
+if _ws_init() != 0:
+    raise MemoryError("symasd._pattern: cannot allocate the work-memory lock")
+
+
+def kept_work_bytes() -> int:
+    """Bytes of work memory the pattern kernels keep for their next call."""
+    return _ws_kept_bytes()
 
 
 cdef void *_big_grow(void *p, size_t old_bytes, size_t new_bytes) noexcept nogil:
-    """Like realloc (growing only), through _big_alloc; NULL (p kept) on failure."""
-    cdef void *q = _big_alloc(new_bytes)
+    """Like realloc (growing only), through the work-memory pool; NULL (p kept)
+    on failure."""
+    cdef void *q = _ws_alloc(new_bytes)
     if q == NULL:
         return NULL
     if old_bytes:
         memcpy(q, p, old_bytes)
-    free(p)
+    _ws_free(p)
     return q
 
 
@@ -103,7 +209,7 @@ cdef void _slab_init(Slab *sl) noexcept nogil:
 cdef void _slab_free_all(Slab *sl) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(sl.n_chunks):
-        free(sl.chunks[i])
+        _ws_free(sl.chunks[i])
     free(sl.chunks)
     sl.chunks = NULL
     sl.n_chunks = 0
@@ -121,7 +227,7 @@ cdef int _slab_new_chunk(Slab *sl, size_t need) noexcept nogil:
             return -1
         sl.chunks = grown
         sl.cap_chunks = 2 * sl.cap_chunks + 16
-    p = _big_alloc(size)
+    p = _ws_alloc(size)
     if p == NULL:
         return -1
     sl.chunks[sl.n_chunks] = p
@@ -352,13 +458,13 @@ def jacobian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t
     """
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0]
     _check_size(n)
-    cdef ITYPE_t *uses = <ITYPE_t *>_big_alloc(max(n, 1) * sizeof(ITYPE_t))
-    cdef SetHdr **sets = <SetHdr **>_big_alloc(max(n, 1) * sizeof(SetHdr *))
+    cdef ITYPE_t *uses = <ITYPE_t *>_ws_alloc(max(n, 1) * sizeof(ITYPE_t))
+    cdef SetHdr **sets = <SetHdr **>_ws_alloc(max(n, 1) * sizeof(SetHdr *))
     cdef Slab sl
     _slab_init(&sl)
     if uses == NULL or sets == NULL:
-        free(uses)
-        free(sets)
+        _ws_free(uses)
+        _ws_free(sets)
         raise MemoryError("not enough memory for the index sets of the Jacobian pattern")
     indptr = np.zeros(m + 1, dtype=np.int64)
     cdef ITYPE_t[::1] ptr = indptr
@@ -416,8 +522,8 @@ def jacobian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t
         return indptr, indices
     finally:
         _release_all(&sl, sets, n)
-        free(uses)
-        free(sets)
+        _ws_free(uses)
+        _ws_free(sets)
 
 
 cdef void _copy_rows(SetHdr **sets, const ITYPE_t[::1] outputs, const ITYPE_t[::1] ptr,
@@ -631,9 +737,9 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
     cdef int i, bits, reads
     cdef uint8_t o
     cdef bint oom = False
-    cdef ITYPE_t *uses = <ITYPE_t *>_big_alloc(max(n, 1) * sizeof(ITYPE_t))
-    cdef SetHdr **sets = <SetHdr **>_big_alloc(max(n, 1) * sizeof(SetHdr *))
-    cdef uint8_t *live = <uint8_t *>_big_alloc(max(n, 1))
+    cdef ITYPE_t *uses = <ITYPE_t *>_ws_alloc(max(n, 1) * sizeof(ITYPE_t))
+    cdef SetHdr **sets = <SetHdr **>_ws_alloc(max(n, 1) * sizeof(SetHdr *))
+    cdef uint8_t *live = <uint8_t *>_ws_alloc(max(n, 1))
     cdef Slab sl
     _slab_init(&sl)
     cdef PairBuffer buf
@@ -736,25 +842,25 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
         buf.seen_b = NULL
         # symmetric CSR from the upper-triangle pairs: count, fill, sort, dedupe
         indptr = np.zeros(n_inputs + 1, dtype=np.int64)
-        counts = <ITYPE_t *>_big_alloc((n_inputs + 1) * sizeof(ITYPE_t))
-        fill = <ITYPE_t *>_big_alloc(max(2 * buf.size, 1) * sizeof(ITYPE_t))
+        counts = <ITYPE_t *>_ws_alloc((n_inputs + 1) * sizeof(ITYPE_t))
+        fill = <ITYPE_t *>_ws_alloc(max(2 * buf.size, 1) * sizeof(ITYPE_t))
         if counts == NULL or fill == NULL:
             raise MemoryError("not enough memory for the Hessian pattern")
         indices = _symmetric_csr(&buf, n_inputs, counts, fill, indptr)
         return indptr, indices
     finally:
         _release_all(&sl, sets, n)
-        free(uses)
-        free(sets)
-        free(live)
-        free(buf.rows)
-        free(buf.cols)
+        _ws_free(uses)
+        _ws_free(sets)
+        _ws_free(live)
+        _ws_free(buf.rows)
+        _ws_free(buf.cols)
         free(buf.seen_a)
         free(buf.seen_b)
         free(buf.lossy_a)
         free(buf.lossy_b)
-        free(counts)
-        free(fill)
+        _ws_free(counts)
+        _ws_free(fill)
 
 
 cdef object _symmetric_csr(PairBuffer *buf, ITYPE_t n, ITYPE_t *counts, ITYPE_t *fill,

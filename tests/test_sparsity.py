@@ -196,3 +196,28 @@ def test_structural_builder_aliases_affine_maps_only():
     assert g.n_nodes <= 4 + 2 + 4 + 4 + 2
     H = symasd.hessian_sparsity(lambda x: np.sum(5.0 * x[:2] * -x[1:3]), np.ones(3))
     assert H.toarray().astype(int).tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
+
+
+def test_pattern_kernels_reuse_work_memory_across_threads():
+    # the kernels park freed work blocks for the next call (no page faults);
+    # concurrent calls must still get their own blocks
+    from concurrent.futures import ThreadPoolExecutor
+
+    from symasd import _pattern
+
+    def rosen(x):
+        return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    def both(n):
+        x = np.ones(n)
+        return (symasd.jacobian_sparsity(lambda z: np.diff(z, 3) * z[0], x),
+                symasd.hessian_sparsity(rosen, x))
+
+    sizes = [30000, 20000, 30000, 25000, 20000, 30000]
+    expected = {n: both(n) for n in set(sizes)}
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(both, sizes))
+    for n, (J, H) in zip(sizes, results, strict=True):
+        assert (J != expected[n][0]).nnz == 0 and (H != expected[n][1]).nnz == 0
+        assert H.nnz == 3 * n - 2
+    assert 0 < _pattern.kept_work_bytes() <= 32 << 20
