@@ -43,6 +43,35 @@ _CONVERT_MESSAGE = (
 )
 
 
+def _arithmetic(ufunc, code: Code, reflected: bool = False):
+    """An arithmetic operator of :class:`SymArray`.
+
+    Operands of the same shape from the same trace, and Python or NumPy
+    float/int scalars, go straight to the builder: NumPy's override dispatch
+    and broadcasting cost more than the operation itself on small arrays, and
+    ODE right-hand sides are dozens of such operations. Everything else takes
+    the ufunc route (broadcasting, arrays, error messages).
+    """
+
+    def operator(self, other):
+        b = self._b
+        shape = self._ids.shape
+        if type(other) is SymArray:
+            if other._b is not b or other._ids.shape != shape:
+                return ufunc(other, self) if reflected else ufunc(self, other)
+            ids = other._ids.ravel()
+        elif isinstance(other, float | int) and not isinstance(other, bool):
+            ids = b.const_like(self._ids.ravel(), float(other))
+        else:
+            return ufunc(other, self) if reflected else ufunc(self, other)
+        mine = self._ids.ravel()
+        out = b.binary(code, ids, mine) if reflected else b.binary(code, mine, ids)
+        return SymArray(out.reshape(shape), b)
+
+    operator.__name__ = f"__{'r' if reflected else ''}{ufunc.__name__}__"
+    return operator
+
+
 class SymArray:
     """A symbolic array: the node ids of a graph under construction, with NumPy's
     array interface.
@@ -215,29 +244,14 @@ class SymArray:
 
     # -- operators (routed through the ufunc machinery) ----------------------------
 
-    def __add__(self, o):
-        return np.add(self, o)
-
-    def __radd__(self, o):
-        return np.add(o, self)
-
-    def __sub__(self, o):
-        return np.subtract(self, o)
-
-    def __rsub__(self, o):
-        return np.subtract(o, self)
-
-    def __mul__(self, o):
-        return np.multiply(self, o)
-
-    def __rmul__(self, o):
-        return np.multiply(o, self)
-
-    def __truediv__(self, o):
-        return np.true_divide(self, o)
-
-    def __rtruediv__(self, o):
-        return np.true_divide(o, self)
+    __add__ = _arithmetic(np.add, Code.ADD)
+    __radd__ = _arithmetic(np.add, Code.ADD, reflected=True)
+    __sub__ = _arithmetic(np.subtract, Code.SUB)
+    __rsub__ = _arithmetic(np.subtract, Code.SUB, reflected=True)
+    __mul__ = _arithmetic(np.multiply, Code.MUL)
+    __rmul__ = _arithmetic(np.multiply, Code.MUL, reflected=True)
+    __truediv__ = _arithmetic(np.true_divide, Code.DIV)
+    __rtruediv__ = _arithmetic(np.true_divide, Code.DIV, reflected=True)
 
     def __pow__(self, o):
         return np.power(self, o)
