@@ -1,10 +1,40 @@
 # Decompression kernels (compiled as ``symasd._decompress``).
 #
-# Direct decompression is a NumPy gather (``B.ravel()[compressed_indices]``)
-# and needs no kernel at run time; ``color_counts`` helps to *build* the
-# gather indices.  Substitution decompression (acyclic colorings) is a short
-# program built once by ``substitution_program`` and run by ``substitute``.
+# Direct decompression is a gather (``B.ravel()[compressed_indices]``) run by
+# ``gather``; ``color_counts`` helps to *build* the gather indices.
+# Substitution decompression (acyclic colorings) is a short program built once
+# by ``substitution_program`` and run by ``substitute``.
 include "_types.pxi"
+
+# Gather indices are stored as int32 when the compressed matrix is small
+# enough: the gather is memory bound, and the indices are half its traffic.
+ctypedef fused GATHER_IDX:
+    int32_t
+    int64_t
+
+
+def gather(const DTYPE_t[::1] b, const GATHER_IDX[::1] idx, DTYPE_t[::1] out):
+    """``out[k] = b[idx[k]]``; raises IndexError (``out`` then partly written) when
+    an index is outside ``b``.
+
+    (input)  b: the compressed matrix raveled; idx: gather indices (int32 or int64)
+    (output) out: same length as idx
+    """
+    cdef Py_ssize_t k, bad = -1, n = idx.shape[0], size = b.shape[0]
+    cdef GATHER_IDX i
+    if out.shape[0] != n:
+        raise ValueError("out must have one entry per index")
+    with nogil:
+        for k in range(n):
+            i = idx[k]
+            # one unsigned compare covers both ends; well predicted, so nearly free
+            if <size_t>i >= <size_t>size:
+                bad = k
+                break
+            out[k] = b[i]
+    if bad >= 0:
+        raise IndexError(f"gather index {idx[bad]} is outside the compressed matrix "
+                         f"({size} entries)")
 
 
 def color_counts(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,

@@ -2305,6 +2305,26 @@ def _work_arrays(float_sizes, flag_sizes):
     return out
 
 
+def _compressed_out(shape, finish, float_sizes, flag_sizes):
+    """The compressed output array of a sweep (float64, ``shape``, uninitialized)
+    and its work arrays (as :func:`_work_arrays`).
+
+    With ``finish`` None the output is a new array, returned to the caller.
+    Otherwise the sweep returns ``finish(output)`` instead (a prepared
+    derivative passes its decompression): the output is then carved from the
+    thread's work buffer too, so repeated calls reuse memory rather than
+    fault in fresh pages for it every time. ``finish`` runs before the sweep
+    returns, on the same thread, so no other sweep can overwrite the output
+    before it is read; it must not keep a reference to it.
+    """
+    cdef Py_ssize_t size = shape[0] * shape[1]
+    if finish is None:
+        return np.empty(shape), _work_arrays(float_sizes, flag_sizes)
+    arrays = _work_arrays(list(float_sizes) + [size], flag_sizes)
+    out = arrays.pop(len(float_sizes))
+    return out.reshape(shape), arrays
+
+
 def _zeros(shape):
     """A zero array written here rather than by ``np.zeros``: large ``calloc`` blocks
     are fresh pages that the kernel zeroes on first touch, in every call, while
@@ -2428,7 +2448,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                   const ITYPE_t[::1] arg2, const double[::1] cst,
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] S,
-                  ITYPE_t chunk=0, seg=None, RowLayout layout=None):
+                  ITYPE_t chunk=0, seg=None, RowLayout layout=None, finish=None):
     """Compressed forward sweep: output values and ``B = J @ S``.
 
     (input)  op, arg0, arg1, arg2, const, outputs: the graph's node arrays;
@@ -2438,7 +2458,9 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
              seg: the segment plan (``Graph.segments``; None: all nodes indexed);
              layout: a :class:`RowLayout` of these node arrays from
              :func:`forward_layout` (it carries its own plan; ``seg`` is then
-             ignored); None: node ``k``'s tangent row is row ``k`` of the work array
+             ignored); None: node ``k``'s tangent row is row ``k`` of the work array;
+             finish: None, or a function of ``B`` whose result is returned in
+             place of ``B`` (see :func:`_compressed_out`)
     (output) ``(y, B)``: y (m,) output values, B (m, c) float64
 
     NumPy equivalent: ``y = f(x, p)``, ``B = jacobian(f)(x, p) @ S``.
@@ -2453,9 +2475,9 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     y_arr = np.empty(m)
-    B_arr = np.empty((m, ctot))  # every entry is written below
     if n == 0 or ctot == 0:
-        return y_arr, B_arr
+        B_arr = np.empty((m, ctot))
+        return y_arr, (B_arr if finish is None else finish(B_arr))
     if layout is not None:
         if layout.n_outputs != m or (m and layout.out_addr != <size_t>&outputs[0]):
             raise ValueError("the row layout was built for other node arrays")
@@ -2470,7 +2492,9 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const ITYPE_t[:, ::1] units = units_arr
     nseg = plan.shape[0]
     nu = units.shape[0]
-    vals_arr, T_arr, tz_arr = _work_arrays([n, (nslots + 1) * chunk], [n])
+    # every entry of B is written below
+    B_arr, (vals_arr, T_arr, tz_arr) = _compressed_out(
+        (m, ctot), finish, [n, (nslots + 1) * chunk], [n])
     cdef double[::1] vals = vals_arr
     cdef double[::1] T = T_arr
     cdef uint8_t[::1] tz = tz_arr
@@ -2531,7 +2555,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     with nogil:
         for r in range(m):
             y[r] = vals[outputs[r]]
-    return y_arr, B_arr
+    return y_arr, (B_arr if finish is None else finish(B_arr))
 
 
 
@@ -2539,11 +2563,12 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                   const ITYPE_t[::1] arg2, const double[::1] cst,
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] W,
-                  ITYPE_t n_inputs, ITYPE_t chunk=0, seg=None):
+                  ITYPE_t n_inputs, ITYPE_t chunk=0, seg=None, finish=None):
     """Compressed reverse sweep: output values and ``B = W.T @ J``.
 
     (input)  node arrays, d1 and seg as in :func:`forward_sweep`; x: (n_inputs,),
-             p: (n_params,), W: (m, c) output seeds; chunk: directions per pass
+             p: (n_params,), W: (m, c) output seeds; chunk: directions per pass;
+             finish: as in :func:`forward_sweep`
     (output) ``(y, B)``: y (m,) output values, B (c, n_inputs) float64, the
              adjoints of the inputs (accumulated over every use of every node)
 
@@ -2560,11 +2585,15 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     y_arr = np.empty(m)
-    Bt_arr = _zeros((n_inputs, ctot))
     if n == 0 or ctot == 0:
-        return y_arr, np.ascontiguousarray(Bt_arr.T)
+        B_arr = np.zeros((ctot, n_inputs))
+        return y_arr, (B_arr if finish is None else finish(B_arr))
     cdef const ITYPE_t[:, ::1] plan = _plan(seg, n)
-    vals_arr, A_arr, touched_arr = _work_arrays([n, n * chunk], [n])
+    # the adjoints accumulate into Bt (n_inputs, c), returned transposed as B
+    B_arr, (vals_arr, A_arr, Bt_arr, touched_arr) = _compressed_out(
+        (ctot, n_inputs), finish, [n, n * chunk, n_inputs * ctot], [n])
+    Bt_arr = Bt_arr.reshape(n_inputs, ctot)
+    Bt_arr.fill(0.0)
     cdef double[::1] vals = vals_arr
     cdef double[::1] A = A_arr
     cdef uint8_t[::1] touched = touched_arr
@@ -2588,14 +2617,16 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                      plan.shape[0], &d1[0, 0], &vals[0], outp, m, Wp, ctot, j0, cc, &A[0],
                      &touched[0], n, Btp)
         j0 += cc
-    return y_arr, np.ascontiguousarray(Bt_arr.T)
+    np.copyto(B_arr, Bt_arr.T)
+    return y_arr, (B_arr if finish is None else finish(B_arr))
 
 
 def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
               const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t output,
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
               const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
-              const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None):
+              const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None,
+              finish=None, bint gradient=True):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
     (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
@@ -2603,8 +2634,10 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
              V: (n_inputs, c) directions; chunk: directions per pass; seg: the
              segment plan as in :func:`forward_sweep`; layouts: the pair of
              :func:`hvp_layouts` for these node arrays (they carry their plan; ``seg``
-             is then ignored), or None (rows in node order)
-    (output) ``(value, grad, HV)``: value float, grad (n_inputs,), HV (n_inputs, c)
+             is then ignored), or None (rows in node order); finish: as in
+             :func:`forward_sweep`; gradient: False skips the gradient
+    (output) ``(value, grad, HV)``: value float, grad (n_inputs,) (None when not
+             ``gradient``), HV (n_inputs, c)
 
     NumPy equivalent: ``value = f(x, p)``, ``grad = gradient(f)(x, p)``,
     ``HV = hessian(f)(x, p) @ V``.
@@ -2647,19 +2680,23 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     cdef ITYPE_t ntu = tunits.shape[0]
     cdef const ITYPE_t *sp = &plan[0, 0]
     cdef ITYPE_t nseg = plan.shape[0]
-    grad_arr = _zeros(nin)
-    HV_arr = _zeros((nin, ctot))
+    grad_arr = _zeros(nin) if gradient else None
     cc = max(chunk, 1)
-    vals_arr, a_arr, T_arr, At_arr, ra_arr, rt_arr, tz_arr = _work_arrays(
-        [n, n, (tslots + 1) * cc, (aslots + 1) * cc], [n, n, n])
-    cdef double[::1] vals = vals_arr, a = a_arr, grad = grad_arr, T = T_arr, At = At_arr
+    HV_arr, (vals_arr, a_arr, T_arr, At_arr, ra_arr, rt_arr, tz_arr) = _compressed_out(
+        (nin, ctot), finish, [n, n, (tslots + 1) * cc, (aslots + 1) * cc], [n, n, n])
+    HV_arr.fill(0.0)
+    cdef double[::1] vals = vals_arr, a = a_arr, T = T_arr, At = At_arr
+    cdef double[::1] grad
     cdef uint8_t[::1] ra = ra_arr, rt = rt_arr, tz = tz_arr
     cdef double[:, ::1] HV = HV_arr
     cdef const double *xp = &x[0] if nin else NULL
     cdef const double *pp = &p[0] if p.shape[0] else NULL
     cdef const double *Vp = &V[0, 0] if nin else NULL
     cdef double *HVp = &HV[0, 0] if nin and ctot else NULL
-    cdef double *gp = &grad[0] if nin else NULL
+    cdef double *gp = NULL
+    if gradient and nin:
+        grad = grad_arr
+        gp = &grad[0]
     cdef Layout tl, al
     _open_layout(&tl, tlayout, LAYOUT_TANGENTS, tunits, &T[0], op, cst, nin)
     try:
@@ -2680,7 +2717,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
                              &tz[0], 0, 0, 0, &a[0], &ra[0], &al, &rt[0], gp, HVp)
-            return float(vals[output]), grad_arr, HV_arr
+            return (float(vals[output]), grad_arr,
+                    HV_arr if finish is None else finish(HV_arr))
         j0 = 0
         while j0 < ctot:
             cc = min(chunk, ctot - j0)
@@ -2699,4 +2737,4 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     finally:
         _close_layout(&tl)
         _close_layout(&al)
-    return float(vals[output]), grad_arr, HV_arr
+    return float(vals[output]), grad_arr, HV_arr if finish is None else finish(HV_arr)

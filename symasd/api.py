@@ -157,10 +157,11 @@ class PreparedJacobian(_Prepared):
         return y.reshape(self.graph.output_shape), self._matrix(np.ascontiguousarray(data))
 
     def _tape(self, x, ps):
+        # decompress=: the compressed matrix stays in the sweep's reused work buffer
         r = self.coloring
         if self.mode == "reverse":
-            y, B = reverse_numeric(self.graph, x, ps, self._seeds)
-            return y, r.decompress_values(B)
+            return reverse_numeric(self.graph, x, ps, self._seeds,
+                                   decompress=r.decompress_values)
         if self.mode == "bidirectional":
             S_row, S_col = self._seeds
             y, B_row = reverse_numeric(self.graph, x, ps, S_row) if r.n_row_colors else (
@@ -168,8 +169,7 @@ class PreparedJacobian(_Prepared):
             y2, B_col = forward_numeric(self.graph, x, ps, S_col) if r.n_column_colors else (
                 None, np.zeros((self.shape[0], 0)))
             return (y if y is not None else y2), r.decompress_values(B_row, B_col)
-        y, B = forward_numeric(self.graph, x, ps, self._seeds)
-        return y, r.decompress_values(B)
+        return forward_numeric(self.graph, x, ps, self._seeds, decompress=r.decompress_values)
 
     def __repr__(self) -> str:
         n = self.shape[1]
@@ -195,7 +195,7 @@ class PreparedHessian(_Prepared):
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
         if self.compiled is None:
-            return self._matrix(self._tape(x, params)[2])
+            return self._matrix(self._tape(x, params, gradient=False)[2])
         xf, pf = self.graph.check_inputs(x, params)
         return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
 
@@ -210,9 +210,9 @@ class PreparedHessian(_Prepared):
         return (float(v), g.reshape(self.graph.input_shape),
                 self._matrix(np.ascontiguousarray(data)))
 
-    def _tape(self, x, ps):
-        v, g, HV = hvp_numeric(self.graph, x, ps, self._seeds)
-        return v, g, self.coloring.decompress_values(HV)
+    def _tape(self, x, ps, gradient=True):
+        return hvp_numeric(self.graph, x, ps, self._seeds, gradient=gradient,
+                           decompress=self.coloring.decompress_values)
 
     def __repr__(self) -> str:
         return self._summary("PreparedHessian",

@@ -58,6 +58,8 @@ from .decompression import (
     acyclic_substitution_program,
     bicoloring_compressed_indices,
     column_compressed_indices,
+    gather,
+    gather_index,
     row_compressed_indices,
     star_compressed_indices,
 )
@@ -309,7 +311,12 @@ class _DirectResult(ColoringResult):
         ``out`` (float64, length nnz) receives the values when given.
         """
         b = _as_compressed(B, self.compressed_shape, "the compressed matrix B")
-        return np.take(b, self.compressed_indices, out=out, mode="clip")
+        return gather(b, self._gather_index, out)
+
+    @cached_property
+    def _gather_index(self) -> np.ndarray:
+        m, c = self.compressed_shape
+        return gather_index(self.compressed_indices, m * c)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -533,7 +540,12 @@ class BicoloringResult(ColoringResult):
             _as_compressed(B_row, s_row, "B_row (= S_row.T @ A)"),
             _as_compressed(B_col, s_col, "B_col (= A @ S_col)"),
         ])
-        return np.take(b, self.compressed_indices, out=out, mode="clip")
+        return gather(b, self._gather_index, out)
+
+    @cached_property
+    def _gather_index(self) -> np.ndarray:
+        (cr, n), (m, cc) = self.compressed_shape
+        return gather_index(self.compressed_indices, cr * n + m * cc)
 
 
 # ---------------------------------------------------------------------------

@@ -53,6 +53,8 @@ __all__ = [
     "star_compressed_indices",
     "bicoloring_compressed_indices",
     "acyclic_substitution_program",
+    "gather",
+    "gather_index",
 ]
 
 
@@ -72,6 +74,32 @@ def _color_counts(indptr, indices, colors) -> np.ndarray:
     counts = np.zeros(max(ncol, 1), dtype=np.int64)
     out = np.empty(indices.shape[0], dtype=np.int64)
     _decompress.color_counts(indptr, indices, colors, counts, out)
+    return out
+
+
+def gather_index(idx: np.ndarray, size: int) -> np.ndarray:
+    """``idx`` as the index array :func:`gather` reads: int32 (half the memory
+    traffic of a gather) when every index into ``size`` entries fits."""
+    if size <= np.iinfo(np.int32).max:
+        out = idx.astype(np.int32)
+        out.flags.writeable = False
+        return out
+    return idx
+
+
+def gather(b: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``b[idx]`` into ``out`` (a new float64 array when None), for a raveled
+    compressed matrix ``b`` (float64, contiguous) and int32 or int64 indices;
+    raises IndexError when an index is outside ``b``.
+
+    Example
+    -------
+    >>> gather(np.array([1.0, 2.0, 3.0]), np.array([2, 0]))
+    array([3., 1.])
+    """
+    if out is None:
+        out = np.empty(idx.shape[0], dtype=np.float64)
+    _decompress.gather(b, idx, out)
     return out
 
 

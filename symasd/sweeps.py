@@ -76,12 +76,16 @@ consumer to the segment itself. When ``N * c`` would exceed
 The work arrays are carved from one buffer per thread that is kept for the
 next call when it is at most ``symasd._sweeps.WORKSPACE_KEEP_BYTES``
 (256 MiB), which spares repeated sweeps the cost of fresh memory;
-:func:`release_workspace` drops it.
+:func:`release_workspace` drops it. With ``decompress=`` the compressed
+matrix lives in that buffer too and never leaves the sweep: the sweep
+returns ``decompress(B)`` (the prepared derivatives pass their coloring's
+``decompress_values``), so a call's only fresh array is the one it returns.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 
@@ -171,6 +175,15 @@ def _chunk(graph: Graph, c: int, per_column: int, chunk) -> int:
     return int(max(1, min(c, budget)))
 
 
+def _finish(decompress):
+    """The sweeps' ``finish`` argument for ``decompress``: checked to be callable
+    (the compressed matrix it receives is reused by the next sweep)."""
+    if decompress is not None and not callable(decompress):
+        raise InputError(f"decompress must be a function of the compressed matrix, got "
+                         f"{type(decompress).__name__}")
+    return decompress
+
+
 def _plan(graph: Graph, plan) -> np.ndarray:
     """The segment plan a sweep runs: ``graph.segments`` (cached per graph) unless
     ``plan`` is given (checked by the kernel)."""
@@ -207,11 +220,16 @@ def _hvp_layouts(graph: Graph, plan) -> tuple:
 
 
 def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
-                    plan=None):
+                    plan=None, decompress: Callable | None = None):
     """Compressed forward sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = J @ seeds``.
 
     ``seeds`` is ``(n, c)`` (``n = graph.n_inputs``, ``c >= 1``); ``y`` is
     ``(m,)`` and ``B`` is ``(m, c)``, both float64.
+
+    With ``decompress`` (a function of ``B``, such as a coloring's
+    ``decompress_values``), ``B`` is computed in a work buffer that the next
+    sweep on this thread reuses, and ``decompress(B)`` is returned in its
+    place; ``decompress`` must not keep ``B`` (or a view of it).
 
     Example
     -------
@@ -229,16 +247,17 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     cc = _chunk(graph, S.shape[1], 1, chunk)
     return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
                                  graph.outputs, _D1, xf, pf, S, cc,
-                                 layout=_layout(graph, plan))
+                                 layout=_layout(graph, plan), finish=_finish(decompress))
 
 
 def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
-                    plan=None):
+                    plan=None, decompress: Callable | None = None):
     """Compressed reverse sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = seeds.T @ J``.
 
     ``seeds`` is ``(m, c)`` (``m = graph.n_outputs``, ``c >= 1``); ``y`` is
     ``(m,)`` and ``B`` is ``(c, n)``: row ``j`` holds the adjoints of the
-    inputs for the output weights ``seeds[:, j]``.
+    inputs for the output weights ``seeds[:, j]``. ``decompress`` as in
+    :func:`forward_numeric`.
 
     Example
     -------
@@ -255,16 +274,17 @@ def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     cc = _chunk(graph, W.shape[1], 1, chunk)
     return _sweeps.reverse_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
                                  graph.outputs, _D1, xf, pf, W, graph.n_inputs, cc,
-                                 _plan(graph, plan))
+                                 _plan(graph, plan), finish=_finish(decompress))
 
 
 def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
-                plan=None):
+                plan=None, decompress: Callable | None = None, gradient: bool = True):
     """Forward-over-reverse sweep of a scalar function: ``(value, grad, HV)``.
 
     ``graph`` must have exactly one output. ``V`` is ``(n, c)`` with
     ``c >= 1``; returns the value (a float64 scalar), the gradient ``(n,)``
-    and ``HV = H @ V`` of shape ``(n, c)``.
+    (``None`` with ``gradient=False``, which skips it) and ``HV = H @ V`` of
+    shape ``(n, c)``, or ``decompress(HV)`` as in :func:`forward_numeric`.
 
     Example
     -------
@@ -286,5 +306,7 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
     value, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
                                         graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
                                         xf, pf, Vs, cc,
-                                        layouts=_hvp_layouts(graph, plan))
+                                        layouts=_hvp_layouts(graph, plan),
+                                        finish=_finish(decompress),
+                                        gradient=bool(gradient))
     return np.float64(value), grad, HV

@@ -29,7 +29,7 @@ from symasd.coloring import (
     is_valid_coloring,
     result_from_colors,
 )
-from symasd.decompression import SubstitutionProgram
+from symasd.decompression import SubstitutionProgram, gather, gather_index
 from symasd.errors import InputError
 from symasd.orderings import Adjacency, degrees, vertex_order
 
@@ -610,6 +610,20 @@ def test_decompress_values_out_and_validation():
     M = random_values(P, np.random.default_rng(0))
     J = r.decompress(sp.csr_array(M @ r.seeds()))
     assert np.array_equal(J.data, M.data)
+
+
+def test_gather_kernel():
+    b = np.arange(6.0)
+    for dtype in (np.int32, np.int64):
+        idx = np.array([5, 0, 3], dtype=dtype)
+        np.testing.assert_array_equal(gather(b, idx), [5.0, 0.0, 3.0])
+        for bad in (6, -1):
+            with pytest.raises(IndexError, match="outside"):
+                gather(b, np.array([0, bad], dtype=dtype))
+    assert gather_index(np.array([3, 7]), 10).dtype == np.int32
+    assert gather_index(np.array([3, 7]), 2**31).dtype == np.int64
+    with pytest.raises(ValueError, match="one entry per index"):
+        _decompress.gather(b, np.array([1, 2]), np.empty(3))
 
 
 def test_result_types_and_repr():

@@ -229,3 +229,39 @@ def test_graph_input_and_large_problem():
     jac = symasd.jacobian(g, None)
     J = jac(np.random.rand(20000))
     assert J.nnz == 4 * (20000 - 3) and jac.ncolors == 4
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "bidirectional"])
+def test_tape_calls_return_independent_matrices(mode):
+    jac = symasd.jacobian(brusselator, np.zeros(72), mode=mode, engine="tape")
+    hes = symasd.hessian(rosenbrock, np.zeros(30), mode="acyclic", engine="tape")
+    rng = np.random.default_rng(8)
+    xs, zs = rng.uniform(0.5, 1.5, (2, 72)), rng.uniform(-1, 1, (2, 30))
+    J0, H0 = jac(xs[0]), hes(zs[0])
+    first = J0.data.copy(), H0.data.copy()
+    J1, H1 = jac(xs[1]), hes(zs[1])
+    # a later call (which reuses the sweep's work buffers) leaves earlier results alone
+    np.testing.assert_array_equal(J0.data, first[0])
+    np.testing.assert_array_equal(H0.data, first[1])
+    assert not np.shares_memory(J0.data, J1.data) and not np.shares_memory(H0.data, H1.data)
+    vm_jac = symasd.jacobian(brusselator, np.zeros(72), engine="vm")
+    np.testing.assert_allclose(J1.toarray(), vm_jac(xs[1]).toarray(), rtol=1e-13, atol=1e-13)
+    v, g, H = hes.value_gradient_and_hessian(zs[1])
+    np.testing.assert_array_equal(H.data, H1.data)
+    np.testing.assert_allclose(g, symasd.hessian(rosenbrock, np.zeros(30)).
+                               value_gradient_and_hessian(zs[1])[1], rtol=1e-13)
+
+
+def test_tape_calls_from_concurrent_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    jac = symasd.jacobian(iter_diff, np.zeros(3000), engine="tape")
+    hes = symasd.hessian(rosenbrock, np.zeros(2000), engine="tape")
+    rng = np.random.default_rng(9)
+    xs = rng.uniform(-1, 1, (16, 3000))
+    work = [(jac, x) for x in xs] + [(hes, x[:2000]) for x in xs]
+    expected = [f(x).data for f, x in work]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda fx: fx[0](fx[1]).data, work * 3))
+    for a, b in zip(got, expected * 3, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -421,6 +421,43 @@ def test_threads_use_separate_workspaces():
     np.testing.assert_array_equal(work(0)[2], expected[0][2])
 
 
+def test_decompress_in_the_sweep_equals_decompressing_the_result():
+    rng = np.random.default_rng(12)
+    n = 40
+    x = rng.uniform(-1, 1, n)
+    g = symasd.trace(lambda x: np.sin(x[1:]) * x[:-1] + np.diff(x) ** 3, x)
+    h = symasd.trace(_rosen, x)
+    P = symasd.jacobian_sparsity(g)
+    fwd, rev = symasd.color(P, "column"), symasd.color(P, "row")
+    hes = symasd.color(symasd.hessian_sparsity(h), "acyclic")
+    kept = []
+
+    def copy_of(B):
+        kept.append(B)
+        return B.copy()
+
+    for run_sweep, r in ((forward_numeric, fwd), (reverse_numeric, rev)):
+        y, B = run_sweep(g, x, (), r.seeds())
+        y2, vals = run_sweep(g, x, (), r.seeds(), decompress=r.decompress_values)
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(vals, r.decompress_values(B))
+        np.testing.assert_array_equal(run_sweep(g, x, (), r.seeds(), decompress=copy_of)[1], B)
+    v, grad, HV = hvp_numeric(h, x, (), hes.seeds())
+    v2, grad2, vals = hvp_numeric(h, x, (), hes.seeds(), decompress=hes.decompress_values)
+    assert v2 == v
+    np.testing.assert_array_equal(grad2, grad)
+    np.testing.assert_array_equal(vals, hes.decompress_values(HV))
+    v3, grad3, HV3 = hvp_numeric(h, x, (), hes.seeds(), gradient=False)
+    assert v3 == v and grad3 is None
+    np.testing.assert_array_equal(HV3, HV)
+    # the compressed matrix handed to decompress is a reused work buffer
+    hvp_numeric(h, x, (), hes.seeds(), decompress=copy_of)
+    hvp_numeric(h, x + 1, (), hes.seeds(), decompress=copy_of)
+    assert np.shares_memory(kept[-1], kept[-2])
+    with pytest.raises(InputError, match="decompress"):
+        forward_numeric(g, x, (), fwd.seeds(), decompress="gather")
+
+
 def test_rosenbrock_hessian_and_compressed_seeds():
     n = 12
     x = np.random.default_rng(5).uniform(-1, 1, n)
