@@ -132,6 +132,20 @@ cdef class NodeTable:
         self.hashed = hashed_arr
         self.cap = cap
 
+    cdef _reserve(self, ITYPE_t count):
+        """Room for ``count`` more nodes, in the node arrays and in the hash table
+        (should they all be hashed)."""
+        cdef ITYPE_t newcap = self.cap
+        while self.n + count > newcap:
+            newcap *= 2
+        if newcap != self.cap:
+            self._allocate(newcap)
+        cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
+        if 2 * (self.n_hashed + count) > tsize:
+            while 2 * (self.n_hashed + count) > tsize:
+                tsize *= 4  # grow fast: every rehash touches every hashed node again
+            self._rehash(tsize)
+
     cdef inline uint64_t _hash(self, uint8_t op, ITYPE_t x, ITYPE_t y, ITYPE_t z,
                                double v) noexcept nogil:
         cdef uint64_t h = _mix(<uint64_t>op, <uint64_t>x)
@@ -198,17 +212,7 @@ cdef class NodeTable:
                 L = c.shape[0]
         if L < 0:
             raise ValueError("intern needs at least one array or an explicit length")
-        cdef ITYPE_t need = self.n + L
-        cdef ITYPE_t newcap = self.cap
-        while need > newcap:
-            newcap *= 2
-        if newcap != self.cap:
-            self._allocate(newcap)
-        cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
-        if 2 * (self.n_hashed + L) > tsize:
-            while 2 * (self.n_hashed + L) > tsize:
-                tsize *= 4  # grow fast: every rehash touches every hashed node again
-            self._rehash(tsize)
+        self._reserve(L)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         cdef bint has0 = a0 is not None, has1 = a1 is not None
@@ -279,16 +283,7 @@ cdef class NodeTable:
                     break
         if not plain:
             return None
-        if self.n + L > self.cap:
-            newcap = self.cap
-            while self.n + L > newcap:
-                newcap *= 2
-            self._allocate(newcap)
-        cdef ITYPE_t tsize = <ITYPE_t>(self.mask + 1)
-        if 2 * (self.n_hashed + L) > tsize:
-            while 2 * (self.n_hashed + L) > tsize:
-                tsize *= 4
-            self._rehash(tsize)
+        self._reserve(L)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         with nogil:
@@ -351,12 +346,7 @@ cdef class NodeTable:
         return out
 
     cdef ITYPE_t _intern_one(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z, double v):
-        cdef ITYPE_t tsize
-        if self.n + 1 > self.cap:
-            self._allocate(2 * self.cap)
-        tsize = <ITYPE_t>(self.mask + 1)
-        if 2 * (self.n_hashed + 1) > tsize:
-            self._rehash(4 * tsize)
+        self._reserve(1)
         return self._find_or_add(o, x, y, z, v)
 
     cdef inline bint _same(self, ITYPE_t k, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z,
