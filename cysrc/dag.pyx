@@ -269,27 +269,38 @@ cdef class NodeTable:
         """Intern ``op(a, b)`` when no simplification rule of the builder applies
         to any row, else return None (and intern nothing).
 
-        Commutative arguments are stored in canonical order ``(min, max)``.
-        One pass in C instead of a dozen NumPy passes; ``Builder.binary``
-        handles the blocks this declines.
+        The one rule handled here is ``x * x -> square(x)``, when it applies to
+        every row (``u * u * v``). Commutative arguments are stored in
+        canonical order ``(min, max)``. One pass in C instead of a dozen NumPy
+        passes; ``Builder.binary`` handles the blocks this declines.
         """
         cdef ITYPE_t L = a.shape[0], i, x, y
         cdef uint8_t o = <uint8_t>op
-        cdef bint plain = True
+        cdef bint plain = True, squares = L > 0
         with nogil:
             for i in range(L):
-                if self._simplifiable(o, a[i], b[i]):
-                    plain = False
+                x = a[i]
+                y = b[i]
+                if o == OP_MUL and x == y and self.op[x] != OP_CONST:
+                    plain = False  # the builder's first rule for x * x is square(x)
+                else:
+                    squares = False
+                    if self._simplifiable(o, x, y):
+                        plain = False
+                if not (plain or squares):
                     break
-        if not plain:
+        if not (plain or squares):
             return None
+        if squares:
+            o = OP_SQUARE
+            commutative = False
         self._reserve(L)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         with nogil:
             for i in range(L):
                 x = a[i]
-                y = b[i]
+                y = -1 if squares else b[i]
                 if commutative and y < x:
                     x, y = y, x
                 ids[i] = self._find_or_add(o, x, y, -1, 0.0)
