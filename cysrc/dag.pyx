@@ -264,47 +264,113 @@ cdef class NodeTable:
             return x == y
         return False
 
-    def intern_plain_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
-                            bint commutative):
-        """Intern ``op(a, b)`` when no simplification rule of the builder applies
-        to any row, else return None (and intern nothing).
+    cdef inline int _classify(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t zero,
+                              ITYPE_t* res, double* val) noexcept nogil:
+        """What ``Builder.binary`` (global tracing) makes of ``o(x, y)``, for the
+        rules that need no new operation, and squares: 0 plain node; 1 the
+        existing node ``*res``; 2 the constant ``*val`` (folded ``+ - * /``);
+        3 another rule applies (the NumPy rules must run); 4 ``square(x)``
+        (``x * x``). Rules are tried in the builder's order, so the first one
+        that applies decides, as there."""
+        cdef bint cx = self.op[x] == OP_CONST, cy = self.op[y] == OP_CONST
+        cdef double vx = self.c[x], vy = self.c[y]
+        if cx and cy:
+            if o == OP_ADD:
+                val[0] = vx + vy
+            elif o == OP_SUB:
+                val[0] = vx - vy
+            elif o == OP_MUL:
+                val[0] = vx * vy
+            elif o == OP_DIV:
+                val[0] = vx / vy  # IEEE, as np.divide under errstate(all="ignore")
+            else:
+                return 3
+            return 2
+        if o == OP_ADD:
+            if cx and vx == 0.0:
+                res[0] = y
+                return 1
+            if cy and vy == 0.0:
+                res[0] = x
+                return 1
+        elif o == OP_SUB:
+            if cy and vy == 0.0:
+                res[0] = x
+                return 1
+        elif o == OP_MUL:
+            if (cx and vx == 0.0) or (cy and vy == 0.0):
+                res[0] = zero
+                return 1
+            if cx and vx == 1.0:
+                res[0] = y
+                return 1
+            if cy and vy == 1.0:
+                res[0] = x
+                return 1
+            if x == y:  # not a constant (folded above): no earlier rule applies
+                return 4
+        elif o == OP_DIV:
+            if cx and vx == 0.0:
+                res[0] = zero
+                return 1
+            if cy and vy == 1.0:
+                res[0] = x
+                return 1
+        return 3 if self._simplifiable(o, x, y) else 0
 
-        The one rule handled here is ``x * x -> square(x)``, when it applies to
-        every row (``u * u * v``). Commutative arguments are stored in
-        canonical order ``(min, max)``. One pass in C instead of a dozen NumPy
-        passes; ``Builder.binary`` handles the blocks this declines.
+    def intern_simple_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
+                             bint commutative, ITYPE_t zero):
+        """Intern ``op(a, b)`` when every row is plain, settled by a rule that
+        needs no new operation (``x+0``, ``x-0``, ``x*1``, ``x*0``, ``0/x``,
+        ``x/1``, folding two constants under ``+ - * /``; ``zero`` is the id
+        of the constant 0) or a square ``x * x -> square(x)`` (``u * u * v``);
+        else return None and intern nothing.
+
+        Returns ``(ids, squares_from, plain_from)``: as in ``Builder.binary``,
+        folded constants are appended first, then the squares from
+        ``squares_from`` on, then the plain nodes from ``plain_from`` on, each
+        a contiguous block. Commutative arguments are stored in canonical
+        order ``(min, max)``. One pass in C instead of a dozen NumPy passes;
+        ``Builder.binary`` handles the blocks this declines.
         """
         cdef ITYPE_t L = a.shape[0], i, x, y
         cdef uint8_t o = <uint8_t>op
-        cdef bint plain = True, squares = L > 0
-        with nogil:
-            for i in range(L):
-                x = a[i]
-                y = b[i]
-                if o == OP_MUL and x == y and self.op[x] != OP_CONST:
-                    plain = False  # the builder's first rule for x * x is square(x)
-                else:
-                    squares = False
-                    if self._simplifiable(o, x, y):
-                        plain = False
-                if not (plain or squares):
-                    break
-        if not (plain or squares):
-            return None
-        if squares:
-            o = OP_SQUARE
-            commutative = False
-        self._reserve(L)
+        cdef int kind
+        cdef bint declined = False
         out = np.empty(L, dtype=np.int64)
+        kinds_arr = np.empty(L, dtype=np.uint8)
+        vals_arr = np.empty(L, dtype=np.float64)
         cdef ITYPE_t[::1] ids = out
+        cdef uint8_t[::1] kinds = kinds_arr
+        cdef double[::1] vals = vals_arr
         with nogil:
             for i in range(L):
-                x = a[i]
-                y = -1 if squares else b[i]
-                if commutative and y < x:
-                    x, y = y, x
-                ids[i] = self._find_or_add(o, x, y, -1, 0.0)
-        return out
+                kind = self._classify(o, a[i], b[i], zero, &ids[i], &vals[i])
+                if kind == 3:
+                    declined = True
+                    break
+                kinds[i] = <uint8_t>kind
+        if declined:
+            return None
+        self._reserve(L)
+        cdef ITYPE_t squares_from, plain_from
+        with nogil:
+            for i in range(L):
+                if kinds[i] == 2:
+                    ids[i] = self._find_or_add(OP_CONST, -1, -1, -1, vals[i])
+            squares_from = self.n
+            for i in range(L):
+                if kinds[i] == 4:
+                    ids[i] = self._find_or_add(OP_SQUARE, a[i], -1, -1, 0.0)
+            plain_from = self.n
+            for i in range(L):
+                if kinds[i] == 0:
+                    x = a[i]
+                    y = b[i]
+                    if commutative and y < x:
+                        x, y = y, x
+                    ids[i] = self._find_or_add(o, x, y, -1, 0.0)
+        return out, squares_from, plain_from
 
     def affine_operand(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b):
         """For pattern-only graphs: if every row of ``op(a, b)`` is an affine map

@@ -233,10 +233,15 @@ class Builder:
                 return ids
         if not self.local:
             before = self.table.n
-            ids = self.table.intern_plain_binary(int(code), a, b, code in COMMUTATIVE_CODES)
-            if ids is not None:
-                if self.table.n > before:
-                    self.block_starts.append(before)
+            done = self.table.intern_simple_binary(int(code), a, b, code in COMMUTATIVE_CODES,
+                                                   self.zero)
+            if done is not None:
+                ids, squares_from, plain_from = done
+                # one block each for folded constants, squares and plain nodes
+                for start, stop in ((before, squares_from), (squares_from, plain_from),
+                                    (plain_from, self.table.n)):
+                    if stop > start:
+                        self.block_starts.append(start)
                 return ids
         out = np.empty_like(a)
         ca, va = self._const_info(a)
