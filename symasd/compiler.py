@@ -217,8 +217,8 @@ def substitute(b: Builder, B_flat: np.ndarray, program, nnz: int) -> np.ndarray:
 
 def _finish(b: Builder, g: Graph, heads: list[np.ndarray], data: np.ndarray):
     outputs = np.concatenate(heads + [data])
-    full = b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes)
-    return full, b.finish(data, g.input_shape, data.shape, g.param_shapes)
+    full = b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes, compact=True)
+    return full, b.finish(data, g.input_shape, data.shape, g.param_shapes, compact=True)
 
 
 def compile_jacobian(g: Graph, *, column_colors=None, n_column_colors: int = 0,

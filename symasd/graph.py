@@ -437,15 +437,19 @@ class Builder:
         out[lengths == 1] = ids
         return out
 
-    def finish(self, outputs: np.ndarray, input_shape, output_shape, param_shapes=()) -> Graph:
+    def finish(self, outputs: np.ndarray, input_shape, output_shape, param_shapes=(),
+               compact: bool = False) -> Graph:
         """Freeze the nodes needed by ``outputs`` into a :class:`Graph`
-        (renumbered without the unneeded ones when they are more than 1/8)."""
+        (renumbered without the unneeded ones when they are more than 1/8, or
+        whenever there are any with ``compact=True``: for graphs that will be
+        evaluated many times)."""
         outputs = np.ascontiguousarray(outputs, dtype=_I).ravel()
         op, a0, a1, a2, c = self.arrays()
         live = np.zeros(op.shape[0], dtype=np.uint8)
         _dag.live_nodes(op, a0, a1, a2, outputs, live)
         keep = live.view(bool)
-        if 8 * np.count_nonzero(keep) >= 7 * keep.shape[0]:
+        n_live = np.count_nonzero(keep)
+        if n_live == keep.shape[0] or (not compact and 8 * n_live >= 7 * keep.shape[0]):
             # (almost) nothing to prune: keep every node and view the builder's
             # arrays, whose first n entries are never written again (nodes are
             # only appended); a few unused nodes cost less than renumbering

@@ -265,3 +265,17 @@ def test_tape_calls_from_concurrent_threads():
         got = list(pool.map(lambda fx: fx[0](fx[1]).data, work * 3))
     for a, b in zip(got, expected * 3, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("build,f,n", [(symasd.hessian, rosenbrock, 40),
+                                       (symasd.jacobian, brusselator, 72)],
+                         ids=["hessian", "jacobian"])
+def test_compiled_graphs_hold_only_needed_nodes(build, f, n):
+    # derivative DAGs are evaluated at every call: no node that no output needs
+    from symasd import _dag
+
+    compiled = build(f, np.zeros(n)).compiled
+    for g in (compiled.graph, compiled.matrix_graph):
+        live = np.zeros(g.n_nodes, dtype=np.uint8)
+        _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, g.outputs, live)
+        assert live.all()
