@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _dag
 from .graph import Builder, Graph
 from .ops import OPS, Code
 
@@ -47,11 +48,18 @@ class CompiledDerivative:
     nnz: int
 
 
-def _groups(g: Graph):
-    """Non-leaf nodes grouped by (level, opcode), in an order that respects
-    dependencies. Yields ``(level, code, node_ids)``."""
+def _groups(g: Graph, roots: np.ndarray | None = None):
+    """Non-leaf nodes (those ``roots`` depend on, if given) grouped by (level,
+    opcode), in an order that respects dependencies. Yields
+    ``(level, code, node_ids)``."""
     levels = g.levels
-    inner = np.flatnonzero(levels > 0)
+    if roots is None:
+        inner = np.flatnonzero(levels > 0)
+    else:
+        live = np.zeros(g.n_nodes, dtype=np.uint8)
+        _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, np.ascontiguousarray(roots, dtype=_I),
+                        live)
+        inner = np.flatnonzero(live.view(bool) & (levels > 0))
     if inner.size == 0:
         return
     key = levels[inner] * 256 + g.op[inner]
@@ -69,18 +77,19 @@ def _partials(b: Builder, g: Graph, code: Code, K: np.ndarray):
     return row.partials(b, *args, K, g.const[K])
 
 
-def forward_tangents(b: Builder, g: Graph, colors: np.ndarray,
-                     ncolors: int) -> np.ndarray:
+def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
+                     roots: np.ndarray | None = None) -> np.ndarray:
     """Symbolic forward sweep: ``T[k, c]`` is the id of the tangent of node ``k``
     in direction ``c``, where input ``j`` is seeded in direction ``colors[j]``
-    (``-1``: not seeded)."""
+    (``-1``: not seeded). With ``roots``, only the nodes they depend on are
+    differentiated (the tangents of the others stay zero)."""
     T = np.full((g.n_nodes, ncolors), b.zero, dtype=_I)
     var = np.flatnonzero(g.op == Code.VAR)
     col = colors[g.const[var].astype(_I)]
     seeded = col >= 0
     T[var[seeded], col[seeded]] = b.one
     arg_arrays = (g.arg0, g.arg1, g.arg2)
-    for _, code, K in _groups(g):
+    for _, code, K in _groups(g, roots):
         row = OPS[code]
         live = [i for i in range(row.arity) if row.d1[i]]
         if not live:
@@ -259,8 +268,11 @@ def compile_hessian(g: Graph, *, colors: np.ndarray, ncolors: int,
     ``(n, ncolors)`` compressed matrix) or by a substitution ``program``."""
     _, _, G2 = gradient_graph(g)
     b = Builder.from_graph(G2)
-    T = forward_tangents(b, G2, np.asarray(colors, dtype=_I), ncolors)
-    B = T[G2.outputs[1:]].ravel()
+    # the Hessian needs the tangents of the gradient only: the nodes that only
+    # the value needs (the tree summing a sum's terms) are not differentiated
+    gradient = G2.outputs[1:]
+    T = forward_tangents(b, G2, np.asarray(colors, dtype=_I), ncolors, roots=gradient)
+    B = T[gradient].ravel()
     if program is not None:
         data = substitute(b, B, program, nnz)
     else:
