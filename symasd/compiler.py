@@ -48,10 +48,20 @@ class CompiledDerivative:
     nnz: int
 
 
+# Opcodes as plain ints where arrays are compared with them: NumPy compares an
+# array with an IntEnum member several times slower than with an int.
+_VAR = int(Code.VAR)
+# by opcode: the op-table row and the arguments whose first derivative may be
+# nonzero (the only ones a sweep propagates through)
+_ROW = {int(code): row for code, row in OPS.items()}
+_LIVE = {int(code): tuple(i for i in range(row.arity) if row.d1[i])
+         for code, row in OPS.items()}
+
+
 def _groups(g: Graph, roots: np.ndarray | None = None):
     """Non-leaf nodes (those ``roots`` depend on, if given) grouped by (level,
     opcode), in an order that respects dependencies. Yields
-    ``(level, code, node_ids)``."""
+    ``(level, opcode, node_ids)`` (the opcode as an int)."""
     levels = g.levels
     if roots is None:
         inner = np.flatnonzero(levels > 0)
@@ -66,13 +76,14 @@ def _groups(g: Graph, roots: np.ndarray | None = None):
     order = np.argsort(key, kind="stable")
     nodes = inner[order]
     key = key[order]
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1, [key.size]])
-    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
-        yield int(key[s] // 256), Code(int(key[s] % 256)), nodes[s:e]
+    bounds = np.flatnonzero(key[1:] != key[:-1]) + 1
+    for s, e in zip([0, *bounds.tolist()], [*bounds.tolist(), key.size], strict=True):
+        k = int(key[s])
+        yield k >> 8, k & 255, nodes[s:e]
 
 
-def _partials(b: Builder, g: Graph, code: Code, K: np.ndarray):
-    row = OPS[code]
+def _partials(b: Builder, g: Graph, code: int, K: np.ndarray):
+    row = _ROW[code]
     args = [a[K] for a in (g.arg0, g.arg1, g.arg2)[: row.arity]]
     return row.partials(b, *args, K, g.const[K])
 
@@ -83,36 +94,39 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
     in direction ``c``, where input ``j`` is seeded in direction ``colors[j]``
     (``-1``: not seeded). With ``roots``, only the nodes they depend on are
     differentiated (the tangents of the others stay zero)."""
-    T = np.full((g.n_nodes, ncolors), b.zero, dtype=_I)
-    var = np.flatnonzero(g.op == Code.VAR)
+    zero = b.zero
+    T = np.full((g.n_nodes, ncolors), zero, dtype=_I)
+    var = np.flatnonzero(g.op == _VAR)
     col = colors[g.const[var].astype(_I)]
     seeded = col >= 0
     T[var[seeded], col[seeded]] = b.one
     arg_arrays = (g.arg0, g.arg1, g.arg2)
     for _, code, K in _groups(g, roots):
-        row = OPS[code]
-        live = [i for i in range(row.arity) if row.d1[i]]
+        live = _LIVE[code]
         if not live:
             continue
-        active = np.zeros(K.size, dtype=bool)
-        for i in live:
-            active |= (T[arg_arrays[i][K]] != b.zero).any(axis=1)
-        if not active.any():
-            continue
-        K = K[active]
+        Ta = [T[arg_arrays[i][K]] for i in live]
+        nz = [t != zero for t in Ta]
+        active = nz[0].any(axis=1)
+        for m in nz[1:]:
+            active |= m.any(axis=1)
+        if not active.all():
+            if not active.any():
+                continue
+            K = K[active]
+            Ta = [t[active] for t in Ta]
+            nz = [m[active] for m in nz]
         P = _partials(b, g, code, K)
         acc = None
-        for i in live:
-            Ta = T[arg_arrays[i][K]]
-            nz = Ta != b.zero
-            contrib = np.full(Ta.shape, b.zero, dtype=_I)
-            Pi = np.broadcast_to(P[i][:, None], Ta.shape)
-            contrib[nz] = b.binary(Code.MUL, Pi[nz], Ta[nz])
+        for i, t, m in zip(live, Ta, nz, strict=True):
+            r, c = np.nonzero(m)
+            contrib = np.full(t.shape, zero, dtype=_I)
+            contrib[r, c] = b.binary(Code.MUL, P[i][r], t[r, c])
             if acc is None:
                 acc = contrib
             else:  # add only where both terms are nonzero; elsewhere take the other
-                both = (acc != b.zero) & (contrib != b.zero)
-                acc = np.where(acc == b.zero, contrib, acc)
+                both = (acc != zero) & (contrib != zero)
+                acc = np.where(acc == zero, contrib, acc)
                 acc[both] = b.binary(Code.ADD, acc[both], contrib[both])
         T[K] = acc
     return T
@@ -126,53 +140,80 @@ def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
     levels = g.levels
     nlev = int(levels.max()) + 1 if g.n_nodes else 1
     buckets: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(nlev)]
+    zero = b.zero
 
     def push(targets, cols, values):
-        keep = values != b.zero
-        targets, cols, values = targets[keep], cols[keep], values[keep]
+        keep = values != zero
+        if not keep.all():
+            targets, cols, values = targets[keep], cols[keep], values[keep]
         if targets.size == 0:
             return
         lev = levels[targets]
-        for level in np.unique(lev):
+        lo, hi = int(lev.min()), int(lev.max())
+        if lo == hi:
+            buckets[lo].append((targets, cols, values))
+            return
+        for level in np.unique(lev).tolist():
             m = lev == level
             buckets[level].append((targets[m], cols[m], values[m]))
 
     seeded = row_colors >= 0
     outs = g.outputs[seeded]
     push(outs, row_colors[seeded].astype(_I), np.full(outs.size, b.one, dtype=_I))
-    result = np.full((ncolors, g.n_inputs), b.zero, dtype=_I)
+    result = np.full((ncolors, g.n_inputs), zero, dtype=_I)
     arg_arrays = (g.arg0, g.arg1, g.arg2)
     for level in range(nlev - 1, -1, -1):
-        if not buckets[level]:
+        chunks = buckets[level]
+        if not chunks:
             continue
-        t = np.concatenate([x[0] for x in buckets[level]])
-        c = np.concatenate([x[1] for x in buckets[level]])
-        v = np.concatenate([x[2] for x in buckets[level]])
         buckets[level] = []
-        key = t * ncolors + c
+        if len(chunks) == 1:
+            t, c, v = chunks[0]
+        else:
+            t, c, v = (np.concatenate([x[j] for x in chunks]) for j in range(3))
+        key = t * ncolors + c if ncolors > 1 else t
         order = np.argsort(key, kind="stable")
         key, v = key[order], v[order]
-        uniq, starts = np.unique(key, return_index=True)
-        indptr = np.append(starts, key.size).astype(_I)
-        adj = b.reduce_segments(Code.ADD, v, indptr)
-        nodes, cols = uniq // ncolors, uniq % ncolors
+        # contributions to the same (node, color) are summed; when each has a
+        # single one (a tree's nodes have one user), its adjoint is that term
+        first = np.ones(key.size, dtype=bool)
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        if first.all():
+            uniq, adj = key, v
+        else:
+            starts = np.flatnonzero(first)
+            uniq = key[starts]
+            adj = b.reduce_segments(Code.ADD, v, np.append(starts, key.size))
+        if ncolors > 1:
+            nodes, cols = uniq // ncolors, uniq % ncolors
+        else:
+            nodes, cols = uniq, np.zeros(uniq.size, dtype=_I)
+        ops = g.op[nodes]
         if level == 0:
-            var = g.op[nodes] == Code.VAR
+            var = ops == _VAR
             result[cols[var], g.const[nodes[var]].astype(_I)] = adj[var]
             continue
-        ops = g.op[nodes]
-        for code in np.unique(ops):
-            code = Code(int(code))
-            row = OPS[code]
-            m = ops == code
-            K, C, A = nodes[m], cols[m], adj[m]
-            live = [i for i in range(row.arity) if row.d1[i]]
+        lo, hi = int(ops.min()), int(ops.max())
+        for code in ([lo] if lo == hi else np.unique(ops).tolist()):
+            live = _LIVE[code]
             if not live:
                 continue
-            uK, inv = np.unique(K, return_inverse=True)
-            P = _partials(b, g, code, uK)
+            if lo == hi:
+                K, C, A = nodes, cols, adj
+            else:
+                m = ops == code
+                K, C, A = nodes[m], cols[m], adj[m]
+            # K is sorted: the partials are built once per distinct node
+            new = np.ones(K.size, dtype=bool)
+            np.not_equal(K[1:], K[:-1], out=new[1:])
+            if new.all():
+                P = _partials(b, g, code, K)
+            else:
+                inv = np.cumsum(new) - 1
+                P = [None if p is None else p[inv]
+                     for p in _partials(b, g, code, K[new])]
             for i in live:
-                push(arg_arrays[i][K], C, b.binary(Code.MUL, P[i][inv], A))
+                push(arg_arrays[i][K], C, b.binary(Code.MUL, P[i], A))
     return result
 
 
