@@ -422,6 +422,17 @@ class Builder:
                 seg = np.repeat(np.arange(nseg), lengths)
                 lengths = np.bincount(seg[keep], minlength=nseg).astype(_I)
                 ids = ids[keep]
+        if nseg and lengths.min() == lengths.max() > 1:
+            # equal lengths (one segment, or pairs): the same tree, paired by
+            # slicing a (segments, length) view; binary sees the same rows
+            rows = ids.reshape(nseg, -1)
+            while rows.shape[1] > 1:
+                half = rows.shape[1] // 2
+                merged = self.binary(code, rows[:, 0:2 * half:2].ravel(),
+                                     rows[:, 1:2 * half:2].ravel()).reshape(nseg, half)
+                rows = merged if rows.shape[1] == 2 * half else np.hstack([merged,
+                                                                           rows[:, -1:]])
+            return rows[:, 0].copy()
         while (lengths > 1).any():
             starts = np.cumsum(lengths) - lengths
             seg_len = np.repeat(lengths, lengths)

@@ -128,6 +128,39 @@ def test_reductions_are_balanced_trees():
     assert int(np.sum(g.op == symasd.ops.Code.ADD)) == 1023
 
 
+@pytest.mark.parametrize("lengths", [[7], [5, 5, 5], [2] * 6, [3, 1, 4, 0, 2], [1, 1]])
+def test_reduce_segments_pairs_neighbours(lengths):
+    # every layout (equal lengths take a reshaped path) gives the balanced
+    # tree that pairs neighbours and carries an odd last term up a level
+    from symasd.graph import Builder
+    from symasd.ops import Code
+
+    def tree(terms):
+        while len(terms) > 1:
+            pairs = [(int(Code.ADD), "0.0", *terms[i:i + 2])
+                     for i in range(0, len(terms) - 1, 2)]
+            terms = pairs + terms[len(terms) - len(terms) % 2:]
+        return terms[0] if terms else (int(Code.CONST), "0.0")
+
+    b = Builder()
+    x = b.variables(np.zeros(sum(lengths)))
+    got = _structure(b, b.reduce_segments(Code.ADD, x, np.cumsum([0, *lengths])))
+    leaves = _structure(b, x)
+    bounds = np.cumsum([0, *lengths])
+    want = [tree(leaves[s:e]) for s, e in zip(bounds[:-1], bounds[1:], strict=True)]
+    assert [_canonical(t) for t in got] == [_canonical(t) for t in want]
+
+
+def _canonical(t):
+    """A structure with the arguments of commutative nodes sorted."""
+    from symasd.ops import COMMUTATIVE_CODES
+
+    args = [_canonical(a) for a in t[2:]]
+    if t[0] in {int(c) for c in COMMUTATIVE_CODES}:
+        args.sort(key=repr)
+    return (t[0], t[1], *args)
+
+
 def test_sparse_constant_matrix_creates_nodes_only_for_nonzeros():
     D = np.diag(np.full(100, 2.0)) + np.diag(np.ones(99), 1)
     g = symasd.trace(lambda x: D @ x, np.zeros(100))
