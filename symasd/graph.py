@@ -37,6 +37,9 @@ from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, Code
 __all__ = ["Builder", "Graph"]
 
 _I = np.int64
+# Opcodes as plain ints where arrays are compared with them: NumPy compares an
+# array with an IntEnum member several times slower than with an int.
+_CONST, _NEG, _MUL = int(Code.CONST), int(Code.NEG), int(Code.MUL)
 
 
 class Builder:
@@ -161,7 +164,7 @@ class Builder:
 
     def _const_info(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         op, _, _, _, c = self.arrays()
-        return op[ids] == Code.CONST, c[ids]
+        return op[ids] == _CONST, c[ids]
 
     def _fold(self, code: Code, *vals, c=None) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -187,7 +190,7 @@ class Builder:
             out[is_c] = self._fold(code, va[is_c])
         if code == Code.NEG:
             op, a0 = self.arrays()[:2]
-            dbl = todo & (op[a] == Code.NEG)
+            dbl = todo & (op[a] == _NEG)
             out[dbl] = a0[a[dbl]]
             todo &= ~dbl
             # -(c * x) -> (-c) * x keeps constant factors in one node
@@ -278,12 +281,12 @@ class Builder:
                 self._reassociate(code, a, b, ca, cb, va, vb, take, np.multiply)
                 op, a0 = self.arrays()[:2]
                 for c_side, v_side, other in ((ca, va, b), (cb, vb, a)):
-                    neg = c_side & (op[other] == Code.NEG)
+                    neg = c_side & (op[other] == _NEG)
                     take(neg, lambda m, v=v_side, o=other: self.binary(
                         Code.MUL, self.const(-v[m]), a0[o[m]]))
             take(a == b, lambda m: self.unary(Code.SQUARE, a[m]))
             op = self.arrays()[0]
-            if (op[a] == Code.MUL).any() and (op[b] == Code.MUL).any():
+            if (op[a] == _MUL).any() and (op[b] == _MUL).any():
                 self._factor_constants(a, b, todo, take)
         elif code == Code.DIV and any_const:
             take(ca & (va == 0), self.zero)
@@ -319,12 +322,12 @@ class Builder:
         """For the nodes ``ids`` that are ``code`` nodes with a constant argument:
         their positions in ``ids``, the constant and the other argument."""
         op, a0, a1, _, c = self.arrays()
-        pos = np.flatnonzero(op[ids] == code)
+        pos = np.flatnonzero(op[ids] == int(code))
         if pos.size == 0:
             return pos, np.zeros(0), pos
         x, y = a0[ids[pos]], a1[ids[pos]]
-        x_const = op[x] == Code.CONST
-        has = x_const | (op[y] == Code.CONST)
+        x_const = op[x] == _CONST
+        has = x_const | (op[y] == _CONST)
         factor = np.where(x_const, c[x], c[y])[has]
         rest = np.where(x_const, y, x)[has]
         return pos[has], factor, rest
