@@ -535,3 +535,17 @@ def node_levels(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1]
             if a2[k] >= 0 and level[a2[k]] > m:
                 m = level[a2[k]]
             level[k] = m + 1
+
+
+def input_dependent(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+                    const ITYPE_t[::1] a2, uint8_t[::1] dep):
+    """Mark in ``dep`` (output) the nodes that depend on an input (``VAR``):
+    the only ones whose adjoint can reach an input. Constants, parameters and
+    expressions of them alone stay 0. One forward pass (topological order)."""
+    cdef ITYPE_t k, n = op.shape[0]
+    with nogil:
+        for k in range(n):
+            dep[k] = (op[k] == OP_VAR
+                      or (a0[k] >= 0 and dep[a0[k]] != 0)
+                      or (a1[k] >= 0 and dep[a1[k]] != 0)
+                      or (a2[k] >= 0 and dep[a2[k]] != 0))

@@ -141,9 +141,14 @@ def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
     nlev = int(levels.max()) + 1 if g.n_nodes else 1
     buckets: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(nlev)]
     zero = b.zero
+    # adjoints flow only to nodes that depend on an input: a constant factor
+    # (the 100 of 100 * t) would otherwise collect a sum over all its uses
+    dep = np.zeros(g.n_nodes, dtype=np.uint8)
+    _dag.input_dependent(g.op, g.arg0, g.arg1, g.arg2, dep)
+    dep = dep.view(bool)
 
     def push(targets, cols, values):
-        keep = values != zero
+        keep = (values != zero) & dep[targets]
         if not keep.all():
             targets, cols, values = targets[keep], cols[keep], values[keep]
         if targets.size == 0:

@@ -381,3 +381,17 @@ def test_pattern_traces_reuse_storage_safely():
     assert (first != again).nnz == 0 and first.nnz == 14
     assert small.toarray().astype(int).tolist() == np.eye(4, dtype=int)[::-1].tolist()
     assert sparsity._SCRATCH._table is not None
+
+
+def test_input_dependent_nodes():
+    from symasd import _dag
+    from symasd.ops import Code
+
+    # 3 * p + x[0] * p: the constant, the parameter and 3 * p do not depend on x
+    g = symasd.trace(lambda x, p: 3.0 * p + x[0] * p, np.ones(1), np.ones(1))
+    dep = np.zeros(g.n_nodes, dtype=np.uint8)
+    _dag.input_dependent(g.op, g.arg0, g.arg1, g.arg2, dep)
+    names = [Code(int(o)).name for o in g.op]
+    assert sorted(n for n, d in zip(names, dep, strict=True) if d) == ["ADD", "MUL", "VAR"]
+    assert sorted(n for n, d in zip(names, dep, strict=True) if not d) == ["CONST", "MUL",
+                                                                            "PARAM"]
