@@ -842,6 +842,18 @@ cdef extern from *:
         else if (nr == 2) { SW_BY_CC(SW_HVP2) }
         else { SW_BY_CC(SW_HVP3) }
     }
+    /* _scale(d, a) (d * a, 0 where a is +-0) with integer masking: the compiler does
+       not if-convert a floating-point test, so a loop of this vectorizes */
+    static inline double symasd_sw_scale(double d, double a) {
+        const double p = d * a;
+        uint64_t ua, up;
+        memcpy(&ua, &a, sizeof ua);
+        memcpy(&up, &p, sizeof up);
+        up &= -(uint64_t)((ua << 1) != 0);  /* the sign bit dropped: -0 is 0 too */
+        double w;
+        memcpy(&w, &up, sizeof w);
+        return w;
+    }
     /* scalar adjoints: dst[i st] (=|+=) D[i] * src[i] (0 where src[i] is 0), i = L-1 .. 0;
        uniform: 1 when every flag[i st] is set (all add), 2 when none is (all assign,
        distinct targets), else 0 */
@@ -849,26 +861,13 @@ cdef extern from *:
             double *__restrict dst, ptrdiff_t st, unsigned char *__restrict flag,
             const double *__restrict src, const double *__restrict D, ptrdiff_t L,
             int uniform) {
-        if (st == 1) {
-            /* distinct targets: any order, and the loops vectorize */
+        if (st == 1 && uniform) {
+            /* distinct targets, so any order: these loops vectorize */
             if (uniform == 1) {
-                for (ptrdiff_t i = 0; i < L; i++) {
-                    const double a = src[i];
-                    dst[i] += a != 0.0 ? D[i] * a : 0.0;
-                }
-            } else if (uniform == 2) {
-                for (ptrdiff_t i = 0; i < L; i++) {
-                    const double a = src[i];
-                    dst[i] = a != 0.0 ? D[i] * a : 0.0;
-                }
-                memset(flag, 1, L);
+                for (ptrdiff_t i = 0; i < L; i++) dst[i] += symasd_sw_scale(D[i], src[i]);
             } else {
-                for (ptrdiff_t i = 0; i < L; i++) {
-                    const double a = src[i], old = dst[i];
-                    const double w = a != 0.0 ? D[i] * a : 0.0;
-                    dst[i] = flag[i] ? old + w : w;
-                    flag[i] = 1;
-                }
+                for (ptrdiff_t i = 0; i < L; i++) dst[i] = symasd_sw_scale(D[i], src[i]);
+                memset(flag, 1, L);
             }
         } else if (uniform == 1) {
             for (ptrdiff_t i = L - 1; i >= 0; i--) {
