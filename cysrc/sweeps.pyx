@@ -336,19 +336,55 @@ cdef inline ITYPE_t _last(ITYPE_t b, ITYPE_t st, ITYPE_t L) noexcept nogil:
     return b + (L - 1) * st if st > 0 else b
 
 
-cdef inline ITYPE_t _count_flags(const uint8_t *f, ITYPE_t b, ITYPE_t st,
-                                 ITYPE_t L) noexcept nogil:
-    """How many of the 0/1 flags ``f[b + i * st]`` (``0 <= i < L``) are set."""
-    cdef ITYPE_t i, n = 0
-    if st == 0:
-        return L if f[b] else 0
-    if st == 1:
-        for i in range(L):
-            n += f[b + i]
-    else:
-        for i in range(L):
-            n += f[b + i * st]
-    return n
+cdef enum:
+    FLAGS_NONE = 0   # _flags_state: no flag set
+    FLAGS_ALL = 1    # every flag set
+    FLAGS_MIXED = 2
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* FLAGS_NONE (0), FLAGS_ALL (1) or FLAGS_MIXED (2) for the 0/1 flags f[i st],
+       0 <= i < L (L >= 1). The blocks only branch on this, so a contiguous run is
+       tested eight flags a word at a time rather than counted. */
+    static inline int symasd_sw_flags_state(const unsigned char *f, ptrdiff_t st,
+                                            ptrdiff_t L) {
+        const uint64_t ones = 0x0101010101010101ULL;
+        uint64_t w, any = 0, all = ones;
+        unsigned char any_b = 0, all_b = 1;
+        ptrdiff_t i = 0;
+        if (st == 0) return f[0] ? 1 : 0;
+        if (st == 1) {
+            for (; i + 8 <= L; i += 8) {
+                memcpy(&w, f + i, sizeof w);
+                any |= w;
+                all &= w;
+            }
+            for (; i < L; i++) {
+                any_b |= f[i];
+                all_b &= f[i];
+            }
+        } else {
+            for (; i < L; i++) {
+                any_b |= f[i * st];
+                all_b &= f[i * st];
+                if (any_b && !all_b) return 2;
+            }
+        }
+        if (!any && !any_b) return 0;
+        return all == ones && all_b ? 1 : 2;
+    }
+    """
+    int symasd_sw_flags_state(const uint8_t *f, ITYPE_t st, ITYPE_t L) noexcept nogil
+
+
+cdef inline int _flags_state(const uint8_t *f, ITYPE_t b, ITYPE_t st,
+                             ITYPE_t L) noexcept nogil:
+    """FLAGS_NONE, FLAGS_ALL or FLAGS_MIXED for the 0/1 flags ``f[b + i * st]``
+    (``0 <= i < L``, ``L >= 1``)."""
+    return symasd_sw_flags_state(f + b, st, L)
 
 
 cdef inline void _set_flags(uint8_t *f, ITYPE_t ks, ITYPE_t L, uint8_t v) noexcept nogil:
@@ -806,6 +842,18 @@ cdef extern from *:
         else if (nr == 2) { SW_BY_CC(SW_HVP2) }
         else { SW_BY_CC(SW_HVP3) }
     }
+    /* _scale(d, a) (d * a, 0 where a is +-0) with integer masking: the compiler does
+       not if-convert a floating-point test, so a loop of this vectorizes */
+    static inline double symasd_sw_scale(double d, double a) {
+        const double p = d * a;
+        uint64_t ua, up;
+        memcpy(&ua, &a, sizeof ua);
+        memcpy(&up, &p, sizeof up);
+        up &= -(uint64_t)((ua << 1) != 0);  /* the sign bit dropped: -0 is 0 too */
+        double w;
+        memcpy(&w, &up, sizeof w);
+        return w;
+    }
     /* scalar adjoints: dst[i st] (=|+=) D[i] * src[i] (0 where src[i] is 0), i = L-1 .. 0;
        uniform: 1 when every flag[i st] is set (all add), 2 when none is (all assign,
        distinct targets), else 0 */
@@ -813,7 +861,15 @@ cdef extern from *:
             double *__restrict dst, ptrdiff_t st, unsigned char *__restrict flag,
             const double *__restrict src, const double *__restrict D, ptrdiff_t L,
             int uniform) {
-        if (uniform == 1) {
+        if (st == 1 && uniform) {
+            /* distinct targets, so any order: these loops vectorize */
+            if (uniform == 1) {
+                for (ptrdiff_t i = 0; i < L; i++) dst[i] += symasd_sw_scale(D[i], src[i]);
+            } else {
+                for (ptrdiff_t i = 0; i < L; i++) dst[i] = symasd_sw_scale(D[i], src[i]);
+                memset(flag, 1, L);
+            }
+        } else if (uniform == 1) {
             for (ptrdiff_t i = L - 1; i >= 0; i--) {
                 const double a = src[i];
                 dst[i * st] += a != 0.0 ? D[i] * a : 0.0;
@@ -924,7 +980,8 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t ks0, ITYPE_t e, const ITYPE_t *row,
     """Values and tangents of the nodes ``[ks0, e)`` of the strided segment ``row``
     (starting at node ``s = row[0]``), rows ``first_row + (k - ks0) * dstep``."""
     cdef ITYPE_t s = row[0]
-    cdef ITYPE_t ks, L, off, i, k, t, nr, cnt
+    cdef ITYPE_t ks, L, off, i, k, t, nr
+    cdef int state
     cdef ITYPE_t b[3]
     cdef ITYPE_t st[3]
     cdef ITYPE_t c[3]
@@ -989,10 +1046,10 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t ks0, ITYPE_t e, const ITYPE_t *row,
         for t in range(3):
             if not act[t]:
                 continue
-            cnt = _count_flags(tz, c[t], st[t], L)
-            if cnt == L:
+            state = _flags_state(tz, c[t], st[t], L)
+            if state == FLAGS_ALL:
                 continue
-            if cnt != 0 or nr == 2:
+            if state == FLAGS_MIXED or nr == 2:
                 uniform = 0
                 break
             lp[nr] = p[t]
@@ -1274,7 +1331,8 @@ cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     """Adjoint propagation of the strided segment ``row`` (nodes ``[s, e)``, last
     to first). Arguments inside the segment are fine: a node's consumers come after
     it, so its adjoint is complete when the descending walk reaches it."""
-    cdef ITYPE_t ks, ke, L, off, i, j, k, t, ai, nt
+    cdef ITYPE_t ks, ke, L, off, i, j, k, t, ai
+    cdef int state
     cdef ITYPE_t b[3]
     cdef ITYPE_t st[3]
     cdef ITYPE_t c[3]
@@ -1315,11 +1373,11 @@ cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         ks = max(s, ke - <ITYPE_t>BLK)
         L = ke - ks
         off = ks - s
-        nt = _count_flags(touched, ks, 1, L)
-        if nt == 0:
+        state = _flags_state(touched, ks, 1, L)
+        if state == FLAGS_NONE:
             ke = ks
             continue
-        fast = nt == L
+        fast = state == FLAGS_ALL
         for t in range(3):
             c[t] = b[t] + off * st[t]
         D[0] = D0
@@ -1583,8 +1641,8 @@ cdef inline void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, 
                                  ITYPE_t st, const double *D) noexcept nogil:
     """``a[c + i st] (=|+=) _scale(D[i], a[ks + i])`` for ``i = L-1 .. 0`` (the
     arguments outside the block)."""
-    cdef ITYPE_t n = _count_flags(ra, c, st, L)
-    cdef int uniform = 1 if n == L else (2 if n == 0 and st != 0 else 0)
+    cdef int state = _flags_state(ra, c, st, L)
+    cdef int uniform = 1 if state == FLAGS_ALL else (2 if state == FLAGS_NONE and st != 0 else 0)
     symasd_sw_scalar(a + c, st, ra + c, a + ks, D, L, uniform)
 
 
@@ -1627,7 +1685,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     last to first; adjoint tangent rows ``own + (k - s) * own_step``). A block whose
     reach flags (``ra``, ``rt``) and argument tangent flags (``tz``) are uniform, with
     finite partials, takes the tight loops."""
-    cdef ITYPE_t ks, ke, L, off, i, k, t, jj, ai, nra, nrt, cnt, nr, lo
+    cdef ITYPE_t ks, ke, L, off, i, k, t, jj, ai, nr, lo
+    cdef int sra, srt, state
     cdef ITYPE_t b[3]
     cdef ITYPE_t st[3]
     cdef ITYPE_t c[3]
@@ -1695,12 +1754,12 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             if t < 2:
                 _prog_rows(tl, c[t], st[t], L, &tp[t], &tps[t])
         blk = own + off * own_step
-        nra = _count_flags(ra, ks, 1, L)
-        nrt = _count_flags(rt, ks, 1, L)
-        if nra == 0 and nrt == 0:
+        sra = _flags_state(ra, ks, 1, L)
+        srt = _flags_state(rt, ks, 1, L)
+        if sra == FLAGS_NONE and srt == FLAGS_NONE:
             ke = ks
             continue
-        fast = (nra == 0 or nra == L) and (nrt == 0 or nrt == L) and not _is_selection(o)
+        fast = sra != FLAGS_MIXED and srt != FLAGS_MIXED and not _is_selection(o)
         selfref = 0
         for t in range(3):
             if _last(c[t], st[t], L) >= ks:
@@ -1708,18 +1767,21 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         tzu[0] = 1
         tzu[1] = 1
         if fast and not selfref:
-            if nra == L and (d2t[3 * o] or d2t[3 * o + 1] or crt[3 * o]):
+            if sra == FLAGS_ALL and (d2t[3 * o] or d2t[3 * o + 1] or crt[3 * o]):
                 # the forward tangents enter through second partials
                 for t in range(2):
-                    cnt = _count_flags(tz, c[t], st[t], L)
-                    tzu[t] = cnt == L
-                    if cnt != 0 and cnt != L:
+                    if t == 1 and c[1] == c[0] and st[1] == st[0]:
+                        tzu[1] = tzu[0]
+                        continue
+                    state = _flags_state(tz, c[t], st[t], L)
+                    tzu[t] = state == FLAGS_ALL
+                    if state == FLAGS_MIXED:
                         fast = 0
         else:
             fast = 0
         if fast:
-            RA = nra == L
-            RT = nrt == L
+            RA = sra == FLAGS_ALL
+            RT = srt == FLAGS_ALL
             need_h = 0
             if RA:
                 for t in range(2):
