@@ -1880,6 +1880,39 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         ke = ks
 
 
+cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
+                      const uint8_t *ra, const uint8_t *rt, const Layout *al, ITYPE_t ctot,
+                      ITYPE_t j0, ITYPE_t cc, double *grad, double *HV) noexcept nogil:
+    """The OP_VAR steps of ``_hvp_node`` for the input nodes ``[s, e)``, last to first:
+    the rows of a run of nodes in one unit of ``al`` are found once, not per node
+    (``_rowp`` loads three arrays)."""
+    cdef ITYPE_t k, ks, ke = e, g, step, j
+    cdef double *rows
+    cdef const double *src
+    cdef double *hrow
+    while ke > s:
+        if al.ident:
+            ks = s
+            rows = al.T + ks * cc
+            step = cc
+        else:
+            g = al.unit_of[ke - 1]
+            ks = max(s, al.units[UNIT_COLS * g + 1])
+            rows = al.first[g] + (ks - al.units[UNIT_COLS * g + 1]) * al.rs[g]
+            step = al.rs[g]
+        k = ke
+        while k > ks:
+            k -= 1
+            if ra[k] and grad != NULL:
+                grad[<ITYPE_t>cst[k]] += a[k]
+            if rt[k]:
+                src = rows + (k - ks) * step
+                hrow = HV + <ITYPE_t>cst[k] * ctot + j0
+                for j in range(cc):
+                    hrow[j] += src[j]
+        ke = ks
+
+
 cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                        const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
                        ITYPE_t nseg, ITYPE_t n_nodes, const uint8_t *d1t,
@@ -1909,6 +1942,9 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         if row[2] and not _is_leaf(op[s]):
             _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, tl, tz, cc, a, ra,
                          al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
+            continue
+        if op[s] == OP_VAR:
+            _hvp_inputs(s, e, cst, a, ra, rt, al, ctot, j0, cc, grad, HV)
             continue
         k = e
         while k > s:

@@ -821,3 +821,40 @@ def test_invalid_plans_raise():
     with pytest.raises(ValueError, match="no argument 0"):
         hvp_numeric(symasd.trace(lambda x: np.sum(x[1:] * x[:-1]), np.zeros(20)), x, (), S,
                     plan=bad)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_hvp_input_rows_over_layout_units(chunk):
+    # the inputs' gradient and HV rows are read a run of rows at a time: a long input
+    # segment (several units of the adjoint layout), inputs that are reached by the
+    # scalar adjoint only (x[-1] enters linearly) and inputs not reached at all
+    n = 3000
+
+    def f(x):
+        h = x[:-3]
+        return np.sum(100.0 * (x[1:-2] - h ** 2) ** 2 + (1.0 - h) ** 2) + 3.0 * x[-1]
+
+    g = symasd.trace(f, np.zeros(n))
+    x = np.random.default_rng(7).uniform(-1, 1, n)
+    V = np.random.default_rng(8).standard_normal((n, 3))
+    h = x[:-3]
+    grad_ref = np.zeros(n)
+    r = x[1:-2] - h ** 2
+    grad_ref[:-3] += -400.0 * r * h - 2.0 * (1.0 - h)
+    grad_ref[1:-2] += 200.0 * r
+    grad_ref[-1] = 3.0
+    H = np.zeros((n, n))
+    i = np.arange(n - 3)
+    H[i, i] += 1200.0 * h ** 2 - 400.0 * x[1:-2] + 2.0
+    H[i + 1, i + 1] += 200.0
+    H[i, i + 1] += -400.0 * h
+    H[i + 1, i] += -400.0 * h
+    value, grad, HV = hvp_numeric(g, x, (), V, chunk=chunk)
+    np.testing.assert_allclose(value, f(x), rtol=1e-12)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(HV, H @ V, rtol=1e-10, atol=1e-9)
+    assert np.array_equal(HV[-2:], np.zeros((2, 3)))
+    _, grad_i, HV_i = hvp_numeric(g, x, (), V, chunk=chunk,
+                                  plan=_vm.plan(g.op, g.arg0, g.arg1, g.arg2, n + 1))
+    np.testing.assert_array_equal(grad_i, grad)
+    np.testing.assert_array_equal(HV_i, HV)
