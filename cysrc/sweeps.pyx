@@ -47,6 +47,7 @@ include "_node_values.pxi"
 import threading
 
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -1137,14 +1138,20 @@ cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
 
 cdef void _fwd_seed_rows(ITYPE_t s, ITYPE_t e, ITYPE_t idx0, const double *x,
                          bint compute_values, double *vals, const double *rows,
-                         ITYPE_t rstep, ITYPE_t cc, uint8_t *tz) noexcept nogil:
+                         ITYPE_t rstep, ITYPE_t cc, const uint8_t *sz,
+                         uint8_t *tz) noexcept nogil:
     """A run of inputs ``k = s .. e-1`` (input ``idx0 + k - s``) whose tangent rows are
-    the seed rows ``rows + (k - s) * rstep``, read in place: values and zero flags."""
+    the seed rows ``rows + (k - s) * rstep``, read in place: values and zero flags
+    (copied from ``sz``, the seed rows' flags, unless NULL: a copy reads 1 byte per
+    row instead of ``cc`` doubles)."""
     cdef ITYPE_t i, L = e - s
     if compute_values:
         for i in range(L):
             vals[s + i] = x[idx0 + i]
-    symasd_sw_zero_rows(rows, rstep, L, cc, tz + s)
+    if sz != NULL:
+        memcpy(tz + s, sz + idx0, L)
+    else:
+        symasd_sw_zero_rows(rows, rstep, L, cc, tz + s)
 
 
 cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
@@ -1152,11 +1159,12 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                    const ITYPE_t *units, ITYPE_t nunits, const uint8_t *d1t, const double *x,
                    const double *p, bint compute_values, double *vals, const double *S,
                    ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, const Layout *lay,
-                   uint8_t *tz) noexcept nogil:
+                   const uint8_t *sz, uint8_t *tz) noexcept nogil:
     """Values (when ``compute_values``) and tangent rows of every node for the seed
     columns ``S[:, j0:j0+cc]``, unit by unit (``units``: plan row, start, stop, in an
     order that respects the dependencies), rows placed by ``lay``; ``tz[k] = 1`` where
-    the tangent row is zero (then it is left unwritten)."""
+    the tangent row is zero (then it is left unwritten). ``sz``: NULL, or the zero flags
+    of the rows of ``S[:, j0:j0+cc]``, one per input."""
     cdef ITYPE_t u, r, k, j, s, ks, ke, i0, i1, i2, idx, dstep
     cdef const ITYPE_t *row
     cdef double *first_row
@@ -1192,7 +1200,7 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             continue
         if kind == ROWS_SEED:
             _fwd_seed_rows(ks, ke, <ITYPE_t>cst[ks], x, compute_values, vals, first_row,
-                           dstep, cc, tz)
+                           dstep, cc, sz, tz)
             continue
         for k in range(ks, ke):
             o = op[k]
@@ -2542,11 +2550,34 @@ cdef void _close_layout(Layout *lay) noexcept:
     lay.hints = NULL
 
 
+def seed_zero_rows(const double[:, ::1] S):
+    """Zero flags of the rows of a seed matrix: uint8 ``(n,)``, 1 where ``S[i]`` is all
+    zero (+0 or -0). The sweeps take them as ``seed_zero=`` from a caller that passes
+    the same seeds at every call, so that they need not scan the seeds each time."""
+    out = np.empty(S.shape[0], dtype=np.uint8)
+    cdef uint8_t[::1] f = out
+    if S.shape[0]:
+        symasd_sw_zero_rows(&S[0, 0], S.shape[1], S.shape[0], S.shape[1], &f[0])
+    return out
+
+
+cdef const uint8_t *_seed_flags(const uint8_t[::1] seed_zero, ITYPE_t n,
+                                bint one_pass) except? NULL:
+    """The sweeps' pointer to ``seed_zero`` (checked to have ``n`` flags), or NULL when
+    it is None or the columns run in chunks (its flags cover whole rows)."""
+    if seed_zero is None:
+        return NULL
+    if seed_zero.shape[0] != n:
+        raise ValueError("seed_zero must have one flag per row of the seed matrix")
+    return &seed_zero[0] if one_pass and n else NULL
+
+
 def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst,
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] S,
-                  ITYPE_t chunk=0, seg=None, RowLayout layout=None, finish=None):
+                  ITYPE_t chunk=0, seg=None, RowLayout layout=None, finish=None,
+                  const uint8_t[::1] seed_zero=None):
     """Compressed forward sweep: output values and ``B = J @ S``.
 
     (input)  op, arg0, arg1, arg2, const, outputs: the graph's node arrays;
@@ -2558,7 +2589,9 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
              :func:`forward_layout` (it carries its own plan; ``seg`` is then
              ignored); None: node ``k``'s tangent row is row ``k`` of the work array;
              finish: None, or a function of ``B`` whose result is returned in
-             place of ``B`` (see :func:`_compressed_out`)
+             place of ``B`` (see :func:`_compressed_out`);
+             seed_zero: None, or ``seed_zero_rows(S)`` (computed once by a caller
+             that reuses ``S``; trusted, used when one pass covers all c columns)
     (output) ``(y, B)``: y (m,) output values, B (m, c) float64
 
     NumPy equivalent: ``y = f(x, p)``, ``B = jacobian(f)(x, p) @ S``.
@@ -2572,6 +2605,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         raise ValueError("S must have one row per input")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
+    cdef const uint8_t *sz = _seed_flags(seed_zero, S.shape[0], chunk == ctot)
     y_arr = np.empty(m)
     if n == 0 or ctot == 0:
         B_arr = np.empty((m, ctot))
@@ -2625,7 +2659,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                 _place_rows(&lay, nu, cc, Sp, Bp, ctot, j0)
                 _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0],
                          &units[0, 0], nu, &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot,
-                         j0, cc, &lay, &tz[0])
+                         j0, cc, &lay, sz, &tz[0])
                 if not lay.ident:
                     # rows written in place: zero rows are left to fill
                     for g in range(nu):
@@ -2724,7 +2758,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
               const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
               const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None,
-              finish=None, bint gradient=True):
+              finish=None, bint gradient=True, const uint8_t[::1] seed_zero=None):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
     (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
@@ -2733,7 +2767,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
              segment plan as in :func:`forward_sweep`; layouts: the pair of
              :func:`hvp_layouts` for these node arrays (they carry their plan; ``seg``
              is then ignored), or None (rows in node order); finish: as in
-             :func:`forward_sweep`; gradient: False skips the gradient
+             :func:`forward_sweep`; gradient: False skips the gradient;
+             seed_zero: None, or ``seed_zero_rows(V)`` (as in :func:`forward_sweep`)
     (output) ``(value, grad, HV)``: value float, grad (n_inputs,) (None when not
              ``gradient``), HV (n_inputs, c)
 
@@ -2756,6 +2791,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         raise ValueError("output is not a node id")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
+    cdef const uint8_t *sz = _seed_flags(seed_zero, nin, chunk == ctot)
     if layouts is not None:
         tlayout, alayout = layouts
         if tlayout.plan is not alayout.plan and not np.array_equal(tlayout.plan, alayout.plan):
@@ -2825,7 +2861,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 _place_rows(&al, nseg, cc, NULL, NULL, 0, 0)
                 _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, up, ntu,
                          &d1[0, 0], xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &tl,
-                         &tz[0])
+                         sz, &tz[0])
                 # the gradient is accumulated by the first chunk's scalar pass only
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,

@@ -33,7 +33,7 @@ from .display import pattern_text
 from .errors import InputError
 from .graph import Graph
 from .sparsity import hessian_sparsity, jacobian_sparsity
-from .sweeps import forward_numeric, hvp_numeric, reverse_numeric
+from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, seed_zero_rows
 from .tracing import trace
 
 __all__ = ["jacobian", "hessian", "PreparedJacobian", "PreparedHessian"]
@@ -112,7 +112,17 @@ class _Prepared:
 
     @cached_property
     def _seeds(self):
-        return self.coloring.seeds()
+        seeds = self.coloring.seeds()
+        # read-only: _seed_zero describes them for every call
+        for s in seeds if isinstance(seeds, tuple) else (seeds,):
+            s.flags.writeable = False
+        return seeds
+
+    @cached_property
+    def _seed_zero(self) -> np.ndarray:
+        """The zero flags of the seed matrix's rows (a forward or Hessian seed matrix),
+        found once rather than by every tape sweep."""
+        return seed_zero_rows(self._seeds)
 
     def _matrix(self, data: np.ndarray) -> sp.csr_array:
         return self._template.matrix(data)
@@ -169,7 +179,8 @@ class PreparedJacobian(_Prepared):
             y2, B_col = forward_numeric(self.graph, x, ps, S_col) if r.n_column_colors else (
                 None, np.zeros((self.shape[0], 0)))
             return (y if y is not None else y2), r.decompress_values(B_row, B_col)
-        return forward_numeric(self.graph, x, ps, self._seeds, decompress=r.decompress_values)
+        return forward_numeric(self.graph, x, ps, self._seeds, decompress=r.decompress_values,
+                               seed_zero=self._seed_zero)
 
     def __repr__(self) -> str:
         n = self.shape[1]
@@ -212,7 +223,8 @@ class PreparedHessian(_Prepared):
 
     def _tape(self, x, ps, gradient=True):
         return hvp_numeric(self.graph, x, ps, self._seeds, gradient=gradient,
-                           decompress=self.coloring.decompress_values)
+                           decompress=self.coloring.decompress_values,
+                           seed_zero=self._seed_zero)
 
     def __repr__(self) -> str:
         return self._summary("PreparedHessian",

@@ -311,7 +311,8 @@ class _DirectResult(ColoringResult):
         ``out`` (float64, length nnz) receives the values when given.
         """
         b = _as_compressed(B, self.compressed_shape, "the compressed matrix B")
-        return gather(b, self._gather_index, out)
+        # b has the size _gather_index was checked for
+        return gather(b, self._gather_index, out, checked=False)
 
     @cached_property
     def _gather_index(self) -> np.ndarray:
@@ -540,7 +541,8 @@ class BicoloringResult(ColoringResult):
             _as_compressed(B_row, s_row, "B_row (= S_row.T @ A)"),
             _as_compressed(B_col, s_col, "B_col (= A @ S_col)"),
         ])
-        return gather(b, self._gather_index, out)
+        # b has the size _gather_index was checked for
+        return gather(b, self._gather_index, out, checked=False)
 
     @cached_property
     def _gather_index(self) -> np.ndarray:

@@ -78,19 +78,25 @@ def _color_counts(indptr, indices, colors) -> np.ndarray:
 
 
 def gather_index(idx: np.ndarray, size: int) -> np.ndarray:
-    """``idx`` as the index array :func:`gather` reads: int32 (half the memory
-    traffic of a gather) when every index into ``size`` entries fits."""
-    if size <= np.iinfo(np.int32).max:
-        out = idx.astype(np.int32)
-        out.flags.writeable = False
-        return out
-    return idx
+    """``idx`` as the index array :func:`gather` reads, checked once to lie in
+    ``[0, size)`` (IndexError otherwise), so that gathers from arrays of ``size``
+    entries may skip the test (``checked=False``); read-only, int32 (half the
+    memory traffic of a gather) when every index into ``size`` entries fits."""
+    bad = np.flatnonzero((idx < 0) | (idx >= size))
+    if bad.size:
+        raise IndexError(f"gather index {idx[bad[0]]} is outside the compressed matrix "
+                         f"({size} entries)")
+    out = idx.astype(np.int32 if size <= np.iinfo(np.int32).max else np.int64)
+    out.flags.writeable = False
+    return out
 
 
-def gather(b: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def gather(b: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None, *,
+           checked: bool = True) -> np.ndarray:
     """``b[idx]`` into ``out`` (a new float64 array when None), for a raveled
     compressed matrix ``b`` (float64, contiguous) and int32 or int64 indices;
-    raises IndexError when an index is outside ``b``.
+    raises IndexError when an index is outside ``b``. ``checked=False`` skips
+    that test, for an index from :func:`gather_index` with ``b.size`` entries.
 
     Example
     -------
@@ -99,7 +105,7 @@ def gather(b: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None) -> np.
     """
     if out is None:
         out = np.empty(idx.shape[0], dtype=np.float64)
-    _decompress.gather(b, idx, out)
+    _decompress.gather(b, idx, out, checked)
     return out
 
 

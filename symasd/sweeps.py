@@ -94,8 +94,8 @@ from .errors import InputError
 from .graph import Graph
 from .ops import classification_tables
 
-__all__ = ["forward_numeric", "reverse_numeric", "hvp_numeric", "release_workspace",
-           "SWEEP_MEMORY_BYTES"]
+__all__ = ["forward_numeric", "reverse_numeric", "hvp_numeric", "seed_zero_rows",
+           "release_workspace", "SWEEP_MEMORY_BYTES"]
 
 #: Budget in bytes for the ``N x cc`` direction arrays of one sweep; larger
 #: seed matrices are processed in chunks of columns.
@@ -219,8 +219,15 @@ def _hvp_layouts(graph: Graph, plan) -> tuple:
         _CROSS, seg))
 
 
+def seed_zero_rows(seeds) -> np.ndarray:
+    """Zero flags of the rows of ``seeds`` (uint8, 1 where a row is all zero), for the
+    ``seed_zero=`` argument of :func:`forward_numeric` and :func:`hvp_numeric`."""
+    return _sweeps.seed_zero_rows(np.ascontiguousarray(seeds, dtype=np.float64))
+
+
 def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
-                    plan=None, decompress: Callable | None = None):
+                    plan=None, decompress: Callable | None = None,
+                    seed_zero: np.ndarray | None = None):
     """Compressed forward sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = J @ seeds``.
 
     ``seeds`` is ``(n, c)`` (``n = graph.n_inputs``, ``c >= 1``); ``y`` is
@@ -230,6 +237,10 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     ``decompress_values``), ``B`` is computed in a work buffer that the next
     sweep on this thread reuses, and ``decompress(B)`` is returned in its
     place; ``decompress`` must not keep ``B`` (or a view of it).
+
+    ``seed_zero``: ``seed_zero_rows(seeds)``, from a caller that passes the same
+    seeds at every call (a prepared derivative), so that the sweep need not
+    scan them each time; it is trusted, not checked against ``seeds``.
 
     Example
     -------
@@ -247,7 +258,8 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     cc = _chunk(graph, S.shape[1], 1, chunk)
     return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
                                  graph.outputs, _D1, xf, pf, S, cc,
-                                 layout=_layout(graph, plan), finish=_finish(decompress))
+                                 layout=_layout(graph, plan), finish=_finish(decompress),
+                                 seed_zero=seed_zero)
 
 
 def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
@@ -278,13 +290,15 @@ def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
 
 
 def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
-                plan=None, decompress: Callable | None = None, gradient: bool = True):
+                plan=None, decompress: Callable | None = None, gradient: bool = True,
+                seed_zero: np.ndarray | None = None):
     """Forward-over-reverse sweep of a scalar function: ``(value, grad, HV)``.
 
     ``graph`` must have exactly one output. ``V`` is ``(n, c)`` with
     ``c >= 1``; returns the value (a float64 scalar), the gradient ``(n,)``
     (``None`` with ``gradient=False``, which skips it) and ``HV = H @ V`` of
     shape ``(n, c)``, or ``decompress(HV)`` as in :func:`forward_numeric`.
+    ``seed_zero``: ``seed_zero_rows(V)``, as in :func:`forward_numeric`.
 
     Example
     -------
@@ -308,5 +322,5 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
                                         xf, pf, Vs, cc,
                                         layouts=_hvp_layouts(graph, plan),
                                         finish=_finish(decompress),
-                                        gradient=bool(gradient))
+                                        gradient=bool(gradient), seed_zero=seed_zero)
     return np.float64(value), grad, HV

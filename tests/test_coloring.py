@@ -622,6 +622,13 @@ def test_gather_kernel():
                 gather(b, np.array([0, bad], dtype=dtype))
     assert gather_index(np.array([3, 7]), 10).dtype == np.int32
     assert gather_index(np.array([3, 7]), 2**31).dtype == np.int64
+    # gather_index checks its indices once, for gathers that skip the test
+    for bad in (6, -1):
+        with pytest.raises(IndexError, match="outside"):
+            gather_index(np.array([0, bad]), 6)
+    for size in (6, 2**31):
+        idx = gather_index(np.array([5, 0, 3]), size)
+        np.testing.assert_array_equal(gather(b, idx, checked=False), [5.0, 0.0, 3.0])
     with pytest.raises(ValueError, match="one entry per index"):
         _decompress.gather(b, np.array([1, 2]), np.empty(3))
 

@@ -399,6 +399,46 @@ def test_chunked_sweeps_equal_one_pass(monkeypatch):
         forward_numeric(g, x, (), S, chunk=0)
 
 
+def test_seed_zero_flags_equal_scanning_the_seeds():
+    rng = np.random.default_rng(21)
+    n = 300
+    x = rng.uniform(-1, 1, n)
+    g = symasd.trace(lambda x: np.diff(x, 3) + np.sin(x[3:]) * x[:-3], x)
+    h = symasd.trace(_rosen, x)
+    S = rng.standard_normal((n, 3))
+    S[::7] = 0.0
+    S[3::11] = -0.0
+    S[5::13, 1:] = 0.0  # zero in the last columns only: nonzero rows, zero chunk rows
+    flags = sweeps.seed_zero_rows(S)
+    np.testing.assert_array_equal(flags, np.all(S == 0, axis=1))
+    for run_sweep, graph in ((forward_numeric, g), (hvp_numeric, h)):
+        for kw in ({}, {"chunk": 1}, {"chunk": 2}):
+            ref = run_sweep(graph, x, (), S, **kw)
+            got = run_sweep(graph, x, (), S, seed_zero=flags, **kw)
+            for u, v in zip(got, ref, strict=True):
+                np.testing.assert_array_equal(u, v)
+        with pytest.raises(ValueError, match="seed_zero"):
+            run_sweep(graph, x, (), S, seed_zero=flags[:-1])
+
+
+def test_prepared_seed_flags_do_not_leak_into_other_seeds():
+    rng = np.random.default_rng(22)
+    n = 200
+    x = rng.uniform(-1, 1, n)
+    jac = symasd.jacobian(lambda x: np.diff(x, 3), x, engine="tape")
+    hes = symasd.hessian(_rosen, x, engine="tape")
+    for P, run_sweep in ((jac, forward_numeric), (hes, hvp_numeric)):
+        P(x)
+        assert not P._seeds.flags.writeable
+        np.testing.assert_array_equal(P._seed_zero, sweeps.seed_zero_rows(P._seeds))
+        # the same graph with other seeds (zero rows where the coloring's have none)
+        S = np.array(P._seeds)
+        S[::3] = 0.0
+        ref = run_sweep(P.graph, x, (), S, plan=np.asarray(P.graph.segments))
+        for u, v in zip(run_sweep(P.graph, x, (), S), ref, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
 def test_threads_use_separate_workspaces():
     from concurrent.futures import ThreadPoolExecutor
 
