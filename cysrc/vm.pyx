@@ -117,11 +117,13 @@ cdef ITYPE_t _segments(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE
 def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
             const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[:, ::1] seg,
             const ITYPE_t[::1] outputs, const double[::1] x, const double[::1] p,
-            double[::1] vals, double[::1] out):
+            double[::1] vals, double[::1] out, const ITYPE_t[::1] positions=None):
     """Evaluate every node by the segments of :func:`plan`, then
-    ``out[:] = vals[outputs]``.
+    ``out[:] = vals[outputs]``, or ``out[positions] = vals[outputs]`` when
+    ``positions`` is given (the other entries of ``out`` are left as they
+    are: constant outputs filled in beforehand).
 
-    (output) vals (n_nodes) as workspace, out (n_outputs)
+    (output) vals (n_nodes) as workspace, out (n_outputs, or larger with positions)
     """
     cdef ITYPE_t r, i, s, e
     with nogil:
@@ -133,5 +135,9 @@ def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
                                seg[r, 7], seg[r, 8], &c[s], &vals[0], &vals[s])
             else:
                 _run1(op[s], s, e, a0, a1, a2, c, x, p, vals)
-        for i in range(outputs.shape[0]):
-            out[i] = vals[outputs[i]]
+        if positions is None:
+            for i in range(outputs.shape[0]):
+                out[i] = vals[outputs[i]]
+        else:
+            for i in range(outputs.shape[0]):
+                out[positions[i]] = vals[outputs[i]]

@@ -596,10 +596,8 @@ class Graph:
         base, positions, nodes = plan
         out = base.copy()
         if nodes.size:
-            values = np.empty(nodes.size)
             _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
-                        nodes, xflat, pflat, np.empty(self.n_nodes), values)
-            out[positions] = values
+                        nodes, xflat, pflat, np.empty(self.n_nodes), out, positions)
         return out
 
     @cached_property

@@ -395,3 +395,19 @@ def test_input_dependent_nodes():
     assert sorted(n for n, d in zip(names, dep, strict=True) if d) == ["ADD", "MUL", "VAR"]
     assert sorted(n for n, d in zip(names, dep, strict=True) if not d) == ["CONST", "MUL",
                                                                             "PARAM"]
+
+
+def test_graphs_with_mostly_constant_outputs_evaluate_every_entry():
+    # constant outputs are precomputed and only the others are written by the
+    # virtual machine, at their positions
+    w = np.array([2.0, -1.0, 0.5, 3.0, 1.0, -2.0])
+
+    def f(x):
+        return np.concatenate([w * 1.5, x[:2] * x[1:3], w[:3], np.sin(x[3:4])])
+
+    g = symasd.trace(f, np.ones(4))
+    assert g._output_plan is not None
+    for x in np.random.default_rng(3).normal(size=(3, 4)):
+        with np.errstate(all="ignore"):
+            expected = f(x)
+        assert np.array_equal(g(x), expected)
