@@ -48,6 +48,8 @@ import scipy.sparse as sp
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]   # run from a checkout without installing
 
+from machine import cpu_model, load_average  # noqa: E402
+
 import symasd  # noqa: E402
 from symasd.coloring import ORDERS  # noqa: E402
 
@@ -157,23 +159,8 @@ def table(head: list[str], rows: list[list[str]]) -> None:
     print()
 
 
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
-
-
 def machine_description() -> str:
-    model = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = cpu_model()
     return (f"CPU: {model}, {os.cpu_count()} logical CPUs; Python "
             f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}")
 

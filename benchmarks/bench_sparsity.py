@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 import problems  # noqa: E402
 import scipy  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from machine import cpu_model, load_average  # noqa: E402
 
 import symasd  # noqa: E402
 
@@ -295,15 +296,7 @@ def fmt_bytes(b: float) -> str:
 
 
 def machine_description() -> list[str]:
-    model = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = cpu_model()
     lines = [
         f"- CPU: {model}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, "
         f"NumPy {np.__version__}, SciPy {scipy.__version__}, "
@@ -395,7 +388,7 @@ def main(argv=None) -> int:
         from importlib.metadata import version
 
         print(f"- jax {mods[1].__version__}, asdex {version('asdex')} (CPU)")
-    print(f"- load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
+    print(f"- load average at start: {load_average(' ')}\n")
 
     for c in cases:
         x0 = point(c.n)
@@ -430,7 +423,7 @@ def main(argv=None) -> int:
     print()
     print_table(cases, asdex_note if mods is None else None)
     print_memory(mem_rows)
-    print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"\nload average at end: {load_average(' ')}")
 
     failed = [c.key for c in cases if c.target is not None and c.result["time"] >= c.target]
     failed += [f"{c.key} (memory)" for c, m in mem_rows if m["peak"] >= MEMORY_TARGET]

@@ -67,7 +67,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -82,6 +81,7 @@ import scipy.sparse as sp
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # run from a checkout without installing
 
+from machine import cpu_model, load_average  # noqa: E402
 from problems import brusselator_rhs, chained_rosenbrock, iter_diff  # noqa: E402
 
 import symasd  # noqa: E402
@@ -801,19 +801,9 @@ def header(args) -> None:
     print(f"- command: `{' '.join(['python benchmarks/compare.py', *sys.argv[1:]])}`")
     print(
         f"- nproc: {os.cpu_count()}; load average at start (1/5/15 min): "
-        + " / ".join(f"{v:.2f}" for v in os.getloadavg())
+        + load_average()
     )
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in subprocess.run(
-                ["lscpu"], capture_output=True, text=True
-            ).stdout.splitlines()
-            if line.startswith("Model name")
-        )
-        print(f"- CPU: {model}")
-    except Exception:  # noqa: BLE001
-        print(f"- CPU: {platform.processor() or platform.machine()}")
+    print(f"- CPU: {cpu_model()}")
     vers = [
         f"Python {platform.python_version()}",
         f"NumPy {np.__version__}",
@@ -905,7 +895,7 @@ def main(argv=None) -> int:
     targets(all_rows, sweep_rows)
     print(
         f"\ntotal time: {time.perf_counter() - t_start:.0f} s; load average at end: "
-        + " / ".join(f"{v:.2f}" for v in os.getloadavg())
+        + load_average()
     )
     if NOTES:
         print("\nnotes:")
