@@ -60,6 +60,20 @@ cdef double LN10 = 2.302585092994046
 # Local rules: the value, first partials and second partials of one node.
 
 
+cdef inline void _binary_weights(uint8_t o, double x, double y, double *w0,
+                                 double *w1) noexcept nogil:
+    """First partials of the fast-path binary ops ``ADD``, ``SUB``, ``MUL`` at ``(x, y)``."""
+    if o == OP_ADD:
+        w0[0] = 1.0
+        w1[0] = 1.0
+    elif o == OP_SUB:
+        w0[0] = 1.0
+        w1[0] = -1.0
+    else:
+        w0[0] = y
+        w1[0] = x
+
+
 cdef inline void first_partials(uint8_t op, double x, double y, double z, double v,
                                 double c, double *d) noexcept nogil:
     """``d[i]`` = d value / d arg_i of one node, given its argument values ``x, y, z``,
@@ -655,7 +669,7 @@ cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     whose rows are ``r0, r1, r2``; ``tz[k] = 1`` where the row is zero (``dst`` is then
     left unwritten)."""
     cdef ITYPE_t i
-    cdef double xv, yv, v, w0, w1
+    cdef double xv, yv, w0, w1
     cdef ITYPE_t args[3]
     cdef const double *rows[3]
     cdef double d[3]
@@ -664,20 +678,9 @@ cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
         # fast path for the most frequent binary ops
         xv = vals[i0]
         yv = vals[i1]
-        if o == OP_ADD:
-            w0 = 1.0
-            w1 = 1.0
-            v = xv + yv
-        elif o == OP_SUB:
-            w0 = 1.0
-            w1 = -1.0
-            v = xv - yv
-        else:
-            w0 = yv
-            w1 = xv
-            v = xv * yv
+        _binary_weights(o, xv, yv, &w0, &w1)
         if compute_values:
-            vals[k] = v
+            vals[k] = xv + yv if o == OP_ADD else (xv - yv if o == OP_SUB else xv * yv)
         tz[k] = not _combine2(dst, r0, w0, tz[i0], r1, w1, tz[i1], cc)
         return
     elif o == OP_NEG or o == OP_SQUARE:
@@ -1258,15 +1261,7 @@ cdef inline void _rev_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
         return
     if o == OP_ADD or o == OP_SUB or o == OP_MUL:
         # fast path for the most frequent binary ops
-        if o == OP_ADD:
-            w0 = 1.0
-            w1 = 1.0
-        elif o == OP_SUB:
-            w0 = 1.0
-            w1 = -1.0
-        else:
-            w0 = vals[i1]
-            w1 = vals[i0]
+        _binary_weights(o, vals[i0], vals[i1], &w0, &w1)
         _row_axpy(A + i0 * cc, src, w0, cc, not touched[i0])
         touched[i0] = 1
         _row_axpy(A + i1 * cc, src, w1, cc, not touched[i1])
@@ -1536,15 +1531,7 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
         return
     if o == OP_ADD or o == OP_SUB or o == OP_MUL:
         # fast path for the most frequent binary ops (MUL: d2/dxdy = 1)
-        if o == OP_ADD:
-            w0 = 1.0
-            w1 = 1.0
-        elif o == OP_SUB:
-            w0 = 1.0
-            w1 = -1.0
-        else:
-            w0 = vals[i1]
-            w1 = vals[i0]
+        _binary_weights(o, vals[i0], vals[i1], &w0, &w1)
         cross_nz = o == OP_MUL and ra[k]
         ak = _scale(1.0, a[k])
         _hvp_arg(a, ra, _rowp(al, i0), rt, i0, w0, ra[k], a[k], rt[k], src,
