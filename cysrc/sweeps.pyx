@@ -573,6 +573,7 @@ cdef struct Layout:
     ITYPE_t *hints          # per plan segment and argument: the unit its rows were
                             # last found in (-1: none), for _prog_rows_hint
     ITYPE_t nseg
+    const uint8_t *vneed    # per unit: whether its values are computed (NULL: all)
 
 
 cdef inline double *_rowp(const Layout *lay, ITYPE_t k) noexcept nogil:
@@ -1163,23 +1164,26 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                    const double *p, bint compute_values, double *vals, const double *S,
                    ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, const Layout *lay,
                    const uint8_t *sz, uint8_t *tz) noexcept nogil:
-    """Values (when ``compute_values``) and tangent rows of every node for the seed
-    columns ``S[:, j0:j0+cc]``, unit by unit (``units``: plan row, start, stop, in an
-    order that respects the dependencies), rows placed by ``lay``; ``tz[k] = 1`` where
-    the tangent row is zero (then it is left unwritten). ``sz``: NULL, or the zero flags
-    of the rows of ``S[:, j0:j0+cc]``, one per input."""
+    """Values (when ``compute_values``; of the units flagged by ``lay.vneed`` when it
+    is set) and tangent rows of every node for the seed columns ``S[:, j0:j0+cc]``,
+    unit by unit (``units``: plan row, start, stop, in an order that respects the
+    dependencies), rows placed by ``lay``; ``tz[k] = 1`` where the tangent row is zero
+    (then it is left unwritten). ``sz``: NULL, or the zero flags of the rows of
+    ``S[:, j0:j0+cc]``, one per input."""
     cdef ITYPE_t u, r, k, j, s, ks, ke, i0, i1, i2, idx, dstep
     cdef const ITYPE_t *row
     cdef double *first_row
     cdef double *dst
     cdef const double *srow
     cdef double v
-    cdef bint any_nz
+    cdef bint any_nz, all_values = compute_values
     cdef uint8_t o, kind
     if lay.hints != NULL:
         for u in range(3 * lay.nseg):
             lay.hints[u] = -1
     for u in range(nunits):
+        if lay.vneed != NULL:
+            compute_values = all_values and lay.vneed[u]
         r = units[UNIT_COLS * u]
         ks = units[UNIT_COLS * u + 1]
         ke = units[UNIT_COLS * u + 2]
@@ -1960,10 +1964,12 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
 cdef class RowLayout:
     """Where :func:`forward_sweep` keeps the tangent rows of one graph: built by
     :func:`forward_layout`, opaque otherwise. It holds the segment plan it was
-    built for and the number of slots of the tangent work array."""
+    built for, its units (plan row, start, stop; in execution order), the number
+    of slots of the tangent work array and, per unit, whether a sweep with
+    ``values=False`` computes its values (``vneed``)."""
     cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
     cdef readonly int mode
-    cdef readonly object plan, units
+    cdef readonly object plan, units, vneed
     cdef object unit_of, unext, kind, off, copy_pos, _arrays
     cdef size_t op_addr, cst_addr, out_addr
 
@@ -2137,6 +2143,39 @@ cdef ITYPE_t _schedule(const ITYPE_t[:, ::1] plan, const uint8_t[::1] op,
     return nu
 
 
+cdef void _values_needed(const ITYPE_t[:, ::1] units, const uint8_t[::1] op,
+                         const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                         const ITYPE_t[::1] arg2, const uint8_t[:, ::1] d1,
+                         const ITYPE_t[::1] unit_of, uint8_t[::1] vneed) noexcept nogil:
+    """Flag the units whose values a tangent computation reads (``vneed``, zeros on
+    entry): those holding a node whose first partials depend on values (every op
+    but the constant-partial ones and those with no nonzero partial) and,
+    recursively, the units of the arguments of flagged units' nodes. A unit's
+    arguments run before it or in it, so one pass back over the execution order
+    closes the set."""
+    cdef ITYPE_t nu = units.shape[0], u, k, t, a
+    cdef uint8_t o
+    u = nu
+    while u > 0:
+        u -= 1
+        if not vneed[u]:
+            for k in range(units[u, 1], units[u, 2]):
+                o = op[k]
+                if not (_is_leaf(o) or _constant_partials(o)
+                        or not (d1[o, 0] or d1[o, 1] or d1[o, 2])):
+                    vneed[u] = 1
+                    break
+        if not vneed[u]:
+            continue
+        for k in range(units[u, 1], units[u, 2]):
+            if _is_leaf(op[k]):
+                continue
+            for t in range(3):
+                a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                if a >= 0:
+                    vneed[unit_of[a]] = 1
+
+
 cdef enum:
     TILE_WINDOW = 64     # segments in flight in a tiled forward order
 
@@ -2144,7 +2183,8 @@ cdef enum:
 def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst, const ITYPE_t[::1] outputs,
                   ITYPE_t n_inputs, seg, bint reuse, int mode, const uint8_t[:, ::1] d2=None,
-                  const uint8_t[:, ::1] cross=None, bint tile=True):
+                  const uint8_t[:, ::1] cross=None, bint tile=True,
+                  const uint8_t[:, ::1] d1=None):
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0] if mode == LAYOUT_FORWARD else 0
     plan_arr = _plan(seg, n)
     cdef const ITYPE_t[:, ::1] plan = plan_arr
@@ -2157,6 +2197,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if mode == LAYOUT_TANGENTS:
         _check_tables(d2)
         _check_tables(cross)
+    if mode == LAYOUT_FORWARD:
+        _check_tables(d1)
     # a plan with many tiny segments gains little from reuse; bound the allocator's work
     reuse = reuse and nseg <= n // 4 + 16
     # (the forward-over-reverse layouts keep the plan's segments: most of their
@@ -2199,6 +2241,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     seg_last_arr = np.full(nseg, -1, dtype=np.int64)
     cdef ITYPE_t[::1] unext = unext_arr, seg_last = seg_last_arr
     cdef uint8_t[::1] kind = kind_arr
+    vneed_arr = np.zeros(nu, dtype=np.uint8)
+    cdef uint8_t[::1] vneed = vneed_arr
     cdef bint ok
     cdef uint8_t o
     with nogil:
@@ -2264,6 +2308,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                         last[unit_of[a]] = u
         for r in range(m):
             last[unit_of[outputs[r]]] = nu
+        if mode == LAYOUT_FORWARD:
+            _values_needed(units, op, arg0, arg1, arg2, d1, unit_of, vneed)
         if mode == LAYOUT_TANGENTS:
             # the tangents that are read: those of the arguments of ops with second
             # partials (marked by last = nu above) and, recursively, of the arguments
@@ -2305,6 +2351,7 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     lay.kind = kind_arr
     lay.off = off_arr
     lay.copy_pos = cp_arr[:a].copy()
+    lay.vneed = vneed_arr
     lay._arrays = (op, cst, outputs)  # keeps the addresses below meaningful
     lay.op_addr = <size_t>&op[0] if n else 0
     lay.cst_addr = <size_t>&cst[0] if n else 0
@@ -2314,13 +2361,14 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
 
 def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                    const ITYPE_t[::1] arg2, const double[::1] cst,
-                   const ITYPE_t[::1] outputs, ITYPE_t n_inputs, seg=None, bint reuse=True,
-                   bint tile=True):
+                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1, ITYPE_t n_inputs,
+                   seg=None, bint reuse=True, bint tile=True):
     """The row layout of :func:`forward_sweep` for a graph and segment plan.
 
-    (input)  the graph's node arrays and number of inputs; seg: the segment plan
-             (None: one indexed segment); reuse: whether slots are reused; tile:
-             whether the segments run in a tiled order (with reuse only)
+    (input)  the graph's node arrays, ``classification_tables()[1]`` and the number
+             of inputs; seg: the segment plan (None: one indexed segment); reuse:
+             whether slots are reused; tile: whether the segments run in a tiled
+             order (with reuse only)
     (output) a :class:`RowLayout`
 
     The nodes run in *units*: blocks of up to BLK nodes of one segment, in a
@@ -2332,10 +2380,13 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
     run of slots of the tangent work array, released after the last unit that
     reads it (outputs are read at the end), so the array holds the rows that are
     live at one time, a few blocks per segment in flight, rather than all ``N``.
+    It also flags the units whose values some partial derivative reads (directly,
+    or through the values computed from them), the only values that a sweep with
+    ``values=False`` computes.
     Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
     """
     return _build_layout(op, arg0, arg1, arg2, cst, outputs, n_inputs, seg, reuse,
-                         LAYOUT_FORWARD, tile=tile)
+                         LAYOUT_FORWARD, tile=tile, d1=d1)
 
 
 def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
@@ -2496,6 +2547,7 @@ cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, 
     lay.rs = NULL
     lay.hints = NULL
     lay.nseg = 0
+    lay.vneed = NULL
     if layout is None:
         return 0
     if (layout.mode != mode or layout.n_nodes != op.shape[0] or layout.n_inputs != n_inputs
@@ -2564,7 +2616,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] S,
                   ITYPE_t chunk=0, seg=None, RowLayout layout=None, finish=None,
-                  const uint8_t[::1] seed_zero=None):
+                  const uint8_t[::1] seed_zero=None, bint values=True):
     """Compressed forward sweep: output values and ``B = J @ S``.
 
     (input)  op, arg0, arg1, arg2, const, outputs: the graph's node arrays;
@@ -2578,7 +2630,9 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
              finish: None, or a function of ``B`` whose result is returned in
              place of ``B`` (see :func:`_compressed_out`);
              seed_zero: None, or ``seed_zero_rows(S)`` (computed once by a caller
-             that reuses ``S``; trusted, used when one pass covers all c columns)
+             that reuses ``S``; trusted, used when one pass covers all c columns);
+             values: False computes no output values (y is None) and, with a
+             layout, only the node values that the tangents read
     (output) ``(y, B)``: y (m,) output values, B (m, c) float64
 
     NumPy equivalent: ``y = f(x, p)``, ``B = jacobian(f)(x, p) @ S``.
@@ -2593,7 +2647,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     cdef const uint8_t *sz = _seed_flags(seed_zero, S.shape[0], chunk == ctot)
-    y_arr = np.empty(m)
+    y_arr = np.empty(m) if values else None
     if n == 0 or ctot == 0:
         B_arr = np.empty((m, ctot))
         return y_arr, (B_arr if finish is None else finish(B_arr))
@@ -2628,11 +2682,15 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const double *trow
     cdef const uint8_t[::1] kind
     cdef const ITYPE_t[::1] copy_pos
+    cdef const uint8_t[::1] vneed
     cdef const ITYPE_t *cpos = NULL  # the output positions to copy (NULL: all)
     cdef ITYPE_t i, ncopy = m
     cdef Layout lay
     _open_layout(&lay, layout, LAYOUT_FORWARD, units, Tp, op, cst, x.shape[0])
     if layout is not None:
+        if not values and nu:
+            vneed = layout.vneed
+            lay.vneed = &vneed[0]
         kind = layout.kind
         copy_pos = layout.copy_pos
         ncopy = copy_pos.shape[0]
@@ -2671,9 +2729,10 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             j0 += cc
     finally:
         _close_layout(&lay)
-    with nogil:
-        for r in range(m):
-            y[r] = vals[outputs[r]]
+    if values:
+        with nogil:
+            for r in range(m):
+                y[r] = vals[outputs[r]]
     return y_arr, (B_arr if finish is None else finish(B_arr))
 
 

@@ -153,7 +153,7 @@ class PreparedJacobian(_Prepared):
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
         if self.compiled is None:
-            return self._matrix(self._tape(x, params)[1])
+            return self._matrix(self._tape(x, params, values=False)[1])
         xf, pf = self.graph.check_inputs(x, params)
         return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
 
@@ -166,8 +166,9 @@ class PreparedJacobian(_Prepared):
             y, data = self._tape(x, params)
         return y.reshape(self.graph.output_shape), self._matrix(np.ascontiguousarray(data))
 
-    def _tape(self, x, ps):
-        # decompress=: the compressed matrix stays in the sweep's reused work buffer
+    def _tape(self, x, ps, values=True):
+        # decompress=: the compressed matrix stays in the sweep's reused work buffer;
+        # values=False (forward mode): no y, and no node values the tangents do not read
         r = self.coloring
         if self.mode == "reverse":
             return reverse_numeric(self.graph, x, ps, self._seeds,
@@ -180,7 +181,7 @@ class PreparedJacobian(_Prepared):
                 None, np.zeros((self.shape[0], 0)))
             return (y if y is not None else y2), r.decompress_values(B_row, B_col)
         return forward_numeric(self.graph, x, ps, self._seeds, decompress=r.decompress_values,
-                               seed_zero=self._seed_zero)
+                               seed_zero=self._seed_zero, values=values)
 
     def __repr__(self) -> str:
         n = self.shape[1]

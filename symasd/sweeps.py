@@ -56,7 +56,11 @@ block behind its producers, so rows are read while they are in cache. All
 paths perform the same floating-point operations in the same order, so the
 results do not depend on the plan or the order; ``plan=`` (rows as from
 ``symasd._vm.plan``, e.g. with ``min_strided=10**9`` for an all-indexed plan)
-overrides the plan, for testing.
+overrides the plan, for testing. Without ``y`` (``values=False``, as a
+prepared Jacobian's call asks), :func:`forward_numeric` computes only the
+node values that some partial derivative reads, directly or through the
+values computed from them (flagged once per graph, with the row layout): a
+linear function computes none.
 
 Memory
 ------
@@ -208,7 +212,7 @@ def _cached(graph: Graph, plan, key: str, build):
 def _layout(graph: Graph, plan) -> _sweeps.RowLayout:
     """The forward sweep's row layout for ``graph`` and its plan."""
     return _cached(graph, plan, "forward", lambda seg: _sweeps.forward_layout(
-        graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const, graph.outputs,
+        graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const, graph.outputs, _D1,
         graph.n_inputs, seg))
 
 
@@ -227,7 +231,7 @@ def seed_zero_rows(seeds) -> np.ndarray:
 
 def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
                     plan=None, decompress: Callable | None = None,
-                    seed_zero: np.ndarray | None = None):
+                    seed_zero: np.ndarray | None = None, values: bool = True):
     """Compressed forward sweep: ``(y, B)`` with ``y = f(x)`` flat and ``B = J @ seeds``.
 
     ``seeds`` is ``(n, c)`` (``n = graph.n_inputs``, ``c >= 1``); ``y`` is
@@ -241,6 +245,10 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     ``seed_zero``: ``seed_zero_rows(seeds)``, from a caller that passes the same
     seeds at every call (a prepared derivative), so that the sweep need not
     scan them each time; it is trusted, not checked against ``seeds``.
+
+    ``values=False``: ``y`` is not computed (``None`` is returned in its place),
+    and neither is any node value that no partial derivative reads (for a
+    linear function, none); ``B`` is the same, bit for bit.
 
     Example
     -------
@@ -259,7 +267,7 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
                                  graph.outputs, _D1, xf, pf, S, cc,
                                  layout=_layout(graph, plan), finish=_finish(decompress),
-                                 seed_zero=seed_zero)
+                                 seed_zero=seed_zero, values=values)
 
 
 def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,

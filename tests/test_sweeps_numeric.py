@@ -652,9 +652,14 @@ def test_programs_plans_give_identical_jacobians(prog, seed):
                 np.zeros(0), S)
         results["identity"] = (*_sweeps.forward_sweep(*args, 0, g.segments),
                                *results["default"][2:])
-        untiled = _sweeps.forward_layout(*args[:6], n, g.segments, tile=False)
+        untiled = _sweeps.forward_layout(*args[:7], n, g.segments, tile=False)
         results["untiled"] = (*_sweeps.forward_sweep(*args, 2, layout=untiled),
                               *results["default"][2:])
+        # without y, only the values that partials read (NaN inputs included)
+        for name, kw in (("no values", {}), ("no values, chunked", {"chunk": 2})):
+            y, B = forward_numeric(g, x, (), S, values=False, **kw)
+            assert y is None
+            results[name] = (results["default"][0], B, *results["default"][2:])
     _assert_same(results)
 
 
@@ -795,7 +800,7 @@ def test_forward_layout_reuses_slots():
     # arrays only the two inner differences need slots, and in the tiled order
     # only a few blocks of them at a time
     untiled = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                     n, g.segments, tile=False)
+                                     sweeps._D1, n, g.segments, tile=False)
     assert untiled.n_slots == (n - 1) + (n - 2) and lay.n_nodes == g.n_nodes
     assert lay.n_slots < untiled.n_slots / 2 and lay.units.shape[0] > g.segments.shape[0]
     x = np.random.default_rng(0).standard_normal(n)
@@ -810,10 +815,35 @@ def test_forward_layout_reuses_slots():
     with pytest.raises(ValueError, match="other node arrays"):
         _sweeps.forward_sweep(other.op, *args[1:], layout=lay)
     no_reuse = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                      n, g.segments, reuse=False)
+                                      sweeps._D1, n, g.segments, reuse=False)
     assert no_reuse.n_slots >= untiled.n_slots
     for other_layout in (no_reuse, untiled):
         np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=other_layout)[1], B)
+    # a linear function's partials are constants: without y no value is computed
+    assert not lay.vneed.any()
+    y, B1 = forward_numeric(g, np.full(n, np.nan), (), S, values=False)
+    assert y is None
+    np.testing.assert_array_equal(B1, B)
+
+
+def test_forward_values_needed_by_partials():
+    n = 3000
+    g = symasd.trace(lambda x: np.diff(np.sin(np.diff(x)) + np.diff(x, 2)[0]), np.zeros(n))
+    lay = sweeps._layout(g, None)
+    needed = np.zeros(g.n_nodes, dtype=bool)
+    for start, stop in lay.units[lay.vneed.astype(bool), 1:]:
+        needed[start:stop] = True
+    # sin reads its argument's value, computed from the inputs; the other
+    # differences are never read as values
+    sin = np.flatnonzero(g.op == Code.SIN)
+    assert needed[sin].all() and needed[g.arg0[sin]].all()
+    assert needed[g.op == Code.VAR].all()
+    assert not needed[g.outputs].any() and not needed[g.op == Code.ADD].any()
+    x = np.random.default_rng(3).standard_normal(n)
+    x[::97] = np.nan
+    S = np.random.default_rng(4).standard_normal((n, 3))
+    y, B = forward_numeric(g, x, (), S)
+    np.testing.assert_array_equal(forward_numeric(g, x, (), S, values=False)[1], B)
 
 
 def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
