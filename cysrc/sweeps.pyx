@@ -914,6 +914,42 @@ cdef extern from *:
             tz[i] = acc == 0;
         }
     }
+    /* the CSR nonzeros of the output rows r0 + i (0 <= i < count) from their tangent
+       rows rows + i rstep (all zero where zero[i]), B being m x ctot: the nonzero p of
+       row r is B[idx[p]] (idx32, else idx64), in column idx[p] - r ctot. A pass over
+       every column whose rows are ctot apart (rows of slots or of the seeds) reads
+       rows[idx[p] - r0 ctot] in one loop over the run's nonzeros, with no per-row
+       work (rows flagged zero, if any, are cleared afterwards); otherwise, row by
+       row, the nonzeros in the pass's columns [j0, j0 + cc) */
+    #define SW_GATHER_FLAT(IDX) \
+        for (ptrdiff_t p = p0; p < p1; p++) data[p] = rows[IDX[p] - off];
+    #define SW_GATHER_ROWS(IDX) \
+        for (ptrdiff_t i = 0; i < count; i++) { \
+            const double *row = rows + i * rstep; \
+            const ptrdiff_t base = (r0 + i) * ctot + j0; \
+            for (ptrdiff_t p = indptr[r0 + i]; p < indptr[r0 + i + 1]; p++) { \
+                const ptrdiff_t j = (ptrdiff_t)IDX[p] - base; \
+                if (j >= 0 && j < cc) data[p] = zero[i] ? 0.0 : row[j]; \
+            } \
+        }
+    SW_CLONES static void symasd_sw_gather_run(
+            double *__restrict data, const int64_t *__restrict indptr,
+            const int32_t *__restrict idx32, const int64_t *__restrict idx64, ptrdiff_t r0,
+            ptrdiff_t count, const double *__restrict rows, ptrdiff_t rstep,
+            const unsigned char *__restrict zero, ptrdiff_t j0, ptrdiff_t cc, ptrdiff_t ctot) {
+        if (cc == ctot && rstep == ctot) {
+            const ptrdiff_t p0 = indptr[r0], p1 = indptr[r0 + count], off = r0 * ctot;
+            if (idx32 != NULL) { SW_GATHER_FLAT(idx32) } else { SW_GATHER_FLAT(idx64) }
+            if (symasd_sw_flags_state(zero, 1, count) == 0) return;
+            for (ptrdiff_t i = 0; i < count; i++)
+                if (zero[i])
+                    for (ptrdiff_t p = indptr[r0 + i]; p < indptr[r0 + i + 1]; p++) data[p] = 0.0;
+        } else if (idx32 != NULL) {
+            SW_GATHER_ROWS(idx32)
+        } else {
+            SW_GATHER_ROWS(idx64)
+        }
+    }
     /* values of a block of ADD (0), SUB (1), MUL (2) or DIV (3) nodes whose arguments
        x[i sx], y[i sy] lie outside the block */
     #define SW_VALS(EXPR) \
@@ -939,6 +975,10 @@ cdef extern from *:
     """
     void symasd_sw_values2(int which, double *out, const double *x, ITYPE_t sx,
                            const double *y, ITYPE_t sy, ITYPE_t L) noexcept nogil
+    void symasd_sw_gather_run(double *data, const ITYPE_t *indptr, const int32_t *idx32,
+                              const ITYPE_t *idx64, ITYPE_t r0, ITYPE_t count,
+                              const double *rows, ITYPE_t rstep, const uint8_t *zero,
+                              ITYPE_t j0, ITYPE_t cc, ITYPE_t ctot) noexcept nogil
     void symasd_sw_zero_rows(const double *rows, ITYPE_t rstep, ITYPE_t L, ITYPE_t cc,
                              uint8_t *tz) noexcept nogil
     void symasd_sw_scalar(double *dst, ITYPE_t st, uint8_t *flag, const double *src,
@@ -1158,26 +1198,79 @@ cdef void _fwd_seed_rows(ITYPE_t s, ITYPE_t e, ITYPE_t idx0, const double *x,
         symasd_sw_zero_rows(rows, rstep, L, cc, tz + s)
 
 
+cdef void _fwd_indexed(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
+                       const ITYPE_t *a2, const double *cst, ITYPE_t ks, ITYPE_t ke,
+                       const uint8_t *d1t, const double *x, const double *p,
+                       bint compute_values, double *vals, const double *S, ITYPE_t ctot,
+                       ITYPE_t j0, ITYPE_t cc, const Layout *lay, double *first_row,
+                       ITYPE_t dstep, uint8_t *tz) noexcept nogil:
+    """Values and tangents of the nodes ``[ks, ke)`` of an indexed segment, node by
+    node, rows ``first_row + (k - ks) * dstep``."""
+    cdef ITYPE_t k, j, i0, i1, i2, idx
+    cdef double *dst
+    cdef const double *srow
+    cdef double v
+    cdef bint any_nz
+    cdef uint8_t o
+    for k in range(ks, ke):
+        o = op[k]
+        dst = first_row + (k - ks) * dstep
+        if o == OP_CONST:
+            if compute_values:
+                vals[k] = cst[k]
+            tz[k] = 1
+        elif o == OP_PARAM:
+            if compute_values:
+                vals[k] = p[<ITYPE_t>cst[k]]
+            tz[k] = 1
+        elif o == OP_VAR:
+            idx = <ITYPE_t>cst[k]
+            if compute_values:
+                vals[k] = x[idx]
+            srow = S + idx * ctot + j0
+            any_nz = 0
+            for j in range(cc):
+                v = srow[j]
+                dst[j] = v
+                any_nz |= v != 0.0
+            tz[k] = 0 if any_nz else 1
+        else:
+            i0 = a0[k]
+            i1 = a1[k] if a1[k] >= 0 else i0
+            i2 = a2[k] if a2[k] >= 0 else i0
+            _fwd_node(k, o, i0, i1, i2, cst, d1t, compute_values, vals, dst,
+                      _rowp(lay, i0), _rowp(lay, i1), _rowp(lay, i2), cc, tz)
+
+
+cdef struct RowOut:
+    double *data            # the nonzeros of B in CSR order (a RowGather's pattern)
+    const ITYPE_t *indptr   # the pattern's row pointers
+    const int32_t *idx32    # per nonzero: its index into B.ravel() (idx32 when B has
+    const ITYPE_t *idx64    # fewer than 2**31 entries, else idx64)
+    const ITYPE_t *run_ptr  # per unit: its runs of outputs (a gathered RowLayout's)
+    const ITYPE_t *runs     # (first output position, first node, count)
+    ITYPE_t j0              # the columns of this pass: j0 .. j0 + cc of ctot
+    ITYPE_t ctot
+
+
 cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                    const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
                    const ITYPE_t *units, ITYPE_t nunits, const uint8_t *d1t, const double *x,
                    const double *p, bint compute_values, double *vals, const double *S,
                    ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, const Layout *lay,
-                   const uint8_t *sz, uint8_t *tz) noexcept nogil:
+                   const uint8_t *sz, uint8_t *tz, const RowOut *out) noexcept nogil:
     """Values (when ``compute_values``; of the units flagged by ``lay.vneed`` when it
     is set) and tangent rows of every node for the seed columns ``S[:, j0:j0+cc]``,
     unit by unit (``units``: plan row, start, stop, in an order that respects the
     dependencies), rows placed by ``lay``; ``tz[k] = 1`` where the tangent row is zero
     (then it is left unwritten). ``sz``: NULL, or the zero flags of the rows of
-    ``S[:, j0:j0+cc]``, one per input."""
-    cdef ITYPE_t u, r, k, j, s, ks, ke, i0, i1, i2, idx, dstep
+    ``S[:, j0:j0+cc]``, one per input. ``out``: NULL, or where each unit's outputs'
+    nonzeros go, gathered as soon as the unit ran (while its rows are in cache)."""
+    cdef ITYPE_t u, r, s, ks, ke, dstep, q, k
     cdef const ITYPE_t *row
     cdef double *first_row
-    cdef double *dst
-    cdef const double *srow
-    cdef double v
-    cdef bint any_nz, all_values = compute_values
-    cdef uint8_t o, kind
+    cdef bint all_values = compute_values
+    cdef uint8_t kind
     if lay.hints != NULL:
         for u in range(3 * lay.nseg):
             lay.hints[u] = -1
@@ -1200,43 +1293,22 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         if kind == ROWS_SKIP:
             if compute_values:
                 _values_range(op, a0, a1, a2, cst, row, ks, ke, x, p, vals)
-            continue
-        if row[2] and not _is_leaf(op[s]):
+        elif row[2] and not _is_leaf(op[s]):
             _fwd_strided(op[s], ks, ke, row, cst, d1t, compute_values, vals, lay, first_row,
                          dstep, cc, tz, lay.hints + 3 * r if lay.hints != NULL else NULL)
-            continue
-        if kind == ROWS_SEED:
+        elif kind == ROWS_SEED:
             _fwd_seed_rows(ks, ke, <ITYPE_t>cst[ks], x, compute_values, vals, first_row,
                            dstep, cc, sz, tz)
+        else:
+            _fwd_indexed(op, a0, a1, a2, cst, ks, ke, d1t, x, p, compute_values, vals, S,
+                         ctot, j0, cc, lay, first_row, dstep, tz)
+        if out == NULL:
             continue
-        for k in range(ks, ke):
-            o = op[k]
-            dst = first_row + (k - ks) * dstep
-            if o == OP_CONST:
-                if compute_values:
-                    vals[k] = cst[k]
-                tz[k] = 1
-            elif o == OP_PARAM:
-                if compute_values:
-                    vals[k] = p[<ITYPE_t>cst[k]]
-                tz[k] = 1
-            elif o == OP_VAR:
-                idx = <ITYPE_t>cst[k]
-                if compute_values:
-                    vals[k] = x[idx]
-                srow = S + idx * ctot + j0
-                any_nz = 0
-                for j in range(cc):
-                    v = srow[j]
-                    dst[j] = v
-                    any_nz |= v != 0.0
-                tz[k] = 0 if any_nz else 1
-            else:
-                i0 = a0[k]
-                i1 = a1[k] if a1[k] >= 0 else i0
-                i2 = a2[k] if a2[k] >= 0 else i0
-                _fwd_node(k, o, i0, i1, i2, cst, d1t, compute_values, vals, dst,
-                          _rowp(lay, i0), _rowp(lay, i1), _rowp(lay, i2), cc, tz)
+        for q in range(out.run_ptr[u], out.run_ptr[u + 1]):
+            k = out.runs[3 * q + 1]
+            symasd_sw_gather_run(out.data, out.indptr, out.idx32, out.idx64, out.runs[3 * q],
+                                 out.runs[3 * q + 2], first_row + (k - ks) * dstep, dstep,
+                                 tz + k, out.j0, cc, out.ctot)
 
 
 # ---------------------------------------------------------------------------
@@ -1965,12 +2037,14 @@ cdef class RowLayout:
     """Where :func:`forward_sweep` keeps the tangent rows of one graph: built by
     :func:`forward_layout`, opaque otherwise. It holds the segment plan it was
     built for, its units (plan row, start, stop; in execution order), the number
-    of slots of the tangent work array and, per unit, whether a sweep with
-    ``values=False`` computes its values (``vneed``)."""
+    of slots of the tangent work array, per unit, whether a sweep with
+    ``values=False`` computes its values (``vneed``), and whether the outputs'
+    nonzeros are gathered unit by unit (``gathered``)."""
     cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
     cdef readonly int mode
     cdef readonly object plan, units, vneed
-    cdef object unit_of, unext, kind, off, copy_pos, _arrays
+    cdef readonly bint gathered
+    cdef object unit_of, unext, kind, off, copy_pos, run_ptr, runs, _arrays
     cdef size_t op_addr, cst_addr, out_addr
 
     def __repr__(self):
@@ -2176,6 +2250,44 @@ cdef void _values_needed(const ITYPE_t[:, ::1] units, const uint8_t[::1] op,
                     vneed[unit_of[a]] = 1
 
 
+cdef ITYPE_t _output_runs(const ITYPE_t[:, ::1] units, const ITYPE_t[::1] unit_of,
+                         const ITYPE_t[::1] outputs, ITYPE_t[::1] order,
+                         ITYPE_t[::1] run_ptr, ITYPE_t[:, ::1] runs) noexcept nogil:
+    """The output positions of every unit as runs (first position, first node,
+    count) of consecutive positions holding consecutive nodes: unit ``u``'s runs are
+    ``runs[run_ptr[u]:run_ptr[u + 1]]``, positions increasing (``run_ptr``: zeros
+    on entry; ``order``: scratch of at least ``len(outputs)``). Returns the number
+    of runs."""
+    cdef ITYPE_t nu = units.shape[0], m = outputs.shape[0], u, r, q, e, s, nr = 0
+    for r in range(m):
+        run_ptr[unit_of[outputs[r]] + 1] += 1
+    for u in range(nu):
+        run_ptr[u + 1] += run_ptr[u]
+    # positions by unit (a counting sort, stable: increasing within a unit)
+    for r in range(m):
+        u = unit_of[outputs[r]]
+        order[run_ptr[u]] = r
+        run_ptr[u] += 1
+    q = 0
+    for u in range(nu):
+        e = run_ptr[u]  # the fill left the end of unit u's positions here
+        run_ptr[u] = nr
+        s = nr
+        while q < e:
+            r = order[q]
+            if (nr > s and runs[nr - 1, 0] + runs[nr - 1, 2] == r
+                    and runs[nr - 1, 1] + runs[nr - 1, 2] == outputs[r]):
+                runs[nr - 1, 2] += 1
+            else:
+                runs[nr, 0] = r
+                runs[nr, 1] = outputs[r]
+                runs[nr, 2] = 1
+                nr += 1
+            q += 1
+    run_ptr[nu] = nr
+    return nr
+
+
 cdef enum:
     TILE_WINDOW = 64     # segments in flight in a tiled forward order
 
@@ -2184,7 +2296,7 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                   const ITYPE_t[::1] arg2, const double[::1] cst, const ITYPE_t[::1] outputs,
                   ITYPE_t n_inputs, seg, bint reuse, int mode, const uint8_t[:, ::1] d2=None,
                   const uint8_t[:, ::1] cross=None, bint tile=True,
-                  const uint8_t[:, ::1] d1=None):
+                  const uint8_t[:, ::1] d1=None, bint gathered=False):
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0] if mode == LAYOUT_FORWARD else 0
     plan_arr = _plan(seg, n)
     cdef const ITYPE_t[:, ::1] plan = plan_arr
@@ -2243,6 +2355,12 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef uint8_t[::1] kind = kind_arr
     vneed_arr = np.zeros(nu, dtype=np.uint8)
     cdef uint8_t[::1] vneed = vneed_arr
+    run_ptr_arr = np.zeros(nu + 1, dtype=np.int64)
+    runs_arr = np.empty((m if gathered else 0, 3), dtype=np.int64)
+    order_arr = np.empty(m if gathered else 0, dtype=np.int64)
+    cdef ITYPE_t[::1] run_ptr = run_ptr_arr, order = order_arr
+    cdef ITYPE_t[:, ::1] runs = runs_arr
+    cdef ITYPE_t nruns = 0
     cdef bint ok
     cdef uint8_t o
     with nogil:
@@ -2281,6 +2399,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                 kind[u] = ROWS_SEED
                 off[u] = <ITYPE_t>cst[s]
                 continue
+            if gathered:
+                continue
             r = pos[s]
             ok = r >= 0 and r + (e - s) <= m
             for k in range(s, e):
@@ -2306,8 +2426,9 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                         last[unit_of[a]] = nu
                     elif last[unit_of[a]] < u:
                         last[unit_of[a]] = u
-        for r in range(m):
-            last[unit_of[outputs[r]]] = nu
+        if not gathered:
+            for r in range(m):
+                last[unit_of[outputs[r]]] = nu
         if mode == LAYOUT_FORWARD:
             _values_needed(units, op, arg0, arg1, arg2, d1, unit_of, vneed)
         if mode == LAYOUT_TANGENTS:
@@ -2330,14 +2451,17 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                 if not pos[u] and kind[u] != ROWS_NONE:
                     kind[u] = ROWS_SKIP
         t = _allocate_slots(ranges, kind, last, off, reuse, mode == LAYOUT_ADJOINTS)
-        # the output positions whose rows are not written in place
+        # the output positions whose rows are not written in place (gathered: none,
+        # each unit gathers its outputs' nonzeros)
         a = 0
-        for r in range(m):
+        for r in range(0 if gathered else m):
             k = outputs[r]
             u = unit_of[k]
             if not (kind[u] == ROWS_OUT and off[u] + k - units[u, 1] == r):
                 cp[a] = r
                 a += 1
+        if gathered:
+            nruns = _output_runs(units, unit_of, outputs, order, run_ptr, runs)
     lay = RowLayout()
     lay.mode = mode
     lay.n_nodes = n
@@ -2352,6 +2476,9 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     lay.off = off_arr
     lay.copy_pos = cp_arr[:a].copy()
     lay.vneed = vneed_arr
+    lay.gathered = gathered
+    lay.run_ptr = run_ptr_arr
+    lay.runs = runs_arr[:nruns].copy()
     lay._arrays = (op, cst, outputs)  # keeps the addresses below meaningful
     lay.op_addr = <size_t>&op[0] if n else 0
     lay.cst_addr = <size_t>&cst[0] if n else 0
@@ -2362,13 +2489,13 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
 def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                    const ITYPE_t[::1] arg2, const double[::1] cst,
                    const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1, ITYPE_t n_inputs,
-                   seg=None, bint reuse=True, bint tile=True):
+                   seg=None, bint reuse=True, bint tile=True, bint gathered=False):
     """The row layout of :func:`forward_sweep` for a graph and segment plan.
 
     (input)  the graph's node arrays, ``classification_tables()[1]`` and the number
              of inputs; seg: the segment plan (None: one indexed segment); reuse:
              whether slots are reused; tile: whether the segments run in a tiled
-             order (with reuse only)
+             order (with reuse only); gathered: for a sweep with ``gather=``
     (output) a :class:`RowLayout`
 
     The nodes run in *units*: blocks of up to BLK nodes of one segment, in a
@@ -2382,11 +2509,14 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
     live at one time, a few blocks per segment in flight, rather than all ``N``.
     It also flags the units whose values some partial derivative reads (directly,
     or through the values computed from them), the only values that a sweep with
-    ``values=False`` computes.
+    ``values=False`` computes. A ``gathered`` layout writes no rows into B: the
+    outputs' rows get slots like the others (released after their last reader,
+    perhaps the output's own unit), and the sweep gathers a unit's outputs'
+    nonzeros right after the unit ran, while its rows are in cache.
     Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
     """
     return _build_layout(op, arg0, arg1, arg2, cst, outputs, n_inputs, seg, reuse,
-                         LAYOUT_FORWARD, tile=tile, d1=d1)
+                         LAYOUT_FORWARD, tile=tile, d1=d1, gathered=gathered)
 
 
 def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
@@ -2589,6 +2719,58 @@ cdef void _close_layout(Layout *lay) noexcept:
     lay.hints = NULL
 
 
+cdef class RowGather:
+    """The decompression ``B.ravel()[compressed_indices]`` of a column coloring (B of
+    shape ``(n_rows, n_cols)``, C order) for the forward sweep's ``gather=``: the row
+    pointers of the nonzeros (``indptr``; each nonzero's index lies in its row of B)
+    and the indices (``idx``: int32 when B has fewer than 2**31 entries, else
+    int64), checked once by :func:`row_gather`."""
+    cdef readonly ITYPE_t n_rows, n_cols, nnz
+    cdef readonly object indptr, idx
+
+    def __repr__(self):
+        return f"RowGather(n_rows={self.n_rows}, n_cols={self.n_cols}, nnz={self.nnz})"
+
+
+def row_gather(const ITYPE_t[::1] indptr, const ITYPE_t[::1] compressed_indices,
+               ITYPE_t n_cols):
+    """A :class:`RowGather` for ``B.ravel()[compressed_indices]``, B of shape
+    ``(len(indptr) - 1, n_cols)``: ``indptr`` (row pointers of the nonzeros) must
+    put every nonzero ``k`` in the row that holds ``compressed_indices[k]`` (as a
+    column coloring's indices ``i * ncolors + colors[j]`` are); ValueError
+    otherwise."""
+    cdef ITYPE_t m = indptr.shape[0] - 1, nnz = compressed_indices.shape[0], r, k, c
+    cdef ITYPE_t bad = -1
+    if m < 0 or indptr[0] != 0 or indptr[m] != nnz or n_cols < 0:
+        raise ValueError("indptr must run from 0 to the number of compressed indices")
+    with nogil:
+        for r in range(m):
+            if indptr[r + 1] < indptr[r]:
+                bad = r
+                break
+            for k in range(indptr[r], indptr[r + 1]):
+                c = compressed_indices[k] - r * n_cols
+                if not 0 <= c < n_cols:
+                    bad = r
+                    break
+            if bad >= 0:
+                break
+    if bad >= 0:
+        raise ValueError(f"row {bad}: the compressed indices of its nonzeros must lie in "
+                         f"row {bad} of B")
+    rg = RowGather()
+    rg.n_rows = m
+    rg.n_cols = n_cols
+    rg.nnz = nnz
+    rg.indptr = np.array(indptr, dtype=np.int64)
+    # the sweep's gather reads an index per nonzero: half the traffic in int32
+    rg.idx = np.array(compressed_indices,
+                      dtype=np.int32 if m * n_cols <= np.iinfo(np.int32).max else np.int64)
+    rg.indptr.flags.writeable = False
+    rg.idx.flags.writeable = False
+    return rg
+
+
 def seed_zero_rows(const double[:, ::1] S):
     """Zero flags of the rows of a seed matrix: uint8 ``(n,)``, 1 where ``S[i]`` is all
     zero (+0 or -0). The sweeps take them as ``seed_zero=`` from a caller that passes
@@ -2616,7 +2798,8 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
                   const double[::1] x, const double[::1] p, const double[:, ::1] S,
                   ITYPE_t chunk=0, seg=None, RowLayout layout=None, finish=None,
-                  const uint8_t[::1] seed_zero=None, bint values=True):
+                  const uint8_t[::1] seed_zero=None, bint values=True,
+                  RowGather gather=None):
     """Compressed forward sweep: output values and ``B = J @ S``.
 
     (input)  op, arg0, arg1, arg2, const, outputs: the graph's node arrays;
@@ -2632,10 +2815,15 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
              seed_zero: None, or ``seed_zero_rows(S)`` (computed once by a caller
              that reuses ``S``; trusted, used when one pass covers all c columns);
              values: False computes no output values (y is None) and, with a
-             layout, only the node values that the tangents read
-    (output) ``(y, B)``: y (m,) output values, B (m, c) float64
+             layout, only the node values that the tangents read;
+             gather: None, or a :class:`RowGather` for B's shape, with a
+             ``gathered`` layout: B is never formed, each output row's nonzeros are
+             gathered from its tangent row (in the unit that computes it)
+    (output) ``(y, B)``: y (m,) output values, B (m, c) float64; with ``gather``,
+             ``(y, data)``: data (nnz,) the gather's nonzeros of B, a new array
 
-    NumPy equivalent: ``y = f(x, p)``, ``B = jacobian(f)(x, p) @ S``.
+    NumPy equivalent: ``y = f(x, p)``, ``B = jacobian(f)(x, p) @ S``,
+    ``data = B.ravel()[gather's compressed_indices]``.
     Memory: values N plus tangents N x chunk (N = number of nodes; with a layout,
     ``layout.n_slots`` x chunk).
     """
@@ -2646,9 +2834,20 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         raise ValueError("S must have one row per input")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
+    if gather is not None:
+        if finish is not None:
+            raise ValueError("pass finish or gather, not both")
+        if gather.n_rows != m or gather.n_cols != ctot:
+            raise ValueError(f"the row gather is for B of shape ({gather.n_rows}, "
+                             f"{gather.n_cols}), not ({m}, {ctot})")
+    if layout is not None and layout.gathered != (gather is not None):
+        raise ValueError("a gathered row layout goes with gather= and only with it")
     cdef const uint8_t *sz = _seed_flags(seed_zero, S.shape[0], chunk == ctot)
     y_arr = np.empty(m) if values else None
     if n == 0 or ctot == 0:
+        if gather is not None:
+            # no nodes or no columns: no nonzeros either
+            return y_arr, np.empty(0)
         B_arr = np.empty((m, ctot))
         return y_arr, (B_arr if finish is None else finish(B_arr))
     if layout is not None:
@@ -2657,6 +2856,8 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         plan_arr = layout.plan
         units_arr = layout.units
         nslots = layout.n_slots
+    elif gather is not None:
+        raise ValueError("gather= needs a gathered row layout")
     else:
         plan_arr = _plan(seg, n)
         units_arr = _segment_units(plan_arr)
@@ -2665,9 +2866,14 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const ITYPE_t[:, ::1] units = units_arr
     nseg = plan.shape[0]
     nu = units.shape[0]
-    # every entry of B is written below
-    B_arr, (vals_arr, T_arr, tz_arr) = _compressed_out(
-        (m, ctot), finish, [n, (nslots + 1) * chunk], [n])
+    # every entry of B (or of data) is written below
+    if gather is None:
+        B_arr, (vals_arr, T_arr, tz_arr) = _compressed_out(
+            (m, ctot), finish, [n, (nslots + 1) * chunk], [n])
+    else:
+        B_arr = None
+        data_arr = np.empty(gather.nnz)
+        vals_arr, T_arr, tz_arr = _work_arrays([n, (nslots + 1) * chunk], [n])
     cdef double[::1] vals = vals_arr
     cdef double[::1] T = T_arr
     cdef uint8_t[::1] tz = tz_arr
@@ -2677,7 +2883,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const double *pp = &p[0] if p.shape[0] else NULL
     cdef const double *Sp = &S[0, 0] if S.shape[0] else NULL
     cdef double *Tp = &T[0]
-    cdef double *Bp = &B[0, 0] if m else NULL
+    cdef double *Bp = &B[0, 0] if m and B_arr is not None else NULL
     cdef double *brow
     cdef const double *trow
     cdef const uint8_t[::1] kind
@@ -2685,6 +2891,32 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const uint8_t[::1] vneed
     cdef const ITYPE_t *cpos = NULL  # the output positions to copy (NULL: all)
     cdef ITYPE_t i, ncopy = m
+    cdef double[::1] data
+    cdef const ITYPE_t[::1] gptr, run_ptr
+    cdef const ITYPE_t[:, ::1] runs
+    cdef const int32_t[::1] idx32
+    cdef const ITYPE_t[::1] idx64
+    cdef RowOut ro
+    cdef RowOut *out = NULL
+    if gather is not None:
+        data = data_arr
+        gptr = gather.indptr
+        run_ptr = layout.run_ptr
+        runs = layout.runs
+        ro.data = &data[0] if gather.nnz else NULL
+        ro.indptr = &gptr[0]
+        ro.idx32 = NULL
+        ro.idx64 = NULL
+        if gather.nnz and gather.idx.dtype == np.int32:
+            idx32 = gather.idx
+            ro.idx32 = &idx32[0]
+        elif gather.nnz:
+            idx64 = gather.idx
+            ro.idx64 = &idx64[0]
+        ro.run_ptr = &run_ptr[0]
+        ro.runs = &runs[0, 0] if runs.shape[0] else NULL
+        ro.ctot = ctot
+        out = &ro
     cdef Layout lay
     _open_layout(&lay, layout, LAYOUT_FORWARD, units, Tp, op, cst, x.shape[0])
     if layout is not None:
@@ -2700,11 +2932,12 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         while j0 < ctot:
             cc = min(chunk, ctot - j0)
             lay.cc = cc
+            ro.j0 = j0
             with nogil:
                 _place_rows(&lay, nu, cc, Sp, Bp, ctot, j0)
                 _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0],
                          &units[0, 0], nu, &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot,
-                         j0, cc, &lay, sz, &tz[0])
+                         j0, cc, &lay, sz, &tz[0], out)
                 if not lay.ident:
                     # rows written in place: zero rows are left to fill
                     for g in range(nu):
@@ -2733,8 +2966,9 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         with nogil:
             for r in range(m):
                 y[r] = vals[outputs[r]]
+    if gather is not None:
+        return y_arr, data_arr
     return y_arr, (B_arr if finish is None else finish(B_arr))
-
 
 
 def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
@@ -2907,7 +3141,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 _place_rows(&al, nseg, cc, NULL, NULL, 0, 0)
                 _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, up, ntu,
                          &d1[0, 0], xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &tl,
-                         sz, &tz[0])
+                         sz, &tz[0], NULL)
                 # the gradient is accumulated by the first chunk's scalar pass only
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,

@@ -33,7 +33,7 @@ from .display import pattern_text
 from .errors import InputError
 from .graph import Graph
 from .sparsity import hessian_sparsity, jacobian_sparsity
-from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, seed_zero_rows
+from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, seed_zero_rows
 from .tracing import trace
 
 __all__ = ["jacobian", "hessian", "PreparedJacobian", "PreparedHessian"]
@@ -167,8 +167,10 @@ class PreparedJacobian(_Prepared):
         return y.reshape(self.graph.output_shape), self._matrix(np.ascontiguousarray(data))
 
     def _tape(self, x, ps, values=True):
-        # decompress=: the compressed matrix stays in the sweep's reused work buffer;
-        # values=False (forward mode): no y, and no node values the tangents do not read
+        # decompress=: the compressed matrix stays in the sweep's reused work buffer
+        # (forward mode: it is never formed, the sweep gathers the nonzeros row by
+        # row); values=False (forward mode): no y, and no node values the tangents
+        # do not read
         r = self.coloring
         if self.mode == "reverse":
             return reverse_numeric(self.graph, x, ps, self._seeds,
@@ -180,8 +182,15 @@ class PreparedJacobian(_Prepared):
             y2, B_col = forward_numeric(self.graph, x, ps, S_col) if r.n_column_colors else (
                 None, np.zeros((self.shape[0], 0)))
             return (y if y is not None else y2), r.decompress_values(B_row, B_col)
-        return forward_numeric(self.graph, x, ps, self._seeds, decompress=r.decompress_values,
+        return forward_numeric(self.graph, x, ps, self._seeds, decompress=self._row_gather,
                                seed_zero=self._seed_zero, values=values)
+
+    @cached_property
+    def _row_gather(self):
+        """The forward (column) coloring's decompression as a gather that the sweep
+        runs on each output row as soon as it is computed, so B is never formed."""
+        r = self.coloring
+        return row_gather(self.sparsity.indptr, r.compressed_indices, r.ncolors)
 
     def __repr__(self) -> str:
         n = self.shape[1]

@@ -84,6 +84,10 @@ next call when it is at most ``symasd._sweeps.WORKSPACE_KEEP_BYTES``
 matrix lives in that buffer too and never leaves the sweep: the sweep
 returns ``decompress(B)`` (the prepared derivatives pass their coloring's
 ``decompress_values``), so a call's only fresh array is the one it returns.
+A forward sweep given a column coloring's :func:`row_gather` does not form
+``B`` at all: the outputs' rows get slots like the other rows, and each
+unit's outputs' nonzeros are gathered right after the unit ran, while its
+rows are in cache (prepared forward Jacobians do this).
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ from .graph import Graph
 from .ops import classification_tables
 
 __all__ = ["forward_numeric", "reverse_numeric", "hvp_numeric", "seed_zero_rows",
-           "release_workspace", "SWEEP_MEMORY_BYTES"]
+           "row_gather", "release_workspace", "SWEEP_MEMORY_BYTES"]
 
 #: Budget in bytes for the ``N x cc`` direction arrays of one sweep; larger
 #: seed matrices are processed in chunks of columns.
@@ -209,11 +213,13 @@ def _cached(graph: Graph, plan, key: str, build):
     return cache[key]
 
 
-def _layout(graph: Graph, plan) -> _sweeps.RowLayout:
-    """The forward sweep's row layout for ``graph`` and its plan."""
-    return _cached(graph, plan, "forward", lambda seg: _sweeps.forward_layout(
-        graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const, graph.outputs, _D1,
-        graph.n_inputs, seg))
+def _layout(graph: Graph, plan, gathered: bool = False) -> _sweeps.RowLayout:
+    """The forward sweep's row layout for ``graph`` and its plan (``gathered``: for a
+    sweep that gathers the nonzeros of B's rows, see :func:`row_gather`)."""
+    return _cached(graph, plan, "forward-gathered" if gathered else "forward",
+                   lambda seg: _sweeps.forward_layout(
+                       graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
+                       graph.outputs, _D1, graph.n_inputs, seg, gathered=gathered))
 
 
 def _hvp_layouts(graph: Graph, plan) -> tuple:
@@ -229,6 +235,21 @@ def seed_zero_rows(seeds) -> np.ndarray:
     return _sweeps.seed_zero_rows(np.ascontiguousarray(seeds, dtype=np.float64))
 
 
+def row_gather(indptr, compressed_indices, ncolors: int) -> _sweeps.RowGather:
+    """A column coloring's decompression as a gather from the rows of ``B``, for the
+    ``decompress=`` argument of :func:`forward_numeric`.
+
+    ``indptr`` and ``compressed_indices`` are the coloring's pattern's row pointers
+    and its gather indices into ``B.ravel()`` (``B`` is ``(m, ncolors)``); the
+    indices of a row's nonzeros must lie in that row of ``B`` (``ValueError``
+    otherwise), as a column coloring's ``i * ncolors + colors[j]`` do. Build it
+    once and pass it at every call.
+    """
+    return _sweeps.row_gather(np.ascontiguousarray(indptr, dtype=np.int64),
+                              np.ascontiguousarray(compressed_indices, dtype=np.int64),
+                              int(ncolors))
+
+
 def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
                     plan=None, decompress: Callable | None = None,
                     seed_zero: np.ndarray | None = None, values: bool = True):
@@ -240,7 +261,10 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     With ``decompress`` (a function of ``B``, such as a coloring's
     ``decompress_values``), ``B`` is computed in a work buffer that the next
     sweep on this thread reuses, and ``decompress(B)`` is returned in its
-    place; ``decompress`` must not keep ``B`` (or a view of it).
+    place; ``decompress`` must not keep ``B`` (or a view of it). ``decompress``
+    may also be a :func:`row_gather`: then ``B`` is never formed, the sweep
+    gathers each row's nonzeros as soon as it has computed the row (while it is
+    in cache) and returns them, the same values as ``B.ravel()[compressed_indices]``.
 
     ``seed_zero``: ``seed_zero_rows(seeds)``, from a caller that passes the same
     seeds at every call (a prepared derivative), so that the sweep need not
@@ -264,6 +288,11 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     xf, pf = _point(graph, x, params)
     S = _seeds(seeds, graph.n_inputs, "seeds", "n_inputs")
     cc = _chunk(graph, S.shape[1], 1, chunk)
+    if isinstance(decompress, _sweeps.RowGather):
+        return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
+                                     graph.const, graph.outputs, _D1, xf, pf, S, cc,
+                                     layout=_layout(graph, plan, gathered=True),
+                                     seed_zero=seed_zero, values=values, gather=decompress)
     return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
                                  graph.outputs, _D1, xf, pf, S, cc,
                                  layout=_layout(graph, plan), finish=_finish(decompress),

@@ -660,7 +660,27 @@ def test_programs_plans_give_identical_jacobians(prog, seed):
             y, B = forward_numeric(g, x, (), S, values=False, **kw)
             assert y is None
             results[name] = (results["default"][0], B, *results["default"][2:])
+        # the nonzeros gathered row by row in the sweep, any indices within the rows
+        B = results["default"][1]
+        indptr, idx = _row_pattern(B.shape, seed)
+        gather = sweeps.row_gather(indptr, idx, B.shape[1])
+        for kw in ({}, {"chunk": 2}, {"values": False}, {"plan": _plans(g)["fine"]}):
+            y, data = forward_numeric(g, x, (), S, decompress=gather, **kw)
+            np.testing.assert_array_equal(data.view(np.int64), B.ravel()[idx].view(np.int64))
+            if kw.get("values", True):
+                np.testing.assert_array_equal(y, results["default"][0])
     _assert_same(results)
+
+
+def _row_pattern(shape, seed):
+    """Row pointers and gather indices of random nonzeros of a matrix of ``shape``,
+    within their rows (empty rows, repeated and unsorted columns included)."""
+    m, c = shape
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, c + 2, m)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    rows = np.repeat(np.arange(m), counts)
+    return indptr, rows * c + rng.integers(0, c, rows.size)
 
 
 @settings(max_examples=40, deadline=None)
@@ -824,6 +844,49 @@ def test_forward_layout_reuses_slots():
     y, B1 = forward_numeric(g, np.full(n, np.nan), (), S, values=False)
     assert y is None
     np.testing.assert_array_equal(B1, B)
+
+
+def test_row_gather():
+    n = 10000
+    g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
+    jac = symasd.jacobian(g, np.zeros(n), engine="tape")
+    r = jac.coloring
+    x = np.random.default_rng(1).standard_normal(n)
+    x[7] = np.nan
+    S = r.seeds()
+    y, B = forward_numeric(g, x, (), S)
+    gather = sweeps.row_gather(r.pattern.indptr, r.compressed_indices, r.ncolors)
+    assert gather.idx.dtype == np.int32 and gather.nnz == jac.nnz
+    y2, data = forward_numeric(g, x, (), S, decompress=gather)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(data, r.decompress_values(B))
+    np.testing.assert_array_equal(jac(x).data, data)
+    # the gathered layout gives the outputs slots, released as soon as they are
+    # gathered: no more than the other layout needs for the inner differences
+    assert sweeps._layout(g, None, gathered=True).n_slots <= sweeps._layout(g, None).n_slots
+    wide = sweeps.row_gather(np.array([0, 2, 3]), np.array([299, 0, 599]), 300)
+    h = symasd.trace(lambda x: np.sin(x[1:]) * x[:-1], np.zeros(40))
+    V = np.random.default_rng(2).standard_normal((40, 300))
+    V[::5] = 0.0
+    _, BV = forward_numeric(h, x[:40], (), V)
+    indptr, idx = _row_pattern(BV.shape, 3)
+    for chunk in (None, 7):
+        data = forward_numeric(h, x[:40], (), V, chunk=chunk,
+                               decompress=sweeps.row_gather(indptr, idx, 300))[1]
+        np.testing.assert_array_equal(data, BV.ravel()[idx])
+    with pytest.raises(ValueError, match="row 1"):
+        sweeps.row_gather(np.array([0, 1, 2]), np.array([0, 1]), 2)
+    with pytest.raises(ValueError, match="indptr"):
+        sweeps.row_gather(np.array([0, 1]), np.array([0, 1]), 2)
+    args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0), S)
+    with pytest.raises(ValueError, match="gathered row layout"):
+        _sweeps.forward_sweep(*args, layout=sweeps._layout(g, None, gathered=True))
+    with pytest.raises(ValueError, match="gathered row layout"):
+        _sweeps.forward_sweep(*args, layout=sweeps._layout(g, None), gather=gather)
+    with pytest.raises(ValueError, match="gathered row layout"):
+        _sweeps.forward_sweep(*args, gather=gather)
+    with pytest.raises(ValueError, match="shape"):
+        forward_numeric(g, x, (), S, decompress=wide)
 
 
 def test_forward_values_needed_by_partials():
