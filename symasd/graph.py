@@ -534,8 +534,10 @@ class Graph:
     block_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=_I))
     local: bool = False
 
-    @property
+    @cached_property
     def n_inputs(self) -> int:
+        # cached: every tape call checks its point against it, and np.prod costs
+        # microseconds
         return int(np.prod(self.input_shape, dtype=_I))
 
     @property

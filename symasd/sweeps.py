@@ -124,6 +124,9 @@ def _check_graph(graph) -> Graph:
 
 
 def _real_array(a, what: str) -> np.ndarray:
+    if type(a) is np.ndarray and a.dtype == np.float64:
+        # the common case, which passes the checks below (they cost microseconds)
+        return a
     arr = np.asarray(a)
     if np.iscomplexobj(arr):
         raise InputError(f"{what} is complex; symasd differentiates real functions only")
@@ -156,8 +159,12 @@ def _point(graph: Graph, x, params) -> tuple[np.ndarray, np.ndarray]:
             raise InputError(f"parameter {i} has shape {pa.shape}, but the graph was traced "
                              f"with shape {tuple(shape)}")
         flat.append(np.asarray(pa, dtype=np.float64).ravel())
-    pf = np.ascontiguousarray(np.concatenate(flat)) if flat else np.zeros(0)
+    pf = np.ascontiguousarray(np.concatenate(flat)) if flat else _NO_PARAMS
     return xf, pf
+
+
+_NO_PARAMS = np.zeros(0)
+_NO_PARAMS.flags.writeable = False
 
 
 def _seeds(seeds, rows: int, what: str, rows_name: str) -> np.ndarray:
