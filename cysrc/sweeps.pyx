@@ -2044,8 +2044,13 @@ cdef class RowLayout:
     cdef readonly int mode
     cdef readonly object plan, units, vneed
     cdef readonly bint gathered
-    cdef object unit_of, unext, kind, off, copy_pos, run_ptr, runs, _arrays
+    cdef object _arrays
     cdef size_t op_addr, cst_addr, out_addr
+    # typed views, held for the layout's life: a sweep would otherwise acquire each
+    # array's buffer at every call
+    cdef const ITYPE_t[:, ::1] plan_v, units_v, runs
+    cdef const ITYPE_t[::1] unit_of, unext, off, copy_pos, run_ptr
+    cdef const uint8_t[::1] kind, vneed_v
 
     def __repr__(self):
         return (f"RowLayout(n_nodes={self.n_nodes}, segments={self.plan.shape[0]}, "
@@ -2470,12 +2475,15 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     lay.n_slots = t
     lay.plan = plan_arr
     lay.units = units_arr
+    lay.plan_v = plan_arr
+    lay.units_v = units_arr
     lay.unit_of = unit_of_arr
     lay.unext = unext_arr
     lay.kind = kind_arr
     lay.off = off_arr
     lay.copy_pos = cp_arr[:a].copy()
     lay.vneed = vneed_arr
+    lay.vneed_v = vneed_arr
     lay.gathered = gathered
     lay.run_ptr = run_ptr_arr
     lay.runs = runs_arr[:nruns].copy()
@@ -2608,9 +2616,10 @@ def _zeros(shape):
     return out
 
 
-def _check_tables(const uint8_t[:, ::1] tab):
+cdef int _check_tables(const uint8_t[:, ::1] tab) except -1:
     if tab.shape[1] != 3 or tab.shape[0] < 96:
         raise ValueError("classification tables must have shape (N_CODES >= 96, 3)")
+    return 0
 
 
 def _plan(seg, ITYPE_t n):
@@ -2660,9 +2669,6 @@ cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, 
                       ITYPE_t n_inputs) except -1:
     """Fill ``lay`` from ``layout`` (None: the identity layout over ``T``); ``units``:
     the layout's units (or the plan's segments as units)."""
-    cdef const ITYPE_t[::1] unit_of, unext
-    cdef const uint8_t[::1] kind
-    cdef const ITYPE_t[::1] off
     cdef ITYPE_t nu = units.shape[0]
     lay.ident = layout is None
     lay.cc = 0
@@ -2683,18 +2689,14 @@ cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, 
     if (layout.mode != mode or layout.n_nodes != op.shape[0] or layout.n_inputs != n_inputs
             or layout.op_addr != <size_t>&op[0] or layout.cst_addr != <size_t>&cst[0]):
         raise ValueError("the row layout was built for other node arrays or another sweep")
-    unit_of = layout.unit_of
-    unext = layout.unext
-    kind = layout.kind
-    off = layout.off
-    lay.unit_of = &unit_of[0]
-    lay.unext = &unext[0]
-    lay.kind = &kind[0]
-    lay.off = &off[0]
+    lay.unit_of = &layout.unit_of[0]
+    lay.unext = &layout.unext[0]
+    lay.kind = &layout.kind[0]
+    lay.off = &layout.off[0]
     lay.n_slots = layout.n_slots
     lay.first = <double **>malloc(max(nu, 1) * sizeof(double *))
     lay.rs = <ITYPE_t *>malloc(max(nu, 1) * sizeof(ITYPE_t))
-    lay.nseg = layout.plan.shape[0]
+    lay.nseg = layout.plan_v.shape[0]
     lay.hints = <ITYPE_t *>malloc(max(3 * lay.nseg, 1) * sizeof(ITYPE_t))
     if lay.first == NULL or lay.rs == NULL or lay.hints == NULL:
         _close_layout(lay)
@@ -2727,6 +2729,9 @@ cdef class RowGather:
     int64), checked once by :func:`row_gather`."""
     cdef readonly ITYPE_t n_rows, n_cols, nnz
     cdef readonly object indptr, idx
+    # typed views, held for the gather's life (the sweep reads idx32 or idx64)
+    cdef const ITYPE_t[::1] indptr_v, idx64
+    cdef const int32_t[::1] idx32
 
     def __repr__(self):
         return f"RowGather(n_rows={self.n_rows}, n_cols={self.n_cols}, nnz={self.nnz})"
@@ -2768,6 +2773,11 @@ def row_gather(const ITYPE_t[::1] indptr, const ITYPE_t[::1] compressed_indices,
                       dtype=np.int32 if m * n_cols <= np.iinfo(np.int32).max else np.int64)
     rg.indptr.flags.writeable = False
     rg.idx.flags.writeable = False
+    rg.indptr_v = rg.indptr
+    if rg.idx.dtype == np.int32:
+        rg.idx32 = rg.idx
+    else:
+        rg.idx64 = rg.idx
     return rg
 
 
@@ -2850,20 +2860,21 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             return y_arr, np.empty(0)
         B_arr = np.empty((m, ctot))
         return y_arr, (B_arr if finish is None else finish(B_arr))
+    cdef const ITYPE_t[:, ::1] plan
+    cdef const ITYPE_t[:, ::1] units
     if layout is not None:
         if layout.n_outputs != m or (m and layout.out_addr != <size_t>&outputs[0]):
             raise ValueError("the row layout was built for other node arrays")
-        plan_arr = layout.plan
-        units_arr = layout.units
+        plan = layout.plan_v
+        units = layout.units_v
         nslots = layout.n_slots
     elif gather is not None:
         raise ValueError("gather= needs a gathered row layout")
     else:
         plan_arr = _plan(seg, n)
-        units_arr = _segment_units(plan_arr)
+        plan = plan_arr
+        units = _segment_units(plan_arr)
         nslots = n
-    cdef const ITYPE_t[:, ::1] plan = plan_arr
-    cdef const ITYPE_t[:, ::1] units = units_arr
     nseg = plan.shape[0]
     nu = units.shape[0]
     # every entry of B (or of data) is written below
@@ -2887,46 +2898,29 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef double *brow
     cdef const double *trow
     cdef const uint8_t[::1] kind
-    cdef const ITYPE_t[::1] copy_pos
-    cdef const uint8_t[::1] vneed
     cdef const ITYPE_t *cpos = NULL  # the output positions to copy (NULL: all)
     cdef ITYPE_t i, ncopy = m
     cdef double[::1] data
-    cdef const ITYPE_t[::1] gptr, run_ptr
-    cdef const ITYPE_t[:, ::1] runs
-    cdef const int32_t[::1] idx32
-    cdef const ITYPE_t[::1] idx64
     cdef RowOut ro
     cdef RowOut *out = NULL
     if gather is not None:
         data = data_arr
-        gptr = gather.indptr
-        run_ptr = layout.run_ptr
-        runs = layout.runs
         ro.data = &data[0] if gather.nnz else NULL
-        ro.indptr = &gptr[0]
-        ro.idx32 = NULL
-        ro.idx64 = NULL
-        if gather.nnz and gather.idx.dtype == np.int32:
-            idx32 = gather.idx
-            ro.idx32 = &idx32[0]
-        elif gather.nnz:
-            idx64 = gather.idx
-            ro.idx64 = &idx64[0]
-        ro.run_ptr = &run_ptr[0]
-        ro.runs = &runs[0, 0] if runs.shape[0] else NULL
+        ro.indptr = &gather.indptr_v[0]
+        ro.idx32 = &gather.idx32[0] if gather.idx32 is not None and gather.nnz else NULL
+        ro.idx64 = &gather.idx64[0] if gather.idx64 is not None and gather.nnz else NULL
+        ro.run_ptr = &layout.run_ptr[0]
+        ro.runs = &layout.runs[0, 0] if layout.runs.shape[0] else NULL
         ro.ctot = ctot
         out = &ro
     cdef Layout lay
     _open_layout(&lay, layout, LAYOUT_FORWARD, units, Tp, op, cst, x.shape[0])
     if layout is not None:
         if not values and nu:
-            vneed = layout.vneed
-            lay.vneed = &vneed[0]
+            lay.vneed = &layout.vneed_v[0]
         kind = layout.kind
-        copy_pos = layout.copy_pos
-        ncopy = copy_pos.shape[0]
-        cpos = &copy_pos[0] if ncopy else NULL
+        ncopy = layout.copy_pos.shape[0]
+        cpos = &layout.copy_pos[0] if ncopy else NULL
     try:
         j0 = 0
         while j0 < ctot:
