@@ -352,6 +352,13 @@ def test_leaf_outputs_repeated_outputs_and_unused_inputs():
     y, B = forward_numeric(g, x, (), np.eye(4))
     np.testing.assert_array_equal(y, [5, 1.5, 6, 6])
     np.testing.assert_array_equal(B, J)
+    # the same rows gathered in the sweep (every entry of B, and the pattern's)
+    for indptr, idx in ((np.arange(5) * 4, np.arange(16)),
+                        (np.array([0, 1, 1, 3, 5]), np.array([2, 8, 9, 12, 13]))):
+        y2, data = forward_numeric(g, x, (), np.eye(4), decompress=sweeps.row_gather(
+            indptr, idx, 4))
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(data, J.ravel()[idx])
     W = np.array([[1.0, 0.0], [4.0, 1.0], [1.0, 2.0], [1.0, -1.0]])
     np.testing.assert_array_equal(reverse_numeric(g, x, (), W)[1], W.T @ J)
     value, grad, HV = hvp_numeric(symasd.trace(lambda x: x[0], np.ones(4)), x, (), np.eye(4))
