@@ -2377,6 +2377,12 @@ def release_workspace():
     _tls.buf = None
 
 
+def kept_workspace_bytes():
+    """Bytes of the calling thread's cached work buffer (0 when none)."""
+    buf = getattr(_tls, "buf", None)
+    return 0 if buf is None else buf.nbytes
+
+
 def _work_arrays(float_sizes, flag_sizes):
     """Uninitialized float64 arrays of ``float_sizes`` and uint8 arrays of
     ``flag_sizes``, carved from the calling thread's cached work buffer."""
