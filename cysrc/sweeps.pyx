@@ -524,6 +524,21 @@ cdef void _block_hessian_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITY
             H2[i] = _scale(h[2], ak)
 
 
+cdef bint _square_mul_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, const ITYPE_t *c,
+                            const ITYPE_t *st, const double *vals, const double *a,
+                            const bint *live, const bint *use_h, double *D0, double *D1,
+                            double *H0, double *H1) noexcept nogil:
+    """``_block_partials`` and ``_block_hessian_coefs`` of a SQUARE or MUL block (arguments
+    ``c[t] + i st[t]``), for the live arguments and the used second-order terms
+    (``use_h`` as in ``_hvp_strided``) only; returns whether all of them are finite."""
+    if o == OP_SQUARE:
+        return ((not live[0] or symasd_sw_partial(D0, vals + c[0], st[0], 2.0, L))
+                and (not use_h[0] or symasd_sw_hcoefs(H0, 2.0, a + ks, L)))
+    return ((not live[0] or symasd_sw_partial(D0, vals + c[1], st[1], 0.0, L))
+            and (not live[1] or symasd_sw_partial(D1, vals + c[0], st[0], 0.0, L))
+            and (not (use_h[1] or use_h[2]) or symasd_sw_hcoefs(H1, 1.0, a + ks, L)))
+
+
 cdef inline bint _constant_partials(uint8_t o) noexcept nogil:
     """Ops whose first partials are finite constants (no finiteness check needed)."""
     return o == OP_ADD or o == OP_SUB or o == OP_NEG
@@ -935,7 +950,44 @@ cdef extern from *:
             default: SW_VALS(a / b) break;
         }
     }
+    /* nonzero when d is NaN or +-inf (an integer test, so loops of it vectorize) */
+    static inline int symasd_sw_nonfinite(double d) {
+        uint64_t u;
+        memcpy(&u, &d, sizeof u);
+        return (u & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL;
+    }
+    /* out[i] = f x[i sx] (f = 2: SQUARE's partial) or x[i sx] (f = 0: MUL's partials);
+       returns whether every out[i] is finite */
+    #define SW_PARTIAL(SX) \
+        if (f == 0.0) { for (ptrdiff_t i = 0; i < L; i++) { \
+            const double d = x[i * (SX)]; out[i] = d; bad |= symasd_sw_nonfinite(d); } } \
+        else { for (ptrdiff_t i = 0; i < L; i++) { \
+            const double d = f * x[i * (SX)]; out[i] = d; bad |= symasd_sw_nonfinite(d); } }
+    SW_CLONES static int symasd_sw_partial(double *__restrict out, const double *__restrict x,
+                                           ptrdiff_t sx, double f, ptrdiff_t L) {
+        int bad = 0;
+        if (sx == 1) { SW_PARTIAL(1) }
+        else if (sx == 0) { SW_PARTIAL(0) }
+        else if (sx == 2) { SW_PARTIAL(2) }
+        else { SW_PARTIAL(sx) }
+        return !bad;
+    }
+    /* out[i] = _scale(h, a[i]) (a constant second partial times the adjoints); returns
+       whether every out[i] is finite */
+    SW_CLONES static int symasd_sw_hcoefs(double *__restrict out, double h,
+                                          const double *__restrict a, ptrdiff_t L) {
+        int bad = 0;
+        for (ptrdiff_t i = 0; i < L; i++) {
+            const double w = symasd_sw_scale(h, a[i]);
+            out[i] = w;
+            bad |= symasd_sw_nonfinite(w);
+        }
+        return !bad;
+    }
     """
+    bint symasd_sw_partial(double *out, const double *x, ITYPE_t sx, double f,
+                           ITYPE_t L) noexcept nogil
+    bint symasd_sw_hcoefs(double *out, double h, const double *a, ITYPE_t L) noexcept nogil
     void symasd_sw_values2(int which, double *out, const double *x, ITYPE_t sx,
                            const double *y, ITYPE_t sy, ITYPE_t L) noexcept nogil
     void symasd_sw_zero_rows(const double *rows, ITYPE_t rstep, ITYPE_t L, ITYPE_t cc,
@@ -1787,19 +1839,27 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             D[0] = D0
             D[1] = D1
             D[2] = D2
-            _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals, D)
-            if not _constant_partials(o):
-                for t in range(3):
-                    if live[t] and not _all_finite(D[t], L):
-                        fast = 0
             for t in range(4):
                 use_h[t] = 0
-            if need_h and fast:
+            if need_h:
                 use_h[0] = live[0] and d2t[3 * o] and not tzu[0]
                 use_h[1] = live[0] and crt[3 * o] and not tzu[1]
                 use_h[2] = live[1] and crt[3 * o] and not tzu[0]
                 use_h[3] = live[1] and d2t[3 * o + 1] and not tzu[1]
-            if fast and (use_h[0] or use_h[1] or use_h[2] or use_h[3]):
+            if o == OP_SQUARE or o == OP_MUL:
+                # the frequent ops: vectorized loops with their finiteness tests, for
+                # the arrays that are read only
+                fast = _square_mul_coefs(o, ks, L, c, st, vals, a, live, use_h, D0, D1, H0,
+                                         H1)
+            else:
+                _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
+                                D)
+                if not _constant_partials(o):
+                    for t in range(3):
+                        if live[t] and not _all_finite(D[t], L):
+                            fast = 0
+            if (fast and o != OP_SQUARE and o != OP_MUL
+                    and (use_h[0] or use_h[1] or use_h[2] or use_h[3])):
                 # (a second-order term whose target is a constant is not needed)
                 _block_hessian_coefs(o, ks, L, c[0], st[0], c[1], st[1], cst, vals, a,
                                      H0, H1, H2)
