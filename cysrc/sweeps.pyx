@@ -381,6 +381,19 @@ cdef extern from *:
                 any_b |= f[i];
                 all_b &= f[i];
             }
+        } else if (st == 2) {
+            /* the even bytes of each word (a pairwise sum's arguments); the words
+               end before the last flag, so no byte past it is read */
+            const uint64_t even = 0x0001000100010001ULL;
+            for (; 2 * i + 8 < 2 * (L - 1); i += 4) {
+                memcpy(&w, f + 2 * i, sizeof w);
+                any |= w & even;
+                all &= (w & even) | (ones & ~even);
+            }
+            for (; i < L; i++) {
+                any_b |= f[2 * i];
+                all_b &= f[2 * i];
+            }
         } else {
             for (; i < L; i++) {
                 any_b |= f[i * st];
@@ -888,15 +901,18 @@ cdef extern from *:
                 for (ptrdiff_t i = 0; i < L; i++) dst[i] = symasd_sw_scale(D[i], src[i]);
                 memset(flag, 1, L);
             }
+        } else if (uniform == 1 && st == 2) {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) dst[2 * i] += symasd_sw_scale(D[i], src[i]);
         } else if (uniform == 1) {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) dst[i * st] += symasd_sw_scale(D[i], src[i]);
+        } else if (uniform == 2 && st == 2) {
             for (ptrdiff_t i = L - 1; i >= 0; i--) {
-                const double a = src[i];
-                dst[i * st] += a != 0.0 ? D[i] * a : 0.0;
+                dst[2 * i] = symasd_sw_scale(D[i], src[i]);
+                flag[2 * i] = 1;
             }
         } else if (uniform == 2) {
             for (ptrdiff_t i = L - 1; i >= 0; i--) {
-                const double a = src[i];
-                dst[i * st] = a != 0.0 ? D[i] * a : 0.0;
+                dst[i * st] = symasd_sw_scale(D[i], src[i]);
                 flag[i * st] = 1;
             }
         } else {
@@ -910,6 +926,26 @@ cdef extern from *:
                     flag[i * st] = 1;
                 }
             }
+        }
+    }
+    /* scalar adjoints of two arguments that interleave (x[2i], x[2i + 1]: a pairwise
+       sum): dst[2i] (=|+=) D0[i] * src[i], dst[2i + 1] (=|+=) D1[i] * src[i] (0 where
+       src[i] is 0), every flag of dst[0 .. 2L) set (add) or none (assign) */
+    SW_CLONES static void symasd_sw_scalar_pairs(
+            double *__restrict dst, unsigned char *__restrict flag,
+            const double *__restrict src, const double *__restrict D0,
+            const double *__restrict D1, ptrdiff_t L, int add) {
+        if (add) {
+            for (ptrdiff_t i = 0; i < L; i++) {
+                dst[2 * i] += symasd_sw_scale(D0[i], src[i]);
+                dst[2 * i + 1] += symasd_sw_scale(D1[i], src[i]);
+            }
+        } else {
+            for (ptrdiff_t i = 0; i < L; i++) {
+                dst[2 * i] = symasd_sw_scale(D0[i], src[i]);
+                dst[2 * i + 1] = symasd_sw_scale(D1[i], src[i]);
+            }
+            memset(flag, 1, 2 * L);
         }
     }
     /* zero flags of L rows of cc doubles (rstep apart): tz[i] = 1 where the row is all
@@ -994,6 +1030,9 @@ cdef extern from *:
                              uint8_t *tz) noexcept nogil
     void symasd_sw_scalar(double *dst, ITYPE_t st, uint8_t *flag, const double *src,
                           const double *D, ITYPE_t L, int uniform) noexcept nogil
+    void symasd_sw_scalar_pairs(double *dst, uint8_t *flag, const double *src,
+                                const double *D0, const double *D1, ITYPE_t L,
+                                bint add) noexcept nogil
     void symasd_sw_rev_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
                             const double *src, const double *D, ITYPE_t L,
                             ITYPE_t cc) noexcept nogil
@@ -1693,6 +1732,28 @@ cdef inline void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, 
     symasd_sw_scalar(a + c, st, ra + c, a + ks, D, L, uniform)
 
 
+cdef inline bint _pairs_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L,
+                               const bint *live, const ITYPE_t *c, const ITYPE_t *st,
+                               double **D) noexcept nogil:
+    """``_hvp_arg_scalar`` of arguments 0 and 1 in one loop where they interleave
+    (``x[0::2] + x[1::2]``, the pairwise sums of ``np.sum``) and their flags are
+    uniform; returns 0 (nothing done) otherwise."""
+    cdef int state
+    cdef ITYPE_t lo
+    if (live[2] or not live[0] or not live[1] or st[0] != 2 or st[1] != 2
+            or (c[1] != c[0] + 1 and c[0] != c[1] + 1)):
+        return 0
+    lo = min(c[0], c[1])
+    state = _flags_state(ra, lo, 1, 2 * L)
+    if state == FLAGS_MIXED:
+        return 0
+    if lo == c[0]:
+        symasd_sw_scalar_pairs(a + lo, ra + lo, a + ks, D[0], D[1], L, state == FLAGS_ALL)
+    else:
+        symasd_sw_scalar_pairs(a + lo, ra + lo, a + ks, D[1], D[0], L, state == FLAGS_ALL)
+    return 1
+
+
 cdef inline void _hvp_arg_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
                                ITYPE_t L, ITYPE_t nr, const double **base, const ITYPE_t *rs,
                                const double **W, ITYPE_t cc) noexcept nogil:
@@ -1753,7 +1814,7 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     cdef double *HC[4]       # 2 t + jj -> scaled second partial d2/d(arg t)d(arg jj)
     cdef bint live[3]
     cdef bint use_h[4]       # 2 t + jj: the term of T[arg jj] in arg t's adjoint tangent
-    cdef bint fast, RA, RT, need_h, selfref
+    cdef bint fast, RA, RT, need_h, selfref, pairs
     cdef double ak
     cdef double w[3]
     cdef const double *rows[3]
@@ -1879,11 +1940,14 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             ke = ks
             continue
         if not _args_may_meet(live, c, st, L):
-            # arguments apart: argument by argument, scalar then tangent rows
+            # arguments apart: argument by argument, scalar then tangent rows (the
+            # scalar adjoints of interleaved arguments in one loop: the targets are
+            # distinct, so the order does not matter)
+            pairs = RA and _pairs_scalar(a, ra, ks, L, live, c, st, D)
             for t in range(3):
                 if not live[t]:
                     continue
-                if RA:
+                if RA and not pairs:
                     _hvp_arg_scalar(a, ra, ks, L, c[t], st[t], D[t])
                 nr = 0
                 if RT:

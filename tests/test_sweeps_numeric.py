@@ -898,3 +898,43 @@ def test_hvp_input_rows_over_layout_units(chunk):
                                   plan=_vm.plan(g.op, g.arg0, g.arg1, g.arg2, n + 1))
     np.testing.assert_array_equal(grad_i, grad)
     np.testing.assert_array_equal(HV_i, HV)
+
+
+def test_hvp_interleaved_and_stride_two_arguments():
+    """Blocks whose arguments interleave (``x[0::2] + x[1::2]``, either way round) or
+    step by 2, with the targets' reach flags none set, all set and mixed (the
+    words of a stride-2 flag scan and their tails), ``+-0`` adjoints and a NaN:
+    against the indexed plan, bit for bit."""
+    m = 2 * 1500 + 2
+
+    def f(x):
+        a, b = x[0::2], x[1::2]
+        u = a * b + (b - a ** 2) ** 2               # stride-2 arguments, pairs
+        v = np.sum(x[3:1203:2] * x[2:1202:2])       # interleaved, the odd one first
+        w = np.sum(np.sin(x[:1000])) + np.sum(np.cos(x[2000:]))  # flags set before,
+        return np.sum(u * np.tanh(x[m // 2:])) + v + w              # with a gap
+
+    g = symasd.trace(f, np.zeros(m))
+    seg = g.segments
+    assert any(row[2] and row[4] == 2 and row[6] == 2 and abs(row[5] - row[3]) == 1
+               for row in seg)
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1.5, 1.5, m)
+    zero = rng.random(m) < 0.05
+    x[zero] = np.where(rng.random(zero.sum()) < 0.5, 0.0, -0.0)
+    V = rng.standard_normal((m, 3))
+    Vz = V.copy()
+    Vz[rng.random(m) < 0.2] = 0.0  # mixed zero tangents: the per-node rules
+    for nan, S in ((None, V), (None, Vz), (1201, V)):
+        if nan is not None:
+            x[nan] = np.nan
+        with np.errstate(all="ignore"):
+            hvps = {name: hvp_numeric(g, x, (), S, plan=plan)
+                    for name, plan in _plans(g).items()}
+        ref = hvps["indexed"]
+        for name, got in hvps.items():
+            for u, v in zip(got[1:], ref[1:], strict=True):
+                # the same NaNs (their sign bits may differ), every other entry bit for bit
+                np.testing.assert_array_equal(np.isnan(u), np.isnan(v), err_msg=name)
+                np.testing.assert_array_equal(u.view(np.int64)[~np.isnan(u)],
+                                              v.view(np.int64)[~np.isnan(v)], err_msg=name)
