@@ -948,6 +948,17 @@ cdef extern from *:
             memset(flag, 1, 2 * L);
         }
     }
+    /* dst[i dstep + j] += src[i sstep + j] for i < L, j < cc (rows apart) */
+    SW_CLONES static void symasd_sw_add_rows(double *__restrict dst, ptrdiff_t dstep,
+                                             const double *__restrict src, ptrdiff_t sstep,
+                                             ptrdiff_t L, ptrdiff_t cc) {
+        if (dstep == cc && sstep == cc) {
+            for (ptrdiff_t i = 0; i < L * cc; i++) dst[i] += src[i];
+        } else {
+            for (ptrdiff_t i = 0; i < L; i++)
+                for (ptrdiff_t j = 0; j < cc; j++) dst[i * dstep + j] += src[i * sstep + j];
+        }
+    }
     /* zero flags of L rows of cc doubles (rstep apart): tz[i] = 1 where the row is all
        zero (+0 or -0); integer tests, so the loop vectorizes */
     SW_CLONES static void symasd_sw_zero_rows(const double *__restrict rows, ptrdiff_t rstep,
@@ -1030,6 +1041,8 @@ cdef extern from *:
                              uint8_t *tz) noexcept nogil
     void symasd_sw_scalar(double *dst, ITYPE_t st, uint8_t *flag, const double *src,
                           const double *D, ITYPE_t L, int uniform) noexcept nogil
+    void symasd_sw_add_rows(double *dst, ITYPE_t dstep, const double *src, ITYPE_t sstep,
+                            ITYPE_t L, ITYPE_t cc) noexcept nogil
     void symasd_sw_scalar_pairs(double *dst, uint8_t *flag, const double *src,
                                 const double *D0, const double *D1, ITYPE_t L,
                                 bint add) noexcept nogil
@@ -2001,10 +2014,13 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
 
 cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
                       const uint8_t *ra, const uint8_t *rt, const Layout *al, ITYPE_t ctot,
-                      ITYPE_t j0, ITYPE_t cc, double *grad, double *HV) noexcept nogil:
+                      ITYPE_t j0, ITYPE_t cc, ITYPE_t idx0, double *grad,
+                      double *HV) noexcept nogil:
     """The OP_VAR steps of ``_hvp_node`` for the input nodes ``[s, e)``, last to first:
     the rows of a run of nodes in one unit of ``al`` are found once, not per node
-    (``_rowp`` loads three arrays)."""
+    (``_rowp`` loads three arrays). ``idx0 >= 0``: the nodes are the inputs ``idx0 + k
+    - s`` in order (distinct targets), so a run whose adjoint tangents are all nonzero
+    is added in one loop."""
     cdef ITYPE_t k, ks, ke = e, g, step, j
     cdef double *rows
     cdef const double *src
@@ -2019,6 +2035,17 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
             ks = max(s, al.units[UNIT_COLS * g + 1])
             rows = al.first[g] + (ks - al.units[UNIT_COLS * g + 1]) * al.rs[g]
             step = al.rs[g]
+        if idx0 >= 0 and _flags_state(rt, ks, 1, ke - ks) == FLAGS_ALL:
+            if grad != NULL:
+                k = ke
+                while k > ks:
+                    k -= 1
+                    if ra[k]:
+                        grad[idx0 + k - s] += a[k]
+            symasd_sw_add_rows(HV + (idx0 + ks - s) * ctot + j0, ctot, rows, step, ke - ks,
+                               cc)
+            ke = ks
+            continue
         k = ke
         while k > ks:
             k -= 1
@@ -2063,7 +2090,10 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                          al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
             continue
         if op[s] == OP_VAR:
-            _hvp_inputs(s, e, cst, a, ra, rt, al, ctot, j0, cc, grad, HV)
+            # (a run of inputs in order is read from the seeds in place by the tangents)
+            _hvp_inputs(s, e, cst, a, ra, rt, al, ctot, j0, cc,
+                        tl.off[r] if not tl.ident and tl.kind[r] == ROWS_SEED else -1,
+                        grad, HV)
             continue
         k = e
         while k > s:
