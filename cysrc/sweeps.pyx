@@ -584,6 +584,7 @@ cdef enum:
     ROWS_OUT = 2    # a run of outputs: rows off + (k - start) of B, ctot apart
     ROWS_NONE = 3   # constants and parameters: no rows (their tangents are zero)
     ROWS_SKIP = 4   # tangents nobody reads (hvp_sweep): values only, no rows
+    ROWS_DEAD = 5   # neither tangents nor values are read (hvp_sweep, no value): nothing
 
 
 cdef struct Layout:
@@ -1297,8 +1298,8 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             first_row = lay.first[u]
             dstep = lay.rs[u]
             kind = lay.kind[u]
-        if kind == ROWS_SKIP:
-            if compute_values:
+        if kind == ROWS_SKIP or kind == ROWS_DEAD:
+            if compute_values and kind == ROWS_SKIP:
                 _values_range(op, a0, a1, a2, cst, row, ks, ke, x, p, vals)
             continue
         if row[2] and not _is_leaf(op[s]):
@@ -2117,6 +2118,7 @@ cdef class RowLayout:
     built for and the number of slots of the tangent work array."""
     cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
     cdef readonly int mode
+    cdef readonly bint values   # every value is computed (else only those read)
     cdef readonly object plan, units
     cdef object unit_of, unext, kind, off, copy_pos, _arrays
     cdef size_t op_addr, cst_addr, out_addr
@@ -2235,6 +2237,58 @@ cdef ITYPE_t _allocate_slots(const ITYPE_t[:, ::1] plan, const uint8_t[::1] kind
     return peak
 
 
+cdef inline bint _const_node(const uint8_t *op, ITYPE_t k) noexcept nogil:
+    return op[k] == OP_CONST or op[k] == OP_PARAM
+
+
+cdef void _dead_units(const uint8_t[::1] op, const ITYPE_t[::1] arg0,
+                      const ITYPE_t[::1] arg1, const ITYPE_t[::1] arg2,
+                      const ITYPE_t[::1] unit_of, uint8_t[::1] kind,
+                      ITYPE_t nu) noexcept nogil:
+    """Turn the ``ROWS_SKIP`` units whose values nobody reads into ``ROWS_DEAD``. The
+    reverse pass reads the values of the arguments of a SQUARE, of a MUL's argument
+    whose partial (the other argument's value) reaches a non-constant node, and of
+    every other op with non-constant partials (with its own value); the forward
+    pass computes the values of the units with tangents and reads the arguments of
+    the values it computes. ADD, SUB and NEG read none."""
+    cdef ITYPE_t n = op.shape[0], k, t, v
+    cdef uint8_t o
+    cdef uint8_t *need = <uint8_t *>malloc(max(n, 1))
+    if need == NULL:
+        return  # (every value computed, as with values=True)
+    for k in range(n):
+        need[k] = kind[unit_of[k]] != ROWS_SKIP
+    k = n
+    while k > 0:
+        k -= 1
+        o = op[k]
+        if _is_leaf(o):
+            continue
+        if o == OP_SQUARE:
+            need[arg0[k]] = 1
+        elif o == OP_MUL:
+            if not _const_node(&op[0], arg1[k]):
+                need[arg0[k]] = 1
+            if not _const_node(&op[0], arg0[k]):
+                need[arg1[k]] = 1
+        elif o != OP_ADD and o != OP_SUB and o != OP_NEG:
+            need[k] = 1
+        if need[k]:
+            for t in range(3):
+                v = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                if v >= 0:
+                    need[v] = 1
+    for k in range(n):
+        if need[k] and kind[unit_of[k]] == ROWS_SKIP:
+            kind[unit_of[k]] = ROWS_SKIP + 8  # values needed (the mark is undone below)
+    for k in range(nu):
+        if kind[k] == ROWS_SKIP:
+            kind[k] = ROWS_DEAD
+        elif kind[k] == ROWS_SKIP + 8:
+            kind[k] = ROWS_SKIP
+    free(need)
+
+
 cdef enum:
     LAYOUT_FORWARD = 0   # forward_sweep: inputs from the seeds, outputs into B
     LAYOUT_TANGENTS = 1  # hvp_sweep's tangents: kept where second partials read them
@@ -2298,7 +2352,7 @@ cdef enum:
 def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst, const ITYPE_t[::1] outputs,
                   ITYPE_t n_inputs, seg, bint reuse, int mode, const uint8_t[:, ::1] d2=None,
-                  const uint8_t[:, ::1] cross=None, bint tile=True):
+                  const uint8_t[:, ::1] cross=None, bint tile=True, bint values=True):
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0] if mode == LAYOUT_FORWARD else 0
     plan_arr = _plan(seg, n)
     cdef const ITYPE_t[:, ::1] plan = plan_arr
@@ -2437,6 +2491,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             for u in range(nu):
                 if not pos[u] and kind[u] != ROWS_NONE:
                     kind[u] = ROWS_SKIP
+            if not values:
+                _dead_units(op, arg0, arg1, arg2, unit_of, kind, nu)
         t = _allocate_slots(ranges, kind, last, off, reuse, mode == LAYOUT_ADJOINTS)
         # the output positions whose rows are not written in place
         a = 0
@@ -2448,6 +2504,7 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                 a += 1
     lay = RowLayout()
     lay.mode = mode
+    lay.values = values
     lay.n_nodes = n
     lay.n_inputs = n_inputs
     lay.n_outputs = m
@@ -2495,11 +2552,13 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
 def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                 const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t n_inputs,
                 const uint8_t[:, ::1] d2, const uint8_t[:, ::1] cross, seg=None,
-                bint reuse=True):
+                bint reuse=True, bint values=True):
     """The row layouts of :func:`hvp_sweep`: ``(tangents, adjoint tangents)``.
 
     (input)  node arrays, number of inputs, ``classification_tables()[2:]``, the
-             segment plan and whether slots are reused
+             segment plan, whether slots are reused and whether every value is
+             computed (False: only the values that the local rules read, and those
+             needed to compute them; a sweep with these layouts returns no value)
     (output) two :class:`RowLayout`
 
     Tangents: inputs read from V in place; the rows of arguments of ops with
@@ -2510,7 +2569,7 @@ def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::
     """
     empty = np.zeros(0, dtype=np.int64)
     return (_build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
-                          LAYOUT_TANGENTS, d2, cross),
+                          LAYOUT_TANGENTS, d2, cross, values=values),
             _build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
                           LAYOUT_ADJOINTS))
 
@@ -2899,7 +2958,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
               const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
               const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None,
-              finish=None, bint gradient=True, const uint8_t[::1] seed_zero=None):
+              finish=None, bint gradient=True, const uint8_t[::1] seed_zero=None,
+              bint value=True):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
     (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
@@ -2909,9 +2969,11 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
              :func:`hvp_layouts` for these node arrays (they carry their plan; ``seg``
              is then ignored), or None (rows in node order); finish: as in
              :func:`forward_sweep`; gradient: False skips the gradient;
-             seed_zero: None, or ``seed_zero_rows(V)`` (as in :func:`forward_sweep`)
-    (output) ``(value, grad, HV)``: value float, grad (n_inputs,) (None when not
-             ``gradient``), HV (n_inputs, c)
+             seed_zero: None, or ``seed_zero_rows(V)`` (as in :func:`forward_sweep`);
+             value: False returns no value (layouts built with ``values=False``
+             need it: they leave out the values nobody reads)
+    (output) ``(value, grad, HV)``: value float (None when not ``value``), grad
+             (n_inputs,) (None when not ``gradient``), HV (n_inputs, c)
 
     NumPy equivalent: ``value = f(x, p)``, ``grad = gradient(f)(x, p)``,
     ``HV = hessian(f)(x, p) @ V``.
@@ -2937,6 +2999,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         tlayout, alayout = layouts
         if tlayout.plan is not alayout.plan and not np.array_equal(tlayout.plan, alayout.plan):
             raise ValueError("the two layouts were built for different plans")
+        if value and not tlayout.values:
+            raise ValueError("layouts built with values=False compute no value")
         plan_arr = tlayout.plan
         tslots = tlayout.n_slots
         aslots = alayout.n_slots
@@ -2992,7 +3056,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
                              &tz[0], 0, 0, 0, &a[0], &ra[0], &al, &rt[0], gp, HVp)
-            return (float(vals[output]), grad_arr,
+            return (float(vals[output]) if value else None, grad_arr,
                     HV_arr if finish is None else finish(HV_arr))
         j0 = 0
         while j0 < ctot:
@@ -3012,4 +3076,5 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     finally:
         _close_layout(&tl)
         _close_layout(&al)
-    return float(vals[output]), grad_arr, HV_arr if finish is None else finish(HV_arr)
+    return (float(vals[output]) if value else None, grad_arr,
+            HV_arr if finish is None else finish(HV_arr))

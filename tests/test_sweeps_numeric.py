@@ -938,3 +938,58 @@ def test_hvp_interleaved_and_stride_two_arguments():
                 np.testing.assert_array_equal(np.isnan(u), np.isnan(v), err_msg=name)
                 np.testing.assert_array_equal(u.view(np.int64)[~np.isnan(u)],
                                               v.view(np.int64)[~np.isnan(v)], err_msg=name)
+
+
+def _poison_workspace():
+    """Overwrite the start of the thread's work buffer (where the values go), so that
+    a value a sweep reads without computing it is not the one the last sweep left."""
+    (buf,) = _sweeps._work_arrays([1 << 14], [])
+    buf.fill(7.25e3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(prog=programs(max_steps=6, n_min=2, n_max=30), seed=st.integers(0, 7))
+def test_hvp_without_value_computes_the_same_derivatives(prog, seed):
+    """``value=False`` leaves out the node values that no derivative reads: the
+    gradient and the products are those of the full sweep, on every plan, with
+    NaN inputs and zero seed rows (a plain sum leaves the program's last ops
+    with no tangent read, so their values are left out or not by the ops' rules)."""
+    n = prog[0]
+    x, V = _plan_inputs(prog, seed)
+    for f in (lambda x: run_scalar(prog, x), lambda x: np.sum(run(prog, x))):
+        _check_hvp_without_value(symasd.trace(f, np.zeros(n)), x, V)
+
+
+def _check_hvp_without_value(g, x, V):
+    with np.errstate(all="ignore"):
+        for plan in (None, *_plans(g).values()):
+            full = hvp_numeric(g, x, (), V, plan=plan)
+            _poison_workspace()
+            value, grad, HV = hvp_numeric(g, x, (), V, plan=plan, value=False)
+            assert value is None
+            np.testing.assert_array_equal(grad, full[1])
+            np.testing.assert_array_equal(HV, full[2])
+
+
+def test_hvp_without_value_skips_the_values_nobody_reads():
+    n = 3000
+    h = symasd.trace(_rosen, np.zeros(n))
+    tangents = sweeps._hvp_layouts(h, None, values=False)[0]
+    assert tangents is not sweeps._hvp_layouts(h, None)[0]
+    x = np.random.default_rng(5).uniform(-1, 1, n)
+    x[17] = np.nan
+    V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
+    with np.errstate(all="ignore"):
+        full = hvp_numeric(h, x, (), V)
+        _poison_workspace()
+        got = hvp_numeric(h, x, (), V, value=False)
+        hes = symasd.hessian(_rosen, np.zeros(n), engine="tape")
+        np.testing.assert_array_equal(hes(x).toarray(),
+                                      hes.value_gradient_and_hessian(x)[2].toarray())
+    assert got[0] is None
+    np.testing.assert_array_equal(got[1], full[1])
+    np.testing.assert_array_equal(got[2], full[2])
+    args = (h.op, h.arg0, h.arg1, h.arg2, h.const, int(h.outputs[0]), sweeps._D1,
+            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V)
+    with pytest.raises(ValueError, match="compute no value"):
+        _sweeps.hvp_sweep(*args, layouts=sweeps._hvp_layouts(h, None, values=False))
