@@ -50,7 +50,10 @@ What is timed:
   ``Function``; NumPy: building the CSR structure. Timed once (cold).
 * per call: the median of repeated calls at a point different from the
   preparation point, after one untimed warm-up call, with
-  ``block_until_ready`` for JAX.
+  ``block_until_ready`` for JAX. The tools of one case are timed
+  round-robin, in short batches (about 20 ms each), so that the slow and
+  fast windows of a shared machine fall on every tool alike and the ratios
+  hold even when the absolute times drift.
 
 Errors are the maximum absolute difference from ``symasd vm`` (the ``symasd
 vm`` row itself is compared with the hand-written NumPy derivative). Ratios
@@ -89,6 +92,7 @@ import symasd  # noqa: E402
 DENSE_LIMIT = 5000  # largest n for dense JAX jacfwd / hessian
 CALL_BUDGET = 0.4  # seconds of repeated calls per measurement
 MIN_REPS, MAX_REPS = 5, 2000
+ROUND = 0.02  # seconds of one tool's calls per round of the round-robin timing
 
 NOTES: list[str] = []
 _PRINT_NOTES = False  # notes from the imports are printed after the header
@@ -424,18 +428,39 @@ DENSE_SWEEP_QUICK = [("iter_diff", "n=1000", 1000), ("rosenbrock", "n=1000", 100
 # timing
 
 
-def time_call(fn, x) -> float:
-    """Median seconds of ``fn(x)`` over repeated calls after one warm-up call."""
-    fn(x)
-    times = []
-    start = time.perf_counter()
-    while len(times) < MAX_REPS:
+def time_calls(calls: list[tuple]) -> list[float]:
+    """Median seconds per call of each ``(fn, x)`` in ``calls``, timed round-robin.
+
+    Every function gets one untimed warm-up call; then rounds follow in which
+    each function runs a short batch of timed calls (about ``ROUND`` seconds),
+    until each has had ``CALL_BUDGET`` seconds (at least ``MIN_REPS`` calls, at
+    most ``MAX_REPS``). Interleaving the tools this way exposes all of them to the
+    same fast and slow windows of a busy machine, so their ratios stay
+    meaningful when the absolute times drift.
+    """
+    batch = []
+    for fn, x in calls:
         t0 = time.perf_counter()
         fn(x)
-        times.append(time.perf_counter() - t0)
-        if len(times) >= MIN_REPS and time.perf_counter() - start > CALL_BUDGET:
+        batch.append(max(1, min(MAX_REPS, int(ROUND / max(time.perf_counter() - t0, 1e-7)))))
+    times: list[list[float]] = [[] for _ in calls]
+    spent = [0.0] * len(calls)
+    while True:
+        active = [
+            i for i in range(len(calls))
+            if len(times[i]) < MAX_REPS and (len(times[i]) < MIN_REPS or spent[i] < CALL_BUDGET)
+        ]
+        if not active:
             break
-    return statistics.median(times)
+        for i in active:
+            fn, x = calls[i]
+            for _ in range(min(batch[i], MAX_REPS - len(times[i]))):
+                t0 = time.perf_counter()
+                fn(x)
+                dt = time.perf_counter() - t0
+                times[i].append(dt)
+                spent[i] += dt
+    return [statistics.median(t) for t in times]
 
 
 def fmt_time(t) -> str:
@@ -468,6 +493,7 @@ class Result:
     err: float | None = None
     matrix: object = None  # scipy sparse / dense ndarray, for the error check
     info: str = ""
+    timed: tuple | None = None  # (callable, point) whose calls run_case times
 
 
 def max_abs_diff(A, ref: sp.csr_array) -> float:
@@ -487,20 +513,19 @@ def run_symasd(prob: Problem, x0, x1, engine: str) -> Result:
     t0 = time.perf_counter()
     obj = build(prob.f, x0, engine=engine)
     prep = time.perf_counter() - t0
-    call = time_call(obj, x1)
     info = f"mode {obj.mode}"
     if getattr(obj, "compiled", None) is not None:
         info += f", DAG {obj.compiled.matrix_graph.n_nodes} nodes"
-    return Result(f"symasd {engine}", prep, call, obj.ncolors, obj.nnz, matrix=obj(x1), info=info)
+    return Result(f"symasd {engine}", prep, None, obj.ncolors, obj.nnz, matrix=obj(x1), info=info,
+                  timed=(obj, x1))
 
 
 def run_hand(prob: Problem, x0, x1) -> Result:
     t0 = time.perf_counter()
     fn = prob.hand(x0.size)
     prep = time.perf_counter() - t0
-    call = time_call(fn, x1)
     M = fn(x1)
-    return Result("NumPy (hand)", prep, call, "-", M.nnz, matrix=M)
+    return Result("NumPy (hand)", prep, None, "-", M.nnz, matrix=M, timed=(fn, x1))
 
 
 def run_jax_dense(prob: Problem, x0, x1) -> Result:
@@ -521,10 +546,9 @@ def run_jax_dense(prob: Problem, x0, x1) -> Result:
     def call(x):
         return jf(x).block_until_ready()
 
-    t = time_call(call, xd1)
     M = np.asarray(jf(xd1))
     name = "JAX jacfwd (dense)" if prob.kind == "jacobian" else "JAX hessian (dense)"
-    return Result(name, prep, t, x0.size, M.size, matrix=M)
+    return Result(name, prep, None, x0.size, M.size, matrix=M, timed=(call, xd1))
 
 
 def run_asdex(prob: Problem, x0, x1) -> Result:
@@ -552,7 +576,6 @@ def run_asdex(prob: Problem, x0, x1) -> Result:
     def call(x):
         return np.asarray(jf(x).data.block_until_ready())
 
-    t = time_call(call, xd1)
     data = call(xd1)
     sparsity = coloring.sparsity
     rows, cols = np.asarray(sparsity.rows), np.asarray(sparsity.cols)
@@ -560,11 +583,12 @@ def run_asdex(prob: Problem, x0, x1) -> Result:
     return Result(
         "asdex (jit)",
         prep,
-        t,
+        None,
         int(coloring.num_colors),
         int(sparsity.nnz),
         matrix=M,
         info=f"mode {coloring.mode}",
+        timed=(call, xd1),
     )
 
 
@@ -590,15 +614,15 @@ def run_casadi(prob: Problem, x0, x1, S) -> Result:
     buf.set_arg(0, memoryview(xin))
     buf.set_res(0, memoryview(out))
 
-    def call(xv):
+    def call(xv, _buf=buf):  # the buffer must outlive ev: ev() on a freed buffer crashes
         xin[:] = xv
         ev()
         return sp.csc_array((out.copy(), indices, indptr), shape=shape)
 
-    t = time_call(call, x1)
     M = call(x1)
     return Result(
-        f"CasADi {S.__name__}", prep, t, "-", int(indptr[-1]), matrix=M.tocsr(), info="CSC"
+        f"CasADi {S.__name__}", prep, None, "-", int(indptr[-1]), matrix=M.tocsr(), info="CSC",
+        timed=(call, x1),
     )
 
 
@@ -645,6 +669,9 @@ def run_case(
             traceback.print_exc(limit=3)
             continue
         results.append(r)
+    gc.collect()
+    for r, t in zip(results, time_calls([r.timed for r in results]), strict=True):
+        r.call, r.timed = t, None
         print(
             f"  {prob.name} {label}: {r.tool}: prep {fmt_time(r.prep)}, call {fmt_time(r.call)}",
             file=sys.stderr,
@@ -823,7 +850,8 @@ def header(args) -> None:
     print("- versions: " + ", ".join(vers))
     print(
         f"- per call: median of repeated calls (>= {MIN_REPS}, about {CALL_BUDGET} s each) after a "
-        "warm-up call; preparation: one cold run"
+        f"warm-up call, the tools of a case interleaved in batches of about {ROUND * 1e3:.0f} ms; "
+        "preparation: one cold run"
     )
     print("- ratios: symasd time / this tool's time (below 1: symasd faster)")
 

@@ -89,6 +89,13 @@ cdef class NodeTable:
         """Nodes the arrays hold before they grow."""
         return self.cap
 
+    @property
+    def nbytes(self):
+        """Bytes held by the node arrays and the hash table."""
+        return sum(a.nbytes for a in (self.op_arr, self.a0_arr, self.a1_arr, self.a2_arr,
+                                      self.c_arr, self.first_arr, self.hashed_arr)) + \
+            8 * self.slots.shape[0]
+
     def reset(self):
         """Forget every node and keep the storage, for reuse by another trace
         (memory already touched costs no page faults). Arrays handed out

@@ -143,11 +143,23 @@ cdef extern from *:
     }
 
     static size_t symasd_ws_kept_bytes(void) { return ws_kept_bytes; }
+
+    static void symasd_ws_release(void) {
+        int i;
+        PyThread_acquire_lock(ws_lock, WAIT_LOCK);
+        for (i = 0; i < WS_KEEP; i++) {
+            free(ws_keep[i].p);
+            ws_keep[i].p = NULL;
+        }
+        ws_kept_bytes = 0;
+        PyThread_release_lock(ws_lock);
+    }
     """
     int _ws_init "symasd_ws_init" ()
     void *_ws_alloc "symasd_ws_alloc" (size_t nbytes) noexcept nogil
     void _ws_free "symasd_ws_free" (void *p) noexcept nogil
     size_t _ws_kept_bytes "symasd_ws_kept_bytes" () noexcept nogil
+    void _ws_release "symasd_ws_release" () noexcept nogil
 
 
 if _ws_init() != 0:
@@ -157,6 +169,11 @@ if _ws_init() != 0:
 def kept_work_bytes() -> int:
     """Bytes of work memory the pattern kernels keep for their next call."""
     return _ws_kept_bytes()
+
+
+def release_work_memory() -> None:
+    """Free the work memory the pattern kernels keep for their next call."""
+    _ws_release()
 
 
 cdef void *_big_grow(void *p, size_t old_bytes, size_t new_bytes) noexcept nogil:

@@ -381,6 +381,19 @@ cdef extern from *:
                 any_b |= f[i];
                 all_b &= f[i];
             }
+        } else if (st == 2) {
+            /* the even bytes of each word (a pairwise sum's arguments); the words
+               end before the last flag, so no byte past it is read */
+            const uint64_t even = 0x0001000100010001ULL;
+            for (; 2 * i + 8 < 2 * (L - 1); i += 4) {
+                memcpy(&w, f + 2 * i, sizeof w);
+                any |= w & even;
+                all &= (w & even) | (ones & ~even);
+            }
+            for (; i < L; i++) {
+                any_b |= f[2 * i];
+                all_b &= f[2 * i];
+            }
         } else {
             for (; i < L; i++) {
                 any_b |= f[i * st];
@@ -524,6 +537,21 @@ cdef void _block_hessian_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITY
             H2[i] = _scale(h[2], ak)
 
 
+cdef bint _square_mul_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, const ITYPE_t *c,
+                            const ITYPE_t *st, const double *vals, const double *a,
+                            const bint *live, const bint *use_h, double *D0, double *D1,
+                            double *H0, double *H1) noexcept nogil:
+    """``_block_partials`` and ``_block_hessian_coefs`` of a SQUARE or MUL block (arguments
+    ``c[t] + i st[t]``), for the live arguments and the used second-order terms
+    (``use_h`` as in ``_hvp_strided``) only; returns whether all of them are finite."""
+    if o == OP_SQUARE:
+        return ((not live[0] or symasd_sw_partial(D0, vals + c[0], st[0], 2.0, L))
+                and (not use_h[0] or symasd_sw_hcoefs(H0, 2.0, a + ks, L)))
+    return ((not live[0] or symasd_sw_partial(D0, vals + c[1], st[1], 0.0, L))
+            and (not live[1] or symasd_sw_partial(D1, vals + c[0], st[0], 0.0, L))
+            and (not (use_h[1] or use_h[2]) or symasd_sw_hcoefs(H1, 1.0, a + ks, L)))
+
+
 cdef inline bint _constant_partials(uint8_t o) noexcept nogil:
     """Ops whose first partials are finite constants (no finiteness check needed)."""
     return o == OP_ADD or o == OP_SUB or o == OP_NEG
@@ -556,6 +584,7 @@ cdef enum:
     ROWS_OUT = 2    # a run of outputs: rows off + (k - start) of B, ctot apart
     ROWS_NONE = 3   # constants and parameters: no rows (their tangents are zero)
     ROWS_SKIP = 4   # tangents nobody reads (hvp_sweep): values only, no rows
+    ROWS_DEAD = 5   # neither tangents nor values are read (hvp_sweep, no value): nothing
 
 
 cdef struct Layout:
@@ -874,15 +903,18 @@ cdef extern from *:
                 for (ptrdiff_t i = 0; i < L; i++) dst[i] = symasd_sw_scale(D[i], src[i]);
                 memset(flag, 1, L);
             }
+        } else if (uniform == 1 && st == 2) {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) dst[2 * i] += symasd_sw_scale(D[i], src[i]);
         } else if (uniform == 1) {
+            for (ptrdiff_t i = L - 1; i >= 0; i--) dst[i * st] += symasd_sw_scale(D[i], src[i]);
+        } else if (uniform == 2 && st == 2) {
             for (ptrdiff_t i = L - 1; i >= 0; i--) {
-                const double a = src[i];
-                dst[i * st] += a != 0.0 ? D[i] * a : 0.0;
+                dst[2 * i] = symasd_sw_scale(D[i], src[i]);
+                flag[2 * i] = 1;
             }
         } else if (uniform == 2) {
             for (ptrdiff_t i = L - 1; i >= 0; i--) {
-                const double a = src[i];
-                dst[i * st] = a != 0.0 ? D[i] * a : 0.0;
+                dst[i * st] = symasd_sw_scale(D[i], src[i]);
                 flag[i * st] = 1;
             }
         } else {
@@ -896,6 +928,37 @@ cdef extern from *:
                     flag[i * st] = 1;
                 }
             }
+        }
+    }
+    /* scalar adjoints of two arguments that interleave (x[2i], x[2i + 1]: a pairwise
+       sum): dst[2i] (=|+=) D0[i] * src[i], dst[2i + 1] (=|+=) D1[i] * src[i] (0 where
+       src[i] is 0), every flag of dst[0 .. 2L) set (add) or none (assign) */
+    SW_CLONES static void symasd_sw_scalar_pairs(
+            double *__restrict dst, unsigned char *__restrict flag,
+            const double *__restrict src, const double *__restrict D0,
+            const double *__restrict D1, ptrdiff_t L, int add) {
+        if (add) {
+            for (ptrdiff_t i = 0; i < L; i++) {
+                dst[2 * i] += symasd_sw_scale(D0[i], src[i]);
+                dst[2 * i + 1] += symasd_sw_scale(D1[i], src[i]);
+            }
+        } else {
+            for (ptrdiff_t i = 0; i < L; i++) {
+                dst[2 * i] = symasd_sw_scale(D0[i], src[i]);
+                dst[2 * i + 1] = symasd_sw_scale(D1[i], src[i]);
+            }
+            memset(flag, 1, 2 * L);
+        }
+    }
+    /* dst[i dstep + j] += src[i sstep + j] for i < L, j < cc (rows apart) */
+    SW_CLONES static void symasd_sw_add_rows(double *__restrict dst, ptrdiff_t dstep,
+                                             const double *__restrict src, ptrdiff_t sstep,
+                                             ptrdiff_t L, ptrdiff_t cc) {
+        if (dstep == cc && sstep == cc) {
+            for (ptrdiff_t i = 0; i < L * cc; i++) dst[i] += src[i];
+        } else {
+            for (ptrdiff_t i = 0; i < L; i++)
+                for (ptrdiff_t j = 0; j < cc; j++) dst[i * dstep + j] += src[i * sstep + j];
         }
     }
     /* zero flags of L rows of cc doubles (rstep apart): tz[i] = 1 where the row is all
@@ -972,7 +1035,44 @@ cdef extern from *:
             default: SW_VALS(a / b) break;
         }
     }
+    /* nonzero when d is NaN or +-inf (an integer test, so loops of it vectorize) */
+    static inline int symasd_sw_nonfinite(double d) {
+        uint64_t u;
+        memcpy(&u, &d, sizeof u);
+        return (u & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL;
+    }
+    /* out[i] = f x[i sx] (f = 2: SQUARE's partial) or x[i sx] (f = 0: MUL's partials);
+       returns whether every out[i] is finite */
+    #define SW_PARTIAL(SX) \
+        if (f == 0.0) { for (ptrdiff_t i = 0; i < L; i++) { \
+            const double d = x[i * (SX)]; out[i] = d; bad |= symasd_sw_nonfinite(d); } } \
+        else { for (ptrdiff_t i = 0; i < L; i++) { \
+            const double d = f * x[i * (SX)]; out[i] = d; bad |= symasd_sw_nonfinite(d); } }
+    SW_CLONES static int symasd_sw_partial(double *__restrict out, const double *__restrict x,
+                                           ptrdiff_t sx, double f, ptrdiff_t L) {
+        int bad = 0;
+        if (sx == 1) { SW_PARTIAL(1) }
+        else if (sx == 0) { SW_PARTIAL(0) }
+        else if (sx == 2) { SW_PARTIAL(2) }
+        else { SW_PARTIAL(sx) }
+        return !bad;
+    }
+    /* out[i] = _scale(h, a[i]) (a constant second partial times the adjoints); returns
+       whether every out[i] is finite */
+    SW_CLONES static int symasd_sw_hcoefs(double *__restrict out, double h,
+                                          const double *__restrict a, ptrdiff_t L) {
+        int bad = 0;
+        for (ptrdiff_t i = 0; i < L; i++) {
+            const double w = symasd_sw_scale(h, a[i]);
+            out[i] = w;
+            bad |= symasd_sw_nonfinite(w);
+        }
+        return !bad;
+    }
     """
+    bint symasd_sw_partial(double *out, const double *x, ITYPE_t sx, double f,
+                           ITYPE_t L) noexcept nogil
+    bint symasd_sw_hcoefs(double *out, double h, const double *a, ITYPE_t L) noexcept nogil
     void symasd_sw_values2(int which, double *out, const double *x, ITYPE_t sx,
                            const double *y, ITYPE_t sy, ITYPE_t L) noexcept nogil
     void symasd_sw_gather_run(double *data, const ITYPE_t *indptr, const int32_t *idx32,
@@ -983,6 +1083,11 @@ cdef extern from *:
                              uint8_t *tz) noexcept nogil
     void symasd_sw_scalar(double *dst, ITYPE_t st, uint8_t *flag, const double *src,
                           const double *D, ITYPE_t L, int uniform) noexcept nogil
+    void symasd_sw_add_rows(double *dst, ITYPE_t dstep, const double *src, ITYPE_t sstep,
+                            ITYPE_t L, ITYPE_t cc) noexcept nogil
+    void symasd_sw_scalar_pairs(double *dst, uint8_t *flag, const double *src,
+                                const double *D0, const double *D1, ITYPE_t L,
+                                bint add) noexcept nogil
     void symasd_sw_rev_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
                             const double *src, const double *D, ITYPE_t L,
                             ITYPE_t cc) noexcept nogil
@@ -1290,8 +1395,8 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             first_row = lay.first[u]
             dstep = lay.rs[u]
             kind = lay.kind[u]
-        if kind == ROWS_SKIP:
-            if compute_values:
+        if kind == ROWS_SKIP or kind == ROWS_DEAD:
+            if compute_values and kind == ROWS_SKIP:
                 _values_range(op, a0, a1, a2, cst, row, ks, ke, x, p, vals)
         elif row[2] and not _is_leaf(op[s]):
             _fwd_strided(op[s], ks, ke, row, cst, d1t, compute_values, vals, lay, first_row,
@@ -1717,6 +1822,28 @@ cdef inline void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, 
     symasd_sw_scalar(a + c, st, ra + c, a + ks, D, L, uniform)
 
 
+cdef inline bint _pairs_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L,
+                               const bint *live, const ITYPE_t *c, const ITYPE_t *st,
+                               double **D) noexcept nogil:
+    """``_hvp_arg_scalar`` of arguments 0 and 1 in one loop where they interleave
+    (``x[0::2] + x[1::2]``, the pairwise sums of ``np.sum``) and their flags are
+    uniform; returns 0 (nothing done) otherwise."""
+    cdef int state
+    cdef ITYPE_t lo
+    if (live[2] or not live[0] or not live[1] or st[0] != 2 or st[1] != 2
+            or (c[1] != c[0] + 1 and c[0] != c[1] + 1)):
+        return 0
+    lo = min(c[0], c[1])
+    state = _flags_state(ra, lo, 1, 2 * L)
+    if state == FLAGS_MIXED:
+        return 0
+    if lo == c[0]:
+        symasd_sw_scalar_pairs(a + lo, ra + lo, a + ks, D[0], D[1], L, state == FLAGS_ALL)
+    else:
+        symasd_sw_scalar_pairs(a + lo, ra + lo, a + ks, D[1], D[0], L, state == FLAGS_ALL)
+    return 1
+
+
 cdef inline void _hvp_arg_rows(double *dst, ITYPE_t dstep, uint8_t *flag, ITYPE_t st,
                                ITYPE_t L, ITYPE_t nr, const double **base, const ITYPE_t *rs,
                                const double **W, ITYPE_t cc) noexcept nogil:
@@ -1777,7 +1904,7 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     cdef double *HC[4]       # 2 t + jj -> scaled second partial d2/d(arg t)d(arg jj)
     cdef bint live[3]
     cdef bint use_h[4]       # 2 t + jj: the term of T[arg jj] in arg t's adjoint tangent
-    cdef bint fast, RA, RT, need_h, selfref
+    cdef bint fast, RA, RT, need_h, selfref, pairs
     cdef double ak
     cdef double w[3]
     cdef const double *rows[3]
@@ -1863,19 +1990,27 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             D[0] = D0
             D[1] = D1
             D[2] = D2
-            _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals, D)
-            if not _constant_partials(o):
-                for t in range(3):
-                    if live[t] and not _all_finite(D[t], L):
-                        fast = 0
             for t in range(4):
                 use_h[t] = 0
-            if need_h and fast:
+            if need_h:
                 use_h[0] = live[0] and d2t[3 * o] and not tzu[0]
                 use_h[1] = live[0] and crt[3 * o] and not tzu[1]
                 use_h[2] = live[1] and crt[3 * o] and not tzu[0]
                 use_h[3] = live[1] and d2t[3 * o + 1] and not tzu[1]
-            if fast and (use_h[0] or use_h[1] or use_h[2] or use_h[3]):
+            if o == OP_SQUARE or o == OP_MUL:
+                # the frequent ops: vectorized loops with their finiteness tests, for
+                # the arrays that are read only
+                fast = _square_mul_coefs(o, ks, L, c, st, vals, a, live, use_h, D0, D1, H0,
+                                         H1)
+            else:
+                _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
+                                D)
+                if not _constant_partials(o):
+                    for t in range(3):
+                        if live[t] and not _all_finite(D[t], L):
+                            fast = 0
+            if (fast and o != OP_SQUARE and o != OP_MUL
+                    and (use_h[0] or use_h[1] or use_h[2] or use_h[3])):
                 # (a second-order term whose target is a constant is not needed)
                 _block_hessian_coefs(o, ks, L, c[0], st[0], c[1], st[1], cst, vals, a,
                                      H0, H1, H2)
@@ -1895,11 +2030,14 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             ke = ks
             continue
         if not _args_may_meet(live, c, st, L):
-            # arguments apart: argument by argument, scalar then tangent rows
+            # arguments apart: argument by argument, scalar then tangent rows (the
+            # scalar adjoints of interleaved arguments in one loop: the targets are
+            # distinct, so the order does not matter)
+            pairs = RA and _pairs_scalar(a, ra, ks, L, live, c, st, D)
             for t in range(3):
                 if not live[t]:
                     continue
-                if RA:
+                if RA and not pairs:
                     _hvp_arg_scalar(a, ra, ks, L, c[t], st[t], D[t])
                 nr = 0
                 if RT:
@@ -1953,10 +2091,13 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
 
 cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
                       const uint8_t *ra, const uint8_t *rt, const Layout *al, ITYPE_t ctot,
-                      ITYPE_t j0, ITYPE_t cc, double *grad, double *HV) noexcept nogil:
+                      ITYPE_t j0, ITYPE_t cc, ITYPE_t idx0, double *grad,
+                      double *HV) noexcept nogil:
     """The OP_VAR steps of ``_hvp_node`` for the input nodes ``[s, e)``, last to first:
     the rows of a run of nodes in one unit of ``al`` are found once, not per node
-    (``_rowp`` loads three arrays)."""
+    (``_rowp`` loads three arrays). ``idx0 >= 0``: the nodes are the inputs ``idx0 + k
+    - s`` in order (distinct targets), so a run whose adjoint tangents are all nonzero
+    is added in one loop."""
     cdef ITYPE_t k, ks, ke = e, g, step, j
     cdef double *rows
     cdef const double *src
@@ -1971,6 +2112,17 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
             ks = max(s, al.units[UNIT_COLS * g + 1])
             rows = al.first[g] + (ks - al.units[UNIT_COLS * g + 1]) * al.rs[g]
             step = al.rs[g]
+        if idx0 >= 0 and _flags_state(rt, ks, 1, ke - ks) == FLAGS_ALL:
+            if grad != NULL:
+                k = ke
+                while k > ks:
+                    k -= 1
+                    if ra[k]:
+                        grad[idx0 + k - s] += a[k]
+            symasd_sw_add_rows(HV + (idx0 + ks - s) * ctot + j0, ctot, rows, step, ke - ks,
+                               cc)
+            ke = ks
+            continue
         k = ke
         while k > ks:
             k -= 1
@@ -2015,7 +2167,10 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                          al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
             continue
         if op[s] == OP_VAR:
-            _hvp_inputs(s, e, cst, a, ra, rt, al, ctot, j0, cc, grad, HV)
+            # (a run of inputs in order is read from the seeds in place by the tangents)
+            _hvp_inputs(s, e, cst, a, ra, rt, al, ctot, j0, cc,
+                        tl.off[r] if not tl.ident and tl.kind[r] == ROWS_SEED else -1,
+                        grad, HV)
             continue
         k = e
         while k > s:
@@ -2042,6 +2197,7 @@ cdef class RowLayout:
     nonzeros are gathered unit by unit (``gathered``)."""
     cdef readonly ITYPE_t n_nodes, n_inputs, n_outputs, n_slots
     cdef readonly int mode
+    cdef readonly bint values   # every value is computed (else only those read)
     cdef readonly object plan, units, vneed
     cdef readonly bint gathered
     cdef object _arrays
@@ -2164,6 +2320,58 @@ cdef ITYPE_t _allocate_slots(const ITYPE_t[:, ::1] plan, const uint8_t[::1] kind
     free(fs)
     free(fl)
     return peak
+
+
+cdef inline bint _const_node(const uint8_t *op, ITYPE_t k) noexcept nogil:
+    return op[k] == OP_CONST or op[k] == OP_PARAM
+
+
+cdef void _dead_units(const uint8_t[::1] op, const ITYPE_t[::1] arg0,
+                      const ITYPE_t[::1] arg1, const ITYPE_t[::1] arg2,
+                      const ITYPE_t[::1] unit_of, uint8_t[::1] kind,
+                      ITYPE_t nu) noexcept nogil:
+    """Turn the ``ROWS_SKIP`` units whose values nobody reads into ``ROWS_DEAD``. The
+    reverse pass reads the values of the arguments of a SQUARE, of a MUL's argument
+    whose partial (the other argument's value) reaches a non-constant node, and of
+    every other op with non-constant partials (with its own value); the forward
+    pass computes the values of the units with tangents and reads the arguments of
+    the values it computes. ADD, SUB and NEG read none."""
+    cdef ITYPE_t n = op.shape[0], k, t, v
+    cdef uint8_t o
+    cdef uint8_t *need = <uint8_t *>malloc(max(n, 1))
+    if need == NULL:
+        return  # (every value computed, as with values=True)
+    for k in range(n):
+        need[k] = kind[unit_of[k]] != ROWS_SKIP
+    k = n
+    while k > 0:
+        k -= 1
+        o = op[k]
+        if _is_leaf(o):
+            continue
+        if o == OP_SQUARE:
+            need[arg0[k]] = 1
+        elif o == OP_MUL:
+            if not _const_node(&op[0], arg1[k]):
+                need[arg0[k]] = 1
+            if not _const_node(&op[0], arg0[k]):
+                need[arg1[k]] = 1
+        elif o != OP_ADD and o != OP_SUB and o != OP_NEG:
+            need[k] = 1
+        if need[k]:
+            for t in range(3):
+                v = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                if v >= 0:
+                    need[v] = 1
+    for k in range(n):
+        if need[k] and kind[unit_of[k]] == ROWS_SKIP:
+            kind[unit_of[k]] = ROWS_SKIP + 8  # values needed (the mark is undone below)
+    for k in range(nu):
+        if kind[k] == ROWS_SKIP:
+            kind[k] = ROWS_DEAD
+        elif kind[k] == ROWS_SKIP + 8:
+            kind[k] = ROWS_SKIP
+    free(need)
 
 
 cdef enum:
@@ -2300,7 +2508,7 @@ cdef enum:
 def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                   const ITYPE_t[::1] arg2, const double[::1] cst, const ITYPE_t[::1] outputs,
                   ITYPE_t n_inputs, seg, bint reuse, int mode, const uint8_t[:, ::1] d2=None,
-                  const uint8_t[:, ::1] cross=None, bint tile=True,
+                  const uint8_t[:, ::1] cross=None, bint tile=True, bint values=True,
                   const uint8_t[:, ::1] d1=None, bint gathered=False):
     cdef ITYPE_t n = op.shape[0], m = outputs.shape[0] if mode == LAYOUT_FORWARD else 0
     plan_arr = _plan(seg, n)
@@ -2455,6 +2663,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             for u in range(nu):
                 if not pos[u] and kind[u] != ROWS_NONE:
                     kind[u] = ROWS_SKIP
+            if not values:
+                _dead_units(op, arg0, arg1, arg2, unit_of, kind, nu)
         t = _allocate_slots(ranges, kind, last, off, reuse, mode == LAYOUT_ADJOINTS)
         # the output positions whose rows are not written in place (gathered: none,
         # each unit gathers its outputs' nonzeros)
@@ -2469,6 +2679,7 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             nruns = _output_runs(units, unit_of, outputs, order, run_ptr, runs)
     lay = RowLayout()
     lay.mode = mode
+    lay.values = values
     lay.n_nodes = n
     lay.n_inputs = n_inputs
     lay.n_outputs = m
@@ -2530,11 +2741,13 @@ def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t
 def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                 const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t n_inputs,
                 const uint8_t[:, ::1] d2, const uint8_t[:, ::1] cross, seg=None,
-                bint reuse=True):
+                bint reuse=True, bint values=True):
     """The row layouts of :func:`hvp_sweep`: ``(tangents, adjoint tangents)``.
 
     (input)  node arrays, number of inputs, ``classification_tables()[2:]``, the
-             segment plan and whether slots are reused
+             segment plan, whether slots are reused and whether every value is
+             computed (False: only the values that the local rules read, and those
+             needed to compute them; a sweep with these layouts returns no value)
     (output) two :class:`RowLayout`
 
     Tangents: inputs read from V in place; the rows of arguments of ops with
@@ -2545,7 +2758,7 @@ def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::
     """
     empty = np.zeros(0, dtype=np.int64)
     return (_build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
-                          LAYOUT_TANGENTS, d2, cross),
+                          LAYOUT_TANGENTS, d2, cross, values=values),
             _build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
                           LAYOUT_ADJOINTS))
 
@@ -2564,6 +2777,12 @@ WORKSPACE_KEEP_BYTES = 1 << 28
 def release_workspace():
     """Drop the calling thread's cached work buffer."""
     _tls.buf = None
+
+
+def kept_workspace_bytes():
+    """Bytes of the calling thread's cached work buffer (0 when none)."""
+    buf = getattr(_tls, "buf", None)
+    return 0 if buf is None else buf.nbytes
 
 
 def _work_arrays(float_sizes, flag_sizes):
@@ -3032,7 +3251,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
               const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
               const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None,
-              finish=None, bint gradient=True, const uint8_t[::1] seed_zero=None):
+              finish=None, bint gradient=True, const uint8_t[::1] seed_zero=None,
+              bint value=True):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
     (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
@@ -3042,9 +3262,11 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
              :func:`hvp_layouts` for these node arrays (they carry their plan; ``seg``
              is then ignored), or None (rows in node order); finish: as in
              :func:`forward_sweep`; gradient: False skips the gradient;
-             seed_zero: None, or ``seed_zero_rows(V)`` (as in :func:`forward_sweep`)
-    (output) ``(value, grad, HV)``: value float, grad (n_inputs,) (None when not
-             ``gradient``), HV (n_inputs, c)
+             seed_zero: None, or ``seed_zero_rows(V)`` (as in :func:`forward_sweep`);
+             value: False returns no value (layouts built with ``values=False``
+             need it: they leave out the values nobody reads)
+    (output) ``(value, grad, HV)``: value float (None when not ``value``), grad
+             (n_inputs,) (None when not ``gradient``), HV (n_inputs, c)
 
     NumPy equivalent: ``value = f(x, p)``, ``grad = gradient(f)(x, p)``,
     ``HV = hessian(f)(x, p) @ V``.
@@ -3070,6 +3292,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         tlayout, alayout = layouts
         if tlayout.plan is not alayout.plan and not np.array_equal(tlayout.plan, alayout.plan):
             raise ValueError("the two layouts were built for different plans")
+        if value and not tlayout.values:
+            raise ValueError("layouts built with values=False compute no value")
         plan_arr = tlayout.plan
         tslots = tlayout.n_slots
         aslots = alayout.n_slots
@@ -3125,7 +3349,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
                              &tz[0], 0, 0, 0, &a[0], &ra[0], &al, &rt[0], gp, HVp)
-            return (float(vals[output]), grad_arr,
+            return (float(vals[output]) if value else None, grad_arr,
                     HV_arr if finish is None else finish(HV_arr))
         j0 = 0
         while j0 < ctot:
@@ -3145,4 +3369,5 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     finally:
         _close_layout(&tl)
         _close_layout(&al)
-    return float(vals[output]), grad_arr, HV_arr if finish is None else finish(HV_arr)
+    return (float(vals[output]) if value else None, grad_arr,
+            HV_arr if finish is None else finish(HV_arr))

@@ -14,6 +14,7 @@ The pipeline, in dependency order (each module only imports the ones above it):
     sweeps      numeric compressed sweeps: JVPs, VJPs, HVPs (cysrc/sweeps.pyx)
     compiler    symbolic compressed sweeps: derivative DAGs
     api         jacobian() / hessian(): prepared derivatives, mode selection
+    memory      work memory kept between calls: kept_memory / release_memory
     display, cli  text pictures, the `symasd` command
 """
 
@@ -21,6 +22,7 @@ from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
 from .errors import InputError, SymasdError, TracingError
 from .graph import Graph
+from .memory import kept_memory, release_memory
 from .sparsity import hessian_sparsity, jacobian_sparsity
 from .sympy_bridge import from_sympy
 from .tracing import SymArray, graph_from, symbols, trace
@@ -46,4 +48,6 @@ __all__ = [
     "hessian",
     "PreparedJacobian",
     "PreparedHessian",
+    "kept_memory",
+    "release_memory",
 ]

@@ -216,7 +216,7 @@ class PreparedHessian(_Prepared):
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
         if self.compiled is None:
-            return self._matrix(self._tape(x, params, gradient=False)[2])
+            return self._matrix(self._tape(x, params, gradient=False, value=False)[2])
         xf, pf = self.graph.check_inputs(x, params)
         return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
 
@@ -231,10 +231,10 @@ class PreparedHessian(_Prepared):
         return (float(v), g.reshape(self.graph.input_shape),
                 self._matrix(np.ascontiguousarray(data)))
 
-    def _tape(self, x, ps, gradient=True):
+    def _tape(self, x, ps, gradient=True, value=True):
         return hvp_numeric(self.graph, x, ps, self._seeds, gradient=gradient,
                            decompress=self.coloring.decompress_values,
-                           seed_zero=self._seed_zero)
+                           seed_zero=self._seed_zero, value=value)
 
     def __repr__(self) -> str:
         return self._summary("PreparedHessian",

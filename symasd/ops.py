@@ -279,12 +279,21 @@ def _p_hypot(b, x, y, out, c):
     return [b.binary(Code.DIV, x, out), b.binary(Code.DIV, y, out)]
 
 
+def _nan_where_nan(b, out, partials):
+    """``partials`` with NaN where ``out`` is NaN: a maximum or minimum of a NaN has
+    NaN partials (``np.maximum`` propagates NaN, so ``out != out`` tests both
+    arguments), as in the numeric sweeps, rather than the 0 a comparison gives."""
+    isnan = b.binary(Code.NE, out, out)
+    nan = b.const_like(out, np.nan)
+    return [b.where(isnan, nan, d) for d in partials]
+
+
 def _p_max(b, x, y, out, c):
-    return [b.binary(Code.GE, x, y), b.binary(Code.LT, x, y)]
+    return _nan_where_nan(b, out, [b.binary(Code.GE, x, y), b.binary(Code.LT, x, y)])
 
 
 def _p_min(b, x, y, out, c):
-    return [b.binary(Code.LE, x, y), b.binary(Code.GT, x, y)]
+    return _nan_where_nan(b, out, [b.binary(Code.LE, x, y), b.binary(Code.GT, x, y)])
 
 
 def _p_zero2(b, x, y, out, c):

@@ -44,6 +44,7 @@ class _ScratchTable:
         self.keep_nodes = keep_nodes
         self._table: _dag.NodeTable | None = None
         self._lock = threading.Lock()
+        self._drop = False
 
     @contextmanager
     def borrow(self):
@@ -59,9 +60,25 @@ class _ScratchTable:
                 table.reset()
             yield table
         finally:
-            if table.capacity <= self.keep_nodes:
+            if table.capacity <= self.keep_nodes and not self._drop:
                 self._table = table
+            self._drop = False
             self._lock.release()
+
+    def clear(self) -> None:
+        """Drop the kept table; a table on loan is dropped when it comes back
+        (without waiting for it: the caller may be the borrower)."""
+        self._drop = True
+        if self._lock.acquire(blocking=False):
+            self._table = None
+            self._drop = False
+            self._lock.release()
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes held by the kept table (0 when none is kept)."""
+        table = self._table
+        return 0 if table is None else table.nbytes
 
 
 _SCRATCH = _ScratchTable(keep_nodes=1 << 20)

@@ -74,7 +74,9 @@ so it holds the rows live at one time (for ``np.diff(x, 3)``, two of the four
 arrays); :func:`hvp_numeric` computes and keeps only the tangents that the
 second partials read (a sum over second-order terms needs values only) and
 takes the rows of the adjoint tangents backward, from a segment's last
-consumer to the segment itself. When ``N * c`` would exceed
+consumer to the segment itself; with ``value=False`` it also leaves out the
+node values that neither the local rules nor other needed values read (the
+values of a sum tree, of a square that only enters a sum). When ``N * c`` would exceed
 :data:`SWEEP_MEMORY_BYTES` the ``c`` columns are processed in chunks of
 ``cc`` columns (values are computed once); ``chunk=`` forces a chunk size.
 The work arrays are carved from one buffer per thread that is kept for the
@@ -229,11 +231,13 @@ def _layout(graph: Graph, plan, gathered: bool = False) -> _sweeps.RowLayout:
                        graph.outputs, _D1, graph.n_inputs, seg, gathered=gathered))
 
 
-def _hvp_layouts(graph: Graph, plan) -> tuple:
-    """The forward-over-reverse sweep's row layouts for ``graph`` and its plan."""
-    return _cached(graph, plan, "hvp", lambda seg: _sweeps.hvp_layouts(
-        graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const, graph.n_inputs, _D2,
-        _CROSS, seg))
+def _hvp_layouts(graph: Graph, plan, values: bool = True) -> tuple:
+    """The forward-over-reverse sweep's row layouts for ``graph`` and its plan (with
+    ``values=False``: for a sweep that computes only the values it reads)."""
+    return _cached(graph, plan, "hvp" if values else "hvp-no-value",
+                   lambda seg: _sweeps.hvp_layouts(
+                       graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
+                       graph.n_inputs, _D2, _CROSS, seg, values=values))
 
 
 def seed_zero_rows(seeds) -> np.ndarray:
@@ -335,13 +339,15 @@ def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
 
 def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
                 plan=None, decompress: Callable | None = None, gradient: bool = True,
-                seed_zero: np.ndarray | None = None):
+                seed_zero: np.ndarray | None = None, value: bool = True):
     """Forward-over-reverse sweep of a scalar function: ``(value, grad, HV)``.
 
     ``graph`` must have exactly one output. ``V`` is ``(n, c)`` with
-    ``c >= 1``; returns the value (a float64 scalar), the gradient ``(n,)``
-    (``None`` with ``gradient=False``, which skips it) and ``HV = H @ V`` of
-    shape ``(n, c)``, or ``decompress(HV)`` as in :func:`forward_numeric`.
+    ``c >= 1``; returns the value (a float64 scalar; ``None`` with
+    ``value=False``, which computes only the node values that the derivatives
+    read), the gradient ``(n,)`` (``None`` with ``gradient=False``, which skips
+    it) and ``HV = H @ V`` of shape ``(n, c)``, or ``decompress(HV)`` as in
+    :func:`forward_numeric`.
     ``seed_zero``: ``seed_zero_rows(V)``, as in :func:`forward_numeric`.
 
     Example
@@ -361,10 +367,12 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
     xf, pf = _point(graph, x, params)
     Vs = _seeds(V, graph.n_inputs, "V", "n_inputs")
     cc = _chunk(graph, Vs.shape[1], 2, chunk)
-    value, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
-                                        graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
-                                        xf, pf, Vs, cc,
-                                        layouts=_hvp_layouts(graph, plan),
-                                        finish=_finish(decompress),
-                                        gradient=bool(gradient), seed_zero=seed_zero)
-    return np.float64(value), grad, HV
+    value = bool(value)
+    v, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
+                                    graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
+                                    xf, pf, Vs, cc,
+                                    layouts=_hvp_layouts(graph, plan, value),
+                                    finish=_finish(decompress),
+                                    gradient=bool(gradient), seed_zero=seed_zero,
+                                    value=value)
+    return (np.float64(v) if value else None), grad, HV

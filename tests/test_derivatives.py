@@ -208,6 +208,26 @@ def test_nan_inputs_give_nan_entries(engine):
     assert np.isnan(H.data).any()
 
 
+def test_nan_through_maximum_and_minimum_agrees_between_engines():
+    # maximum/minimum of a NaN have NaN partials on both engines (the compiled
+    # comparisons alone would give 0 there)
+    def f(x):  # linear in the partials: NaN entries come from them alone
+        return np.maximum(x[:-1], 2 * x[1:]) + np.minimum(x[1:], x[:-1])
+
+    def h(x):  # the Hessian holds the partials of maximum/minimum, not their values
+        return np.sum(np.maximum(x[:-1], x[1:]) * x[:-1] + np.minimum(x[1:], 0.5) * x[1:])
+
+    x0 = np.random.default_rng(1).normal(size=8)
+    x = x0.copy()
+    x[3] = np.nan
+    for build, fn in ((symasd.jacobian, f), (symasd.hessian, h)):
+        vm, tape = (build(fn, x0, engine=e) for e in ("vm", "tape"))
+        nan_vm = np.isnan(vm(x).toarray())
+        assert nan_vm.any()
+        np.testing.assert_array_equal(nan_vm, np.isnan(tape(x).toarray()))
+        np.testing.assert_allclose(vm(x0).toarray(), tape(x0).toarray(), rtol=1e-12)
+
+
 def test_structure_is_identical_on_every_call():
     jac = symasd.jacobian(brusselator, np.zeros(72))
     J1, J2 = jac(np.ones(72)), jac(np.full(72, 2.0))

@@ -998,3 +998,98 @@ def test_hvp_input_rows_over_layout_units(chunk):
                                   plan=_vm.plan(g.op, g.arg0, g.arg1, g.arg2, n + 1))
     np.testing.assert_array_equal(grad_i, grad)
     np.testing.assert_array_equal(HV_i, HV)
+
+
+def test_hvp_interleaved_and_stride_two_arguments():
+    """Blocks whose arguments interleave (``x[0::2] + x[1::2]``, either way round) or
+    step by 2, with the targets' reach flags none set, all set and mixed (the
+    words of a stride-2 flag scan and their tails), ``+-0`` adjoints and a NaN:
+    against the indexed plan, bit for bit."""
+    m = 2 * 1500 + 2
+
+    def f(x):
+        a, b = x[0::2], x[1::2]
+        u = a * b + (b - a ** 2) ** 2               # stride-2 arguments, pairs
+        v = np.sum(x[3:1203:2] * x[2:1202:2])       # interleaved, the odd one first
+        w = np.sum(np.sin(x[:1000])) + np.sum(np.cos(x[2000:]))  # flags set before,
+        return np.sum(u * np.tanh(x[m // 2:])) + v + w              # with a gap
+
+    g = symasd.trace(f, np.zeros(m))
+    seg = g.segments
+    assert any(row[2] and row[4] == 2 and row[6] == 2 and abs(row[5] - row[3]) == 1
+               for row in seg)
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1.5, 1.5, m)
+    zero = rng.random(m) < 0.05
+    x[zero] = np.where(rng.random(zero.sum()) < 0.5, 0.0, -0.0)
+    V = rng.standard_normal((m, 3))
+    Vz = V.copy()
+    Vz[rng.random(m) < 0.2] = 0.0  # mixed zero tangents: the per-node rules
+    for nan, S in ((None, V), (None, Vz), (1201, V)):
+        if nan is not None:
+            x[nan] = np.nan
+        with np.errstate(all="ignore"):
+            hvps = {name: hvp_numeric(g, x, (), S, plan=plan)
+                    for name, plan in _plans(g).items()}
+        ref = hvps["indexed"]
+        for name, got in hvps.items():
+            for u, v in zip(got[1:], ref[1:], strict=True):
+                # the same NaNs (their sign bits may differ), every other entry bit for bit
+                np.testing.assert_array_equal(np.isnan(u), np.isnan(v), err_msg=name)
+                np.testing.assert_array_equal(u.view(np.int64)[~np.isnan(u)],
+                                              v.view(np.int64)[~np.isnan(v)], err_msg=name)
+
+
+def _poison_workspace():
+    """Overwrite the start of the thread's work buffer (where the values go), so that
+    a value a sweep reads without computing it is not the one the last sweep left."""
+    (buf,) = _sweeps._work_arrays([1 << 14], [])
+    buf.fill(7.25e3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(prog=programs(max_steps=6, n_min=2, n_max=30), seed=st.integers(0, 7))
+def test_hvp_without_value_computes_the_same_derivatives(prog, seed):
+    """``value=False`` leaves out the node values that no derivative reads: the
+    gradient and the products are those of the full sweep, on every plan, with
+    NaN inputs and zero seed rows (a plain sum leaves the program's last ops
+    with no tangent read, so their values are left out or not by the ops' rules)."""
+    n = prog[0]
+    x, V = _plan_inputs(prog, seed)
+    for f in (lambda x: run_scalar(prog, x), lambda x: np.sum(run(prog, x))):
+        _check_hvp_without_value(symasd.trace(f, np.zeros(n)), x, V)
+
+
+def _check_hvp_without_value(g, x, V):
+    with np.errstate(all="ignore"):
+        for plan in (None, *_plans(g).values()):
+            full = hvp_numeric(g, x, (), V, plan=plan)
+            _poison_workspace()
+            value, grad, HV = hvp_numeric(g, x, (), V, plan=plan, value=False)
+            assert value is None
+            np.testing.assert_array_equal(grad, full[1])
+            np.testing.assert_array_equal(HV, full[2])
+
+
+def test_hvp_without_value_skips_the_values_nobody_reads():
+    n = 3000
+    h = symasd.trace(_rosen, np.zeros(n))
+    tangents = sweeps._hvp_layouts(h, None, values=False)[0]
+    assert tangents is not sweeps._hvp_layouts(h, None)[0]
+    x = np.random.default_rng(5).uniform(-1, 1, n)
+    x[17] = np.nan
+    V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
+    with np.errstate(all="ignore"):
+        full = hvp_numeric(h, x, (), V)
+        _poison_workspace()
+        got = hvp_numeric(h, x, (), V, value=False)
+        hes = symasd.hessian(_rosen, np.zeros(n), engine="tape")
+        np.testing.assert_array_equal(hes(x).toarray(),
+                                      hes.value_gradient_and_hessian(x)[2].toarray())
+    assert got[0] is None
+    np.testing.assert_array_equal(got[1], full[1])
+    np.testing.assert_array_equal(got[2], full[2])
+    args = (h.op, h.arg0, h.arg1, h.arg2, h.const, int(h.outputs[0]), sweeps._D1,
+            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V)
+    with pytest.raises(ValueError, match="compute no value"):
+        _sweeps.hvp_sweep(*args, layouts=sweeps._hvp_layouts(h, None, values=False))
