@@ -3,7 +3,7 @@
 # Direct decompression is a gather (``B.ravel()[compressed_indices]``) run by
 # ``gather``; ``color_counts`` helps to *build* the gather indices.
 # Substitution decompression (acyclic colorings) is a short program built once
-# by ``substitution_program`` and run by ``substitute``.
+# by ``substitution_program`` and run, packed, by ``substitute_packed``.
 include "_types.pxi"
 
 # Gather indices are stored as int32 when the compressed matrix is small
@@ -146,30 +146,38 @@ def substitution_program(const ITYPE_t[::1] group_ptr, const ITYPE_t[::1] group_
     return t
 
 
-def substitute(const DTYPE_t[::1] b, const ITYPE_t[::1] targets,
-               const ITYPE_t[::1] mirrors, const ITYPE_t[::1] sources,
-               const ITYPE_t[::1] dep_ptr, const ITYPE_t[::1] dep_indices,
-               DTYPE_t[::1] values):
-    """Run a substitution program.
+def substitute_packed(const DTYPE_t[::1] b, const GATHER_IDX[::1] diag,
+                      const GATHER_IDX[::1] steps, DTYPE_t[::1] values):
+    """Run a substitution program in the packed form of ``SubstitutionProgram.packed``.
 
-    (input)  b: the compressed matrix raveled in C order; the program arrays
-    (output) values: length nnz, the nonzeros in CSR order
-
-    Python equivalent::
+    Python equivalent, for the program arrays (``SubstitutionProgram``)::
 
         for t in range(len(targets)):
-            v = b[sources[t]] - values[dep_indices[dep_ptr[t]:dep_ptr[t+1]]].sum()
+            v = b[sources[t]]
+            for d in dep_indices[dep_ptr[t]:dep_ptr[t+1]]:
+                v -= values[d]
             values[targets[t]] = values[mirrors[t]] = v
+
+    (input)  b: the compressed matrix raveled in C order; diag: pairs ``(position,
+             source)`` of the leading steps that copy ``b[source]`` to one position;
+             steps: the other steps in order, each ``ndeps, source, target, mirror``
+             and its ``ndeps`` dependencies
+    (output) values: length nnz, the nonzeros in CSR order
     """
-    cdef ITYPE_t t, d, nsteps = targets.shape[0]
+    cdef Py_ssize_t k, d, nd, nstream = steps.shape[0], ndiag = diag.shape[0] // 2
     cdef DTYPE_t s
     with nogil:
-        for t in range(nsteps):
-            s = b[sources[t]]
-            for d in range(dep_ptr[t], dep_ptr[t + 1]):
-                s -= values[dep_indices[d]]
-            values[targets[t]] = s
-            values[mirrors[t]] = s
+        for k in range(ndiag):
+            values[diag[2 * k]] = b[diag[2 * k + 1]]
+        k = 0
+        while k < nstream:
+            nd = steps[k]
+            s = b[steps[k + 1]]
+            for d in range(nd):
+                s -= values[steps[k + 4 + d]]
+            values[steps[k + 2]] = s
+            values[steps[k + 3]] = s
+            k += 4 + nd
 
 
 cdef ITYPE_t _star_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,

@@ -47,7 +47,7 @@ include "_node_values.pxi"
 import threading
 
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -2374,6 +2374,21 @@ cdef void _dead_units(const uint8_t[::1] op, const ITYPE_t[::1] arg0,
     free(need)
 
 
+cdef inline bint _tangent_read(const uint8_t[::1] op, const ITYPE_t[::1] arg0,
+                               const ITYPE_t[::1] arg1, const uint8_t[:, ::1] d2,
+                               const uint8_t[:, ::1] cross, ITYPE_t k,
+                               ITYPE_t t) noexcept nogil:
+    """Whether the second-order terms of node ``k`` read the tangent of its argument
+    ``t`` (0 or 1): through d2/d(arg t)^2, or through the cross partial into the
+    other argument's adjoint tangent, unless that argument is a constant or a
+    parameter, whose adjoints nobody reads (the 100 in ``100 * y``)."""
+    cdef uint8_t o = op[k]
+    cdef ITYPE_t other = arg1[k] if t == 0 else arg0[k]
+    if d2[o, t]:
+        return 1
+    return cross[o, 0] and other >= 0 and not _const_node(&op[0], other)
+
+
 cdef enum:
     LAYOUT_FORWARD = 0   # forward_sweep: inputs from the seeds, outputs into B
     LAYOUT_TANGENTS = 1  # hvp_sweep's tangents: kept where second partials read them
@@ -2634,8 +2649,8 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                     a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
                     if a < 0:
                         continue
-                    if (mode == LAYOUT_TANGENTS and t < 2
-                            and (d2[o, 0] or d2[o, 1] or cross[o, 0])):
+                    if mode == LAYOUT_TANGENTS and t < 2 and _tangent_read(op, arg0, arg1,
+                                                                           d2, cross, k, t):
                         last[unit_of[a]] = nu
                     elif last[unit_of[a]] < u:
                         last[unit_of[a]] = u
@@ -2645,10 +2660,11 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         if mode == LAYOUT_FORWARD:
             _values_needed(units, op, arg0, arg1, arg2, d1, unit_of, vneed)
         if mode == LAYOUT_TANGENTS:
-            # the tangents that are read: those of the arguments of ops with second
-            # partials (marked by last = nu above) and, recursively, of the arguments
-            # of nodes whose tangents are read; the other units only need values (a
-            # sum tree above the second-order terms, for instance)
+            # the tangents that are read: those that second partials multiply (marked
+            # by last = nu above) and, recursively, of the arguments of nodes whose
+            # tangents are read; the other units only need values (a sum tree above
+            # the second-order terms, for instance; hvp_sweep flags their tangents
+            # zero)
             for u in range(nu):
                 pos[u] = last[u] == nu
             k = n
@@ -3246,6 +3262,19 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     return y_arr, (B_arr if finish is None else finish(B_arr))
 
 
+cdef void _flag_skipped(const Layout *tl, ITYPE_t nunits, uint8_t *tz) noexcept nogil:
+    """``tz = 1`` over the units whose tangents are not computed (``ROWS_SKIP``,
+    ``ROWS_DEAD``): the reverse pass may still test them, for a term that reaches
+    only a constant's adjoint (a cross partial with a constant), and must drop it."""
+    cdef ITYPE_t g, s
+    if tl.ident:
+        return
+    for g in range(nunits):
+        if tl.kind[g] == ROWS_SKIP or tl.kind[g] == ROWS_DEAD:
+            s = tl.units[UNIT_COLS * g + 1]
+            memset(tz + s, 1, tl.units[UNIT_COLS * g + 2] - s)
+
+
 def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
               const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t output,
               const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
@@ -3351,6 +3380,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                              &tz[0], 0, 0, 0, &a[0], &ra[0], &al, &rt[0], gp, HVp)
             return (float(vals[output]) if value else None, grad_arr,
                     HV_arr if finish is None else finish(HV_arr))
+        with nogil:
+            _flag_skipped(&tl, ntu, &tz[0])
         j0 = 0
         while j0 < ctot:
             cc = min(chunk, ctot - j0)

@@ -72,7 +72,9 @@ of the inputs from the seed matrix, writes the rows of the outputs straight
 into ``B`` and reuses the rows of a segment once all its consumers have run,
 so it holds the rows live at one time (for ``np.diff(x, 3)``, two of the four
 arrays); :func:`hvp_numeric` computes and keeps only the tangents that the
-second partials read (a sum over second-order terms needs values only) and
+second partials read (a sum over second-order terms needs values only, and
+the ``y`` of ``100 * y`` too: its cross partial only reaches the constant's
+adjoint tangent, which nobody reads; the tangents left out are flagged zero) and
 takes the rows of the adjoint tangents backward, from a segment's last
 consumer to the segment itself; with ``value=False`` it also leaves out the
 node values that neither the local rules nor other needed values read (the

@@ -940,6 +940,35 @@ def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
                               x, np.zeros(0), V, layout=tangents)
 
 
+def test_hvp_layouts_leave_out_the_tangents_only_a_constant_factor_reads():
+    """In ``c * y`` the cross partial carries y's tangent into the adjoint tangent of
+    the constant (or parameter) ``c``, which nobody reads: y's tangents are left out
+    and flagged zero. The results are those of the all-indexed plan (no layouts, every
+    tangent computed), NaN included, a direction at a time or all at once."""
+    n = 2000
+    sq = lambda x: (x[1:] - x[:-1]) ** 2  # noqa: E731
+    cases = [(lambda x: np.sum(100 * sq(x)), (), n - 1),
+             (lambda x: np.sum(sq(x) * 100 + sq(x) ** 2), (), 2 * (n - 1)),
+             (lambda x, p: np.sum(p * sq(x)), (np.linspace(1, 2, n - 1),), n - 1),
+             (lambda x: np.sum(x[1:] * sq(x)), (), 2 * (n - 1))]
+    x = np.random.default_rng(6).uniform(-1, 1, n)
+    x[[5, 1500]] = np.nan, np.inf
+    V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
+    for f, p, slots in cases:
+        g = symasd.trace(f, np.zeros(n), *p)
+        assert sweeps._hvp_layouts(g, None, values=False)[0].n_slots == slots
+        indexed = _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)
+        with np.errstate(all="ignore"):
+            expected = hvp_numeric(g, x, p, V, plan=indexed)
+            for chunk in (None, 1):
+                got = hvp_numeric(g, x, p, V, chunk=chunk)
+                _poison_workspace()
+                lean = hvp_numeric(g, x, p, V, chunk=chunk, value=False)
+                assert lean[0] is None
+                for u, v in zip(got + lean[1:], expected + expected[1:], strict=True):
+                    np.testing.assert_array_equal(u, v)
+
+
 def test_invalid_plans_raise():
     g = symasd.trace(lambda x: x[1:] * x[:-1], np.zeros(20))
     x, S = np.ones(20), np.eye(20)
