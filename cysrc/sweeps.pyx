@@ -514,8 +514,8 @@ cdef void _block_hessian_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITY
                                ITYPE_t b1, ITYPE_t s1, const double *cst, const double *vals,
                                const double *a, double *H0, double *H1,
                                double *H2) noexcept nogil:
-    """Second partials of the block's nodes times their scalar adjoints
-    (``_scale(h, a[k])``): ``H0`` d2/dx2, ``H1`` d2/dxdy, ``H2`` d2/dy2
+    """Second partials of the block's nodes times their scalar adjoints ``a[i]``
+    (``_scale(h, a[i])``): ``H0`` d2/dx2, ``H1`` d2/dxdy, ``H2`` d2/dy2
     (``second_partials``; MUL and SQUARE fill only their nonzero array)."""
     cdef ITYPE_t i
     cdef double ak
@@ -524,32 +524,33 @@ cdef void _block_hessian_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITY
     cdef const double *c = cst + ks
     if o == OP_MUL:
         for i in range(L):
-            H1[i] = _scale(1.0, a[ks + i])
+            H1[i] = _scale(1.0, a[i])
     elif o == OP_SQUARE:
         for i in range(L):
-            H0[i] = _scale(2.0, a[ks + i])
+            H0[i] = _scale(2.0, a[i])
     else:
         for i in range(L):
             second_partials(o, vals[b0 + i * s0], vals[b1 + i * s1], v[i], c[i], h)
-            ak = a[ks + i]
+            ak = a[i]
             H0[i] = _scale(h[0], ak)
             H1[i] = _scale(h[1], ak)
             H2[i] = _scale(h[2], ak)
 
 
-cdef bint _square_mul_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, const ITYPE_t *c,
+cdef bint _square_mul_coefs(uint8_t o, ITYPE_t L, const ITYPE_t *c,
                             const ITYPE_t *st, const double *vals, const double *a,
                             const bint *live, const bint *use_h, double *D0, double *D1,
                             double *H0, double *H1) noexcept nogil:
     """``_block_partials`` and ``_block_hessian_coefs`` of a SQUARE or MUL block (arguments
-    ``c[t] + i st[t]``), for the live arguments and the used second-order terms
-    (``use_h`` as in ``_hvp_strided``) only; returns whether all of them are finite."""
+    ``c[t] + i st[t]``, scalar adjoints ``a[i]``), for the live arguments and the used
+    second-order terms (``use_h`` as in ``_hvp_strided``) only; returns whether all of
+    them are finite."""
     if o == OP_SQUARE:
         return ((not live[0] or symasd_sw_partial(D0, vals + c[0], st[0], 2.0, L))
-                and (not use_h[0] or symasd_sw_hcoefs(H0, 2.0, a + ks, L)))
+                and (not use_h[0] or symasd_sw_hcoefs(H0, 2.0, a, L)))
     return ((not live[0] or symasd_sw_partial(D0, vals + c[1], st[1], 0.0, L))
             and (not live[1] or symasd_sw_partial(D1, vals + c[0], st[0], 0.0, L))
-            and (not (use_h[1] or use_h[2]) or symasd_sw_hcoefs(H1, 1.0, a + ks, L)))
+            and (not (use_h[1] or use_h[2]) or symasd_sw_hcoefs(H1, 1.0, a, L)))
 
 
 cdef inline bint _constant_partials(uint8_t o) noexcept nogil:
@@ -603,6 +604,7 @@ cdef struct Layout:
                             # last found in (-1: none), for _prog_rows_hint
     ITYPE_t nseg
     const uint8_t *vneed    # per unit: whether its values are computed (NULL: all)
+    double *A               # hvp_sweep's scalar adjoints, one per slot (see _adj)
 
 
 cdef inline double *_rowp(const Layout *lay, ITYPE_t k) noexcept nogil:
@@ -612,6 +614,26 @@ cdef inline double *_rowp(const Layout *lay, ITYPE_t k) noexcept nogil:
         return lay.T + k * lay.cc
     g = lay.unit_of[k]
     return lay.first[g] + (k - lay.units[UNIT_COLS * g + 1]) * lay.rs[g]
+
+
+cdef inline double *_adj(const Layout *lay, ITYPE_t k) noexcept nogil:
+    """The scalar adjoint of node ``k`` in the adjoint layout of hvp_sweep: in the slot
+    of its adjoint tangent row (``A + k`` in the identity layout), the scratch slot for
+    constants and parameters. Slots are reused, so the reverse pass keeps its working
+    set in few slots rather than one double per node."""
+    cdef ITYPE_t g
+    if lay.ident:
+        return lay.A + k
+    g = lay.unit_of[k]
+    if lay.kind[g] != ROWS_SLOT:
+        return lay.A + lay.n_slots
+    return lay.A + lay.off[g] + (k - lay.units[UNIT_COLS * g + 1])
+
+
+cdef inline bint _adj_slots(const Layout *lay, ITYPE_t k) noexcept nogil:
+    """Whether the scalar adjoints of node ``k``'s unit have slots of their own (they
+    are consecutive, like the nodes), not the scratch slot."""
+    return lay.ident or lay.kind[lay.unit_of[k]] == ROWS_SLOT
 
 
 cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
@@ -1657,19 +1679,19 @@ cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
 # Forward over reverse: scalar adjoints and adjoint tangents.
 
 
-cdef inline void _hvp_arg(double *a, uint8_t *ra, double *dst, uint8_t *rt, ITYPE_t ai,
+cdef inline void _hvp_arg(double *aa, uint8_t *ra, double *dst, uint8_t *rt, ITYPE_t ai,
                           double di, bint has_a, double ak, bint has_t, const double *src,
                           const double *trow, double hcoef, ITYPE_t cc) noexcept nogil:
-    """Forward-over-reverse update of one argument ``ai`` (adjoint tangent row ``dst``)
-    with first partial ``di``: ``a[ai] += di * ak`` (when ``has_a``) and
-    ``dst += di * src`` (when ``has_t``) ``+ hcoef * trow`` (when ``trow`` is not NULL;
-    ``hcoef`` = second partial * ak)."""
+    """Forward-over-reverse update of one argument ``ai`` (scalar adjoint ``aa[0]``,
+    adjoint tangent row ``dst``) with first partial ``di``: ``aa[0] += di * ak`` (when
+    ``has_a``) and ``dst += di * src`` (when ``has_t``) ``+ hcoef * trow`` (when
+    ``trow`` is not NULL; ``hcoef`` = second partial * ak)."""
     cdef bint assign
     if has_a:
         if ra[ai]:
-            a[ai] += _scale(di, ak)
+            aa[0] += _scale(di, ak)
         else:
-            a[ai] = _scale(di, ak)
+            aa[0] = _scale(di, ak)
             ra[ai] = 1
     assign = not rt[ai]
     if has_t:
@@ -1686,10 +1708,11 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
                            const double *cst, const uint8_t *d1t, const uint8_t *d2t,
                            const uint8_t *crt, const double *vals, const Layout *tl,
                            const uint8_t *tz, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
-                           double *a, uint8_t *ra, const Layout *al, uint8_t *rt,
+                           uint8_t *ra, const Layout *al, uint8_t *rt,
                            double *grad, double *HV) noexcept nogil:
     """Forward-over-reverse step of a reached node ``k`` (``ra[k]`` or ``rt[k]``); the
-    tangent rows are placed by ``tl``, the adjoint tangent rows by ``al``."""
+    tangent rows are placed by ``tl``, the adjoint tangent rows and the scalar
+    adjoints by ``al``."""
     cdef ITYPE_t j, i, jj, ai, aj, idx
     cdef ITYPE_t args[3]
     cdef double d[3]
@@ -1699,10 +1722,11 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     cdef double *src = _rowp(al, k)
     cdef double *dst
     cdef double *hrow
+    cdef double *aa
     if o == OP_VAR:
         idx = <ITYPE_t>cst[k]
         if ra[k] and grad != NULL:
-            grad[idx] += a[k]
+            grad[idx] += _adj(al, k)[0]
         if rt[k]:
             hrow = HV + idx * ctot + j0
             for j in range(cc):
@@ -1714,19 +1738,21 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
         # fast path for the most frequent binary ops (MUL: d2/dxdy = 1)
         _binary_weights(o, vals[i0], vals[i1], &w0, &w1)
         cross_nz = o == OP_MUL and ra[k]
-        ak = _scale(1.0, a[k])
-        _hvp_arg(a, ra, _rowp(al, i0), rt, i0, w0, ra[k], a[k], rt[k], src,
-                 _rowp(tl, i1) if cross_nz and not tz[i1] else NULL, ak, cc)
-        _hvp_arg(a, ra, _rowp(al, i1), rt, i1, w1, ra[k], a[k], rt[k], src,
-                 _rowp(tl, i0) if cross_nz and not tz[i0] else NULL, ak, cc)
+        ak = _adj(al, k)[0]
+        _hvp_arg(_adj(al, i0), ra, _rowp(al, i0), rt, i0, w0, ra[k], ak, rt[k], src,
+                 _rowp(tl, i1) if cross_nz and not tz[i1] else NULL, _scale(1.0, ak), cc)
+        _hvp_arg(_adj(al, i1), ra, _rowp(al, i1), rt, i1, w1, ra[k], ak, rt[k], src,
+                 _rowp(tl, i0) if cross_nz and not tz[i0] else NULL, _scale(1.0, ak), cc)
         return
     elif o == OP_NEG or o == OP_SQUARE:
+        ak = _adj(al, k)[0]
         if o == OP_NEG:
-            _hvp_arg(a, ra, _rowp(al, i0), rt, i0, -1.0, ra[k], a[k], rt[k], src, NULL, 0.0,
-                     cc)
+            _hvp_arg(_adj(al, i0), ra, _rowp(al, i0), rt, i0, -1.0, ra[k], ak, rt[k], src,
+                     NULL, 0.0, cc)
         else:
-            _hvp_arg(a, ra, _rowp(al, i0), rt, i0, 2.0 * vals[i0], ra[k], a[k], rt[k], src,
-                     _rowp(tl, i0) if ra[k] and not tz[i0] else NULL, _scale(2.0, a[k]), cc)
+            _hvp_arg(_adj(al, i0), ra, _rowp(al, i0), rt, i0, 2.0 * vals[i0], ra[k], ak,
+                     rt[k], src, _rowp(tl, i0) if ra[k] and not tz[i0] else NULL,
+                     _scale(2.0, ak), cc)
         return
     if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
         return
@@ -1743,7 +1769,7 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
             need_h = 1
     if need_h:
         second_partials(o, vals[i0], vals[i1], vals[k], cst[k], h)
-    ak = a[k]
+    ak = _adj(al, k)[0]
     sel = _is_selection(o)
     for i in range(3):
         if not d1t[3 * o + i]:
@@ -1752,10 +1778,11 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
             continue
         ai = args[i]
         if ra[k]:
+            aa = _adj(al, ai)
             if ra[ai]:
-                a[ai] += _scale(d[i], ak)
+                aa[0] += _scale(d[i], ak)
             else:
-                a[ai] = _scale(d[i], ak)
+                aa[0] = _scale(d[i], ak)
                 ra[ai] = 1
         dst = _rowp(al, ai)
         assign = not rt[ai]
@@ -1813,34 +1840,43 @@ cdef inline void _rows3(double *dst, bint assign, ITYPE_t nr, const double **r,
                 dst[j] = ((dst[j] + w0 * r0[j]) + w1 * r1[j]) + w2 * r2[j]
 
 
-cdef inline void _hvp_arg_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L, ITYPE_t c,
-                                 ITYPE_t st, const double *D) noexcept nogil:
-    """``a[c + i st] (=|+=) _scale(D[i], a[ks + i])`` for ``i = L-1 .. 0`` (the
-    arguments outside the block)."""
+cdef inline void _hvp_arg_scalar(double *dst, uint8_t *ra, const double *src, ITYPE_t L,
+                                 ITYPE_t c, ITYPE_t st, const double *D) noexcept nogil:
+    """``dst[i st] (=|+=) _scale(D[i], src[i])`` for ``i = L-1 .. 0``: the scalar
+    adjoints of the arguments ``c + i st`` (in slots of their own, outside the block;
+    flags ``ra[c + i st]``) from the block's adjoints ``src``."""
     cdef int state = _flags_state(ra, c, st, L)
     cdef int uniform = 1 if state == FLAGS_ALL else (2 if state == FLAGS_NONE and st != 0 else 0)
-    symasd_sw_scalar(a + c, st, ra + c, a + ks, D, L, uniform)
+    symasd_sw_scalar(dst, st, ra + c, src, D, L, uniform)
 
 
-cdef inline bint _pairs_scalar(double *a, uint8_t *ra, ITYPE_t ks, ITYPE_t L,
+cdef inline bint _pairs_scalar(const Layout *al, uint8_t *ra, const double *src, ITYPE_t L,
                                const bint *live, const ITYPE_t *c, const ITYPE_t *st,
                                double **D) noexcept nogil:
     """``_hvp_arg_scalar`` of arguments 0 and 1 in one loop where they interleave
-    (``x[0::2] + x[1::2]``, the pairwise sums of ``np.sum``) and their flags are
-    uniform; returns 0 (nothing done) otherwise."""
+    (``x[0::2] + x[1::2]``, the pairwise sums of ``np.sum``), their scalar adjoints
+    too, and their flags are uniform; returns 0 (nothing done) otherwise."""
     cdef int state
     cdef ITYPE_t lo
+    cdef double *p
     if (live[2] or not live[0] or not live[1] or st[0] != 2 or st[1] != 2
             or (c[1] != c[0] + 1 and c[0] != c[1] + 1)):
         return 0
     lo = min(c[0], c[1])
+    # each progression lies in one unit (_prog_lo), so slots lo and lo + 1 next to
+    # each other put all 2 L adjoints next to each other
+    if not (_adj_slots(al, lo) and _adj_slots(al, lo + 1)):
+        return 0
+    p = _adj(al, lo)
+    if _adj(al, lo + 1) != p + 1:
+        return 0
     state = _flags_state(ra, lo, 1, 2 * L)
     if state == FLAGS_MIXED:
         return 0
     if lo == c[0]:
-        symasd_sw_scalar_pairs(a + lo, ra + lo, a + ks, D[0], D[1], L, state == FLAGS_ALL)
+        symasd_sw_scalar_pairs(p, ra + lo, src, D[0], D[1], L, state == FLAGS_ALL)
     else:
-        symasd_sw_scalar_pairs(a + lo, ra + lo, a + ks, D[1], D[0], L, state == FLAGS_ALL)
+        symasd_sw_scalar_pairs(p, ra + lo, src, D[1], D[0], L, state == FLAGS_ALL)
     return 1
 
 
@@ -1876,11 +1912,13 @@ cdef inline ITYPE_t _prog_lo(const Layout *lay, ITYPE_t c, ITYPE_t st,
 cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                        const uint8_t *op, const double *cst, const uint8_t *d1t,
                        const uint8_t *d2t, const uint8_t *crt, const double *vals,
-                       const Layout *tl, const uint8_t *tz, ITYPE_t cc, double *a,
+                       const Layout *tl, const uint8_t *tz, ITYPE_t cc,
                        uint8_t *ra, const Layout *al, double *own, ITYPE_t own_step,
                        uint8_t *rt) noexcept nogil:
     """Forward-over-reverse steps of the strided segment ``row`` (nodes ``[s, e)``,
-    last to first; adjoint tangent rows ``own + (k - s) * own_step``). A block whose
+    last to first; adjoint tangent rows ``own + (k - s) * own_step``, scalar adjoints
+    consecutive from ``_adj(al, s)``). Scalar adjoints of arguments without slots
+    (constants and parameters) are not accumulated: nobody reads them. A block whose
     reach flags (``ra``, ``rt``) and argument tangent flags (``tz``) are uniform, with
     finite partials, takes the tight loops."""
     cdef ITYPE_t ks, ke, L, off, i, k, t, jj, ai, nr, lo
@@ -1892,7 +1930,10 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     cdef ITYPE_t aps[3]
     cdef double *tp[2]       # tangent rows of arguments 0 and 1
     cdef ITYPE_t tps[2]
+    cdef double *sa[3]       # scalar adjoints of the arguments (steps st[t])
+    cdef bint sl[3]          # whether they have slots (else they are not accumulated)
     cdef double *blk
+    cdef double *aown = _adj(al, s)    # the segment's scalar adjoints
     cdef bint tzu[2]
     cdef double D0[BLK]
     cdef double D1[BLK]
@@ -1949,6 +1990,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         for t in range(3):
             c[t] = b[t] + off * st[t]
             _prog_rows(al, c[t], st[t], L, &ap[t], &aps[t])
+            sa[t] = _adj(al, c[t])
+            sl[t] = _adj_slots(al, c[t])
             if t < 2:
                 _prog_rows(tl, c[t], st[t], L, &tp[t], &tps[t])
         blk = own + off * own_step
@@ -2000,8 +2043,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             if o == OP_SQUARE or o == OP_MUL:
                 # the frequent ops: vectorized loops with their finiteness tests, for
                 # the arrays that are read only
-                fast = _square_mul_coefs(o, ks, L, c, st, vals, a, live, use_h, D0, D1, H0,
-                                         H1)
+                fast = _square_mul_coefs(o, L, c, st, vals, aown + off, live, use_h, D0, D1,
+                                         H0, H1)
             else:
                 _block_partials(o, ks, L, c[0], st[0], c[1], st[1], c[2], st[2], cst, vals,
                                 D)
@@ -2012,8 +2055,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             if (fast and o != OP_SQUARE and o != OP_MUL
                     and (use_h[0] or use_h[1] or use_h[2] or use_h[3])):
                 # (a second-order term whose target is a constant is not needed)
-                _block_hessian_coefs(o, ks, L, c[0], st[0], c[1], st[1], cst, vals, a,
-                                     H0, H1, H2)
+                _block_hessian_coefs(o, ks, L, c[0], st[0], c[1], st[1], cst, vals,
+                                     aown + off, H0, H1, H2)
                 if ((use_h[0] and not _all_finite(H0, L))
                         or ((use_h[1] or use_h[2]) and not _all_finite(H1, L))
                         or (use_h[3] and not _all_finite(H2, L))):
@@ -2025,7 +2068,7 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
                 if ra[k] or rt[k]:
                     i = k - s
                     _hvp_node(k, o, b[0] + i * st[0], b[1] + i * st[1], b[2] + i * st[2],
-                              cst, d1t, d2t, crt, vals, tl, tz, 0, 0, cc, a, ra, al, rt,
+                              cst, d1t, d2t, crt, vals, tl, tz, 0, 0, cc, ra, al, rt,
                               NULL, NULL)
             ke = ks
             continue
@@ -2033,12 +2076,12 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
             # arguments apart: argument by argument, scalar then tangent rows (the
             # scalar adjoints of interleaved arguments in one loop: the targets are
             # distinct, so the order does not matter)
-            pairs = RA and _pairs_scalar(a, ra, ks, L, live, c, st, D)
+            pairs = RA and _pairs_scalar(al, ra, aown + off, L, live, c, st, D)
             for t in range(3):
                 if not live[t]:
                     continue
-                if RA and not pairs:
-                    _hvp_arg_scalar(a, ra, ks, L, c[t], st[t], D[t])
+                if RA and not pairs and sl[t]:
+                    _hvp_arg_scalar(sa[t], ra, aown + off, L, c[t], st[t], D[t])
                 nr = 0
                 if RT:
                     base[0] = blk
@@ -2059,17 +2102,16 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         i = L
         while i > 0:
             i -= 1
-            k = ks + i
-            ak = a[k]
+            ak = aown[off + i]
             for t in range(3):
                 if not live[t]:
                     continue
                 ai = c[t] + i * st[t]
-                if RA:
+                if RA and sl[t]:
                     if ra[ai]:
-                        a[ai] += _scale(D[t][i], ak)
+                        sa[t][i * st[t]] += _scale(D[t][i], ak)
                     else:
-                        a[ai] = _scale(D[t][i], ak)
+                        sa[t][i * st[t]] = _scale(D[t][i], ak)
                         ra[ai] = 1
                 nr = 0
                 if RT:
@@ -2089,7 +2131,7 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         ke = ks
 
 
-cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
+cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst,
                       const uint8_t *ra, const uint8_t *rt, const Layout *al, ITYPE_t ctot,
                       ITYPE_t j0, ITYPE_t cc, ITYPE_t idx0, double *grad,
                       double *HV) noexcept nogil:
@@ -2100,6 +2142,7 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
     is added in one loop."""
     cdef ITYPE_t k, ks, ke = e, g, step, j
     cdef double *rows
+    cdef const double *adj
     cdef const double *src
     cdef double *hrow
     while ke > s:
@@ -2112,13 +2155,14 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
             ks = max(s, al.units[UNIT_COLS * g + 1])
             rows = al.first[g] + (ks - al.units[UNIT_COLS * g + 1]) * al.rs[g]
             step = al.rs[g]
+        adj = _adj(al, ks)
         if idx0 >= 0 and _flags_state(rt, ks, 1, ke - ks) == FLAGS_ALL:
             if grad != NULL:
                 k = ke
                 while k > ks:
                     k -= 1
                     if ra[k]:
-                        grad[idx0 + k - s] += a[k]
+                        grad[idx0 + k - s] += adj[k - ks]
             symasd_sw_add_rows(HV + (idx0 + ks - s) * ctot + j0, ctot, rows, step, ke - ks,
                                cc)
             ke = ks
@@ -2127,7 +2171,7 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst, const double *a,
         while k > ks:
             k -= 1
             if ra[k] and grad != NULL:
-                grad[<ITYPE_t>cst[k]] += a[k]
+                grad[<ITYPE_t>cst[k]] += adj[k - ks]
             if rt[k]:
                 src = rows + (k - ks) * step
                 hrow = HV + <ITYPE_t>cst[k] * ctot + j0
@@ -2141,11 +2185,11 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                        ITYPE_t nseg, ITYPE_t n_nodes, const uint8_t *d1t,
                        const uint8_t *d2t, const uint8_t *crt, const double *vals,
                        ITYPE_t out, const Layout *tl, const uint8_t *tz, ITYPE_t ctot,
-                       ITYPE_t j0, ITYPE_t cc, double *a, uint8_t *ra, const Layout *al,
+                       ITYPE_t j0, ITYPE_t cc, uint8_t *ra, const Layout *al,
                        uint8_t *rt, double *grad, double *HV) noexcept nogil:
-    """Reverse pass of forward-over-reverse: scalar adjoints ``a`` (seed 1 at node
-    ``out``) and adjoint tangent rows (placed by ``al``) given the forward tangent
-    rows (placed by ``tl``); writes ``grad[i] += a[VAR i]`` and
+    """Reverse pass of forward-over-reverse: scalar adjoints (seed 1 at node ``out``)
+    and adjoint tangent rows (both placed by ``al``) given the forward tangent
+    rows (placed by ``tl``); writes ``grad[i] +=`` the scalar adjoint of ``VAR i`` and
     ``HV[i, j0:j0+cc] += `` the adjoint tangent of ``VAR i`` (both must hold zeros).
     ``ra``/``rt`` flag reached scalar adjoints / nonzero adjoint tangents.
     """
@@ -2154,7 +2198,8 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
     for k in range(n_nodes):
         ra[k] = 0
         rt[k] = 0
-    a[out] = 1.0
+    # (the nodes after out are never reached, so no slot they share is written)
+    _adj(al, out)[0] = 1.0
     ra[out] = 1
     r = nseg
     while r > 0:
@@ -2163,12 +2208,12 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         s = row[0]
         e = row[1]
         if row[2] and not _is_leaf(op[s]):
-            _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, tl, tz, cc, a, ra,
+            _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, tl, tz, cc, ra,
                          al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
             continue
         if op[s] == OP_VAR:
             # (a run of inputs in order is read from the seeds in place by the tangents)
-            _hvp_inputs(s, e, cst, a, ra, rt, al, ctot, j0, cc,
+            _hvp_inputs(s, e, cst, ra, rt, al, ctot, j0, cc,
                         tl.off[r] if not tl.ident and tl.kind[r] == ROWS_SEED else -1,
                         grad, HV)
             continue
@@ -2181,7 +2226,7 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             i1 = a1[k] if a1[k] >= 0 else i0
             i2 = a2[k] if a2[k] >= 0 else i0
             _hvp_node(k, op[k], i0, i1, i2, cst, d1t, d2t, crt, vals, tl, tz, ctot, j0, cc,
-                      a, ra, al, rt, grad, HV)
+                      ra, al, rt, grad, HV)
 
 
 # ---------------------------------------------------------------------------
@@ -2770,7 +2815,8 @@ def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::
     second partials are kept for the reverse pass, the others released after
     their last consumer. Adjoint tangents: a segment's rows are taken when its
     last consumer runs backward (the first to write them) and released once the
-    segment ran; constants and parameters share one scratch row.
+    segment ran; constants and parameters share one scratch row. The scalar
+    adjoints take the same slots (one double each).
     """
     empty = np.zeros(0, dtype=np.int64)
     return (_build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
@@ -2919,6 +2965,7 @@ cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, 
     lay.hints = NULL
     lay.nseg = 0
     lay.vneed = NULL
+    lay.A = NULL
     if layout is None:
         return 0
     if (layout.mode != mode or layout.n_nodes != op.shape[0] or layout.n_inputs != n_inputs
@@ -3301,8 +3348,9 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     ``HV = hessian(f)(x, p) @ V``.
     Forward pass: values and c tangents (seeded by V); reverse pass: scalar
     adjoints and c adjoint tangents, using the second partials.
-    Memory: values and scalar adjoints 2N, tangents and adjoint tangents 2N x chunk
-    (with layouts, their slots x chunk).
+    Memory: values N, scalar adjoints N, tangents and adjoint tangents 2N x chunk
+    (with layouts, their slots x chunk, and the scalar adjoints take the adjoint
+    tangents' slots).
     """
     cdef ITYPE_t n = op.shape[0], nin = x.shape[0], ctot = V.shape[1]
     cdef ITYPE_t cc, j0, tslots, aslots
@@ -3344,7 +3392,8 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     grad_arr = _zeros(nin) if gradient else None
     cc = max(chunk, 1)
     HV_arr, (vals_arr, a_arr, T_arr, At_arr, ra_arr, rt_arr, tz_arr) = _compressed_out(
-        (nin, ctot), finish, [n, n, (tslots + 1) * cc, (aslots + 1) * cc], [n, n, n])
+        (nin, ctot), finish, [n, aslots + 1, (tslots + 1) * cc, (aslots + 1) * cc],
+        [n, n, n])
     HV_arr.fill(0.0)
     cdef double[::1] vals = vals_arr, a = a_arr, T = T_arr, At = At_arr
     cdef double[::1] grad
@@ -3365,6 +3414,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     except BaseException:
         _close_layout(&tl)
         raise
+    al.A = &a[0]
     try:
         if ctot == 0:
             with nogil:
@@ -3377,7 +3427,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 _place_rows(&al, nseg, 0, NULL, NULL, 0, 0)
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
-                             &tz[0], 0, 0, 0, &a[0], &ra[0], &al, &rt[0], gp, HVp)
+                             &tz[0], 0, 0, 0, &ra[0], &al, &rt[0], gp, HVp)
             return (float(vals[output]) if value else None, grad_arr,
                     HV_arr if finish is None else finish(HV_arr))
         with nogil:
@@ -3394,7 +3444,7 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
                 # the gradient is accumulated by the first chunk's scalar pass only
                 _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
                              &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
-                             &tz[0], ctot, j0, cc, &a[0], &ra[0], &al, &rt[0],
+                             &tz[0], ctot, j0, cc, &ra[0], &al, &rt[0],
                              gp if j0 == 0 else NULL, HVp)
             j0 += cc
     finally:

@@ -818,6 +818,63 @@ def test_hvp_zero_adjoints_in_blocks():
     assert np.isfinite(grad).all() and np.isfinite(HV[:m]).all()
 
 
+def test_hvp_adjoint_tangent_rows_in_blocks():
+    """Adjoint tangent rows of block arguments whose targets are all reached (added
+    to), none (assigned; stride 1, 2 and 3) or mixed, with one, two and three terms
+    (``u / (1 + y ** 2)``), for direction counts with a fixed-length loop and
+    without: against the indexed plan, bit for bit."""
+    m = 2500
+
+    def f(x):
+        u, y = x[:m], x[m:]
+        return (np.sum(u[1:] * u[:-1] * y[1:]) + np.sum(np.exp(u[::2]) * y[::2])
+                + np.sum(np.sin(u[700:1900]) ** 2) + np.sum(u[::3] / (1 + y[::3] ** 2)))
+
+    g = symasd.trace(f, np.zeros(2 * m))
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.0, 1.0, 2 * m)
+    for cc in (1, 2, 3, 5):
+        V = rng.standard_normal((2 * m, cc))
+        V[rng.random(2 * m) < 0.2] = 0.0
+        hvps = {name: hvp_numeric(g, x, (), V, plan=plan) for name, plan in _plans(g).items()}
+        ref = hvps["indexed"]
+        for name, got in hvps.items():
+            for u, v in zip(got[1:], ref[1:], strict=True):
+                np.testing.assert_array_equal(u.view(np.int64), v.view(np.int64),
+                                              err_msg=f"{name}, {cc} directions")
+
+
+def test_hvp_scalar_adjoints_in_slots():
+    """The scalar adjoints live in the adjoint tangents' slots (fewer than the nodes);
+    block arguments that are runs of constants (stride 1 and -1) have no slots and are
+    not accumulated. Against the indexed plan and the identity layout (one adjoint per
+    node), bit for bit, and against the exact Hessian."""
+    n = 3000
+    rng = np.random.default_rng(6)
+    c = rng.uniform(1.0, 2.0, n)
+
+    def f(x):
+        return np.sum((x * c) ** 2 + np.sin(c[::-1] * x) * x) + np.sum(x[1:] * x[:-1])
+
+    g = symasd.trace(f, np.zeros(n))
+    assert sweeps._hvp_layouts(g, None)[1].n_slots < g.n_nodes // 2
+    x = rng.uniform(-1.0, 1.0, n)
+    V = rng.standard_normal((n, 3))
+    hvps = {name: hvp_numeric(g, x, (), V, plan=plan) for name, plan in _plans(g).items()}
+    value, grad, HV = _sweeps.hvp_sweep(
+        g.op, g.arg0, g.arg1, g.arg2, g.const, int(g.outputs[0]), sweeps._D1, sweeps._D2,
+        sweeps._CROSS, x, np.zeros(0), V, 0, g.segments)
+    hvps["identity"] = (np.float64(value), grad, HV)
+    _assert_same(hvps)
+    s = np.sin(c[::-1] * x)
+    co = np.cos(c[::-1] * x)
+    d = 2 * c ** 2 + 2 * c[::-1] * co - c[::-1] ** 2 * x * s
+    H = np.diag(d) + np.eye(n, k=1) + np.eye(n, k=-1)
+    np.testing.assert_allclose(hvps["default"][2], H @ V, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hvps["default"][1], 2 * c ** 2 * x + s + c[::-1] * x * co
+                               + np.r_[x[1:], 0] + np.r_[0, x[:-1]], rtol=1e-12, atol=1e-12)
+
+
 def test_forward_layout_reuses_slots():
     n = 10000
     g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
