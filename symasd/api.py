@@ -13,6 +13,14 @@ symbolic compressed sweeps. Calling the prepared object then only evaluates:
   one-off derivative of a very large function, where compiling would cost
   more than it saves.
 
+The engines agree wherever the derivative is finite. They differ at a
+*selection* (``where``, ``maximum``, ``minimum``) whose untaken branch has an
+infinite or NaN derivative: the tape never reads that branch, while the
+compiled derivative multiplies it by 0 and gives NaN, as JAX does
+(``np.where(x > 0, np.sqrt(x), 0)`` at ``x = 0``: tape 0, vm NaN). Keep the
+untaken branch finite (``np.sqrt(np.where(x > 0, x, 1))``) for the same
+result on both.
+
 Arrays after ``x`` are **parameters**: traced as inputs that are not
 differentiated, and passed again at every call, so one preparation serves
 a whole solve (time in an ODE right-hand side, multipliers in a Lagrangian).

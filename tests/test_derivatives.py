@@ -228,6 +228,26 @@ def test_nan_through_maximum_and_minimum_agrees_between_engines():
         np.testing.assert_allclose(vm(x0).toarray(), tape(x0).toarray(), rtol=1e-12)
 
 
+def test_untaken_branch_with_infinite_derivative_as_documented():
+    # symasd.api's docstring: the tape never reads the untaken branch of a
+    # selection; the compiled derivative multiplies it by 0 (NaN from inf),
+    # and a finite untaken branch gives the same result on both
+    def leaky(x):
+        return np.where(x > 0, np.sqrt(x), 0.0)
+
+    def safe(x):
+        return np.where(x > 0, np.sqrt(np.where(x > 0, x, 1.0)), 0.0)
+
+    x = np.array([0.0, 1.0, 4.0])
+    tape = symasd.jacobian(leaky, np.ones(3), engine="tape")(x).toarray()
+    vm = symasd.jacobian(leaky, np.ones(3), engine="vm")(x).toarray()
+    np.testing.assert_array_equal(tape.diagonal(), [0.0, 0.5, 0.25])
+    assert np.isnan(vm[0, 0]) and np.array_equal(vm.diagonal()[1:], [0.5, 0.25])
+    for engine in ("vm", "tape"):
+        J = symasd.jacobian(safe, np.ones(3), engine=engine)(x).toarray()
+        np.testing.assert_array_equal(J.diagonal(), [0.0, 0.5, 0.25])
+
+
 def test_structure_is_identical_on_every_call():
     jac = symasd.jacobian(brusselator, np.zeros(72))
     J1, J2 = jac(np.ones(72)), jac(np.full(72, 2.0))
