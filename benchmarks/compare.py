@@ -439,28 +439,38 @@ def time_calls(calls: list[tuple]) -> list[float]:
     meaningful when the absolute times drift.
     """
     batch = []
-    for fn, x in calls:
+    failed: set[int] = set()  # a tool that raises while timed gets no time, the others go on
+    for i, (fn, x) in enumerate(calls):
         t0 = time.perf_counter()
-        fn(x)
+        try:
+            fn(x)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc(limit=3)
+            failed.add(i)
         batch.append(max(1, min(MAX_REPS, int(ROUND / max(time.perf_counter() - t0, 1e-7)))))
     times: list[list[float]] = [[] for _ in calls]
     spent = [0.0] * len(calls)
     while True:
         active = [
             i for i in range(len(calls))
-            if len(times[i]) < MAX_REPS and (len(times[i]) < MIN_REPS or spent[i] < CALL_BUDGET)
+            if i not in failed and len(times[i]) < MAX_REPS
+            and (len(times[i]) < MIN_REPS or spent[i] < CALL_BUDGET)
         ]
         if not active:
             break
         for i in active:
             fn, x = calls[i]
-            for _ in range(min(batch[i], MAX_REPS - len(times[i]))):
-                t0 = time.perf_counter()
-                fn(x)
-                dt = time.perf_counter() - t0
-                times[i].append(dt)
-                spent[i] += dt
-    return [statistics.median(t) for t in times]
+            try:
+                for _ in range(min(batch[i], MAX_REPS - len(times[i]))):
+                    t0 = time.perf_counter()
+                    fn(x)
+                    dt = time.perf_counter() - t0
+                    times[i].append(dt)
+                    spent[i] += dt
+            except Exception:  # noqa: BLE001
+                traceback.print_exc(limit=3)
+                failed.add(i)
+    return [None if i in failed else statistics.median(t) for i, t in enumerate(times)]
 
 
 def fmt_time(t) -> str:
@@ -672,6 +682,9 @@ def run_case(
     gc.collect()
     for r, t in zip(results, time_calls([r.timed for r in results]), strict=True):
         r.call, r.timed = t, None
+        if t is None:
+            note(f"{r.tool} failed while timed on {prob.name} {label}; left out")
+            continue
         print(
             f"  {prob.name} {label}: {r.tool}: prep {fmt_time(r.prep)}, call {fmt_time(r.call)}",
             file=sys.stderr,
@@ -691,7 +704,7 @@ def run_case(
             note(f"error check of {r.tool} on {prob.name} {label} failed: {e}")
     for r in results:
         r.matrix = None
-    return results
+    return [r for r in results if r.call is not None]
 
 
 def print_table(prob: Problem, rows: list[tuple[str, int, list[Result]]]) -> None:

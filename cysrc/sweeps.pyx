@@ -516,25 +516,18 @@ cdef void _block_hessian_coefs(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITY
                                double *H2) noexcept nogil:
     """Second partials of the block's nodes times their scalar adjoints ``a[i]``
     (``_scale(h, a[i])``): ``H0`` d2/dx2, ``H1`` d2/dxdy, ``H2`` d2/dy2
-    (``second_partials``; MUL and SQUARE fill only their nonzero array)."""
+    (``second_partials``; SQUARE and MUL blocks use ``_square_mul_coefs``)."""
     cdef ITYPE_t i
     cdef double ak
     cdef double h[3]
     cdef const double *v = vals + ks
     cdef const double *c = cst + ks
-    if o == OP_MUL:
-        for i in range(L):
-            H1[i] = _scale(1.0, a[i])
-    elif o == OP_SQUARE:
-        for i in range(L):
-            H0[i] = _scale(2.0, a[i])
-    else:
-        for i in range(L):
-            second_partials(o, vals[b0 + i * s0], vals[b1 + i * s1], v[i], c[i], h)
-            ak = a[i]
-            H0[i] = _scale(h[0], ak)
-            H1[i] = _scale(h[1], ak)
-            H2[i] = _scale(h[2], ak)
+    for i in range(L):
+        second_partials(o, vals[b0 + i * s0], vals[b1 + i * s1], v[i], c[i], h)
+        ak = a[i]
+        H0[i] = _scale(h[0], ak)
+        H1[i] = _scale(h[1], ak)
+        H2[i] = _scale(h[2], ak)
 
 
 cdef bint _square_mul_coefs(uint8_t o, ITYPE_t L, const ITYPE_t *c,

@@ -27,7 +27,9 @@ Direct decompression (column, row, star, bidirectional)
 Substitution (acyclic) -- :class:`SubstitutionProgram`
     steps ``t = 0, 1, ...`` in sequence::
 
-        v = b[sources[t]] - values[dep_indices[dep_ptr[t]:dep_ptr[t+1]]].sum()
+        v = b[sources[t]]
+        for d in dep_indices[dep_ptr[t]:dep_ptr[t+1]]:
+            v -= values[d]          # one dependency at a time, in this order
         values[targets[t]] = values[mirrors[t]] = v
 
     with ``b = (H @ S).ravel()`` (shape ``(n, c)``), ``targets[t]`` and
@@ -271,7 +273,9 @@ class SubstitutionProgram:
 
     Step ``t`` (in increasing order) computes one nonzero and its transpose::
 
-        v = b[sources[t]] - values[dep_indices[dep_ptr[t]:dep_ptr[t+1]]].sum()
+        v = b[sources[t]]
+        for d in dep_indices[dep_ptr[t]:dep_ptr[t+1]]:
+            v -= values[d]          # one dependency at a time, in this order
         values[targets[t]] = values[mirrors[t]] = v
 
     where ``b = B.ravel()`` (``B`` is ``n x c``, C order) and ``values`` holds
@@ -279,8 +283,9 @@ class SubstitutionProgram:
     are the CSR positions of ``H[u, p]`` / ``H[p, u]`` (the same position for
     a diagonal entry), ``sources[t] = u * c + colors[p]``, and every
     dependency is a position written by an earlier step.  Diagonal entries
-    come first and have no dependencies.  All arrays are ``int64``;
-    ``dep_ptr`` has ``n_steps + 1`` entries.
+    come first and have no dependencies.  All arrays are ``int64`` (the
+    :attr:`packed` form that :meth:`run` reads is int32 when every index
+    fits); ``dep_ptr`` has ``n_steps + 1`` entries.
 
     Example
     -------
