@@ -137,37 +137,88 @@ cdef inline void strided_values(uint8_t o, ITYPE_t L, ITYPE_t b0, ITYPE_t s0, IT
     """Values of a strided segment: ``out[i] = op(x[b0 + i*s0], x[b1 + i*s1],
     x[b2 + i*s2])`` for ``i < L`` (``c`` is the segment's constant payload; an
     unused argument has base -1). Sequential, so an argument inside the segment
-    is read after it is written."""
+    is read after it is written.
+
+    The arithmetic opcodes get one loop per unit or zero stride, free of index
+    arithmetic so that the compiler vectorizes them. A stride-0 argument
+    precedes the segment (nodes are in topological order): its value is read
+    once."""
     cdef ITYPE_t i
+    cdef double a
     if o == OP_ADD:
         if s0 == 1 and s1 == 1:
             for i in range(L):
                 out[i] = x[b0 + i] + x[b1 + i]
+        elif s0 == 1 and s1 == 0:
+            a = x[b1]
+            for i in range(L):
+                out[i] = x[b0 + i] + a
+        elif s0 == 0 and s1 == 1:
+            a = x[b0]
+            for i in range(L):
+                out[i] = a + x[b1 + i]
         else:
             for i in range(L):
                 out[i] = x[b0 + i * s0] + x[b1 + i * s1]
     elif o == OP_SUB:
-        for i in range(L):
-            out[i] = x[b0 + i * s0] - x[b1 + i * s1]
-    elif o == OP_MUL:
-        if s0 == 0 and s1 == 1:
+        if s0 == 1 and s1 == 1:
             for i in range(L):
-                out[i] = x[b0] * x[b1 + i]
-        elif s0 == 1 and s1 == 1:
+                out[i] = x[b0 + i] - x[b1 + i]
+        elif s0 == 1 and s1 == 0:
+            a = x[b1]
+            for i in range(L):
+                out[i] = x[b0 + i] - a
+        elif s0 == 0 and s1 == 1:
+            a = x[b0]
+            for i in range(L):
+                out[i] = a - x[b1 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] - x[b1 + i * s1]
+    elif o == OP_MUL:
+        if s0 == 1 and s1 == 1:
             for i in range(L):
                 out[i] = x[b0 + i] * x[b1 + i]
+        elif s0 == 1 and s1 == 0:
+            a = x[b1]
+            for i in range(L):
+                out[i] = x[b0 + i] * a
+        elif s0 == 0 and s1 == 1:
+            a = x[b0]
+            for i in range(L):
+                out[i] = a * x[b1 + i]
         else:
             for i in range(L):
                 out[i] = x[b0 + i * s0] * x[b1 + i * s1]
     elif o == OP_DIV:
-        for i in range(L):
-            out[i] = x[b0 + i * s0] / x[b1 + i * s1]
+        if s0 == 1 and s1 == 1:
+            for i in range(L):
+                out[i] = x[b0 + i] / x[b1 + i]
+        elif s0 == 1 and s1 == 0:
+            a = x[b1]
+            for i in range(L):
+                out[i] = x[b0 + i] / a
+        elif s0 == 0 and s1 == 1:
+            a = x[b0]
+            for i in range(L):
+                out[i] = a / x[b1 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] / x[b1 + i * s1]
     elif o == OP_NEG:
-        for i in range(L):
-            out[i] = -x[b0 + i * s0]
+        if s0 == 1:
+            for i in range(L):
+                out[i] = -x[b0 + i]
+        else:
+            for i in range(L):
+                out[i] = -x[b0 + i * s0]
     elif o == OP_SQUARE:
-        for i in range(L):
-            out[i] = x[b0 + i * s0] * x[b0 + i * s0]
+        if s0 == 1:
+            for i in range(L):
+                out[i] = x[b0 + i] * x[b0 + i]
+        else:
+            for i in range(L):
+                out[i] = x[b0 + i * s0] * x[b0 + i * s0]
     elif o == OP_WHERE:
         for i in range(L):
             out[i] = x[b1 + i * s1] if x[b0 + i * s0] != 0 else x[b2 + i * s2]

@@ -4,6 +4,8 @@ include "_types.pxi"
 include "_opcodes.pxi"
 include "_node_values.pxi"
 
+from libc.string cimport memcpy
+
 import numpy as np
 
 
@@ -114,6 +116,30 @@ cdef ITYPE_t _segments(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE
     return m
 
 
+def leaf_runs(const ITYPE_t[:, ::1] seg, const uint8_t[::1] op, const double[::1] c,
+              ITYPE_t min_run=8):
+    """The plan ``seg`` for :func:`execute`, with every indexed segment of
+    inputs (or of parameters) whose indices are ``c[k] = base + (k - start)``
+    marked as a copy (flag 2 in column 2, ``base`` in column 3): its values are
+    one block copy instead of a conversion per node. Segments shorter than
+    ``min_run`` stay as they are. The sweeps read the unmarked plan."""
+    out = np.array(seg, dtype=np.int64)
+    cdef ITYPE_t[:, ::1] o = out
+    cdef ITYPE_t r, k, s, e
+    for r in range(seg.shape[0]):
+        s = seg[r, 0]
+        e = seg[r, 1]
+        if seg[r, 2] or e - s < min_run or (op[s] != OP_VAR and op[s] != OP_PARAM):
+            continue
+        for k in range(s + 1, e):
+            if c[k] != c[s] + (k - s):
+                break
+        else:
+            o[r, 2] = 2
+            o[r, 3] = <ITYPE_t>c[s]
+    return out
+
+
 def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
             const ITYPE_t[::1] a2, const double[::1] c, const ITYPE_t[:, ::1] seg,
             const ITYPE_t[::1] outputs, const double[::1] x, const double[::1] p,
@@ -130,7 +156,12 @@ def execute(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
         for r in range(seg.shape[0]):
             s = seg[r, 0]
             e = seg[r, 1]
-            if seg[r, 2]:
+            if seg[r, 2] == 2:
+                if op[s] == OP_VAR:
+                    memcpy(&vals[s], &x[seg[r, 3]], (e - s) * sizeof(double))
+                else:
+                    memcpy(&vals[s], &p[seg[r, 3]], (e - s) * sizeof(double))
+            elif seg[r, 2]:
                 strided_values(op[s], e - s, seg[r, 3], seg[r, 4], seg[r, 5], seg[r, 6],
                                seg[r, 7], seg[r, 8], &c[s], &vals[0], &vals[s])
             else:

@@ -583,7 +583,7 @@ class Graph:
         """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
         xflat, pflat = self.check_inputs(x, params)
         vals = np.empty(self.n_nodes)
-        _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+        _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self._vm_plan,
                     np.zeros(0, dtype=_I), xflat, pflat, vals, np.zeros(0))
         return vals
 
@@ -592,13 +592,13 @@ class Graph:
         plan = self._output_plan
         if plan is None:
             out = np.empty(self.n_outputs)
-            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self._vm_plan,
                         self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
             return out
         base, positions, nodes = plan
         out = base.copy()
         if nodes.size:
-            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self.segments,
+            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self._vm_plan,
                         nodes, xflat, pflat, np.empty(self.n_nodes), out, positions)
         return out
 
@@ -618,6 +618,11 @@ class Graph:
         """The virtual machine's plan: segments of equal opcodes, strided where the
         arguments are arithmetic progressions (see ``cysrc/vm.pyx``)."""
         return _vm.plan(self.op, self.arg0, self.arg1, self.arg2)
+
+    @cached_property
+    def _vm_plan(self) -> np.ndarray:
+        """:attr:`segments` with runs of consecutive inputs marked as block copies."""
+        return _vm.leaf_runs(self.segments, self.op, self.const)
 
     @cached_property
     def levels(self) -> np.ndarray:

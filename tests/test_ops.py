@@ -158,6 +158,57 @@ def test_strided_and_indexed_evaluation_agree():
     np.testing.assert_allclose(outs[0], f(x), rtol=1e-14)
 
 
+def test_unit_and_zero_stride_loops_and_input_copies_match_the_indexed_plan():
+    """Every arithmetic opcode with unit, zero and other strides (and a segment that
+    reads its own earlier nodes), and inputs and parameters stored in order, in
+    reverse and interleaved: the VM's plan gives the values of the all-indexed one,
+    and only runs of consecutive inputs become block copies."""
+    from symasd import _vm
+
+    def f(x, p):
+        h, t = x[:-1], x[1:]
+        parts = [x[::-1] * p, p[::-1] + x]
+        for op in (np.add, np.subtract, np.multiply, np.divide):
+            parts += [op(h, t), op(h, x[0]), op(x[3], t), op(x[:0:-1], t),
+                      op(p[0], x), op(x, p[-1])]
+        return np.concatenate(parts)
+
+    n = 40
+    rng = np.random.default_rng(3)
+    x, p = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n)
+    g = symasd.trace(f, np.ones(n), np.ones(n))
+    plan = g._vm_plan
+    copies = plan[plan[:, 2] == 2]
+    assert copies.shape[0] == 2  # x[0..n) and p[0..n), created in order
+    leaf = np.isin(g.op, [int(Code.VAR), int(Code.PARAM)])
+    assert (plan[:, 1] - plan[:, 0])[plan[:, 2] == 2].sum() == leaf.sum()
+    strided = plan[plan[:, 2] == 1]
+    strides = {(int(s0), int(s1)) for s0, s1 in strided[:, [4, 6]]}
+    assert strides >= {(1, 1), (1, 0), (0, 1)} and strides - {(1, 1), (1, 0), (0, 1)}
+    indexed = _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)
+    outs = []
+    for seg in (plan, indexed):
+        out = np.empty(g.n_outputs)
+        _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, seg, g.outputs, x, p,
+                    np.empty(g.n_nodes), out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[0], f(x, p), rtol=1e-15)
+
+    # a leaf segment out of order stays indexed: reversed input ids
+    const = g.const.copy()
+    var = np.flatnonzero(g.op == int(Code.VAR))
+    const[var] = const[var][::-1]
+    marked = _vm.leaf_runs(g.segments, g.op, const)
+    assert (marked[:, 2] == 2).sum() == 1
+    out = np.empty(g.n_outputs)
+    _vm.execute(g.op, g.arg0, g.arg1, g.arg2, const, marked, g.outputs, x, p,
+                np.empty(g.n_nodes), out)
+    _vm.execute(g.op, g.arg0, g.arg1, g.arg2, const, indexed, g.outputs, x, p,
+                np.empty(g.n_nodes), outs[1])
+    np.testing.assert_array_equal(out, outs[1])
+
+
 def test_node_table_hash_conses_like_a_dict():
     from symasd import _dag
 
