@@ -551,10 +551,16 @@ cdef inline bint _constant_partials(uint8_t o) noexcept nogil:
     return o == OP_ADD or o == OP_SUB or o == OP_NEG
 
 
-cdef inline bint _const_arg(const uint8_t *op, ITYPE_t b, ITYPE_t st) noexcept nogil:
-    """Whether an argument progression is one constant or parameter node (stride 0):
-    its adjoints are never read, so the reverse sweeps need not accumulate them."""
-    return st == 0 and (op[b] == OP_CONST or op[b] == OP_PARAM)
+cdef inline bint _const_arg(const uint8_t *op, ITYPE_t b, ITYPE_t st,
+                            ITYPE_t L) noexcept nogil:
+    """Whether the ``L`` nodes of an argument progression are all constants or
+    parameters: their adjoints are never read, so the reverse sweeps need not
+    accumulate them (nor compute the partials that would)."""
+    cdef ITYPE_t i
+    for i in range(L if st != 0 else 1):
+        if op[b + i * st] != OP_CONST and op[b + i * st] != OP_PARAM:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -1555,7 +1561,7 @@ cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         if b[t] < 0:
             b[t] = b[0]
             st[t] = st[0]
-        live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t])
+        live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t], e - s)
     if _is_selection(o):
         k = e
         while k > s:
@@ -1965,7 +1971,7 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         if b[t] < 0:
             b[t] = b[0]
             st[t] = st[0]
-        live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t])
+        live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t], e - s)
     ke = e
     while ke > s:
         ks = max(s, ke - <ITYPE_t>BLK)
