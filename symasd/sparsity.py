@@ -43,16 +43,20 @@ class _ScratchTable:
     def __init__(self, keep_nodes: int):
         self.keep_nodes = keep_nodes
         self._table: _dag.NodeTable | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while the table is on loan
+        # guards the hand-over (_table, _drop, taking and releasing _lock); never
+        # held while the table is on loan, so the borrower itself may call clear()
+        self._guard = threading.Lock()
         self._drop = False
 
     @contextmanager
     def borrow(self):
-        if not self._lock.acquire(blocking=False):
+        with self._guard:
+            lent = self._lock.acquire(blocking=False)
+            table, self._table = self._table, None  # None while on loan
+        if not lent:
             yield None
             return
-        table = self._table
-        self._table = None
         try:
             if table is None:
                 table = _dag.NodeTable(4096, False)
@@ -60,19 +64,20 @@ class _ScratchTable:
                 table.reset()
             yield table
         finally:
-            if table.capacity <= self.keep_nodes and not self._drop:
-                self._table = table
-            self._drop = False
-            self._lock.release()
+            with self._guard:
+                if table.capacity <= self.keep_nodes and not self._drop:
+                    self._table = table
+                self._drop = False
+                self._lock.release()
 
     def clear(self) -> None:
         """Drop the kept table; a table on loan is dropped when it comes back
         (without waiting for it: the caller may be the borrower)."""
-        self._drop = True
-        if self._lock.acquire(blocking=False):
-            self._table = None
-            self._drop = False
-            self._lock.release()
+        with self._guard:
+            if self._lock.locked():
+                self._drop = True
+            else:
+                self._table = None
 
     @property
     def kept_bytes(self) -> int:
