@@ -18,9 +18,10 @@ The pipeline, in dependency order (each module only imports the ones above it):
     display, cli  text pictures, the `symasd` command
 """
 
+from . import _kernels  # noqa: F401  (first: says what to do if the kernels are not built)
 from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
-from .errors import InputError, SymasdError, TracingError
+from .errors import InputError, KernelsMissingError, SymasdError, TracingError
 from .graph import Graph
 from .memory import kept_memory, release_memory
 from .sparsity import hessian_sparsity, jacobian_sparsity
@@ -33,6 +34,7 @@ __all__ = [
     "SymasdError",
     "TracingError",
     "InputError",
+    "KernelsMissingError",
     "Graph",
     "SymArray",
     "trace",

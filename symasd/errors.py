@@ -22,3 +22,9 @@ class TracingError(SymasdError, TypeError):
 class InputError(SymasdError, ValueError):
     """An argument has the wrong shape, dtype or value (for example a complex
     or integer point, or a pattern that is not two-dimensional)."""
+
+
+class KernelsMissingError(SymasdError, ImportError):
+    """The compiled kernels (``symasd._sweeps`` and the others) cannot be found,
+    typically because Python runs in symasd's source tree, which has not been
+    built in place; the message says how to fix it."""
