@@ -12,7 +12,9 @@ cdef inline double _sign(double x) noexcept nogil:
         return 1.0
     if x < 0:
         return -1.0
-    return x  # 0.0, -0.0 and NaN map to themselves, as np.sign does
+    if x == 0:
+        return 0.0  # +0.0 for both zeros, as np.sign gives
+    return x  # NaN
 
 
 cdef inline double _max(double x, double y) noexcept nogil:

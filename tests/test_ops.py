@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from programs import programs, run
+from reference import assert_same_values
 
 import symasd
 from symasd.graph import Builder
@@ -105,7 +106,17 @@ def test_vm_matches_numpy_on_special_values(row):
     g = b.finish(out, pts.shape, out.shape)
     with np.errstate(all="ignore"):
         expected = row.numpy(pts[0], 2.5) if row.code == Code.POWC else row.numpy(*pts)
-        np.testing.assert_array_equal(g(pts), expected)
+    got = g(pts)
+    if row.code in (Code.MAX, Code.MIN):
+        # the sign of max(+0, -0) is left open by IEEE 754 and NumPy's follows its SIMD
+        # instruction set (x86's maxpd gives the second operand, Arm's fmax +0): ties of
+        # zeros are zero, and every other point is checked in full
+        tie = (pts[0] == 0) & (pts[1] == 0)
+        assert np.all(got[tie] == 0)
+        got, expected = got[~tie], expected[~tie]
+    # NaNs, infinities and signed zeros exactly; finite values within 4 ulp
+    # (NumPy's SIMD kernels and libm differ in the last bit on some CPUs)
+    assert_same_values(got, expected, err_msg=row.name)
 
 
 @pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
