@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _dag, _vm
-from .errors import InputError
+from . import _validation as validation
 from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, Code
 
 __all__ = ["Builder", "Graph"]
@@ -557,27 +557,9 @@ class Graph:
         return (f"Graph({kind}, input_shape={self.input_shape}, output_shape="
                 f"{self.output_shape}, n_nodes={self.n_nodes})")
 
-    def _check_point(self, x, shape, what) -> np.ndarray:
-        arr = np.asarray(x)
-        if np.iscomplexobj(arr):
-            raise InputError(f"{what} is complex; symasd differentiates real functions only: "
-                             "split real and imaginary parts into a real array")
-        if arr.dtype == object:
-            raise InputError(f"{what} must be a real NumPy array, got {type(x).__name__}")
-        if arr.shape != tuple(shape):
-            raise InputError(f"{what} has shape {arr.shape}, but the graph was traced with "
-                             f"shape {tuple(shape)}; pass an array of that shape")
-        return np.ascontiguousarray(arr, dtype=np.float64)
-
     def check_inputs(self, x, params) -> tuple[np.ndarray, np.ndarray]:
         """Validate a point and parameters; returns them flat, as float64."""
-        x = self._check_point(x, self.input_shape, "x")
-        if len(params) != len(self.param_shapes):
-            raise InputError(f"expected {len(self.param_shapes)} parameter array(s) after x, "
-                             f"got {len(params)}")
-        p = [self._check_point(v, s, f"parameter {i}").ravel()
-             for i, (v, s) in enumerate(zip(params, self.param_shapes, strict=True))]
-        return x.ravel(), (np.concatenate(p) if p else np.zeros(0))
+        return validation.inputs(x, params, self.input_shape, self.param_shapes)
 
     def node_values(self, x, *params) -> np.ndarray:
         """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
