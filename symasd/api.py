@@ -40,6 +40,7 @@ from .compiler import CompiledDerivative, compile_hessian, compile_jacobian
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
+from .evaluation import evaluate_flat
 from .graph import Graph
 from .sparsity import hessian_sparsity, jacobian_sparsity
 from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, seed_zero_rows
@@ -169,12 +170,13 @@ class PreparedJacobian(_Prepared):
         if self.compiled is None:
             return self._matrix(self._tape(x, params, values=False)[1])
         xf, pf = validation.inputs(x, params, *self._shapes)
-        return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
+        return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
         if self.compiled is not None:
-            out = self.compiled.graph.evaluate_flat(*validation.inputs(x, params, *self._shapes))
+            xf, pf = validation.inputs(x, params, *self._shapes)
+            out = evaluate_flat(self.compiled.graph, xf, pf)
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
         else:
             y, data = self._tape(x, params)
@@ -232,12 +234,13 @@ class PreparedHessian(_Prepared):
         if self.compiled is None:
             return self._matrix(self._tape(x, params, gradient=False, value=False)[2])
         xf, pf = validation.inputs(x, params, *self._shapes)
-        return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
+        return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
         if self.compiled is not None:
-            out = self.compiled.graph.evaluate_flat(*validation.inputs(x, params, *self._shapes))
+            xf, pf = validation.inputs(x, params, *self._shapes)
+            out = evaluate_flat(self.compiled.graph, xf, pf)
             n = self.compiled.n_gradient
             v, g, data = out[0], out[1:1 + n], out[1 + n:]
         else:

@@ -14,7 +14,7 @@ matrix works. Inputs, outputs and seeds are **flattened** (C order): ``x``
 of shape ``graph.input_shape`` is the vector ``x.ravel()`` of length ``n``,
 the outputs are ``graph(x).ravel()`` of length ``m``, and ``J`` is ``m x n``.
 Parameters are passed as a tuple of arrays matching ``graph.param_shapes``
-(like :meth:`Graph.node_values`, they are concatenated flat); they enter the
+(like :func:`symasd.evaluation.node_values`, they are concatenated flat); they enter the
 function but are never differentiated.
 
 Semantics
@@ -40,7 +40,7 @@ Semantics
 Execution
 ---------
 The sweeps walk the nodes by the segments of the graph's virtual-machine plan
-(:attr:`Graph.segments <symasd.graph.Graph.segments>`, computed once per
+(:func:`symasd.evaluation.segments`, computed once per
 graph). An indexed segment is processed node by node through the argument
 arrays. A strided segment (one opcode, arguments in arithmetic progressions:
 the nodes of one NumPy operation) is processed in blocks with no index
@@ -107,6 +107,7 @@ import numpy as np
 from . import _sweeps
 from . import _validation as validation
 from .errors import InputError
+from .evaluation import segments
 from .graph import Graph
 from .ops import classification_tables
 
@@ -146,9 +147,9 @@ def _finish(decompress):
 
 
 def _plan(graph: Graph, plan) -> np.ndarray:
-    """The segment plan a sweep runs: ``graph.segments`` (cached per graph) unless
+    """The segment plan a sweep runs: ``segments(graph)`` (kept per graph) unless
     ``plan`` is given (checked by the kernel)."""
-    return graph.segments if plan is None else np.asarray(plan)
+    return segments(graph) if plan is None else np.asarray(plan)
 
 
 _LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -162,7 +163,7 @@ def _cached(graph: Graph, plan, key: str, build):
     if cache is None:
         cache = _LAYOUTS.setdefault(graph, {})
     if key not in cache:
-        cache[key] = build(graph.segments)
+        cache[key] = build(segments(graph))
     return cache[key]
 
 
