@@ -539,7 +539,7 @@ class Graph:
 
     @cached_property
     def n_inputs(self) -> int:
-        # cached: every tape call checks its point against it, and np.prod costs
+        # cached: every tape call checks its seeds against it, and np.prod costs
         # microseconds
         return int(np.prod(self.input_shape, dtype=_I))
 
