@@ -3,10 +3,12 @@
 The pipeline, in dependency order (each module only imports the ones above it):
 
     errors      exception types
+    _validation the checks of points, parameters and seeds that every entry point uses
     ops         the op table: opcodes, NumPy rules, partials, sparsity classification
-    graph       the expression DAG (hash-consed struct-of-arrays) and its Builder
+    graph       the IR: the expression DAG (hash-consed struct-of-arrays) and its Builder
+    evaluation  g(x): the graph on the virtual machine, and its plans (cysrc/vm.pyx)
     tracing     SymArray and trace(): NumPy code -> Graph
-    sympy_bridge  from_sympy / Graph.to_sympy
+    sympy_bridge  from_sympy / g.to_sympy()
     sparsity    exact Jacobian / Hessian patterns (Cython kernels in cysrc/pattern.pyx)
     orderings, coloring, decompression
                 coloring problems, vertex orderings, results and recovery
@@ -16,12 +18,18 @@ The pipeline, in dependency order (each module only imports the ones above it):
     api         jacobian() / hessian(): prepared derivatives, mode selection
     memory      work memory kept between calls: kept_memory / release_memory
     display, cli  text pictures, the `symasd` command
+
+No module imports one below it (tests/test_imports.py fails on any import
+cycle). The graph imports none of its passes: evaluation and sympy_bridge
+register ``Graph.__call__`` and ``Graph.to_sympy`` where they define them,
+and are imported here so that every Graph has both.
 """
 
 from . import _kernels  # noqa: F401  (first: says what to do if the kernels are not built)
 from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
 from .errors import InputError, KernelsMissingError, SymasdError, TracingError
+from .evaluation import evaluate  # noqa: F401  (registers Graph.__call__)
 from .graph import Graph
 from .memory import kept_memory, release_memory
 from .sparsity import hessian_sparsity, jacobian_sparsity

@@ -34,11 +34,13 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from . import _validation as validation
 from .coloring import ColoringResult, color, result_from_colors
 from .compiler import CompiledDerivative, compile_hessian, compile_jacobian
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
+from .evaluation import evaluate_flat
 from .graph import Graph
 from .sparsity import hessian_sparsity, jacobian_sparsity
 from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, seed_zero_rows
@@ -132,6 +134,11 @@ class _Prepared:
         found once rather than by every tape sweep."""
         return seed_zero_rows(self._seeds)
 
+    @property
+    def _shapes(self):
+        """The traced input and parameter shapes, which every call is checked against."""
+        return self.graph.input_shape, self.graph.param_shapes
+
     def _matrix(self, data: np.ndarray) -> sp.csr_array:
         return self._template.matrix(data)
 
@@ -162,13 +169,14 @@ class PreparedJacobian(_Prepared):
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
         if self.compiled is None:
             return self._matrix(self._tape(x, params, values=False)[1])
-        xf, pf = self.graph.check_inputs(x, params)
-        return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
+        xf, pf = validation.inputs(x, params, *self._shapes)
+        return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
         if self.compiled is not None:
-            out = self.compiled.graph.evaluate_flat(*self.graph.check_inputs(x, params))
+            xf, pf = validation.inputs(x, params, *self._shapes)
+            out = evaluate_flat(self.compiled.graph, xf, pf)
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
         else:
             y, data = self._tape(x, params)
@@ -225,13 +233,14 @@ class PreparedHessian(_Prepared):
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
         if self.compiled is None:
             return self._matrix(self._tape(x, params, gradient=False, value=False)[2])
-        xf, pf = self.graph.check_inputs(x, params)
-        return self._matrix(self.compiled.matrix_graph.evaluate_flat(xf, pf))
+        xf, pf = validation.inputs(x, params, *self._shapes)
+        return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
         if self.compiled is not None:
-            out = self.compiled.graph.evaluate_flat(*self.graph.check_inputs(x, params))
+            xf, pf = validation.inputs(x, params, *self._shapes)
+            out = evaluate_flat(self.compiled.graph, xf, pf)
             n = self.compiled.n_gradient
             v, g, data = out[0], out[1:1 + n], out[1 + n:]
         else:

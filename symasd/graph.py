@@ -30,8 +30,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import _dag, _vm
-from .errors import InputError
+from . import _dag
 from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, Code
 
 __all__ = ["Builder", "Graph"]
@@ -509,8 +508,12 @@ class Builder:
 class Graph:
     """An immutable expression DAG with its inputs, parameters and outputs.
 
-    Produced by :func:`symasd.trace` and :func:`symasd.from_sympy`. Calling it
-    evaluates the traced function on the Cython virtual machine.
+    Produced by :func:`symasd.trace` and :func:`symasd.from_sympy`. The graph
+    is the IR only: the passes over it live in their own modules and import
+    it, never the other way round. Two of them register a method here, where
+    they are defined: calling the graph, ``g(x, *p)``, evaluates it on the
+    Cython virtual machine (:func:`symasd.evaluation.evaluate`), and
+    ``g.to_sympy()`` converts it (:func:`symasd.sympy_bridge.graph_to_sympy`).
 
     Example
     -------
@@ -536,7 +539,7 @@ class Graph:
 
     @cached_property
     def n_inputs(self) -> int:
-        # cached: every tape call checks its point against it, and np.prod costs
+        # cached: every tape call checks its seeds against it, and np.prod costs
         # microseconds
         return int(np.prod(self.input_shape, dtype=_I))
 
@@ -557,89 +560,9 @@ class Graph:
         return (f"Graph({kind}, input_shape={self.input_shape}, output_shape="
                 f"{self.output_shape}, n_nodes={self.n_nodes})")
 
-    def _check_point(self, x, shape, what) -> np.ndarray:
-        arr = np.asarray(x)
-        if np.iscomplexobj(arr):
-            raise InputError(f"{what} is complex; symasd differentiates real functions only: "
-                             "split real and imaginary parts into a real array")
-        if arr.dtype == object:
-            raise InputError(f"{what} must be a real NumPy array, got {type(x).__name__}")
-        if arr.shape != tuple(shape):
-            raise InputError(f"{what} has shape {arr.shape}, but the graph was traced with "
-                             f"shape {tuple(shape)}; pass an array of that shape")
-        return np.ascontiguousarray(arr, dtype=np.float64)
-
-    def check_inputs(self, x, params) -> tuple[np.ndarray, np.ndarray]:
-        """Validate a point and parameters; returns them flat, as float64."""
-        x = self._check_point(x, self.input_shape, "x")
-        if len(params) != len(self.param_shapes):
-            raise InputError(f"expected {len(self.param_shapes)} parameter array(s) after x, "
-                             f"got {len(params)}")
-        p = [self._check_point(v, s, f"parameter {i}").ravel()
-             for i, (v, s) in enumerate(zip(params, self.param_shapes, strict=True))]
-        return x.ravel(), (np.concatenate(p) if p else np.zeros(0))
-
-    def node_values(self, x, *params) -> np.ndarray:
-        """Values of every node at ``x`` (and ``params``), shape ``(n_nodes,)``."""
-        xflat, pflat = self.check_inputs(x, params)
-        vals = np.empty(self.n_nodes)
-        _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self._vm_plan,
-                    np.zeros(0, dtype=_I), xflat, pflat, vals, np.zeros(0))
-        return vals
-
-    def evaluate_flat(self, xflat: np.ndarray, pflat: np.ndarray) -> np.ndarray:
-        """The outputs (flat) at validated flat inputs, from :meth:`check_inputs`."""
-        plan = self._output_plan
-        if plan is None:
-            out = np.empty(self.n_outputs)
-            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self._vm_plan,
-                        self.outputs, xflat, pflat, np.empty(self.n_nodes), out)
-            return out
-        base, positions, nodes = plan
-        out = base.copy()
-        if nodes.size:
-            _vm.execute(self.op, self.arg0, self.arg1, self.arg2, self.const, self._vm_plan,
-                        nodes, xflat, pflat, np.empty(self.n_nodes), out, positions)
-        return out
-
-    @cached_property
-    def _output_plan(self):
-        """When most outputs are constants (derivatives of linear maps): their values,
-        and the positions and nodes of the others; ``None`` otherwise."""
-        is_const = self.op[self.outputs] == Code.CONST
-        if 2 * np.count_nonzero(is_const) < max(self.n_outputs, 1):
-            return None
-        base = np.where(is_const, self.const[self.outputs], 0.0)
-        positions = np.flatnonzero(~is_const)
-        return base, positions, np.ascontiguousarray(self.outputs[positions])
-
-    @cached_property
-    def segments(self) -> np.ndarray:
-        """The virtual machine's plan: segments of equal opcodes, strided where the
-        arguments are arithmetic progressions (see ``cysrc/vm.pyx``)."""
-        return _vm.plan(self.op, self.arg0, self.arg1, self.arg2)
-
-    @cached_property
-    def _vm_plan(self) -> np.ndarray:
-        """:attr:`segments` with runs of consecutive inputs marked as block copies."""
-        return _vm.leaf_runs(self.segments, self.op, self.const)
-
     @cached_property
     def levels(self) -> np.ndarray:
         """Level of every node: 0 for leaves, 1 + the deepest argument's level otherwise."""
         level = np.empty(self.n_nodes, dtype=_I)
         _dag.node_levels(self.op, self.arg0, self.arg1, self.arg2, level)
         return level
-
-    def __call__(self, x, *params) -> np.ndarray:
-        """Evaluate the graph's outputs at ``x``; returns an array of ``output_shape``."""
-        return self.evaluate_flat(*self.check_inputs(x, params)).reshape(self.output_shape)
-
-    def to_sympy(self, symbols=None) -> list:
-        """The outputs as a list of SymPy expressions (for small graphs).
-
-        ``symbols`` defaults to ``x0, x1, ...`` (and ``p0, p1, ...`` for parameters).
-        """
-        from .sympy_bridge import graph_to_sympy
-
-        return graph_to_sympy(self, symbols)

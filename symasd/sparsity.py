@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _dag, _pattern
+from . import _validation as validation
 from .errors import InputError
 from .graph import Graph
 from .ops import classification_tables
@@ -92,9 +93,8 @@ _SCRATCH = _ScratchTable(keep_nodes=1 << 20)
 def _graph_pattern(f: Callable | Graph, x0, p0, local: bool, kernel):
     """``kernel(graph)`` for ``f`` as a graph, or traced at ``x0`` into scratch storage."""
     if isinstance(f, Graph):
-        if x0 is not None and np.shape(x0) != f.input_shape:
-            raise InputError(f"x0 has shape {np.shape(x0)} but the graph's input shape is "
-                             f"{f.input_shape}")
+        if x0 is not None:
+            validation.point(x0, "x0", f.input_shape)
         if local and not f.local:
             raise InputError("a global Graph cannot give a local pattern; trace with "
                              "symasd.trace(f, x0, local=True) or pass the function itself")

@@ -14,7 +14,7 @@ matrix works. Inputs, outputs and seeds are **flattened** (C order): ``x``
 of shape ``graph.input_shape`` is the vector ``x.ravel()`` of length ``n``,
 the outputs are ``graph(x).ravel()`` of length ``m``, and ``J`` is ``m x n``.
 Parameters are passed as a tuple of arrays matching ``graph.param_shapes``
-(like :meth:`Graph.node_values`, they are concatenated flat); they enter the
+(like :func:`symasd.evaluation.node_values`, they are concatenated flat); they enter the
 function but are never differentiated.
 
 Semantics
@@ -40,7 +40,7 @@ Semantics
 Execution
 ---------
 The sweeps walk the nodes by the segments of the graph's virtual-machine plan
-(:attr:`Graph.segments <symasd.graph.Graph.segments>`, computed once per
+(:func:`symasd.evaluation.segments`, computed once per
 graph). An indexed segment is processed node by node through the argument
 arrays. A strided segment (one opcode, arguments in arithmetic progressions:
 the nodes of one NumPy operation) is processed in blocks with no index
@@ -105,7 +105,9 @@ from collections.abc import Callable
 import numpy as np
 
 from . import _sweeps
+from . import _validation as validation
 from .errors import InputError
+from .evaluation import segments
 from .graph import Graph
 from .ops import classification_tables
 
@@ -130,68 +132,9 @@ def _check_graph(graph) -> Graph:
     return graph
 
 
-def _real_array(a, what: str) -> np.ndarray:
-    if type(a) is np.ndarray and a.dtype == np.float64:
-        # the common case, which passes the checks below (they cost microseconds)
-        return a
-    arr = np.asarray(a)
-    if np.iscomplexobj(arr):
-        raise InputError(f"{what} is complex; symasd differentiates real functions only")
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == np.bool_):
-        raise InputError(f"{what} must be a real numeric array, got dtype {arr.dtype}")
-    return arr
-
-
-def _point(graph: Graph, x, params) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``x`` and ``params``; return them flat, contiguous float64."""
-    arr = _real_array(x, "x")
-    if arr.shape != tuple(graph.input_shape):
-        raise InputError(f"x has shape {arr.shape}, but the graph was traced with shape "
-                         f"{tuple(graph.input_shape)}; pass an array of that shape")
-    xf = np.ascontiguousarray(arr, dtype=np.float64).ravel()
-    if params is None:
-        params = ()
-    if not isinstance(params, (tuple, list)):
-        raise InputError("params must be a tuple of arrays matching graph.param_shapes "
-                         "(wrap a single array as (p,)); got "
-                         f"{type(params).__name__}")
-    if len(params) != len(graph.param_shapes):
-        raise InputError(f"the graph has {len(graph.param_shapes)} parameter arrays, "
-                         f"got {len(params)}")
-    flat = []
-    for i, (v, shape) in enumerate(zip(params, graph.param_shapes, strict=True)):
-        pa = _real_array(v, f"parameter {i}")
-        if pa.shape != tuple(shape):
-            raise InputError(f"parameter {i} has shape {pa.shape}, but the graph was traced "
-                             f"with shape {tuple(shape)}")
-        flat.append(np.asarray(pa, dtype=np.float64).ravel())
-    pf = np.ascontiguousarray(np.concatenate(flat)) if flat else _NO_PARAMS
-    return xf, pf
-
-
-_NO_PARAMS = np.zeros(0)
-_NO_PARAMS.flags.writeable = False
-
-
-def _seeds(seeds, rows: int, what: str, rows_name: str) -> np.ndarray:
-    arr = _real_array(seeds, what)
-    if arr.ndim != 2:
-        raise InputError(f"{what} must be a 2-D array of shape ({rows_name}={rows}, c); got "
-                         f"shape {arr.shape} (use {what}[:, None] for a single direction)")
-    if arr.shape[0] != rows:
-        raise InputError(f"{what} has {arr.shape[0]} rows, but the graph has "
-                         f"{rows_name}={rows}; expected shape ({rows}, c)")
-    if arr.shape[1] < 1:
-        raise InputError(f"{what} has no columns; pass at least one direction")
-    return np.ascontiguousarray(arr, dtype=np.float64)
-
-
 def _chunk(graph: Graph, c: int, per_column: int, chunk) -> int:
+    chunk = validation.chunk(chunk)
     if chunk is not None:
-        chunk = int(chunk)
-        if chunk < 1:
-            raise InputError(f"chunk must be a positive number of columns, got {chunk}")
         return min(chunk, c)
     budget = SWEEP_MEMORY_BYTES // max(1, 8 * per_column * graph.n_nodes)
     return int(max(1, min(c, budget)))
@@ -200,16 +143,13 @@ def _chunk(graph: Graph, c: int, per_column: int, chunk) -> int:
 def _finish(decompress):
     """The sweeps' ``finish`` argument for ``decompress``: checked to be callable
     (the compressed matrix it receives is reused by the next sweep)."""
-    if decompress is not None and not callable(decompress):
-        raise InputError(f"decompress must be a function of the compressed matrix, got "
-                         f"{type(decompress).__name__}")
-    return decompress
+    return validation.function(decompress, "decompress", "the compressed matrix")
 
 
 def _plan(graph: Graph, plan) -> np.ndarray:
-    """The segment plan a sweep runs: ``graph.segments`` (cached per graph) unless
+    """The segment plan a sweep runs: ``segments(graph)`` (kept per graph) unless
     ``plan`` is given (checked by the kernel)."""
-    return graph.segments if plan is None else np.asarray(plan)
+    return segments(graph) if plan is None else np.asarray(plan)
 
 
 _LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -223,7 +163,7 @@ def _cached(graph: Graph, plan, key: str, build):
     if cache is None:
         cache = _LAYOUTS.setdefault(graph, {})
     if key not in cache:
-        cache[key] = build(graph.segments)
+        cache[key] = build(segments(graph))
     return cache[key]
 
 
@@ -301,8 +241,8 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
            [ 0., -4.,  4.]])
     """
     graph = _check_graph(graph)
-    xf, pf = _point(graph, x, params)
-    S = _seeds(seeds, graph.n_inputs, "seeds", "n_inputs")
+    xf, pf = validation.inputs(x, params, graph.input_shape, graph.param_shapes)
+    S = validation.seeds(seeds, graph.n_inputs, "seeds", "n_inputs")
     cc = _chunk(graph, S.shape[1], 1, chunk)
     if isinstance(decompress, _sweeps.RowGather):
         return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
@@ -334,8 +274,8 @@ def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     array([[-2., -2.,  4.]])
     """
     graph = _check_graph(graph)
-    xf, pf = _point(graph, x, params)
-    W = _seeds(seeds, graph.n_outputs, "seeds", "n_outputs")
+    xf, pf = validation.inputs(x, params, graph.input_shape, graph.param_shapes)
+    W = validation.seeds(seeds, graph.n_outputs, "seeds", "n_outputs")
     cc = _chunk(graph, W.shape[1], 1, chunk)
     return _sweeps.reverse_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
                                  graph.outputs, _D1, xf, pf, W, graph.n_inputs, cc,
@@ -369,8 +309,8 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
     if graph.n_outputs != 1:
         raise InputError(f"hvp_numeric needs a scalar function (one output); the graph has "
                          f"{graph.n_outputs} outputs, shape {graph.output_shape}")
-    xf, pf = _point(graph, x, params)
-    Vs = _seeds(V, graph.n_inputs, "V", "n_inputs")
+    xf, pf = validation.inputs(x, params, graph.input_shape, graph.param_shapes)
+    Vs = validation.seeds(V, graph.n_inputs, "V", "n_inputs")
     cc = _chunk(graph, Vs.shape[1], 2, chunk)
     value = bool(value)
     v, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,

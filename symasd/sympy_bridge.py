@@ -2,8 +2,10 @@
 
 ``from_sympy`` walks each SymPy expression once (shared subexpressions are
 converted once and hash-consed), mapping SymPy's n-ary ``Add``/``Mul`` to
-balanced trees of binary nodes. ``Graph.to_sympy`` goes the other way, node
-by node, and is meant for small graphs (inspection, tests, printing).
+balanced trees of binary nodes. :func:`graph_to_sympy` goes the other way, node
+by node, and is meant for small graphs (inspection, tests, printing); it is
+registered here as ``Graph.to_sympy``, so that :mod:`symasd.graph` need not
+import this module (which imports it).
 """
 
 from __future__ import annotations
@@ -182,7 +184,17 @@ _TO_SYMPY_BINARY = {
 
 
 def graph_to_sympy(g: Graph, symbols: Sequence | None = None) -> list:
-    """The outputs of ``g`` as SymPy expressions (node-by-node; for small graphs)."""
+    """The outputs of ``g`` as a list of SymPy expressions (node by node; for small
+    graphs). ``symbols`` defaults to ``x0, x1, ...`` (parameters are ``p0, p1, ...``).
+
+    Registered as ``Graph.to_sympy``: ``g.to_sympy()`` is ``graph_to_sympy(g)``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> symasd.trace(lambda x: x[0] * np.sin(x[1]), np.ones(2)).to_sympy()
+    [x0*sin(x1)]
+    """
     if symbols is None:
         symbols = sympy.symbols(f"x0:{g.n_inputs}") if g.n_inputs else []
     symbols = list(symbols)
@@ -211,3 +223,6 @@ def graph_to_sympy(g: Graph, symbols: Sequence | None = None) -> list:
             e = _TO_SYMPY_BINARY[code](exprs[g.arg0[k]], exprs[g.arg1[k]])
         exprs[k] = e
     return [exprs[i] for i in g.outputs]
+
+
+Graph.to_sympy = graph_to_sympy

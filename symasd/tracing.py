@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validation as validation
 from .errors import InputError, TracingError
 from .graph import Builder, Graph
 from .ops import Code
@@ -1057,16 +1058,7 @@ for _name in ("amax", "amin"):
 def _check_point(x0, what: str) -> np.ndarray:
     if isinstance(x0, SymArray):
         raise InputError(f"{what} must be a numeric NumPy array, not a symbolic array")
-    arr = np.asarray(x0)
-    if arr.dtype == object:
-        raise InputError(f"{what} must be a NumPy array of float64, got {type(x0).__name__}")
-    if arr.dtype.kind == "c":
-        raise InputError(f"{what} is complex ({arr.dtype}); symasd differentiates real "
-                         "functions: pass a float64 array (split real and imaginary parts)")
-    if arr.dtype.kind != "f":
-        raise InputError(f"{what} has dtype {arr.dtype}; pass a float64 array, e.g. "
-                         f"{what}.astype(float), so that the function is traced as real-valued")
-    return arr.astype(np.float64)
+    return validation.point(x0, what)
 
 
 def _output_ids(out, builder: Builder) -> np.ndarray:
@@ -1128,9 +1120,9 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
     patterns only (see :class:`~symasd.graph.Builder`)."""
     x0 = _check_point(x0, "x0")
     params = [_check_point(p, f"p0[{i}]") for i, p in enumerate(p0)]
-    if local and not (np.isfinite(x0).all() and all(np.isfinite(p).all() for p in params)):
-        raise InputError("local tracing needs a finite point: x0 (or a parameter) contains "
-                         "NaN or inf")
+    if local:
+        for arr, what in ((x0, "x0"), *((p, f"p0[{i}]") for i, p in enumerate(params))):
+            validation.finite(arr, what, "local tracing")
     builder = Builder(local=local, capacity=16 * x0.size + 4096, share=share, table=table,
                       structural=structural)
     x = SymArray(builder.variables(x0).reshape(x0.shape), builder)

@@ -11,6 +11,7 @@ from programs import programs, run
 from reference import assert_same_values
 
 import symasd
+from symasd.evaluation import leaf_plan, segments
 from symasd.graph import Builder
 from symasd.ops import OPS, Code, classification_tables
 
@@ -158,7 +159,7 @@ def test_strided_and_indexed_evaluation_agree():
                                   np.where(x > 0, x, -x)[::-1], 3 * x[::3] - x[0]])
     g = symasd.trace(f, np.zeros(64))
     x = rng.standard_normal(64)
-    strided = g.segments
+    strided = segments(g)
     assert strided[:, 2].sum() > 0  # the plan does use strided segments
     indexed = _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)
     assert indexed[:, 2].sum() == 0
@@ -191,7 +192,7 @@ def test_unit_and_zero_stride_loops_and_input_copies_match_the_indexed_plan():
     rng = np.random.default_rng(3)
     x, p = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n)
     g = symasd.trace(f, np.ones(n), np.ones(n))
-    plan = g._vm_plan
+    plan = leaf_plan(g)
     copies = plan[plan[:, 2] == 2]
     assert copies.shape[0] == 2  # x[0..n) and p[0..n), created in order
     leaf = np.isin(g.op, [int(Code.VAR), int(Code.PARAM)])
@@ -213,7 +214,7 @@ def test_unit_and_zero_stride_loops_and_input_copies_match_the_indexed_plan():
     const = g.const.copy()
     var = np.flatnonzero(g.op == int(Code.VAR))
     const[var] = const[var][::-1]
-    marked = _vm.leaf_runs(g.segments, g.op, const)
+    marked = _vm.leaf_runs(segments(g), g.op, const)
     assert (marked[:, 2] == 2).sum() == 1
     out = np.empty(g.n_outputs)
     _vm.execute(g.op, g.arg0, g.arg1, g.arg2, const, marked, g.outputs, x, p,
@@ -237,7 +238,7 @@ def test_vm_plan_matches_the_indexed_plan_on_random_programs(program, seed):
         x = np.random.default_rng(seed).uniform(-2, 2, n)
         x[seed % n] = (np.nan, np.inf, -np.inf, 0.0)[seed % 4]
         outs = []
-        for seg in (g._vm_plan, _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)):
+        for seg in (leaf_plan(g), _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)):
             out = np.empty(g.n_outputs)
             _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, seg, g.outputs, x,
                         np.zeros(0), np.empty(g.n_nodes), out)

@@ -10,6 +10,7 @@ from reference import assert_same_values, complex_step_hessian, complex_step_jac
 
 import symasd
 from symasd import InputError, _sweeps, _vm, sweeps
+from symasd.evaluation import segments
 from symasd.graph import Builder
 from symasd.ops import OPS, Code
 from symasd.sweeps import forward_numeric, hvp_numeric, reverse_numeric
@@ -441,7 +442,7 @@ def test_prepared_seed_flags_do_not_leak_into_other_seeds():
         # the same graph with other seeds (zero rows where the coloring's have none)
         S = np.array(P._seeds)
         S[::3] = 0.0
-        ref = run_sweep(P.graph, x, (), S, plan=np.asarray(P.graph.segments))
+        ref = run_sweep(P.graph, x, (), S, plan=np.asarray(segments(P.graph)))
         for u, v in zip(run_sweep(P.graph, x, (), S), ref, strict=True):
             np.testing.assert_array_equal(u, v)
 
@@ -612,7 +613,7 @@ def test_wrong_shapes_raise_input_error():
 def _plans(g):
     """The graph's own plan, an all-indexed plan and one with strided segments
     from length 2 (many short, self-referencing and negative-stride segments)."""
-    return {"default": g.segments,
+    return {"default": segments(g),
             "indexed": _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9),
             "fine": _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 2)}
 
@@ -657,9 +658,9 @@ def test_programs_plans_give_identical_jacobians(prog, seed):
         # that runs whole segments in plan order
         args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x,
                 np.zeros(0), S)
-        results["identity"] = (*_sweeps.forward_sweep(*args, 0, g.segments),
+        results["identity"] = (*_sweeps.forward_sweep(*args, 0, segments(g)),
                                *results["default"][2:])
-        untiled = _sweeps.forward_layout(*args[:7], n, g.segments, tile=False)
+        untiled = _sweeps.forward_layout(*args[:7], n, segments(g), tile=False)
         results["untiled"] = (*_sweeps.forward_sweep(*args, 2, layout=untiled),
                               *results["default"][2:])
         # without y, only the values that partials read (NaN inputs included)
@@ -703,7 +704,7 @@ def test_programs_plans_give_identical_hessian_vector_products(prog, seed):
         # rows in node order (no layouts)
         value, grad, HV = _sweeps.hvp_sweep(
             g.op, g.arg0, g.arg1, g.arg2, g.const, int(g.outputs[0]), sweeps._D1,
-            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V, 0, g.segments)
+            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V, 0, segments(g))
         results["identity"] = (np.float64(value), grad, HV)
     _assert_same(results)
 
@@ -727,7 +728,7 @@ def _chain_graph(n):
 def test_self_referencing_segments():
     n = 40
     g = _chain_graph(n)
-    seg = g.segments
+    seg = segments(g)
     strided = seg[seg[:, 2] == 1]
     # an argument progression that reaches into its own segment
     assert any(row[3 + 2 * t] + (row[1] - row[0] - 1) * row[4 + 2 * t] >= row[0]
@@ -863,7 +864,7 @@ def test_hvp_scalar_adjoints_in_slots():
     hvps = {name: hvp_numeric(g, x, (), V, plan=plan) for name, plan in _plans(g).items()}
     value, grad, HV = _sweeps.hvp_sweep(
         g.op, g.arg0, g.arg1, g.arg2, g.const, int(g.outputs[0]), sweeps._D1, sweeps._D2,
-        sweeps._CROSS, x, np.zeros(0), V, 0, g.segments)
+        sweeps._CROSS, x, np.zeros(0), V, 0, segments(g))
     hvps["identity"] = (np.float64(value), grad, HV)
     _assert_same(hvps)
     s = np.sin(c[::-1] * x)
@@ -884,9 +885,9 @@ def test_forward_layout_reuses_slots():
     # arrays only the two inner differences need slots, and in the tiled order
     # only a few blocks of them at a time
     untiled = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                     sweeps._D1, n, g.segments, tile=False)
+                                     sweeps._D1, n, segments(g), tile=False)
     assert untiled.n_slots == (n - 1) + (n - 2) and lay.n_nodes == g.n_nodes
-    assert lay.n_slots < untiled.n_slots / 2 and lay.units.shape[0] > g.segments.shape[0]
+    assert lay.n_slots < untiled.n_slots / 2 and lay.units.shape[0] > segments(g).shape[0]
     x = np.random.default_rng(0).standard_normal(n)
     S = (np.arange(n)[:, None] % 4 == np.arange(4)).astype(float)
     _, B = forward_numeric(g, x, (), S)
@@ -899,7 +900,7 @@ def test_forward_layout_reuses_slots():
     with pytest.raises(ValueError, match="other node arrays"):
         _sweeps.forward_sweep(other.op, *args[1:], layout=lay)
     no_reuse = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                      sweeps._D1, n, g.segments, reuse=False)
+                                      sweeps._D1, n, segments(g), reuse=False)
     assert no_reuse.n_slots >= untiled.n_slots
     for other_layout in (no_reuse, untiled):
         np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=other_layout)[1], B)
@@ -985,7 +986,7 @@ def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
     V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
     args = (h.op, h.arg0, h.arg1, h.arg2, h.const, int(h.outputs[0]), sweeps._D1,
             sweeps._D2, sweeps._CROSS, x, np.zeros(0), V)
-    expected = _sweeps.hvp_sweep(*args, 0, h.segments)
+    expected = _sweeps.hvp_sweep(*args, 0, segments(h))
     for got in (hvp_numeric(h, x, (), V), _sweeps.hvp_sweep(*args, 1, layouts=(tangents,
                                                                               adjoints))):
         for u, v in zip(got, expected, strict=True):
@@ -1029,7 +1030,7 @@ def test_hvp_layouts_leave_out_the_tangents_only_a_constant_factor_reads():
 def test_invalid_plans_raise():
     g = symasd.trace(lambda x: x[1:] * x[:-1], np.zeros(20))
     x, S = np.ones(20), np.eye(20)
-    seg = g.segments.copy()
+    seg = segments(g).copy()
     forward_numeric(g, x, (), S, plan=seg)
     with pytest.raises(ValueError, match="columns"):
         forward_numeric(g, x, (), S, plan=seg[:, :8])
@@ -1101,7 +1102,7 @@ def test_hvp_interleaved_and_stride_two_arguments():
         return np.sum(u * np.tanh(x[m // 2:])) + v + w              # with a gap
 
     g = symasd.trace(f, np.zeros(m))
-    seg = g.segments
+    seg = segments(g)
     assert any(row[2] and row[4] == 2 and row[6] == 2 and abs(row[5] - row[3]) == 1
                for row in seg)
     rng = np.random.default_rng(11)

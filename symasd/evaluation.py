@@ -1,0 +1,152 @@
+"""Evaluating a :class:`~symasd.graph.Graph`: the Python front of ``cysrc/vm.pyx``.
+
+The virtual machine runs a graph by a *plan* of segments (runs of one opcode,
+strided where the arguments are arithmetic progressions, see
+``cysrc/vm.pyx``), found once per graph and kept with it; the numeric sweeps
+(:mod:`symasd.sweeps`) walk the same segments. This module checks the inputs
+(:mod:`symasd._validation`), makes and keeps the plans, and calls the kernel.
+
+:func:`evaluate` is registered as ``Graph.__call__`` here, where it is defined,
+so that ``g(x)`` works while :mod:`symasd.graph` (the IR) imports no pass over
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import _validation as validation
+from . import _vm
+from .graph import Graph
+from .ops import Code
+
+__all__ = ["evaluate", "evaluate_flat", "node_values", "inputs", "segments", "leaf_plan",
+           "output_plan"]
+
+_I = np.int64
+_NO_NODES = np.zeros(0, dtype=_I)
+
+
+def _kept(g: Graph, name: str, build: Callable[[Graph], object]):
+    """``build(g)``, computed once per graph and kept in its instance dictionary
+    (as ``functools.cached_property`` keeps its values: the graph is frozen, but
+    what is derived from it can be kept with it)."""
+    kept = g.__dict__
+    try:
+        return kept[name]
+    except KeyError:
+        value = kept[name] = build(g)
+        return value
+
+
+def segments(g: Graph) -> np.ndarray:
+    """The virtual machine's plan of ``g``: segments of equal opcodes, strided where
+    the arguments are arithmetic progressions (computed once per graph).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.evaluation import segments
+    >>> segments(symasd.trace(lambda x: np.sin(x) * 2, np.ones(5))).shape[0] >= 1
+    True
+    """
+    return _kept(g, "_vm_segments", lambda g: _vm.plan(g.op, g.arg0, g.arg1, g.arg2))
+
+
+def leaf_plan(g: Graph) -> np.ndarray:
+    """:func:`segments` with runs of consecutive inputs marked as block copies: the
+    plan :func:`evaluate` runs."""
+    return _kept(g, "_vm_leaf_plan", lambda g: _vm.leaf_runs(segments(g), g.op, g.const))
+
+
+def _constant_outputs(g: Graph):
+    """When most outputs are constants (derivatives of linear maps): their values,
+    and the positions and nodes of the others; ``None`` otherwise."""
+    is_const = g.op[g.outputs] == Code.CONST
+    if 2 * np.count_nonzero(is_const) < max(g.n_outputs, 1):
+        return None
+    base = np.where(is_const, g.const[g.outputs], 0.0)
+    positions = np.flatnonzero(~is_const)
+    return base, positions, np.ascontiguousarray(g.outputs[positions])
+
+
+def output_plan(g: Graph):
+    """The outputs' plan, kept per graph: ``None`` (run the graph for every output)
+    or ``(base, positions, nodes)`` (copy the constant outputs from ``base``, run
+    only ``nodes`` into ``positions``)."""
+    return _kept(g, "_vm_output_plan", _constant_outputs)
+
+
+def inputs(g: Graph, x, params) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``params`` checked against the shapes ``g`` was traced with, flat
+    float64 (see :mod:`symasd._validation`).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.evaluation import inputs
+    >>> inputs(symasd.trace(lambda x: x, np.ones((1, 2))), [[1.0, 2.0]], ())
+    (array([1., 2.]), array([], dtype=float64))
+    """
+    return validation.inputs(x, params, g.input_shape, g.param_shapes)
+
+
+def node_values(g: Graph, x, *params) -> np.ndarray:
+    """Values of every node of ``g`` at ``x`` (and ``params``), shape ``(n_nodes,)``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.evaluation import node_values
+    >>> node_values(symasd.trace(lambda x: x * 3, np.ones(1)), np.array([2.0]))
+    array([2., 3., 6.])
+    """
+    xflat, pflat = inputs(g, x, params)
+    vals = np.empty(g.n_nodes)
+    _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, leaf_plan(g), _NO_NODES, xflat, pflat,
+                vals, np.zeros(0))
+    return vals
+
+
+def evaluate_flat(g: Graph, xflat: np.ndarray, pflat: np.ndarray) -> np.ndarray:
+    """The outputs of ``g`` (flat) at flat inputs already checked by :func:`inputs`.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.evaluation import evaluate_flat
+    >>> evaluate_flat(symasd.trace(lambda x: x.sum(), np.ones(2)), np.ones(2), np.zeros(0))
+    array([2.])
+    """
+    plan = output_plan(g)
+    if plan is None:
+        out = np.empty(g.n_outputs)
+        _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, leaf_plan(g), g.outputs, xflat,
+                    pflat, np.empty(g.n_nodes), out)
+        return out
+    base, positions, nodes = plan
+    out = base.copy()
+    if nodes.size:
+        _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, leaf_plan(g), nodes, xflat, pflat,
+                    np.empty(g.n_nodes), out, positions)
+    return out
+
+
+def evaluate(g: Graph, x, *params) -> np.ndarray:
+    """Evaluate the graph's outputs at ``x``; returns an array of ``output_shape``.
+
+    Registered as ``Graph.__call__``: ``g(x, *p)`` is ``evaluate(g, x, *p)``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x, p: x * p, np.ones(2), np.ones(2))
+    >>> g(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    array([3., 8.])
+    """
+    return evaluate_flat(g, *inputs(g, x, params)).reshape(g.output_shape)
+
+
+Graph.__call__ = evaluate
