@@ -182,6 +182,9 @@ class Mode(ABC):
 class JacobianMode(Mode):
     """A way to compute a sparse Jacobian."""
 
+    def compile(self, graph: Graph, coloring: ColoringResult) -> CompiledDerivative:
+        return compile_jacobian(graph, coloring)
+
 
 class ForwardMode(JacobianMode):
     """Column coloring, one JVP per color."""
@@ -190,25 +193,25 @@ class ForwardMode(JacobianMode):
     problem = "column"
     _tape_type = _ForwardTape
 
-    def compile(self, graph: Graph, coloring: ColoringResult) -> CompiledDerivative:
-        return compile_jacobian(graph, column_colors=coloring.colors,
-                                n_column_colors=coloring.ncolors,
-                                compressed_indices=coloring.compressed_indices)
-
     def products(self, coloring: ColoringResult) -> str:
         return f"{int(coloring.ncolors)} JVPs instead of {coloring.shape[1]}"
 
 
-class DenseJacobianMode(ForwardMode):
-    """One JVP per column (every column its own color)."""
-
-    name = "dense"
+class _Dense:
+    """The dense modes: every input its own color, whatever the order; their
+    symbolic sweeps carry ``n_inputs`` directions per node."""
 
     def color(self, pattern, order="largest_first") -> ColoringResult:
         return _identity_coloring(pattern)
 
     def too_large_to_compile(self, graph: Graph) -> bool:
         return graph.n_nodes * graph.n_inputs > DENSE_SYMBOLIC_LIMIT
+
+
+class DenseJacobianMode(_Dense, ForwardMode):
+    """One JVP per column."""
+
+    name = "dense"
 
 
 class ReverseMode(JacobianMode):
@@ -220,11 +223,6 @@ class ReverseMode(JacobianMode):
 
     def cost(self, coloring: ColoringResult) -> float:
         return REVERSE_COST * coloring.ncolors
-
-    def compile(self, graph: Graph, coloring: ColoringResult) -> CompiledDerivative:
-        return compile_jacobian(graph, row_colors=coloring.colors,
-                                n_row_colors=coloring.ncolors,
-                                compressed_indices=coloring.compressed_indices)
 
     def products(self, coloring: ColoringResult) -> str:
         return f"{int(coloring.ncolors)} VJPs instead of {coloring.shape[0]}"
@@ -240,13 +238,6 @@ class BidirectionalMode(JacobianMode):
     def cost(self, coloring: ColoringResult) -> float:
         return coloring.n_column_colors + REVERSE_COST * coloring.n_row_colors
 
-    def compile(self, graph: Graph, coloring: ColoringResult) -> CompiledDerivative:
-        return compile_jacobian(graph, row_colors=coloring.row_colors,
-                                n_row_colors=coloring.n_row_colors,
-                                column_colors=coloring.column_colors,
-                                n_column_colors=coloring.n_column_colors,
-                                compressed_indices=coloring.compressed_indices)
-
     def products(self, coloring: ColoringResult) -> str:
         return (f"{_plural(coloring.n_column_colors, 'JVP')} + "
                 f"{_plural(coloring.n_row_colors, 'VJP')} instead of {min(coloring.shape)}")
@@ -258,11 +249,7 @@ class HessianMode(Mode):
     _tape_type = _HessianTape
 
     def compile(self, graph: Graph, coloring: ColoringResult) -> CompiledDerivative:
-        if coloring.problem == "acyclic":
-            return compile_hessian(graph, colors=coloring.colors, ncolors=coloring.ncolors,
-                                   program=coloring.program, nnz=coloring.nnz)
-        return compile_hessian(graph, colors=coloring.colors, ncolors=coloring.ncolors,
-                               compressed_indices=coloring.compressed_indices)
+        return compile_hessian(graph, coloring)
 
     def products(self, coloring: ColoringResult) -> str:
         return f"{int(coloring.ncolors)} HVPs instead of {coloring.shape[1]}"
@@ -289,23 +276,17 @@ class ColumnHessianMode(HessianMode):
     problem = "column"
 
 
-class DenseHessianMode(HessianMode):
+class DenseHessianMode(_Dense, HessianMode):
     """One HVP per input."""
 
     name = "dense"
     problem = "column"
 
-    def color(self, pattern, order="largest_first") -> ColoringResult:
-        return _identity_coloring(pattern)
 
-    def too_large_to_compile(self, graph: Graph) -> bool:
-        return graph.n_nodes * graph.n_inputs > DENSE_SYMBOLIC_LIMIT
-
-
-#: The Jacobian modes by public name, in the order ``mode="auto"`` breaks ties.
+#: The Jacobian modes by public name (the order of the documented list).
 JACOBIAN: dict[str, JacobianMode] = {
     m.name: m for m in (ForwardMode(), ReverseMode(), BidirectionalMode(), DenseJacobianMode())}
-#: The Hessian modes by public name.
+#: The Hessian modes by public name (the order of the documented list).
 HESSIAN: dict[str, HessianMode] = {
     m.name: m for m in (StarMode(), AcyclicMode(), ColumnHessianMode(), DenseHessianMode())}
 

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import symasd
 from symasd import modes
 from symasd.api import HESSIAN_MODES, JACOBIAN_MODES
+from symasd.compiler import compile_hessian, compile_jacobian
 from symasd.dense import dense_jacobian
 from symasd.modes import HESSIAN, JACOBIAN, REVERSE_COST, Candidate
 
@@ -191,3 +192,19 @@ def test_auto_on_the_benchmark_problems():
     for engine, expected in (("auto", ("star", 3)), ("tape", ("acyclic", 2))):
         hes = symasd.hessian(pb.chained_rosenbrock, np.zeros(200) + 0.3, engine=engine)
         assert (hes.mode, hes.ncolors) == expected
+
+
+def test_compiler_reads_the_coloring_result():
+    g = symasd.trace(arrow_hessian, np.zeros(8))
+    H = symasd.hessian_sparsity(g)
+    with pytest.raises(symasd.InputError, match="star coloring"):
+        compile_jacobian(g, symasd.color(H, "star"))
+    jg = symasd.trace(arrow, np.zeros(8))
+    with pytest.raises(symasd.InputError, match="row coloring"):
+        compile_hessian(g, symasd.color(symasd.jacobian_sparsity(jg), "row"))
+    x = np.linspace(0.1, 0.8, 8)
+    J = symasd.jacobian_sparsity(jg)
+    values = [compile_jacobian(jg, symasd.color(J, p)).matrix_graph(x)
+              for p in ("column", "row", "bidirectional")]
+    for v in values[1:]:
+        np.testing.assert_allclose(v, values[0], rtol=1e-14)
