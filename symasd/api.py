@@ -95,6 +95,8 @@ class _Prepared:
         self.engine = engine
         self.compiled = compiled
         self._tape = chosen.mode.tape(graph, chosen.coloring)
+        # the one template of this preparation (the colorings build theirs only if
+        # asked to decompress): every matrix shares the arrays of `sparsity`
         self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
 
     @property

@@ -208,3 +208,21 @@ def test_compiler_reads_the_coloring_result():
               for p in ("column", "row", "bidirectional")]
     for v in values[1:]:
         np.testing.assert_allclose(v, values[0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("build,f,kw", [(symasd.jacobian, arrow, {}),
+                                        (symasd.jacobian, brusselator, {"engine": "tape"}),
+                                        (symasd.hessian, arrow_hessian, {"engine": "tape"})])
+def test_one_csr_template_per_preparation(build, f, kw, monkeypatch):
+    from symasd import decompression
+
+    built = []
+    init = decompression.CSRTemplate.__init__
+    monkeypatch.setattr(decompression.CSRTemplate, "__init__",
+                        lambda self, *a: (built.append(a[0]), init(self, *a))[1])
+    prepared = build(f, np.zeros(32), **kw)  # auto weighs 2-3 colorings
+    M = prepared(np.full(32, 0.7))
+    assert len(built) == 1
+    # every matrix shares the structure arrays of the prepared pattern
+    assert np.shares_memory(M.indptr, prepared.sparsity.indptr)
+    assert np.shares_memory(M.indices, prepared.sparsity.indices)
