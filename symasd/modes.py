@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .coloring import ColoringResult, color, result_from_colors
+from .coloring import ColoringResult, PatternLike, as_pattern, color, result_from_colors
 from .compiler import CompiledDerivative, compile_hessian, compile_jacobian
 from .graph import Graph
 from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, seed_zero_rows
@@ -61,9 +61,10 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _identity_coloring(pattern) -> ColoringResult:
+def _identity_coloring(pattern: PatternLike) -> ColoringResult:
     """Every column its own color: the dense modes' "coloring"."""
-    return result_from_colors(pattern, "column", np.arange(pattern.shape[1], dtype=np.int64))
+    P = as_pattern(pattern)
+    return result_from_colors(P, "column", np.arange(P.shape[1], dtype=np.int64))
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class Mode(ABC):
     problem: ClassVar[str]
     _tape_type: ClassVar[type[Tape]]
 
-    def color(self, pattern, order="largest_first") -> ColoringResult:
+    def color(self, pattern: PatternLike, order="largest_first") -> ColoringResult:
         """Color ``pattern`` (this mode's problem) with the vertex ``order``."""
         return color(pattern, self.problem, order)
 
@@ -201,7 +202,7 @@ class _Dense:
     """The dense modes: every input its own color, whatever the order; their
     symbolic sweeps carry ``n_inputs`` directions per node."""
 
-    def color(self, pattern, order="largest_first") -> ColoringResult:
+    def color(self, pattern: PatternLike, order="largest_first") -> ColoringResult:
         return _identity_coloring(pattern)
 
     def too_large_to_compile(self, graph: Graph) -> bool:
@@ -307,7 +308,7 @@ class Candidate:
     coloring: ColoringResult
 
     @classmethod
-    def of(cls, mode: Mode, pattern, order="largest_first") -> Candidate:
+    def of(cls, mode: Mode, pattern: PatternLike, order="largest_first") -> Candidate:
         """``mode`` with its coloring of ``pattern`` in ``order``."""
         return cls(mode, mode.color(pattern, order))
 
