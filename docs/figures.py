@@ -24,7 +24,8 @@ import scipy.sparse as sp  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
 import symasd  # noqa: E402
-from symasd.cli import dense_jacobian, iter_diff, median_time  # noqa: E402
+from symasd.demo import iter_diff, median_time  # noqa: E402
+from symasd.dense import dense_jacobian  # noqa: E402
 
 IMG = Path(__file__).resolve().parent / "img"
 DPI = 100

@@ -15,9 +15,13 @@ The pipeline, in dependency order (each module only imports the ones above it):
                 (cysrc/coloring.pyx, ordering.pyx, decompress.pyx)
     sweeps      numeric compressed sweeps: JVPs, VJPs, HVPs (cysrc/sweeps.pyx)
     compiler    symbolic compressed sweeps: derivative DAGs
+    dense       dense derivatives for reference and checks
+    modes       derivative modes (forward, reverse, ..., star, acyclic): coloring
+                problem, cost, compilation, tape sweeps, description
     api         jacobian() / hessian(): prepared derivatives, mode selection
     memory      work memory kept between calls: kept_memory / release_memory
-    display, cli  text pictures, the `symasd` command
+    display     text pictures of patterns
+    demo, cli   the demonstration pipeline; the `symasd` command (argument parsing)
 
 No module imports one below it (tests/test_imports.py fails on any import
 cycle). The graph imports none of its passes: evaluation and sympy_bridge

@@ -1,8 +1,10 @@
 """Prepared sparse derivatives: :func:`jacobian` and :func:`hessian`.
 
 Preparation traces the function, detects the sparsity pattern, colors it,
-picks a mode and (for the default engine) compiles the derivative DAG with
-symbolic compressed sweeps. Calling the prepared object then only evaluates:
+picks a mode (a :mod:`symasd.modes` object: coloring problem, cost,
+compilation, tape sweeps) and (for the default engine) compiles the
+derivative DAG with symbolic compressed sweeps. Calling the prepared object
+then only evaluates:
 
 * ``engine="vm"`` (the default, ``"auto"``): the compiled derivative DAG on the
   Cython virtual machine. Best whenever the same derivative is needed more
@@ -29,34 +31,27 @@ a whole solve (time in an ODE right-hand side, multipliers in a Lagrangian).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as validation
-from .coloring import ColoringResult, color, result_from_colors
-from .compiler import CompiledDerivative, compile_hessian, compile_jacobian
+from .coloring import ColoringResult
+from .compiler import CompiledDerivative
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
 from .evaluation import evaluate_flat
 from .graph import Graph
+from .modes import HESSIAN, JACOBIAN, Candidate, HessianMode, Mode
 from .sparsity import hessian_sparsity, jacobian_sparsity
-from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, seed_zero_rows
 from .tracing import trace
 
 __all__ = ["jacobian", "hessian", "PreparedJacobian", "PreparedHessian"]
 
-JACOBIAN_MODES = ("auto", "forward", "reverse", "bidirectional", "dense")
-HESSIAN_MODES = ("auto", "star", "acyclic", "column", "dense")
+JACOBIAN_MODES = ("auto", *JACOBIAN)
+HESSIAN_MODES = ("auto", *HESSIAN)
 ENGINES = ("auto", "vm", "tape")
-# Above this many (nodes x directions), a dense symbolic sweep would not fit
-# comfortably in memory; dense mode then runs on the tape.
-_DENSE_SYMBOLIC_LIMIT = 20_000_000
-# A reverse sweep costs about this many forward sweeps (it also needs a
-# forward pass for the values and accumulates adjoints).
-_REVERSE_COST = 1.5
 # With the compiled engine, modes this close to the cheapest by products are
 # compiled too, and the smallest derivative DAG wins.
 _COMPILE_SLACK = 1.25
@@ -92,14 +87,18 @@ class _Prepared:
     compiled: CompiledDerivative | None
     _template: CSRTemplate
 
-    def __init__(self, graph: Graph, sparsity, coloring: ColoringResult, mode: str,
-                 engine: str, compiled: CompiledDerivative | None):
+    def __init__(self, graph: Graph, sparsity, chosen: Candidate, engine: str,
+                 compiled: CompiledDerivative | None):
         self.graph = graph
         self.sparsity = sparsity
-        self.coloring = coloring
-        self.mode = mode
+        self.coloring = chosen.coloring
+        self._mode: Mode = chosen.mode
+        self.mode = chosen.mode.name
         self.engine = engine
         self.compiled = compiled
+        self._tape = chosen.mode.tape(graph, chosen.coloring)
+        # the one template of this preparation (the colorings build theirs only if
+        # asked to decompress): every matrix shares the arrays of `sparsity`
         self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
 
     @property
@@ -119,20 +118,6 @@ class _Prepared:
     def derivative_graph(self) -> Graph | None:
         """The compiled derivative DAG (``None`` for the tape engine)."""
         return self.compiled.graph if self.compiled is not None else None
-
-    @cached_property
-    def _seeds(self):
-        seeds = self.coloring.seeds()
-        # read-only: _seed_zero describes them for every call
-        for s in seeds if isinstance(seeds, tuple) else (seeds,):
-            s.flags.writeable = False
-        return seeds
-
-    @cached_property
-    def _seed_zero(self) -> np.ndarray:
-        """The zero flags of the seed matrix's rows (a forward or Hessian seed matrix),
-        found once rather than by every tape sweep."""
-        return seed_zero_rows(self._seeds)
 
     @property
     def _shapes(self):
@@ -182,43 +167,8 @@ class PreparedJacobian(_Prepared):
             y, data = self._tape(x, params)
         return y.reshape(self.graph.output_shape), self._matrix(np.ascontiguousarray(data))
 
-    def _tape(self, x, ps, values=True):
-        # decompress=: the compressed matrix stays in the sweep's reused work buffer
-        # (forward mode: it is never formed, the sweep gathers the nonzeros row by
-        # row); values=False (forward mode): no y, and no node values the tangents
-        # do not read
-        r = self.coloring
-        if self.mode == "reverse":
-            return reverse_numeric(self.graph, x, ps, self._seeds,
-                                   decompress=r.decompress_values)
-        if self.mode == "bidirectional":
-            S_row, S_col = self._seeds
-            y, B_row = reverse_numeric(self.graph, x, ps, S_row) if r.n_row_colors else (
-                None, np.zeros((0, self.shape[1])))
-            y2, B_col = forward_numeric(self.graph, x, ps, S_col) if r.n_column_colors else (
-                None, np.zeros((self.shape[0], 0)))
-            return (y if y is not None else y2), r.decompress_values(B_row, B_col)
-        return forward_numeric(self.graph, x, ps, self._seeds, decompress=self._row_gather,
-                               seed_zero=self._seed_zero, values=values)
-
-    @cached_property
-    def _row_gather(self):
-        """The forward (column) coloring's decompression as a gather that the sweep
-        runs on each output row as soon as it is computed, so B is never formed."""
-        r = self.coloring
-        return row_gather(self.sparsity.indptr, r.compressed_indices, r.ncolors)
-
     def __repr__(self) -> str:
-        n = self.shape[1]
-        if self.mode == "reverse":
-            products = f"{self.ncolors} VJPs instead of {self.shape[0]}"
-        elif self.mode == "bidirectional":
-            products = (f"{_plural(self.coloring.n_column_colors, 'JVP')} + "
-                        f"{_plural(self.coloring.n_row_colors, 'VJP')} instead of "
-                        f"{min(self.shape)}")
-        else:
-            products = f"{self.ncolors} JVPs instead of {n}"
-        return self._summary("PreparedJacobian", products)
+        return self._summary("PreparedJacobian", self._mode.products(self.coloring))
 
 
 class PreparedHessian(_Prepared):
@@ -248,62 +198,23 @@ class PreparedHessian(_Prepared):
         return (float(v), g.reshape(self.graph.input_shape),
                 self._matrix(np.ascontiguousarray(data)))
 
-    def _tape(self, x, ps, gradient=True, value=True):
-        return hvp_numeric(self.graph, x, ps, self._seeds, gradient=gradient,
-                           decompress=self.coloring.decompress_values,
-                           seed_zero=self._seed_zero, value=value)
-
     def __repr__(self) -> str:
-        return self._summary("PreparedHessian",
-                             f"{self.ncolors} HVPs instead of {self.shape[1]}")
+        return self._summary("PreparedHessian", self._mode.products(self.coloring))
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def _dense_coloring(pattern, problem: str) -> ColoringResult:
-    n = pattern.shape[1]
-    return result_from_colors(pattern, problem, np.arange(n, dtype=np.int64))
-
-
-def _jacobian_candidates(P, mode: str, order) -> dict[str, ColoringResult]:
-    if mode == "dense":
-        return {"dense": _dense_coloring(P, "column")}
-    if mode in ("forward", "reverse", "bidirectional"):
-        problem = {"forward": "column", "reverse": "row"}.get(mode, mode)
-        return {mode: color(P, problem, order)}
-    cands = {"forward": color(P, "column", order), "reverse": color(P, "row", order)}
-    if min(r.ncolors for r in cands.values()) > _BIDIRECTIONAL_ABOVE:
-        cands["bidirectional"] = color(P, "bidirectional", order)
+def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
+    if mode != "auto":
+        return [Candidate.of(JACOBIAN[mode], P, order)]
+    cands = [Candidate.of(JACOBIAN[name], P, order) for name in ("forward", "reverse")]
+    if min(c.coloring.ncolors for c in cands) > _BIDIRECTIONAL_ABOVE:
+        cands.append(Candidate.of(JACOBIAN["bidirectional"], P, order))
     return cands
 
 
-def _cost(mode: str, r: ColoringResult) -> float:
-    if mode == "reverse":
-        return _REVERSE_COST * r.ncolors
-    if mode == "bidirectional":
-        return r.n_column_colors + _REVERSE_COST * r.n_row_colors
-    return float(r.ncolors)
-
-
-def _compile_jacobian(g: Graph, mode: str, r: ColoringResult) -> CompiledDerivative:
-    if mode == "reverse":
-        return compile_jacobian(g, row_colors=r.colors, n_row_colors=r.ncolors,
-                                compressed_indices=r.compressed_indices)
-    if mode == "bidirectional":
-        return compile_jacobian(g, row_colors=r.row_colors, n_row_colors=r.n_row_colors,
-                                column_colors=r.column_colors,
-                                n_column_colors=r.n_column_colors,
-                                compressed_indices=r.compressed_indices)
-    return compile_jacobian(g, column_colors=r.colors, n_column_colors=r.ncolors,
-                            compressed_indices=r.compressed_indices)
-
-
-def _resolve_engine(engine: str, g: Graph, ncolors: int, mode: str) -> str:
+def _resolve_engine(engine: str, g: Graph, mode: Mode | None) -> str:
     if engine != "auto":
         return engine
-    if mode == "dense" and g.n_nodes * ncolors > _DENSE_SYMBOLIC_LIMIT:
+    if mode is not None and mode.too_large_to_compile(g):
         return "tape"
     return "vm"
 
@@ -347,42 +258,30 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     _check_choice(engine, ENGINES, "engine")
     g = _trace(f, x0, p0)
     P = jacobian_sparsity(g)
-    cands = _jacobian_candidates(P, mode, order)
-    ranked = sorted(cands, key=lambda k: _cost(k, cands[k]))
+    ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
-    engine = _resolve_engine(engine, g, cands[best].ncolors, best)
+    engine = _resolve_engine(engine, g, best.mode)
     if engine == "tape":
-        return PreparedJacobian(g, P, cands[best], best, "tape", None)
-    if best == "dense" and g.n_nodes * cands[best].ncolors > _DENSE_SYMBOLIC_LIMIT:
+        return PreparedJacobian(g, P, best, "tape", None)
+    if best.mode.too_large_to_compile(g):
         raise InputError("dense mode on this graph is too large to compile; use "
                          "engine='tape' or a sparse mode")
-    limit = _COMPILE_SLACK * _cost(best, cands[best])
-    compiled = {k: _compile_jacobian(g, k, cands[k]) for k in ranked
-                if _cost(k, cands[k]) <= limit}
-    chosen = min(compiled, key=lambda k: compiled[k].matrix_graph.n_nodes) \
-        if mode == "auto" else best
-    return PreparedJacobian(g, P, cands[chosen], chosen, "vm", compiled[chosen])
+    limit = _COMPILE_SLACK * best.cost
+    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked if c.cost <= limit]
+    chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
+        if mode == "auto" else compiled[0]
+    return PreparedJacobian(g, P, chosen, "vm", dag)
 
 
-def _hessian_candidates(P, mode: str, order, tape: bool) -> dict[str, ColoringResult]:
-    if mode == "dense":
-        return {"dense": _dense_coloring(P, "column")}
-    if mode in ("star", "acyclic", "column"):
-        return {mode: color(P, mode, order)}
-    cands = {"star": color(P, "star", order)}
+def _hessian_candidates(P, mode: HessianMode | None, order, tape: bool) -> list[Candidate]:
+    if mode is not None:
+        return [Candidate.of(mode, P, order)]
+    star = Candidate.of(HESSIAN["star"], P, order)
     if tape:
-        acyclic = color(P, "acyclic", order)
-        if acyclic.ncolors < cands["star"].ncolors:
-            cands["acyclic"] = acyclic
-    return cands
-
-
-def _compile_hessian(g: Graph, mode: str, r: ColoringResult, nnz: int) -> CompiledDerivative:
-    if mode == "acyclic":
-        return compile_hessian(g, colors=r.colors, ncolors=r.ncolors, program=r.program,
-                               nnz=nnz)
-    return compile_hessian(g, colors=r.colors, ncolors=r.ncolors,
-                           compressed_indices=r.compressed_indices)
+        acyclic = Candidate.of(HESSIAN["acyclic"], P, order)
+        if acyclic.coloring.ncolors < star.coloring.ncolors:
+            return [star, acyclic]
+    return [star]
 
 
 def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
@@ -411,11 +310,10 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     _check_choice(engine, ENGINES, "engine")
     g = _trace(f, x0, p0)
     P = hessian_sparsity(g)
+    chosen_mode = None if mode == "auto" else HESSIAN[mode]
     # the engine is settled before coloring: the tape also weighs acyclic colorings
-    tape = _resolve_engine(engine, g, g.n_inputs, mode) == "tape"
-    cands = _hessian_candidates(P, mode, order, tape)
-    best = min(cands, key=lambda k: cands[k].ncolors)
+    tape = _resolve_engine(engine, g, chosen_mode) == "tape"
+    best = min(_hessian_candidates(P, chosen_mode, order, tape), key=lambda c: c.cost)
     if tape:
-        return PreparedHessian(g, P, cands[best], best, "tape", None)
-    return PreparedHessian(g, P, cands[best], best, "vm", _compile_hessian(g, best, cands[best],
-                                                                            P.nnz))
+        return PreparedHessian(g, P, best, "tape", None)
+    return PreparedHessian(g, P, best, "vm", best.mode.compile(g, best.coloring))

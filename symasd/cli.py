@@ -1,176 +1,41 @@
-"""The ``symasd`` command line: ``symasd demo``."""
+"""The ``symasd`` command line: ``symasd demo``.
+
+Only argument parsing: what a command computes and prints lives in the
+library (:mod:`symasd.demo`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-import numpy as np
-
-from .api import jacobian
-from .coloring import color
-from .display import pattern_text
-from .sparsity import jacobian_sparsity
-from .sweeps import forward_numeric
-from .tracing import trace
-
-
-def iter_diff(x, k: int = 3):
-    """Apply the first difference ``k`` times (the seed's demonstration function)."""
-    for _ in range(k):
-        x = np.diff(x)
-    return x
-
-
-def dense_jacobian(graph, x, chunk: int = 256) -> np.ndarray:
-    """Dense forward-mode AD: ``n`` JVPs with the identity seeds (in chunks)."""
-    n = graph.n_inputs
-    blocks = []
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        seeds = np.zeros((n, stop - start))
-        seeds[np.arange(start, stop), np.arange(stop - start)] = 1.0
-        blocks.append(forward_numeric(graph, x, (), seeds)[1])
-    return np.hstack(blocks)
-
-
-def median_time(fn, repeat: int, budget: float = 2.0) -> float:
-    """Median wall time of up to ``repeat`` calls of ``fn``, stopping after ``budget`` s."""
-    times = []
-    start = time.perf_counter()
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() - start > budget:
-            break
-    return float(np.median(times))
-
-
-def _walkthrough(n: int, k: int) -> int:
-    print(f"symasd demo: iter_diff(x, k={k}) applies np.diff {k} times; n = {n}\n")
-    rng = np.random.default_rng(0)
-    x0 = np.zeros(n)
-    f = lambda x: iter_diff(x, k)  # noqa: E731
-    g = trace(f, x0)
-    print(f"1. trace       {g.n_nodes} graph nodes, {g.n_inputs} inputs -> "
-          f"{g.n_outputs} outputs")
-    J = jacobian_sparsity(g)
-    print(f"2. pattern     {J.shape[0]} x {J.shape[1]} Jacobian, {J.nnz} structural nonzeros "
-          "(index sets, 1-based):")
-    for i in range(J.shape[0]):
-        cols = J.indices[J.indptr[i]:J.indptr[i + 1]] + 1
-        print(f"               y{i + 1} <- {{{', '.join(map(str, cols))}}}")
-    r = color(J, "column", "natural")
-    print(f"3. coloring    greedy column coloring (natural order): "
-          f"{' '.join(str(c + 1) for c in r.colors)}")
-    print(f"               {r.ncolors} JVPs instead of {n}\n")
-    print(pattern_text(J, colors=r.colors))
-    A = J.astype(float)
-    A.data = rng.standard_normal(A.nnz)
-    recovered = r.decompress(A @ r.seeds())
-    print(f"\n               check: a random matrix with this pattern is recovered from "
-          f"{r.ncolors} compressed columns, max error {abs(recovered - A).max():.1e}")
-    jac = jacobian(f, x0, order="natural")
-    x = rng.standard_normal(n)
-    Jx = jac(x)
-    err = np.abs(Jx.toarray() - dense_jacobian(g, x)).max()
-    print(f"4. compressed  {jac.ncolors} forward sweeps, compiled into a derivative DAG of "
-          f"{jac.compiled.matrix_graph.n_nodes} nodes")
-    print(f"5. decompress  csr_array {Jx.shape}, nnz {Jx.nnz}, first row "
-          f"{Jx.toarray()[0, :k + 2].round(6).tolist()}...;")
-    print(f"               max difference to dense forward AD: {err:.1e}\n")
-    return 0 if err < 1e-12 else 1
-
-
-def _benchmark(k: int, max_n: int, plot: str | None) -> int:
-    sizes = np.unique(np.logspace(1, np.log10(max_n), 7).round().astype(int))
-    print("6. benchmark   Jacobian of iter_diff, seconds per Jacobian (median of repeats)")
-    print("               dense: n JVPs; sparse+prep: trace, detect, color, compile, call;")
-    print("               reused: the prepared object called again, as compressed JVPs")
-    print("               on the tape, and as the compiled derivative DAG\n")
-    header = (f"{'n':>7} {'dense AD':>10} {'sparse+prep':>12} {'reused tape':>12} "
-              f"{'reused DAG':>11} {'dense/tape':>11}")
-    print(header)
-    print("-" * len(header))
-    rows = []
-    rng = np.random.default_rng(1)
-    for n in sizes:
-        x0 = np.zeros(n)
-        x = rng.standard_normal(n)
-        f = lambda v: iter_diff(v, k)  # noqa: E731
-        g = trace(f, x0)
-        t_dense = median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
-        t_prep = median_time(lambda: jacobian(f, x0)(x), 5)  # noqa: B023
-        tape = jacobian(f, x0, engine="tape")
-        t_tape = median_time(lambda: tape(x), 20)  # noqa: B023
-        jac = jacobian(f, x0)
-        t_dag = median_time(lambda: jac(x), 50)  # noqa: B023
-        rows.append((n, t_dense, t_prep, t_tape, t_dag))
-        print(f"{n:>7} {t_dense:>10.2e} {t_prep:>12.2e} {t_tape:>12.2e} {t_dag:>11.2e} "
-              f"{t_dense / t_tape:>10.0f}x")
-    data = np.array(rows)
-    big = data[:, 0] >= 300
-    slopes = [np.polyfit(np.log(data[big, 0]), np.log(data[big, j]), 1)[0]
-              for j in range(1, data.shape[1])]
-    print(f"\nlog-log slopes for n >= 300: dense {slopes[0]:.2f}, sparse+prep {slopes[1]:.2f}, "
-          f"reused tape {slopes[2]:.2f}, reused DAG {slopes[3]:.2f}")
-    print("dense forward AD costs Theta(k n^2) (slope 2), compressed JVPs Theta(k^2 n) "
-          "(slope 1).\nThe compiled derivative of iter_diff is constant (the bands -1, 3, "
-          "-3, 1), so a\ncall only copies the nonzeros; fixed per-call costs dominate "
-          "below n = 10^4.")
-    if plot:
-        _plot(data, k, plot)
-    return 0
-
-
-def _plot(data: np.ndarray, k: int, path: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("\n(matplotlib is not installed: pip install matplotlib to get the plot)")
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for j, label in ((1, "dense AD"), (2, "sparse AD, preparation included"),
-                     (3, "sparse AD reused (compressed JVPs)"),
-                     (4, "sparse AD reused (compiled DAG)")):
-        ax.loglog(data[:, 0], data[:, j], "o-", label=label)
-    ax.set_xlabel("input size n")
-    ax.set_ylabel("time per Jacobian [s]")
-    ax.set_title(f"Jacobian of iter_diff (k={k})")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"\nplot saved to {path}")
-
-
-def _demo(args: argparse.Namespace) -> int:
-    status = _walkthrough(args.n, args.k)
-    if args.max_n > 0:
-        status |= _benchmark(args.k, args.max_n, args.plot)
-    return status
+from . import demo
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``symasd`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status.
+
+    Example
+    -------
+    >>> main(["demo", "--n", "6", "--k", "2", "--max-n", "0"])
+    symasd demo: iter_diff(x, k=2) applies np.diff 2 times; n = 6
+    ...
+    0
+    """
     parser = argparse.ArgumentParser(prog="symasd", description="Automatic sparse "
                                      "differentiation of NumPy code.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the full pipeline on the iter_diff demonstration")
-    demo.add_argument("--n", type=int, default=10, help="input length (default 10)")
-    demo.add_argument("--k", type=int, default=3, help="number of differences (default 3)")
-    demo.add_argument("--max-n", type=int, default=10_000,
-                      help="largest n of the benchmark (default 10000; 0 skips it)")
-    demo.add_argument("--plot", default="symasd_demo.png",
-                      help="where to save the benchmark plot when matplotlib is installed")
-    demo.set_defaults(run=_demo)
+    parse_demo = sub.add_parser("demo", help="the full pipeline on the iter_diff demonstration")
+    parse_demo.add_argument("--n", type=int, default=10, help="input length (default 10)")
+    parse_demo.add_argument("--k", type=int, default=3,
+                            help="number of differences (default 3)")
+    parse_demo.add_argument("--max-n", type=int, default=10_000,
+                            help="largest n of the benchmark (default 10000; 0 skips it)")
+    parse_demo.add_argument("--plot", default="symasd_demo.png",
+                            help="where to save the benchmark plot when matplotlib is "
+                            "installed")
     args = parser.parse_args(argv)
-    return args.run(args)
+    return demo.run(args.n, args.k, args.max_n, args.plot)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -260,11 +260,16 @@ class ColoringResult(ABC):
     order: str
     pattern: sp.csr_array
     ncolors: int
-    _template: CSRTemplate = field(init=False, repr=False)
 
-    def __post_init__(self):
+    @cached_property
+    def template(self) -> CSRTemplate:
+        """The CSR structure of :attr:`pattern` that :meth:`decompress` wraps values in.
+
+        Built at its first use (of the several colorings that ``mode="auto"``
+        weighs, only the chosen one builds it), then shared by every matrix.
+        """
         P = self.pattern
-        object.__setattr__(self, "_template", CSRTemplate(P.shape, P.indptr, P.indices))
+        return CSRTemplate(P.shape, P.indptr, P.indices)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -293,7 +298,7 @@ class ColoringResult(ABC):
         :attr:`pattern` (sorted indices, explicit zeros kept); ``indptr`` and
         ``indices`` are the same read-only arrays on every call.
         """
-        return self._template.matrix(self.decompress_values(*B))
+        return self.template.matrix(self.decompress_values(*B))
 
 
 @dataclass(frozen=True, eq=False, repr=False)

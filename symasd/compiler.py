@@ -25,6 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _dag
+from .coloring import (
+    AcyclicColoringResult,
+    BicoloringResult,
+    ColoringResult,
+    ColumnColoringResult,
+    RowColoringResult,
+    StarColoringResult,
+)
+from .errors import InputError
 from .graph import Builder, Graph
 from .ops import OPS, Code
 
@@ -276,23 +285,47 @@ def _finish(b: Builder, g: Graph, heads: list[np.ndarray], data: np.ndarray):
     return full, b.finish(data, g.input_shape, data.shape, g.param_shapes, compact=True)
 
 
-def compile_jacobian(g: Graph, *, column_colors=None, n_column_colors: int = 0,
-                     row_colors=None, n_row_colors: int = 0,
-                     compressed_indices: np.ndarray) -> CompiledDerivative:
-    """Compile the Jacobian of ``g``: forward sweep with ``column_colors`` and/or
-    reverse sweep with ``row_colors``; ``compressed_indices`` gathers each
-    nonzero (CSR order) from ``concatenate([B_row.ravel(), B_col.ravel()])``
-    where ``B_row`` is ``(n_row_colors, n)`` and ``B_col`` is ``(m, n_column_colors)``."""
+def _sides(coloring: ColoringResult):
+    """``(row_colors, n_row_colors, column_colors, n_column_colors)`` of a Jacobian
+    coloring (``None, 0`` for a side it does not seed)."""
+    if isinstance(coloring, BicoloringResult):
+        return (coloring.row_colors, coloring.n_row_colors,
+                coloring.column_colors, coloring.n_column_colors)
+    if isinstance(coloring, RowColoringResult):
+        return coloring.colors, coloring.ncolors, None, 0
+    if isinstance(coloring, ColumnColoringResult):
+        return None, 0, coloring.colors, coloring.ncolors
+    raise InputError(f"a Jacobian is compiled from a column, row or bidirectional coloring, "
+                     f"not a {coloring.problem} coloring")
+
+
+def compile_jacobian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
+    """Compile the Jacobian of ``g`` seeded by ``coloring``: a forward sweep for a
+    column coloring, a reverse sweep for a row coloring, both for a bicoloring.
+    The coloring's ``compressed_indices`` gather each nonzero (CSR order) from
+    ``concatenate([B_row.ravel(), B_col.ravel()])``, where ``B_row`` is
+    ``(n_row_colors, n)`` and ``B_col`` is ``(m, n_column_colors)`` (one of them
+    empty for a one-sided coloring).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> c = compile_jacobian(g, symasd.color(symasd.jacobian_sparsity(g), "column"))
+    >>> c.nnz, c.matrix_graph(np.array([0., 1., 3.]))
+    (4, array([-2.,  2., -4.,  4.]))
+    """
+    row_colors, n_row_colors, column_colors, n_column_colors = _sides(coloring)
     b = Builder.from_graph(g)
     parts = []
-    if row_colors is not None and n_row_colors:
+    if n_row_colors:
         parts.append(reverse_adjoints(b, g, np.asarray(row_colors, dtype=_I),
                                       n_row_colors).ravel())
-    if column_colors is not None and n_column_colors:
+    if n_column_colors:
         T = forward_tangents(b, g, np.asarray(column_colors, dtype=_I), n_column_colors)
         parts.append(T[g.outputs].ravel())
     B = np.concatenate(parts) if parts else np.zeros(0, dtype=_I)
-    data = B[np.asarray(compressed_indices, dtype=_I)]
+    data = B[np.asarray(coloring.compressed_indices, dtype=_I)]
     full, matrix = _finish(b, g, [g.outputs], data)
     return CompiledDerivative(full, matrix, g.n_outputs, 0, int(data.size))
 
@@ -305,23 +338,37 @@ def gradient_graph(g: Graph) -> tuple[Builder, np.ndarray, Graph]:
     return b, outputs, b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes)
 
 
-def compile_hessian(g: Graph, *, colors: np.ndarray, ncolors: int,
-                    compressed_indices: np.ndarray | None = None,
-                    program=None, nnz: int = 0) -> CompiledDerivative:
+def compile_hessian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
     """Compile value, gradient and Hessian of a scalar graph ``g`` by a symbolic
     forward sweep over its symbolic gradient (forward-over-reverse), seeded by
-    ``colors``; decompression by direct gather (``compressed_indices`` into the
-    ``(n, ncolors)`` compressed matrix) or by a substitution ``program``."""
+    ``coloring`` (star, acyclic, or column coloring of the Hessian pattern);
+    decompression by direct gather (the coloring's ``compressed_indices`` into the
+    ``(n, ncolors)`` compressed matrix) or, for an acyclic coloring, by its
+    substitution ``program``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.sum(x[1:] * x[:-1]), np.zeros(3))
+    >>> c = compile_hessian(g, symasd.color(symasd.hessian_sparsity(g), "star"))
+    >>> c.n_gradient, c.matrix_graph(np.zeros(3))
+    (3, array([1., 1., 1., 1.]))
+    """
+    if not isinstance(coloring, (StarColoringResult, AcyclicColoringResult,
+                                 ColumnColoringResult)):
+        raise InputError(f"a Hessian is compiled from a star, acyclic or column coloring, "
+                         f"not a {coloring.problem} coloring")
     _, _, G2 = gradient_graph(g)
     b = Builder.from_graph(G2)
     # the Hessian needs the tangents of the gradient only: the nodes that only
     # the value needs (the tree summing a sum's terms) are not differentiated
     gradient = G2.outputs[1:]
-    T = forward_tangents(b, G2, np.asarray(colors, dtype=_I), ncolors, roots=gradient)
+    T = forward_tangents(b, G2, np.asarray(coloring.colors, dtype=_I), coloring.ncolors,
+                         roots=gradient)
     B = T[gradient].ravel()
-    if program is not None:
-        data = substitute(b, B, program, nnz)
+    if isinstance(coloring, AcyclicColoringResult):
+        data = substitute(b, B, coloring.program, coloring.nnz)
     else:
-        data = B[np.asarray(compressed_indices, dtype=_I)]
+        data = B[np.asarray(coloring.compressed_indices, dtype=_I)]
     full, matrix = _finish(b, G2, [G2.outputs], data)
     return CompiledDerivative(full, matrix, 1, g.n_inputs, int(data.size))

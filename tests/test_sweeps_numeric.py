@@ -437,10 +437,10 @@ def test_prepared_seed_flags_do_not_leak_into_other_seeds():
     hes = symasd.hessian(_rosen, x, engine="tape")
     for P, run_sweep in ((jac, forward_numeric), (hes, hvp_numeric)):
         P(x)
-        assert not P._seeds.flags.writeable
-        np.testing.assert_array_equal(P._seed_zero, sweeps.seed_zero_rows(P._seeds))
+        assert not P._tape.seeds.flags.writeable
+        np.testing.assert_array_equal(P._tape.seed_zero, sweeps.seed_zero_rows(P._tape.seeds))
         # the same graph with other seeds (zero rows where the coloring's have none)
-        S = np.array(P._seeds)
+        S = np.array(P._tape.seeds)
         S[::3] = 0.0
         ref = run_sweep(P.graph, x, (), S, plan=np.asarray(segments(P.graph)))
         for u, v in zip(run_sweep(P.graph, x, (), S), ref, strict=True):
