@@ -10,6 +10,10 @@ from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt,
                         rint, sin, sinh, sqrt, tan, tanh)
 
 
+cdef double LN2 = 0.6931471805599453
+cdef double LN10 = 2.302585092994046
+
+
 cdef inline double _sign(double x) noexcept nogil:
     if x > 0:
         return 1.0
@@ -30,6 +34,20 @@ cdef inline double _min(double x, double y) noexcept nogil:
     if x != x or y != y:
         return NAN
     return x if x <= y else y
+
+
+cdef inline double _logaddexp(double x, double y) noexcept nogil:
+    """``log(exp(x) + exp(y))`` without overflow, step for step NumPy's
+    ``npy_logaddexp``."""
+    cdef double d
+    if x == y:
+        return x + LN2  # equal infinities too, without inf - inf
+    d = x - y
+    if d > 0:
+        return x + log1p(exp(-d))
+    if d <= 0:
+        return y + log1p(exp(d))
+    return d  # NaN
 
 
 cdef inline double apply_op(uint8_t op, double x, double y, double z,
@@ -131,13 +149,11 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
         return 1.0 if (x != 0 or y != 0) else 0.0
     elif op == OP_XOR:
         return 1.0 if ((x != 0) != (y != 0)) else 0.0
+    elif op == OP_LOGADDEXP:
+        return _logaddexp(x, y)
     elif op == OP_WHERE:
         return y if x != 0 else z
     return NAN
-
-
-cdef double LN2 = 0.6931471805599453
-cdef double LN10 = 2.302585092994046
 
 
 cdef inline void _binary_weights(uint8_t o, double x, double y, double *w0,
@@ -252,6 +268,9 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
         else:
             d[0] = 1.0 if x <= y else 0.0
             d[1] = 1.0 if x > y else 0.0
+    elif op == OP_LOGADDEXP:
+        d[0] = exp(x - v)
+        d[1] = exp(y - v)
     elif op == OP_WHERE:
         d[1] = 1.0 if x != 0 else 0.0
         d[2] = 0.0 if x != 0 else 1.0
@@ -340,6 +359,11 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         h[0] = y * y * q
         h[1] = -x * y * q
         h[2] = x * x * q
+    elif op == OP_LOGADDEXP:
+        t = exp(x - v) * exp(y - v)  # p (1 - p) with p = exp(x - v), 1 - p = exp(y - v)
+        h[0] = t
+        h[1] = -t
+        h[2] = t
 
 
 cdef inline bint _is_selection(uint8_t op) noexcept nogil:

@@ -52,4 +52,5 @@ cdef enum:
     OP_AND = 65
     OP_OR = 66
     OP_XOR = 67
+    OP_LOGADDEXP = 68
     OP_WHERE = 80

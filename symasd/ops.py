@@ -41,6 +41,7 @@ from enum import IntEnum
 
 import numpy as np
 import sympy as sp
+from sympy.codegen.numpy_nodes import logaddexp as sp_logaddexp
 
 from .errors import MissingRuleError
 
@@ -103,6 +104,7 @@ class Code(IntEnum):
     AND = 65
     OR = 66
     XOR = 67
+    LOGADDEXP = 68
     # ternary
     WHERE = 80
 
@@ -317,6 +319,11 @@ def _p_hypot(b, x, y, out, c):
     return [b.binary(Code.DIV, x, out), b.binary(Code.DIV, y, out)]
 
 
+def _p_logaddexp(b, x, y, out, c):
+    return [b.unary(Code.EXP, b.binary(Code.SUB, x, out)),
+            b.unary(Code.EXP, b.binary(Code.SUB, y, out))]
+
+
 def _nan_where_nan(b, out, partials):
     """``partials`` with NaN where ``out`` is NaN: a maximum or minimum of a NaN has
     NaN partials (``np.maximum`` propagates NaN, so ``out != out`` tests both
@@ -466,6 +473,9 @@ _ROWS: list[Op] = [
        traced=(np.equal,), sympy=_sympy_rel(sp.Eq), from_sympy=(sp.Eq,)),
     Op(Code.NE, "not_equal", 2, _bool(np.not_equal), _p_zero2, (_F, _F), (_F, _F), (_F,),
        traced=(np.not_equal,), sympy=_sympy_rel(sp.Ne), from_sympy=(sp.Ne,)),
+    Op(Code.LOGADDEXP, "logaddexp", 2, np.logaddexp, _p_logaddexp, (_T, _T), (_T, _T), (_T,),
+       traced=(np.logaddexp,), sympy=lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
+       from_sympy=(sp_logaddexp,)),
     # the logical ops are traced by tracing.py's rules (truth of a float argument first)
     Op(Code.AND, "logical_and", 2, _bool(np.logical_and), _p_zero2, (_F, _F), (_F, _F),
        (_F,), sympy=_sympy_logical(sp.And)),
@@ -488,7 +498,7 @@ BOOLEAN_CODES = frozenset(
 #: Binary opcodes that are symmetric in their two arguments (canonical order a <= b).
 COMMUTATIVE_CODES = frozenset(
     {Code.ADD, Code.MUL, Code.MAX, Code.MIN, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR,
-     Code.HYPOT}
+     Code.HYPOT, Code.LOGADDEXP}
 )
 
 

@@ -15,7 +15,7 @@ import sympy
 
 from .errors import InputError, TracingError
 from .graph import Builder, Graph
-from .ops import COMMUTATIVE_CODES, OPS, Code
+from .ops import OPS, Code
 
 __all__ = ["from_sympy", "graph_to_sympy"]
 
@@ -74,7 +74,7 @@ class _SympyToGraph:
             return self._one(Code.LOG, self(e.args[0]))
         row = _FROM_SYMPY.get(func)
         if row is not None:
-            if row.code in COMMUTATIVE_CODES:  # Max, Min: n-ary in SymPy
+            if len(e.args) > row.arity:  # Max, Min: n-ary in SymPy, associative
                 return self._tree(row.code, e.args)
             return self._one(row.code, *(self(a) for a in e.args))
         if func is sympy.Piecewise:

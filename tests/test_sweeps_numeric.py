@@ -35,6 +35,11 @@ def _f(v):
     return np.asarray(v, dtype=float)
 
 
+def _logaddexp(a, b):
+    m = np.maximum(_re(a), _re(b))  # a constant shift: no derivative changes
+    return m + np.log(np.exp(a - m) + np.exp(b - m))
+
+
 def _atan2(y, x):
     turn = np.where(_re(x) < 0, np.where(_re(y) >= 0, np.pi, -np.pi), 0.0)
     return np.arctan(y / x) + turn
@@ -63,6 +68,7 @@ CS_RULE = {
     Code.AND: lambda a, b: _f((_re(a) != 0) & (_re(b) != 0)),
     Code.OR: lambda a, b: _f((_re(a) != 0) | (_re(b) != 0)),
     Code.XOR: lambda a, b: _f((_re(a) != 0) ^ (_re(b) != 0)),
+    Code.LOGADDEXP: _logaddexp,
     Code.WHERE: lambda c, a, b: np.where(_re(c) != 0, a, b),
 }
 
