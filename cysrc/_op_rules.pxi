@@ -12,6 +12,8 @@ from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt,
 
 cdef double LN2 = 0.6931471805599453
 cdef double LN10 = 2.302585092994046
+cdef double PI = 3.141592653589793
+cdef double SINC_SERIES = 0.1  # ops.SINC_SERIES
 
 
 cdef inline double _sign(double x) noexcept nogil:
@@ -48,6 +50,31 @@ cdef inline double _logaddexp(double x, double y) noexcept nogil:
     if d <= 0:
         return y + log1p(exp(d))
     return d  # NaN
+
+
+cdef inline double _sinc(double x) noexcept nogil:
+    """``sin(pi x) / (pi x)``, step for step ``np.sinc``: ``pi x`` is replaced by
+    the machine epsilon where it is 0, which gives 1."""
+    cdef double y = PI * x
+    if y == 0:
+        y = 2.220446049250313e-16
+    return sin(y) / y
+
+
+cdef inline double _sinc_d1_series(double x) noexcept nogil:
+    """sinc'(x) by its Maclaurin series (ops.SINC_D1), for ``|x| < SINC_SERIES``."""
+    cdef double u = PI * x
+    u = u * u
+    return PI * PI * x * (-1.0 / 3.0 + u * (1.0 / 30.0 + u * (-1.0 / 840.0 + u * (
+        1.0 / 45360.0 + u * (-1.0 / 3991680.0 + u * (1.0 / 518918400.0))))))
+
+
+cdef inline double _sinc_d2_series(double x) noexcept nogil:
+    """sinc''(x) by its Maclaurin series (ops.SINC_D2), for ``|x| < SINC_SERIES``."""
+    cdef double u = PI * x
+    u = u * u
+    return PI * PI * (-1.0 / 3.0 + u * (1.0 / 10.0 + u * (-1.0 / 168.0 + u * (
+        1.0 / 6480.0 + u * (-1.0 / 443520.0 + u * (1.0 / 47174400.0))))))
 
 
 cdef inline double apply_op(uint8_t op, double x, double y, double z,
@@ -111,6 +138,8 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
         return rint(x)
     elif op == OP_POWC:
         return pow(x, c)
+    elif op == OP_SINC:
+        return _sinc(x)
     elif op == OP_NOT:
         return 1.0 if x == 0 else 0.0
     elif op == OP_ADD:
@@ -244,6 +273,8 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
         d[0] = -(v * v)
     elif op == OP_POWC:
         d[0] = c * pow(x, c - 1.0)
+    elif op == OP_SINC:
+        d[0] = _sinc_d1_series(x) if fabs(x) < SINC_SERIES else (cos(PI * x) - v) / x
     elif op == OP_POW:
         d[0] = y * pow(x, y - 1.0)
         d[1] = v * log(x)
@@ -343,6 +374,11 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         h[0] = 2.0 * v * v * v
     elif op == OP_POWC:
         h[0] = c * (c - 1.0) * pow(x, c - 2.0)
+    elif op == OP_SINC:
+        if fabs(x) < SINC_SERIES:
+            h[0] = _sinc_d2_series(x)
+        else:  # (x sinc)'' = -pi^2 x sinc
+            h[0] = -PI * PI * v - 2.0 * ((cos(PI * x) - v) / x) / x
     elif op == OP_POW:
         lx = log(x)
         h[0] = y * (y - 1.0) * pow(x, y - 2.0)

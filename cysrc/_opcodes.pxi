@@ -34,6 +34,7 @@ cdef enum:
     OP_ROUND = 37
     OP_POWC = 38
     OP_NOT = 39
+    OP_SINC = 40
     OP_ADD = 50
     OP_SUB = 51
     OP_MUL = 52

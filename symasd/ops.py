@@ -85,6 +85,7 @@ class Code(IntEnum):
     ROUND = 37
     POWC = 38
     NOT = 39
+    SINC = 40
     # binary
     ADD = 50
     SUB = 51
@@ -121,8 +122,9 @@ PartialsRule = Callable[..., list]
 class Op:
     """One row of the op table (see the module docstring).
 
-    ``traced``: NumPy ufuncs that tracing maps straight to this op (an op
-    traced by a rule of its own, like ``power``, lists none). ``sympy``: the
+    ``traced``: NumPy ufuncs (or elementwise functions NumPy dispatches by
+    ``__array_function__``, like ``np.sinc``) that tracing maps straight to
+    this op (an op traced by a rule of its own, like ``power``, lists none). ``sympy``: the
     op as a SymPy expression of its arguments' expressions. ``from_sympy``:
     SymPy functions that :func:`symasd.from_sympy` reads as this op.
     """
@@ -288,6 +290,36 @@ def _p_powc(b, a, out, c):
     return [b.binary(Code.MUL, b.const(c), b.powc(a, c - 1.0))]
 
 
+# sinc' = pi^2 x P1(u) and sinc'' = pi^2 P2(u), u = (pi x)^2, by their Maclaurin
+# series where |x| < SINC_SERIES (the closed forms cancel there), 6 terms: exact
+# to rounding there. The C rules (cysrc/_op_rules.pxi) use the same.
+SINC_SERIES = 0.1
+SINC_D1 = (-1 / 3, 1 / 30, -1 / 840, 1 / 45360, -1 / 3991680, 1 / 518918400)
+SINC_D2 = (-1 / 3, 1 / 10, -1 / 168, 1 / 6480, -1 / 443520, 1 / 47174400)
+
+
+def _horner(b, u, coefs):
+    acc = b.const_like(u, coefs[-1])
+    for k in coefs[-2::-1]:
+        acc = b.binary(Code.ADD, b.binary(Code.MUL, acc, u), b.const_like(u, k))
+    return acc
+
+
+def _p_sinc(b, a, out, c):
+    """``(cos(pi x) - sinc(x)) / x``, by the series near 0. The closed form reads
+    ``x`` only where it is not small (1 elsewhere): its derivatives, which the
+    Hessian differentiates through the ``where``, stay finite at 0."""
+    small = b.binary(Code.LT, b.unary(Code.ABS, a), b.const_like(a, SINC_SERIES))
+    safe = b.where(small, b.const_like(a, 1.0), a)
+    pi = b.const_like(a, np.pi)
+    cos = b.unary(Code.COS, b.binary(Code.MUL, pi, safe))
+    closed = b.binary(Code.DIV, b.binary(Code.SUB, cos, b.unary(Code.SINC, safe)), safe)
+    u = b.unary(Code.SQUARE, b.binary(Code.MUL, pi, a))
+    series = b.binary(Code.MUL, b.binary(Code.MUL, b.const_like(a, np.pi**2), a),
+                      _horner(b, u, SINC_D1))
+    return [b.where(small, series, closed)]
+
+
 def _p_add(b, x, y, out, c):
     return [b.const_like(x, 1.0), b.const_like(y, 1.0)]
 
@@ -437,6 +469,8 @@ _ROWS: list[Op] = [
     # traced from np.power with a constant exponent; its SymPy form needs that
     # exponent (the node's constant), so the bridge writes it
     Op(Code.POWC, "power_const", 1, _powc, _p_powc, (_T,), (_T,)),
+    Op(Code.SINC, "sinc", 1, np.sinc, _p_sinc, (_T,), (_T,),
+       traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a)),
     Op(Code.NOT, "logical_not", 1, _bool(np.logical_not), _p_zero1, (_F,), (_F,),
        sympy=lambda a: sp.Piecewise((1, sp.Eq(a, 0)), (0, True))),
     # binary: cross = (cross derivative nonzero,)

@@ -541,10 +541,15 @@ def _traced_op(row):
     return _binary(row.code, row.code in BOOLEAN_CODES)
 
 
+def _traced_function(row):
+    rule = _traced_op(row)
+    return lambda *args: rule(_builder_of(args), *args)
+
+
 # ufunc -> tracing rule: an op's own ufuncs (``Op.traced`` in ops.py), then the
 # rules that are more than one node of one op
 _UFUNCS: dict[Any, Callable] = {
-    ufunc: _traced_op(row) for row in OPS.values() for ufunc in row.traced
+    f: _traced_op(row) for row in OPS.values() for f in row.traced if isinstance(f, np.ufunc)
 }
 _UFUNCS.update({
     np.power: _power,
@@ -1013,6 +1018,9 @@ _FUNCTIONS: dict[Any, Callable] = {
     np.all: lambda a, axis=None, out=None, keepdims=False: _logical_reduce(Code.AND, a, axis,
                                                                            keepdims),
 }
+# an op's elementwise NumPy functions that are not ufuncs (Op.traced: np.sinc)
+_FUNCTIONS.update({f: _traced_function(row) for row in OPS.values() for f in row.traced
+                   if not isinstance(f, np.ufunc)})
 for _name in ("amax", "amin"):
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = _FUNCTIONS[np.max if _name == "amax" else np.min]

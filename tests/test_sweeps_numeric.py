@@ -58,6 +58,7 @@ CS_RULE = {
     Code.RECIPROCAL: np.reciprocal, Code.FLOOR: lambda z: np.floor(_re(z)),
     Code.CEIL: lambda z: np.ceil(_re(z)), Code.ROUND: lambda z: np.rint(_re(z)),
     Code.POWC: lambda z: z ** POWC_EXPONENT, Code.NOT: lambda z: _f(_re(z) == 0),
+    Code.SINC: lambda z: np.sin(np.pi * z) / (np.pi * z),
     Code.ADD: np.add, Code.SUB: np.subtract, Code.MUL: np.multiply, Code.DIV: np.divide,
     Code.POW: np.power, Code.ARCTAN2: _atan2, Code.HYPOT: lambda a, b: np.sqrt(a * a + b * b),
     Code.MAX: lambda a, b: np.where(_re(a) >= _re(b), a, b),
