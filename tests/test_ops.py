@@ -1,6 +1,8 @@
 """The op table: opcodes shared with Cython, VM vs NumPy rules, partials vs differences."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,21 @@ def test_opcodes_pxi_is_the_generators_output():
     # the generator reads the same table as the package, loaded by path
     assert [(c.name, int(c)) for c in generator.load_ops().Code] == \
         [(c.name, int(c)) for c in Code]
+
+
+@pytest.mark.skipif(not (ROOT / "cysrc" / "make_opcodes.py").exists(),
+                    reason="needs the source tree (cysrc/) next to the tests")
+def test_opcode_generator_runs_without_the_package(tmp_path):
+    """``python cysrc/make_opcodes.py --check`` in a fresh interpreter passes and never
+    imports ``symasd`` (whose kernels it is an input of)."""
+    code = ("import importlib.util, sys\n"
+            "spec = importlib.util.spec_from_file_location('make_opcodes', sys.argv[1])\n"
+            "m = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(m)\n"
+            "assert m.main(['make_opcodes.py', '--check']) == 0\n"
+            "assert 'symasd' not in sys.modules, 'the generator imported symasd'\n")
+    subprocess.run([sys.executable, "-c", code, str(ROOT / "cysrc" / "make_opcodes.py")],
+                   check=True, cwd=tmp_path)
 
 
 def test_classification_tables_shape_and_rules():
