@@ -3,7 +3,7 @@
 #
 # Every sweep is one pass over the nodes in topological order (and, for the
 # reverse sweeps, one pass back), with no Python per node. Node values come
-# from ``apply_op`` (cysrc/_node_values.pxi, shared with the virtual
+# from ``apply_op`` (cysrc/_op_rules.pxi, shared with the virtual
 # machine); local derivatives from two inline C functions that mirror the op
 # table's partial rules (symasd/ops.py): ``first_partials`` and
 # ``second_partials``. Structural zeros are skipped with one flag per node:
@@ -42,8 +42,7 @@
 # (``WORKSPACE_KEEP_BYTES``).
 include "_types.pxi"
 include "_opcodes.pxi"
-include "_node_values.pxi"
-include "_partials.pxi"
+include "_op_rules.pxi"
 
 import threading
 
@@ -229,7 +228,7 @@ cdef void _block_values(uint8_t o, ITYPE_t ks, ITYPE_t L, ITYPE_t b0, ITYPE_t s0
                         ITYPE_t b1, ITYPE_t s1, ITYPE_t b2, ITYPE_t s2, const double *cst,
                         double *vals, bint apart=False) noexcept nogil:
     """Values of the block ``[ks, ks + L)``: ``strided_values`` of
-    cysrc/_node_values.pxi, or a vectorizable kernel when no argument lies in
+    cysrc/_op_rules.pxi, or a vectorizable kernel when no argument lies in
     the block (``apart``)."""
     cdef double *out = vals + ks
     cdef const double *c = cst + ks

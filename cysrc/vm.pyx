@@ -2,7 +2,7 @@
 # segment (see plan()): strided segments read no index arrays at all.
 include "_types.pxi"
 include "_opcodes.pxi"
-include "_node_values.pxi"
+include "_op_rules.pxi"
 
 from libc.string cimport memcpy
 

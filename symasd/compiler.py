@@ -94,7 +94,7 @@ def _groups(g: Graph, roots: np.ndarray | None = None):
 def _partials(b: Builder, g: Graph, code: int, K: np.ndarray):
     row = _ROW[code]
     args = [a[K] for a in (g.arg0, g.arg1, g.arg2)[: row.arity]]
-    return row.partials(b, *args, K, g.const[K])
+    return row.rule("partials", "symbolic sweep")(b, *args, K, g.const[K])
 
 
 def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,

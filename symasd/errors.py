@@ -28,3 +28,8 @@ class KernelsMissingError(SymasdError, ImportError):
     """The compiled kernels (``symasd._sweeps`` and the others) cannot be found,
     typically because Python runs in symasd's source tree, which has not been
     built in place; the message says how to fix it."""
+
+
+class MissingRuleError(SymasdError, LookupError):
+    """An op of the graph has no rule for a pass (a SymPy form, say): the op
+    table (``symasd/ops.py``) lacks it. The message names the op and the pass."""

@@ -12,6 +12,16 @@ Each :class:`Op` carries, in one place,
   whether the first derivative is identically zero (``d1``) and whether the
   second derivative is identically zero (``d2``), and for each pair of
   arguments whether the cross derivative is identically zero (``cross``).
+* its tracing rule (the NumPy ufuncs traced straight to it) and its SymPy
+  forms (to SymPy, and the SymPy functions read back as the op).
+
+Every interpreter of a graph reads its rules from this table: tracing, the
+SymPy bridge and the symbolic sweeps (``compiler.py``) by ``OPS``, the
+sparsity kernels by :func:`classification_tables`. The numeric rules of the
+Cython kernels (value, first and second partials) are the C switches of
+``cysrc/_op_rules.pxi``, and the opcode enum ``cysrc/_opcodes.pxi`` is
+generated from :class:`Code` by ``cysrc/make_opcodes.py``; tests check that
+every table covers every op (``docs/design.md``, "Adding an op").
 
 The classification is what makes patterns exact: ``sign``, ``floor`` and
 comparisons forward no index set, linear ops add no Hessian entries and
@@ -30,6 +40,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+import sympy as sp
+from sympy.codegen.numpy_nodes import logaddexp as sp_logaddexp
+
+from .errors import MissingRuleError
 
 __all__ = ["Code", "Op", "OPS", "op_by_name", "classification_tables"]
 
@@ -71,6 +85,7 @@ class Code(IntEnum):
     ROUND = 37
     POWC = 38
     NOT = 39
+    SINC = 40
     # binary
     ADD = 50
     SUB = 51
@@ -90,6 +105,7 @@ class Code(IntEnum):
     AND = 65
     OR = 66
     XOR = 67
+    LOGADDEXP = 68
     # ternary
     WHERE = 80
 
@@ -104,7 +120,14 @@ PartialsRule = Callable[..., list]
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One row of the op table (see the module docstring)."""
+    """One row of the op table (see the module docstring).
+
+    ``traced``: NumPy ufuncs (or elementwise functions NumPy dispatches by
+    ``__array_function__``, like ``np.sinc``) that tracing maps straight to
+    this op (an op traced by a rule of its own, like ``power``, lists none). ``sympy``: the
+    op as a SymPy expression of its arguments' expressions. ``from_sympy``:
+    SymPy functions that :func:`symasd.from_sympy` reads as this op.
+    """
 
     code: Code
     name: str
@@ -114,10 +137,29 @@ class Op:
     d1: tuple[bool, ...] = ()
     d2: tuple[bool, ...] = ()
     cross: tuple[bool, ...] = ()
+    traced: tuple[np.ufunc, ...] = ()
+    sympy: Callable | None = None
+    from_sympy: tuple[type, ...] = ()
 
     @property
     def is_leaf(self) -> bool:
         return self.arity == 0
+
+    def rule(self, field: str, pass_name: str) -> Callable:
+        """This op's rule ``field`` for the pass ``pass_name``, or a
+        :class:`~symasd.errors.MissingRuleError` naming both.
+
+        >>> OPS[Code.SIN].rule("sympy", "to_sympy")
+        sin
+        >>> OPS[Code.POWC].rule("sympy", "to_sympy")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        symasd.errors.MissingRuleError: op power_const has no to_sympy rule (...)
+        """
+        found = getattr(self, field)
+        if found is None:
+            raise MissingRuleError(f"op {self.name} has no {pass_name} rule "
+                                   f"(Op.{field} in symasd/ops.py)")
+        return found
 
 
 def _bool(f):
@@ -248,6 +290,36 @@ def _p_powc(b, a, out, c):
     return [b.binary(Code.MUL, b.const(c), b.powc(a, c - 1.0))]
 
 
+# sinc' = pi^2 x P1(u) and sinc'' = pi^2 P2(u), u = (pi x)^2, by their Maclaurin
+# series where |x| < SINC_SERIES (the closed forms cancel there), 6 terms: exact
+# to rounding there. The C rules (cysrc/_op_rules.pxi) use the same.
+SINC_SERIES = 0.1
+SINC_D1 = (-1 / 3, 1 / 30, -1 / 840, 1 / 45360, -1 / 3991680, 1 / 518918400)
+SINC_D2 = (-1 / 3, 1 / 10, -1 / 168, 1 / 6480, -1 / 443520, 1 / 47174400)
+
+
+def _horner(b, u, coefs):
+    acc = b.const_like(u, coefs[-1])
+    for k in coefs[-2::-1]:
+        acc = b.binary(Code.ADD, b.binary(Code.MUL, acc, u), b.const_like(u, k))
+    return acc
+
+
+def _p_sinc(b, a, out, c):
+    """``(cos(pi x) - sinc(x)) / x``, by the series near 0. The closed form reads
+    ``x`` only where it is not small (1 elsewhere): its derivatives, which the
+    Hessian differentiates through the ``where``, stay finite at 0."""
+    small = b.binary(Code.LT, b.unary(Code.ABS, a), b.const_like(a, SINC_SERIES))
+    safe = b.where(small, b.const_like(a, 1.0), a)
+    pi = b.const_like(a, np.pi)
+    cos = b.unary(Code.COS, b.binary(Code.MUL, pi, safe))
+    closed = b.binary(Code.DIV, b.binary(Code.SUB, cos, b.unary(Code.SINC, safe)), safe)
+    u = b.unary(Code.SQUARE, b.binary(Code.MUL, pi, a))
+    series = b.binary(Code.MUL, b.binary(Code.MUL, b.const_like(a, np.pi**2), a),
+                      _horner(b, u, SINC_D1))
+    return [b.where(small, series, closed)]
+
+
 def _p_add(b, x, y, out, c):
     return [b.const_like(x, 1.0), b.const_like(y, 1.0)]
 
@@ -277,6 +349,11 @@ def _p_arctan2(b, y, x, out, c):
 
 def _p_hypot(b, x, y, out, c):
     return [b.binary(Code.DIV, x, out), b.binary(Code.DIV, y, out)]
+
+
+def _p_logaddexp(b, x, y, out, c):
+    return [b.unary(Code.EXP, b.binary(Code.SUB, x, out)),
+            b.unary(Code.EXP, b.binary(Code.SUB, y, out))]
 
 
 def _nan_where_nan(b, out, partials):
@@ -314,64 +391,135 @@ def _np_where(c, a, b):
     return np.where(c != 0, a, b)
 
 
+def _sympy_rel(relation):
+    return lambda a, b: sp.Piecewise((1, relation(a, b)), (0, True))
+
+
+def _sympy_logical(junction):
+    return lambda a, b: sp.Piecewise((1, junction(sp.Ne(a, 0), sp.Ne(b, 0))),
+                                        (0, True))
+
+
 _T, _F = True, False
 
+# Each row: code, name, arity, NumPy rule, partials, d1, d2, cross; then the
+# NumPy ufuncs traced straight to the op, its SymPy form and the SymPy heads
+# read back as the op (see Op).
 _ROWS: list[Op] = [
     Op(Code.CONST, "const", 0, None, None),
     Op(Code.VAR, "var", 0, None, None),
     Op(Code.PARAM, "param", 0, None, None),
     # unary: d1 = (first derivative nonzero,), d2 = (second derivative nonzero,)
-    Op(Code.NEG, "negative", 1, np.negative, _p_neg, (_T,), (_F,)),
-    Op(Code.ABS, "absolute", 1, np.abs, _p_abs, (_T,), (_F,)),
-    Op(Code.SIGN, "sign", 1, _np_sign, _p_zero1, (_F,), (_F,)),
-    Op(Code.SQRT, "sqrt", 1, np.sqrt, _p_sqrt, (_T,), (_T,)),
-    Op(Code.CBRT, "cbrt", 1, np.cbrt, _p_cbrt, (_T,), (_T,)),
-    Op(Code.EXP, "exp", 1, np.exp, _p_exp, (_T,), (_T,)),
-    Op(Code.EXPM1, "expm1", 1, np.expm1, _p_expm1, (_T,), (_T,)),
-    Op(Code.LOG, "log", 1, np.log, _p_log, (_T,), (_T,)),
-    Op(Code.LOG1P, "log1p", 1, np.log1p, _p_log1p, (_T,), (_T,)),
-    Op(Code.LOG2, "log2", 1, np.log2, _p_logk(2.0), (_T,), (_T,)),
-    Op(Code.LOG10, "log10", 1, np.log10, _p_logk(10.0), (_T,), (_T,)),
-    Op(Code.SIN, "sin", 1, np.sin, _p_sin, (_T,), (_T,)),
-    Op(Code.COS, "cos", 1, np.cos, _p_cos, (_T,), (_T,)),
-    Op(Code.TAN, "tan", 1, np.tan, _p_tan, (_T,), (_T,)),
-    Op(Code.ARCSIN, "arcsin", 1, np.arcsin, _p_arcsin, (_T,), (_T,)),
-    Op(Code.ARCCOS, "arccos", 1, np.arccos, _p_arccos, (_T,), (_T,)),
-    Op(Code.ARCTAN, "arctan", 1, np.arctan, _p_arctan, (_T,), (_T,)),
-    Op(Code.SINH, "sinh", 1, np.sinh, _p_sinh, (_T,), (_T,)),
-    Op(Code.COSH, "cosh", 1, np.cosh, _p_cosh, (_T,), (_T,)),
-    Op(Code.TANH, "tanh", 1, np.tanh, _p_tanh, (_T,), (_T,)),
-    Op(Code.ARCSINH, "arcsinh", 1, np.arcsinh, _p_arcsinh, (_T,), (_T,)),
-    Op(Code.ARCCOSH, "arccosh", 1, np.arccosh, _p_arccosh, (_T,), (_T,)),
-    Op(Code.ARCTANH, "arctanh", 1, np.arctanh, _p_arctanh, (_T,), (_T,)),
-    Op(Code.SQUARE, "square", 1, np.square, _p_square, (_T,), (_T,)),
-    Op(Code.RECIPROCAL, "reciprocal", 1, np.reciprocal, _p_reciprocal, (_T,), (_T,)),
-    Op(Code.FLOOR, "floor", 1, np.floor, _p_zero1, (_F,), (_F,)),
-    Op(Code.CEIL, "ceil", 1, np.ceil, _p_zero1, (_F,), (_F,)),
-    Op(Code.ROUND, "rint", 1, np.rint, _p_zero1, (_F,), (_F,)),
+    Op(Code.NEG, "negative", 1, np.negative, _p_neg, (_T,), (_F,),
+       traced=(np.negative,), sympy=lambda a: -a),
+    Op(Code.ABS, "absolute", 1, np.abs, _p_abs, (_T,), (_F,),
+       traced=(np.absolute, np.fabs), sympy=sp.Abs, from_sympy=(sp.Abs,)),
+    Op(Code.SIGN, "sign", 1, _np_sign, _p_zero1, (_F,), (_F,),
+       traced=(np.sign,), sympy=sp.sign, from_sympy=(sp.sign,)),
+    Op(Code.SQRT, "sqrt", 1, np.sqrt, _p_sqrt, (_T,), (_T,),
+       traced=(np.sqrt,), sympy=sp.sqrt),
+    Op(Code.CBRT, "cbrt", 1, np.cbrt, _p_cbrt, (_T,), (_T,),
+       traced=(np.cbrt,), sympy=sp.cbrt),
+    Op(Code.EXP, "exp", 1, np.exp, _p_exp, (_T,), (_T,),
+       traced=(np.exp,), sympy=sp.exp, from_sympy=(sp.exp,)),
+    Op(Code.EXPM1, "expm1", 1, np.expm1, _p_expm1, (_T,), (_T,),
+       traced=(np.expm1,), sympy=lambda a: sp.exp(a) - 1),
+    Op(Code.LOG, "log", 1, np.log, _p_log, (_T,), (_T,),
+       traced=(np.log,), sympy=sp.log),
+    Op(Code.LOG1P, "log1p", 1, np.log1p, _p_log1p, (_T,), (_T,),
+       traced=(np.log1p,), sympy=lambda a: sp.log(1 + a)),
+    Op(Code.LOG2, "log2", 1, np.log2, _p_logk(2.0), (_T,), (_T,),
+       traced=(np.log2,), sympy=lambda a: sp.log(a, 2)),
+    Op(Code.LOG10, "log10", 1, np.log10, _p_logk(10.0), (_T,), (_T,),
+       traced=(np.log10,), sympy=lambda a: sp.log(a, 10)),
+    Op(Code.SIN, "sin", 1, np.sin, _p_sin, (_T,), (_T,),
+       traced=(np.sin,), sympy=sp.sin, from_sympy=(sp.sin,)),
+    Op(Code.COS, "cos", 1, np.cos, _p_cos, (_T,), (_T,),
+       traced=(np.cos,), sympy=sp.cos, from_sympy=(sp.cos,)),
+    Op(Code.TAN, "tan", 1, np.tan, _p_tan, (_T,), (_T,),
+       traced=(np.tan,), sympy=sp.tan, from_sympy=(sp.tan,)),
+    Op(Code.ARCSIN, "arcsin", 1, np.arcsin, _p_arcsin, (_T,), (_T,),
+       traced=(np.arcsin,), sympy=sp.asin, from_sympy=(sp.asin,)),
+    Op(Code.ARCCOS, "arccos", 1, np.arccos, _p_arccos, (_T,), (_T,),
+       traced=(np.arccos,), sympy=sp.acos, from_sympy=(sp.acos,)),
+    Op(Code.ARCTAN, "arctan", 1, np.arctan, _p_arctan, (_T,), (_T,),
+       traced=(np.arctan,), sympy=sp.atan, from_sympy=(sp.atan,)),
+    Op(Code.SINH, "sinh", 1, np.sinh, _p_sinh, (_T,), (_T,),
+       traced=(np.sinh,), sympy=sp.sinh, from_sympy=(sp.sinh,)),
+    Op(Code.COSH, "cosh", 1, np.cosh, _p_cosh, (_T,), (_T,),
+       traced=(np.cosh,), sympy=sp.cosh, from_sympy=(sp.cosh,)),
+    Op(Code.TANH, "tanh", 1, np.tanh, _p_tanh, (_T,), (_T,),
+       traced=(np.tanh,), sympy=sp.tanh, from_sympy=(sp.tanh,)),
+    Op(Code.ARCSINH, "arcsinh", 1, np.arcsinh, _p_arcsinh, (_T,), (_T,),
+       traced=(np.arcsinh,), sympy=sp.asinh, from_sympy=(sp.asinh,)),
+    Op(Code.ARCCOSH, "arccosh", 1, np.arccosh, _p_arccosh, (_T,), (_T,),
+       traced=(np.arccosh,), sympy=sp.acosh, from_sympy=(sp.acosh,)),
+    Op(Code.ARCTANH, "arctanh", 1, np.arctanh, _p_arctanh, (_T,), (_T,),
+       traced=(np.arctanh,), sympy=sp.atanh, from_sympy=(sp.atanh,)),
+    Op(Code.SQUARE, "square", 1, np.square, _p_square, (_T,), (_T,),
+       traced=(np.square,), sympy=lambda a: a**2),
+    Op(Code.RECIPROCAL, "reciprocal", 1, np.reciprocal, _p_reciprocal, (_T,), (_T,),
+       traced=(np.reciprocal,), sympy=lambda a: 1 / a),
+    Op(Code.FLOOR, "floor", 1, np.floor, _p_zero1, (_F,), (_F,),
+       traced=(np.floor,), sympy=sp.floor, from_sympy=(sp.floor,)),
+    Op(Code.CEIL, "ceil", 1, np.ceil, _p_zero1, (_F,), (_F,),
+       traced=(np.ceil,), sympy=sp.ceiling, from_sympy=(sp.ceiling,)),
+    Op(Code.ROUND, "rint", 1, np.rint, _p_zero1, (_F,), (_F,),
+       traced=(np.rint,), sympy=sp.Function("rint")),
+    # traced from np.power with a constant exponent; its SymPy form needs that
+    # exponent (the node's constant), so the bridge writes it
     Op(Code.POWC, "power_const", 1, _powc, _p_powc, (_T,), (_T,)),
-    Op(Code.NOT, "logical_not", 1, _bool(np.logical_not), _p_zero1, (_F,), (_F,)),
+    Op(Code.SINC, "sinc", 1, np.sinc, _p_sinc, (_T,), (_T,),
+       traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a)),
+    Op(Code.NOT, "logical_not", 1, _bool(np.logical_not), _p_zero1, (_F,), (_F,),
+       sympy=lambda a: sp.Piecewise((1, sp.Eq(a, 0)), (0, True))),
     # binary: cross = (cross derivative nonzero,)
-    Op(Code.ADD, "add", 2, np.add, _p_add, (_T, _T), (_F, _F), (_F,)),
-    Op(Code.SUB, "subtract", 2, np.subtract, _p_sub, (_T, _T), (_F, _F), (_F,)),
-    Op(Code.MUL, "multiply", 2, np.multiply, _p_mul, (_T, _T), (_F, _F), (_T,)),
-    Op(Code.DIV, "divide", 2, np.divide, _p_div, (_T, _T), (_F, _T), (_T,)),
-    Op(Code.POW, "power", 2, np.power, _p_pow, (_T, _T), (_T, _T), (_T,)),
-    Op(Code.ARCTAN2, "arctan2", 2, np.arctan2, _p_arctan2, (_T, _T), (_T, _T), (_T,)),
-    Op(Code.HYPOT, "hypot", 2, np.hypot, _p_hypot, (_T, _T), (_T, _T), (_T,)),
-    Op(Code.MAX, "maximum", 2, np.maximum, _p_max, (_T, _T), (_F, _F), (_F,)),
-    Op(Code.MIN, "minimum", 2, np.minimum, _p_min, (_T, _T), (_F, _F), (_F,)),
-    Op(Code.LT, "less", 2, _bool(np.less), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.LE, "less_equal", 2, _bool(np.less_equal), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.GT, "greater", 2, _bool(np.greater), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.GE, "greater_equal", 2, _bool(np.greater_equal), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.EQ, "equal", 2, _bool(np.equal), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.NE, "not_equal", 2, _bool(np.not_equal), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.AND, "logical_and", 2, _bool(np.logical_and), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.OR, "logical_or", 2, _bool(np.logical_or), _p_zero2, (_F, _F), (_F, _F), (_F,)),
-    Op(Code.XOR, "logical_xor", 2, _bool(np.logical_xor), _p_zero2, (_F, _F), (_F, _F), (_F,)),
+    Op(Code.ADD, "add", 2, np.add, _p_add, (_T, _T), (_F, _F), (_F,),
+       traced=(np.add,), sympy=lambda a, b: a + b),
+    Op(Code.SUB, "subtract", 2, np.subtract, _p_sub, (_T, _T), (_F, _F), (_F,),
+       traced=(np.subtract,), sympy=lambda a, b: a - b),
+    Op(Code.MUL, "multiply", 2, np.multiply, _p_mul, (_T, _T), (_F, _F), (_T,),
+       traced=(np.multiply,), sympy=lambda a, b: a * b),
+    Op(Code.DIV, "divide", 2, np.divide, _p_div, (_T, _T), (_F, _T), (_T,),
+       traced=(np.divide,), sympy=lambda a, b: a / b),
+    Op(Code.POW, "power", 2, np.power, _p_pow, (_T, _T), (_T, _T), (_T,),
+       sympy=lambda a, b: a**b),
+    Op(Code.ARCTAN2, "arctan2", 2, np.arctan2, _p_arctan2, (_T, _T), (_T, _T), (_T,),
+       traced=(np.arctan2,), sympy=sp.atan2, from_sympy=(sp.atan2,)),
+    Op(Code.HYPOT, "hypot", 2, np.hypot, _p_hypot, (_T, _T), (_T, _T), (_T,),
+       traced=(np.hypot,), sympy=lambda a, b: sp.sqrt(a**2 + b**2)),
+    Op(Code.MAX, "maximum", 2, np.maximum, _p_max, (_T, _T), (_F, _F), (_F,),
+       traced=(np.maximum,), sympy=sp.Max, from_sympy=(sp.Max,)),
+    Op(Code.MIN, "minimum", 2, np.minimum, _p_min, (_T, _T), (_F, _F), (_F,),
+       traced=(np.minimum,), sympy=sp.Min, from_sympy=(sp.Min,)),
+    Op(Code.LT, "less", 2, _bool(np.less), _p_zero2, (_F, _F), (_F, _F), (_F,),
+       traced=(np.less,), sympy=_sympy_rel(sp.StrictLessThan),
+       from_sympy=(sp.StrictLessThan,)),
+    Op(Code.LE, "less_equal", 2, _bool(np.less_equal), _p_zero2, (_F, _F), (_F, _F), (_F,),
+       traced=(np.less_equal,), sympy=_sympy_rel(sp.LessThan), from_sympy=(sp.LessThan,)),
+    Op(Code.GT, "greater", 2, _bool(np.greater), _p_zero2, (_F, _F), (_F, _F), (_F,),
+       traced=(np.greater,), sympy=_sympy_rel(sp.StrictGreaterThan),
+       from_sympy=(sp.StrictGreaterThan,)),
+    Op(Code.GE, "greater_equal", 2, _bool(np.greater_equal), _p_zero2, (_F, _F), (_F, _F),
+       (_F,), traced=(np.greater_equal,), sympy=_sympy_rel(sp.GreaterThan),
+       from_sympy=(sp.GreaterThan,)),
+    Op(Code.EQ, "equal", 2, _bool(np.equal), _p_zero2, (_F, _F), (_F, _F), (_F,),
+       traced=(np.equal,), sympy=_sympy_rel(sp.Eq), from_sympy=(sp.Eq,)),
+    Op(Code.NE, "not_equal", 2, _bool(np.not_equal), _p_zero2, (_F, _F), (_F, _F), (_F,),
+       traced=(np.not_equal,), sympy=_sympy_rel(sp.Ne), from_sympy=(sp.Ne,)),
+    Op(Code.LOGADDEXP, "logaddexp", 2, np.logaddexp, _p_logaddexp, (_T, _T), (_T, _T), (_T,),
+       traced=(np.logaddexp,), sympy=lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
+       from_sympy=(sp_logaddexp,)),
+    # the logical ops are traced by tracing.py's rules (truth of a float argument first)
+    Op(Code.AND, "logical_and", 2, _bool(np.logical_and), _p_zero2, (_F, _F), (_F, _F),
+       (_F,), sympy=_sympy_logical(sp.And)),
+    Op(Code.OR, "logical_or", 2, _bool(np.logical_or), _p_zero2, (_F, _F), (_F, _F), (_F,),
+       sympy=_sympy_logical(sp.Or)),
+    Op(Code.XOR, "logical_xor", 2, _bool(np.logical_xor), _p_zero2, (_F, _F), (_F, _F),
+       (_F,), sympy=_sympy_logical(sp.Xor)),
     # ternary: cross pairs are (cond, a), (cond, b), (a, b)
-    Op(Code.WHERE, "where", 3, _np_where, _p_where, (_F, _T, _T), (_F, _F, _F), (_F, _F, _F)),
+    Op(Code.WHERE, "where", 3, _np_where, _p_where, (_F, _T, _T), (_F, _F, _F), (_F, _F, _F),
+       sympy=lambda cond, a, b: sp.Piecewise((a, sp.Ne(cond, 0)), (b, True))),
 ]
 
 OPS: dict[Code, Op] = {row.code: row for row in _ROWS}
@@ -384,7 +532,7 @@ BOOLEAN_CODES = frozenset(
 #: Binary opcodes that are symmetric in their two arguments (canonical order a <= b).
 COMMUTATIVE_CODES = frozenset(
     {Code.ADD, Code.MUL, Code.MAX, Code.MIN, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR,
-     Code.HYPOT}
+     Code.HYPOT, Code.LOGADDEXP}
 )
 
 

@@ -17,24 +17,15 @@ import sympy
 
 from .errors import InputError, TracingError
 from .graph import Builder, Graph
-from .ops import Code
+from .ops import OPS, Code
 
 __all__ = ["from_sympy", "graph_to_sympy"]
 
 _I = np.int64
 
-_UNARY = {
-    sympy.sin: Code.SIN, sympy.cos: Code.COS, sympy.tan: Code.TAN,
-    sympy.asin: Code.ARCSIN, sympy.acos: Code.ARCCOS, sympy.atan: Code.ARCTAN,
-    sympy.sinh: Code.SINH, sympy.cosh: Code.COSH, sympy.tanh: Code.TANH,
-    sympy.asinh: Code.ARCSINH, sympy.acosh: Code.ARCCOSH, sympy.atanh: Code.ARCTANH,
-    sympy.exp: Code.EXP, sympy.Abs: Code.ABS, sympy.sign: Code.SIGN,
-    sympy.floor: Code.FLOOR, sympy.ceiling: Code.CEIL,
-}
-_BINARY = {sympy.atan2: Code.ARCTAN2, sympy.Max: Code.MAX, sympy.Min: Code.MIN}
-_RELATIONAL = {sympy.StrictLessThan: Code.LT, sympy.LessThan: Code.LE,
-               sympy.StrictGreaterThan: Code.GT, sympy.GreaterThan: Code.GE,
-               sympy.Eq: Code.EQ, sympy.Ne: Code.NE}
+# SymPy function -> op row (``Op.from_sympy`` in ops.py); sums, products,
+# powers, logarithms and Piecewise are structural and converted below
+_FROM_SYMPY = {head: row for row in OPS.values() for head in row.from_sympy}
 
 
 class _SympyToGraph:
@@ -83,12 +74,11 @@ class _SympyToGraph:
                 return self._one(Code.DIV, self._one(Code.LOG, self(e.args[0])),
                                  self._one(Code.LOG, self(e.args[1])))
             return self._one(Code.LOG, self(e.args[0]))
-        if func in _UNARY:
-            return self._one(_UNARY[func], self(e.args[0]))
-        if func in _BINARY:
-            return self._tree(_BINARY[func], e.args)
-        if func in _RELATIONAL:
-            return self._one(_RELATIONAL[func], self(e.args[0]), self(e.args[1]))
+        row = _FROM_SYMPY.get(func)
+        if row is not None:
+            if len(e.args) > row.arity:  # Max, Min: n-ary in SymPy, associative
+                return self._tree(row.code, e.args)
+            return self._one(row.code, *(self(a) for a in e.args))
         if func is sympy.Piecewise:
             return self._piecewise(e.args)
         raise TracingError(f"SymPy function {func.__name__} is not supported by from_sympy")
@@ -151,38 +141,6 @@ def from_sympy(exprs, symbols, params=()) -> Graph:
     return builder.finish(outputs, (len(syms),), (len(exprs),), param_shapes)
 
 
-_TO_SYMPY_UNARY = {code: func for func, code in _UNARY.items()}
-_TO_SYMPY_UNARY.update({
-    Code.NEG: lambda a: -a, Code.SQRT: sympy.sqrt, Code.CBRT: sympy.cbrt,
-    Code.EXPM1: lambda a: sympy.exp(a) - 1, Code.LOG: sympy.log,
-    Code.LOG1P: lambda a: sympy.log(1 + a), Code.LOG2: lambda a: sympy.log(a, 2),
-    Code.LOG10: lambda a: sympy.log(a, 10), Code.SQUARE: lambda a: a**2,
-    Code.RECIPROCAL: lambda a: 1 / a, Code.ROUND: lambda a: sympy.Function("rint")(a),
-    Code.NOT: lambda a: sympy.Piecewise((1, sympy.Eq(a, 0)), (0, True)),
-})
-
-
-def _rel(cls):
-    return lambda a, b: sympy.Piecewise((1, cls(a, b)), (0, True))
-
-
-_TO_SYMPY_BINARY = {
-    Code.ADD: lambda a, b: a + b, Code.SUB: lambda a, b: a - b, Code.MUL: lambda a, b: a * b,
-    Code.DIV: lambda a, b: a / b, Code.POW: lambda a, b: a**b, Code.ARCTAN2: sympy.atan2,
-    Code.HYPOT: lambda a, b: sympy.sqrt(a**2 + b**2), Code.MAX: sympy.Max,
-    Code.MIN: sympy.Min,
-    Code.LT: _rel(sympy.StrictLessThan), Code.LE: _rel(sympy.LessThan),
-    Code.GT: _rel(sympy.StrictGreaterThan), Code.GE: _rel(sympy.GreaterThan),
-    Code.EQ: _rel(sympy.Eq), Code.NE: _rel(sympy.Ne),
-    Code.AND: lambda a, b: sympy.Piecewise((1, sympy.And(sympy.Ne(a, 0), sympy.Ne(b, 0))),
-                                           (0, True)),
-    Code.OR: lambda a, b: sympy.Piecewise((1, sympy.Or(sympy.Ne(a, 0), sympy.Ne(b, 0))),
-                                          (0, True)),
-    Code.XOR: lambda a, b: sympy.Piecewise((1, sympy.Xor(sympy.Ne(a, 0), sympy.Ne(b, 0))),
-                                           (0, True)),
-}
-
-
 def graph_to_sympy(g: Graph, symbols: Sequence | None = None) -> list:
     """The outputs of ``g`` as a list of SymPy expressions (node by node; for small
     graphs). ``symbols`` defaults to ``x0, x1, ...`` (parameters are ``p0, p1, ...``).
@@ -214,13 +172,10 @@ def graph_to_sympy(g: Graph, symbols: Sequence | None = None) -> list:
         elif code == Code.POWC:
             p = sympy.Integer(int(c)) if c.is_integer() else sympy.Float(c)
             e = exprs[g.arg0[k]] ** p
-        elif code == Code.WHERE:
-            cond, a, b = (exprs[g.arg0[k]], exprs[g.arg1[k]], exprs[g.arg2[k]])
-            e = sympy.Piecewise((a, sympy.Ne(cond, 0)), (b, True))
-        elif code in _TO_SYMPY_UNARY:
-            e = _TO_SYMPY_UNARY[code](exprs[g.arg0[k]])
         else:
-            e = _TO_SYMPY_BINARY[code](exprs[g.arg0[k]], exprs[g.arg1[k]])
+            row = OPS[code]
+            args = (exprs[g.arg0[k]], exprs[g.arg1[k]], exprs[g.arg2[k]])[: row.arity]
+            e = row.rule("sympy", "to_sympy")(*args)
         exprs[k] = e
     return [exprs[i] for i in g.outputs]
 

@@ -24,7 +24,7 @@ import numpy as np
 from . import _validation as validation
 from .errors import InputError, TracingError
 from .graph import Builder, Graph
-from .ops import Code
+from .ops import BOOLEAN_CODES, OPS, Code
 
 __all__ = ["SymArray", "trace", "symbols"]
 
@@ -536,23 +536,25 @@ def _matmul_ufunc(b: Builder, x, y):
     return _matmul(x, y)
 
 
+def _traced_op(row):
+    if row.arity == 1:
+        return _unary(row.code, row.code in BOOLEAN_CODES)
+    return _binary(row.code, row.code in BOOLEAN_CODES)
+
+
+def _traced_function(row):
+    rule = _traced_op(row)
+    return lambda *args: rule(_builder_of(args), *args)
+
+
+# ufunc -> tracing rule: an op's own ufuncs (``Op.traced`` in ops.py), then the
+# rules that are more than one node of one op
 _UFUNCS: dict[Any, Callable] = {
-    np.add: _binary(Code.ADD),
-    np.subtract: _binary(Code.SUB),
-    np.multiply: _binary(Code.MUL),
-    np.true_divide: _binary(Code.DIV),
+    f: _traced_op(row) for row in OPS.values() for f in row.traced if isinstance(f, np.ufunc)
+}
+_UFUNCS.update({
     np.power: _power,
     np.float_power: _power,
-    np.arctan2: _binary(Code.ARCTAN2),
-    np.hypot: _binary(Code.HYPOT),
-    np.maximum: _binary(Code.MAX),
-    np.minimum: _binary(Code.MIN),
-    np.less: _binary(Code.LT, True),
-    np.less_equal: _binary(Code.LE, True),
-    np.greater: _binary(Code.GT, True),
-    np.greater_equal: _binary(Code.GE, True),
-    np.equal: _binary(Code.EQ, True),
-    np.not_equal: _binary(Code.NE, True),
     np.logical_and: _logical(Code.AND),
     np.logical_or: _logical(Code.OR),
     np.logical_xor: _logical(Code.XOR),
@@ -561,43 +563,14 @@ _UFUNCS: dict[Any, Callable] = {
     np.bitwise_or: _bitwise(Code.OR, "bitwise_or"),
     np.bitwise_xor: _bitwise(Code.XOR, "bitwise_xor"),
     np.invert: _invert,
-    np.negative: _unary(Code.NEG),
     np.positive: _positive,
-    np.absolute: _unary(Code.ABS),
-    np.fabs: _unary(Code.ABS),
-    np.sign: _unary(Code.SIGN),
-    np.sqrt: _unary(Code.SQRT),
-    np.cbrt: _unary(Code.CBRT),
-    np.exp: _unary(Code.EXP),
     np.exp2: _exp2,
-    np.expm1: _unary(Code.EXPM1),
-    np.log: _unary(Code.LOG),
-    np.log1p: _unary(Code.LOG1P),
-    np.log2: _unary(Code.LOG2),
-    np.log10: _unary(Code.LOG10),
-    np.sin: _unary(Code.SIN),
-    np.cos: _unary(Code.COS),
-    np.tan: _unary(Code.TAN),
-    np.arcsin: _unary(Code.ARCSIN),
-    np.arccos: _unary(Code.ARCCOS),
-    np.arctan: _unary(Code.ARCTAN),
-    np.sinh: _unary(Code.SINH),
-    np.cosh: _unary(Code.COSH),
-    np.tanh: _unary(Code.TANH),
-    np.arcsinh: _unary(Code.ARCSINH),
-    np.arccosh: _unary(Code.ARCCOSH),
-    np.arctanh: _unary(Code.ARCTANH),
-    np.square: _unary(Code.SQUARE),
-    np.reciprocal: _unary(Code.RECIPROCAL),
-    np.floor: _unary(Code.FLOOR),
-    np.ceil: _unary(Code.CEIL),
-    np.rint: _unary(Code.ROUND),
     np.deg2rad: _scale(np.pi / 180.0),
     np.radians: _scale(np.pi / 180.0),
     np.rad2deg: _scale(180.0 / np.pi),
     np.degrees: _scale(180.0 / np.pi),
     np.matmul: _matmul_ufunc,
-}
+})
 
 
 def _ufunc_reduce(ufunc, x, axis=0, dtype=None, out=None, keepdims=False, **kw):
@@ -1046,6 +1019,9 @@ _FUNCTIONS: dict[Any, Callable] = {
     np.all: lambda a, axis=None, out=None, keepdims=False: _logical_reduce(Code.AND, a, axis,
                                                                            keepdims),
 }
+# an op's elementwise NumPy functions that are not ufuncs (Op.traced: np.sinc)
+_FUNCTIONS.update({f: _traced_function(row) for row in OPS.values() for f in row.traced
+                   if not isinstance(f, np.ufunc)})
 for _name in ("amax", "amin"):
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = _FUNCTIONS[np.max if _name == "amax" else np.min]

@@ -36,6 +36,11 @@ def _f(v):
     return np.asarray(v, dtype=float)
 
 
+def _logaddexp(a, b):
+    m = np.maximum(_re(a), _re(b))  # a constant shift: no derivative changes
+    return m + np.log(np.exp(a - m) + np.exp(b - m))
+
+
 def _atan2(y, x):
     turn = np.where(_re(x) < 0, np.where(_re(y) >= 0, np.pi, -np.pi), 0.0)
     return np.arctan(y / x) + turn
@@ -54,6 +59,7 @@ CS_RULE = {
     Code.RECIPROCAL: np.reciprocal, Code.FLOOR: lambda z: np.floor(_re(z)),
     Code.CEIL: lambda z: np.ceil(_re(z)), Code.ROUND: lambda z: np.rint(_re(z)),
     Code.POWC: lambda z: z ** POWC_EXPONENT, Code.NOT: lambda z: _f(_re(z) == 0),
+    Code.SINC: lambda z: np.sin(np.pi * z) / (np.pi * z),
     Code.ADD: np.add, Code.SUB: np.subtract, Code.MUL: np.multiply, Code.DIV: np.divide,
     Code.POW: np.power, Code.ARCTAN2: _atan2, Code.HYPOT: lambda a, b: np.sqrt(a * a + b * b),
     Code.MAX: lambda a, b: np.where(_re(a) >= _re(b), a, b),
@@ -64,6 +70,7 @@ CS_RULE = {
     Code.AND: lambda a, b: _f((_re(a) != 0) & (_re(b) != 0)),
     Code.OR: lambda a, b: _f((_re(a) != 0) | (_re(b) != 0)),
     Code.XOR: lambda a, b: _f((_re(a) != 0) ^ (_re(b) != 0)),
+    Code.LOGADDEXP: _logaddexp,
     Code.WHERE: lambda c, a, b: np.where(_re(c) != 0, a, b),
 }
 
