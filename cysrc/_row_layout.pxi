@@ -74,18 +74,10 @@ cdef inline bint _adj_slots(const Layout *lay, ITYPE_t k) noexcept nogil:
     return lay.ident or lay.kind[lay.unit_of[k]] == ROWS_SLOT
 
 
-cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
-                               double **p, ITYPE_t *step) noexcept nogil:
-    """Rows of the nodes ``c + i st``: ``p[0] + i * step[0]`` for ``i`` below the
-    returned count (at most ``L``: the terms within the unit of node ``c``)."""
-    cdef ITYPE_t g, gs, ge, nn
-    if lay.ident:
-        p[0] = lay.T + c * lay.cc
-        step[0] = st * lay.cc
-        return L
-    g = lay.unit_of[c]
-    gs = lay.units[UNIT_COLS * g + 1]
-    ge = lay.units[UNIT_COLS * g + 2]
+cdef inline ITYPE_t _unit_rows(const Layout *lay, ITYPE_t g, ITYPE_t c, ITYPE_t st,
+                               ITYPE_t L, double **p, ITYPE_t *step) noexcept nogil:
+    """``_prog_rows`` of a progression that starts at node ``c`` of unit ``g``."""
+    cdef ITYPE_t gs = lay.units[UNIT_COLS * g + 1], ge = lay.units[UNIT_COLS * g + 2], nn
     p[0] = lay.first[g] + (c - gs) * lay.rs[g]
     step[0] = st * lay.rs[g]
     if st > 0:
@@ -97,13 +89,26 @@ cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t
     return min(L, nn)
 
 
+cdef inline ITYPE_t _prog_rows(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
+                               double **p, ITYPE_t *step) noexcept nogil:
+    """Rows of the nodes ``c + i st``: ``p[0] + i * step[0]`` for ``i`` below the
+    returned count (at most ``L``: the terms within the unit of node ``c``)."""
+    cdef ITYPE_t g
+    if lay.ident:
+        p[0] = lay.T + c * lay.cc
+        step[0] = st * lay.cc
+        return L
+    g = lay.unit_of[c]
+    return _unit_rows(lay, g, c, st, L, p, step)
+
+
 cdef inline ITYPE_t _prog_rows_hint(const Layout *lay, ITYPE_t c, ITYPE_t st, ITYPE_t L,
                                     double **p, ITYPE_t *step,
                                     ITYPE_t *hint) noexcept nogil:
     """``_prog_rows``, trying first the unit ``hint[0]`` (the unit found last time for
     this argument, or -1) and the next unit of its segment: consecutive blocks read
     consecutive units, and ``unit_of`` is a large array to load from."""
-    cdef ITYPE_t g = hint[0], gs, ge, nn
+    cdef ITYPE_t g = hint[0]
     if lay.ident:
         return _prog_rows(lay, c, st, L, p, step)
     if g >= 0 and not (lay.units[UNIT_COLS * g + 1] <= c < lay.units[UNIT_COLS * g + 2]):
@@ -113,17 +118,7 @@ cdef inline ITYPE_t _prog_rows_hint(const Layout *lay, ITYPE_t c, ITYPE_t st, IT
     if g < 0:
         g = lay.unit_of[c]
     hint[0] = g
-    gs = lay.units[UNIT_COLS * g + 1]
-    ge = lay.units[UNIT_COLS * g + 2]
-    p[0] = lay.first[g] + (c - gs) * lay.rs[g]
-    step[0] = st * lay.rs[g]
-    if st > 0:
-        nn = (ge - c + st - 1) // st
-    elif st < 0:
-        nn = (c - gs) // (-st) + 1
-    else:
-        nn = L
-    return min(L, nn)
+    return _unit_rows(lay, g, c, st, L, p, step)
 
 
 cdef void _place_rows(Layout *lay, ITYPE_t nseg, ITYPE_t cc, const double *S, double *B,

@@ -39,6 +39,13 @@ cdef inline void _row_axpy(double *dst, const double *src, double a, ITYPE_t cc,
             dst[j] += a * src[j]
 
 
+cdef inline void _row_add(double *dst, const double *src, ITYPE_t cc) noexcept nogil:
+    """``dst += src``: an input's adjoint row added to its row of the result."""
+    cdef ITYPE_t j
+    for j in range(cc):
+        dst[j] += src[j]
+
+
 cdef inline bint _combine2(double *dst, const double *s0, double w0, bint z0,
                           const double *s1, double w1, bint z1, ITYPE_t cc) noexcept nogil:
     """``dst = w0 * s0 + w1 * s1``, leaving out rows flagged zero (``z0``, ``z1``);
@@ -59,6 +66,30 @@ cdef inline bint _combine2(double *dst, const double *s0, double w0, bint z0,
     return 1
 
 
+cdef inline bint _adjoint_partials(uint8_t o, ITYPE_t k, ITYPE_t i0, ITYPE_t i1,
+                                   ITYPE_t i2, const double *cst, const uint8_t *d1t,
+                                   const double *vals, ITYPE_t *args,
+                                   double *d) noexcept nogil:
+    """The arguments ``args`` and first partials ``d`` of node ``k`` for a reverse
+    step; False, with nothing computed, when every first partial of ``o`` is
+    classified zero (the node passes nothing back)."""
+    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+        return 0
+    args[0] = i0
+    args[1] = i1
+    args[2] = i2
+    first_partials(o, vals[i0], vals[i1], vals[i2], vals[k], cst[k], d)
+    return 1
+
+
+cdef inline bint _propagates(uint8_t o, ITYPE_t i, const uint8_t *d1t, bint sel,
+                             const double *d) noexcept nogil:
+    """Whether argument ``i`` of a node with opcode ``o`` and first partials ``d``
+    takes a first-order term: its partial is not classified zero, and is not the
+    zero of a selection's branch not taken (``sel``), which is never read."""
+    return d1t[3 * o + i] and not (sel and d[i] == 0.0)
+
+
 cdef inline double _scale(double a, double s) noexcept nogil:
     """``a * s``, but 0 when ``s`` is 0 (a NaN partial times a zero adjoint is 0)."""
     return a * s if s != 0.0 else 0.0
@@ -75,6 +106,24 @@ cdef enum:
     BLK = 1024       # nodes per block of a strided segment (scratch of 8-48 KiB)
     SEG_COLS = 9     # columns of a plan row
     UNIT_COLS = 3    # columns of a unit (step) row: plan row, start, stop
+
+
+cdef inline bint _blocked(const uint8_t *op, const ITYPE_t *row) noexcept nogil:
+    """Whether the segment ``row`` runs in blocks: strided, and not of leaves
+    (constants, inputs, parameters have no arguments to stride over)."""
+    return row[2] and not _is_leaf(op[row[0]])
+
+
+cdef inline void _progressions(const ITYPE_t *row, ITYPE_t *b, ITYPE_t *st) noexcept nogil:
+    """The argument progressions ``b[t] + i * st[t]`` (t < 3) of the strided segment
+    ``row``, an unused argument replaced by argument 0."""
+    cdef ITYPE_t t
+    for t in range(3):
+        b[t] = row[3 + 2 * t]
+        st[t] = row[4 + 2 * t]
+        if b[t] < 0:
+            b[t] = b[0]
+            st[t] = st[0]
 
 
 cdef inline bint _is_leaf(uint8_t o) noexcept nogil:
@@ -297,13 +346,9 @@ cdef void _values_range(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
     cdef ITYPE_t b[3]
     cdef ITYPE_t st[3]
     cdef uint8_t o
-    if row[2] and not _is_leaf(op[s]):
+    if _blocked(op, row):
+        _progressions(row, b, st)
         for t in range(3):
-            b[t] = row[3 + 2 * t]
-            st[t] = row[4 + 2 * t]
-            if b[t] < 0:
-                b[t] = b[0]
-                st[t] = st[0]
             b[t] += (ks - s) * st[t]
         _block_values(op[s], ks, ke - ks, b[0], st[0], b[1], st[1], b[2], st[2], cst, vals)
         return

@@ -50,9 +50,7 @@ cdef inline void _fwd_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     sel = _is_selection(o)
     first = 1
     for i in range(3):
-        if not d1t[3 * o + i] or tz[args[i]]:
-            continue
-        if sel and d[i] == 0.0:
+        if tz[args[i]] or not _propagates(o, i, d1t, sel, d):
             continue
         _row_axpy(dst, rows[i], d[i], cc, first)
         first = 0
@@ -111,12 +109,8 @@ cdef void _fwd_strided(uint8_t o, ITYPE_t ks0, ITYPE_t e, const ITYPE_t *row,
     D[0] = D0
     D[1] = D1
     D[2] = D2
+    _progressions(row, b, st)
     for t in range(3):
-        b[t] = row[3 + 2 * t]
-        st[t] = row[4 + 2 * t]
-        if b[t] < 0:
-            b[t] = b[0]
-            st[t] = st[0]
         act[t] = d1t[3 * o + t] != 0
     has_d = act[0] or act[1] or act[2]
     ks = ks0
@@ -306,7 +300,7 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         if kind == ROWS_SKIP or kind == ROWS_DEAD:
             if compute_values and kind == ROWS_SKIP:
                 _values_range(op, a0, a1, a2, cst, row, ks, ke, x, p, vals)
-        elif row[2] and not _is_leaf(op[s]):
+        elif _blocked(op, row):
             _fwd_strided(op[s], ks, ke, row, cst, d1t, compute_values, vals, lay, first_row,
                          dstep, cc, tz, lay.hints + 3 * r if lay.hints != NULL else NULL)
         elif kind == ROWS_SEED:

@@ -39,7 +39,7 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     """Forward-over-reverse step of a reached node ``k`` (``ra[k]`` or ``rt[k]``); the
     tangent rows are placed by ``tl``, the adjoint tangent rows and the scalar
     adjoints by ``al``."""
-    cdef ITYPE_t j, i, jj, ai, aj, idx
+    cdef ITYPE_t i, jj, ai, aj, idx
     cdef ITYPE_t args[3]
     cdef double d[3]
     cdef double h[3]
@@ -47,16 +47,13 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     cdef bint cross_nz, sel, assign, need_h, structural
     cdef double *src = _rowp(al, k)
     cdef double *dst
-    cdef double *hrow
     cdef double *aa
     if o == OP_VAR:
         idx = <ITYPE_t>cst[k]
         if ra[k] and grad != NULL:
             grad[idx] += _adj(al, k)[0]
         if rt[k]:
-            hrow = HV + idx * ctot + j0
-            for j in range(cc):
-                hrow[j] += src[j]
+            _row_add(HV + idx * ctot + j0, src, cc)
         return
     if o == OP_CONST or o == OP_PARAM:
         return
@@ -80,12 +77,8 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
                      rt[k], src, _rowp(tl, i0) if ra[k] and not tz[i0] else NULL,
                      _scale(2.0, ak), cc)
         return
-    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+    if not _adjoint_partials(o, k, i0, i1, i2, cst, d1t, vals, args, d):
         return
-    args[0] = i0
-    args[1] = i1
-    args[2] = i2
-    first_partials(o, vals[i0], vals[i1], vals[i2], vals[k], cst[k], d)
     need_h = 0
     if ra[k]:
         for i in range(2):
@@ -98,9 +91,7 @@ cdef inline void _hvp_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
     ak = _adj(al, k)[0]
     sel = _is_selection(o)
     for i in range(3):
-        if not d1t[3 * o + i]:
-            continue
-        if sel and d[i] == 0.0:
+        if not _propagates(o, i, d1t, sel, d):
             continue
         ai = args[i]
         if ra[k]:
@@ -292,12 +283,8 @@ cdef void _hvp_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     w[2] = 0.0
     if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
         return
+    _progressions(row, b, st)
     for t in range(3):
-        b[t] = row[3 + 2 * t]
-        st[t] = row[4 + 2 * t]
-        if b[t] < 0:
-            b[t] = b[0]
-            st[t] = st[0]
         live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t], e - s)
     ke = e
     while ke > s:
@@ -466,11 +453,9 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst,
     (``_rowp`` loads three arrays). ``idx0 >= 0``: the nodes are the inputs ``idx0 + k
     - s`` in order (distinct targets), so a run whose adjoint tangents are all nonzero
     is added in one loop."""
-    cdef ITYPE_t k, ks, ke = e, g, step, j
+    cdef ITYPE_t k, ks, ke = e, g, step
     cdef double *rows
     cdef const double *adj
-    cdef const double *src
-    cdef double *hrow
     while ke > s:
         if al.ident:
             ks = s
@@ -499,10 +484,7 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst,
             if ra[k] and grad != NULL:
                 grad[<ITYPE_t>cst[k]] += adj[k - ks]
             if rt[k]:
-                src = rows + (k - ks) * step
-                hrow = HV + <ITYPE_t>cst[k] * ctot + j0
-                for j in range(cc):
-                    hrow[j] += src[j]
+                _row_add(HV + <ITYPE_t>cst[k] * ctot + j0, rows + (k - ks) * step, cc)
         ke = ks
 
 
@@ -533,7 +515,7 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         row = seg + SEG_COLS * r
         s = row[0]
         e = row[1]
-        if row[2] and not _is_leaf(op[s]):
+        if _blocked(op, row):
             _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, tl, tz, cc, ra,
                          al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
             continue

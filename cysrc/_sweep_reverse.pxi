@@ -9,18 +9,15 @@ cdef inline void _rev_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
                            ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, double *A,
                            uint8_t *touched, double *Bt) noexcept nogil:
     """Propagate the adjoint row ``A[k]`` of a reached node ``k`` to its arguments."""
-    cdef ITYPE_t j, i, ai, idx
+    cdef ITYPE_t i, ai, idx
     cdef double w0, w1
     cdef ITYPE_t args[3]
     cdef double d[3]
     cdef bint sel
     cdef double *src = A + k * cc
-    cdef double *brow
     if o == OP_VAR:
         idx = <ITYPE_t>cst[k]
-        brow = Bt + idx * ctot + j0
-        for j in range(cc):
-            brow[j] += src[j]
+        _row_add(Bt + idx * ctot + j0, src, cc)
         return
     if o == OP_CONST or o == OP_PARAM:
         return
@@ -37,17 +34,11 @@ cdef inline void _rev_node(ITYPE_t k, uint8_t o, ITYPE_t i0, ITYPE_t i1, ITYPE_t
                   not touched[i0])
         touched[i0] = 1
         return
-    if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
+    if not _adjoint_partials(o, k, i0, i1, i2, cst, d1t, vals, args, d):
         return
-    args[0] = i0
-    args[1] = i1
-    args[2] = i2
-    first_partials(o, vals[i0], vals[i1], vals[i2], vals[k], cst[k], d)
     sel = _is_selection(o)
     for i in range(3):
-        if not d1t[3 * o + i]:
-            continue
-        if sel and d[i] == 0.0:
+        if not _propagates(o, i, d1t, sel, d):
             continue
         ai = args[i]
         _row_axpy(A + ai * cc, src, d[i], cc, not touched[ai])
@@ -118,12 +109,8 @@ cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
     D[2] = D2
     if not (d1t[3 * o] or d1t[3 * o + 1] or d1t[3 * o + 2]):
         return
+    _progressions(row, b, st)
     for t in range(3):
-        b[t] = row[3 + 2 * t]
-        st[t] = row[4 + 2 * t]
-        if b[t] < 0:
-            b[t] = b[0]
-            st[t] = st[0]
         live[t] = d1t[3 * o + t] != 0 and not _const_arg(op, b[t], st[t], e - s)
     if _is_selection(o):
         k = e
@@ -223,7 +210,7 @@ cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         row = seg + SEG_COLS * r
         s = row[0]
         e = row[1]
-        if row[2] and not _is_leaf(op[s]):
+        if _blocked(op, row):
             _rev_strided(op[s], s, e, row, op, cst, d1t, vals, cc, A, touched)
             continue
         k = e
