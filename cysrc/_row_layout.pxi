@@ -682,65 +682,6 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     return lay
 
 
-def forward_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
-                   const ITYPE_t[::1] arg2, const double[::1] cst,
-                   const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1, ITYPE_t n_inputs,
-                   seg=None, bint reuse=True, bint tile=True, bint gathered=False):
-    """The row layout of :func:`forward_sweep` for a graph and segment plan.
-
-    (input)  the graph's node arrays, ``classification_tables()[1]`` and the number
-             of inputs; seg: the segment plan (None: one indexed segment); reuse:
-             whether slots are reused; tile: whether the segments run in a tiled
-             order (with reuse only); gathered: for a sweep with ``gather=``
-    (output) a :class:`RowLayout`
-
-    The nodes run in *units*: blocks of up to BLK nodes of one segment, in a
-    tiled order where consumers follow their producers a block behind
-    (``_schedule``), or whole segments in plan order. Per unit: constants and
-    parameters have no rows; a run of inputs in order (``const[k] = i0 + k - s``)
-    reads the seed rows in place; a run of nodes that are the outputs at
-    consecutive positions is written straight into B; every other unit gets a
-    run of slots of the tangent work array, released after the last unit that
-    reads it (outputs are read at the end), so the array holds the rows that are
-    live at one time, a few blocks per segment in flight, rather than all ``N``.
-    It also flags the units whose values some partial derivative reads (directly,
-    or through the values computed from them), the only values that a sweep with
-    ``values=False`` computes. A ``gathered`` layout writes no rows into B: the
-    outputs' rows get slots like the others (released after their last reader,
-    perhaps the output's own unit), and the sweep gathers a unit's outputs'
-    nonzeros right after the unit ran, while its rows are in cache.
-    Building it is O(N) (once per graph; ``symasd.sweeps`` caches it).
-    """
-    return _build_layout(op, arg0, arg1, arg2, cst, outputs, n_inputs, seg, reuse,
-                         LAYOUT_FORWARD, tile=tile, d1=d1, gathered=gathered)
-
-
-def hvp_layouts(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
-                const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t n_inputs,
-                const uint8_t[:, ::1] d2, const uint8_t[:, ::1] cross, seg=None,
-                bint reuse=True, bint values=True):
-    """The row layouts of :func:`hvp_sweep`: ``(tangents, adjoint tangents)``.
-
-    (input)  node arrays, number of inputs, ``classification_tables()[2:]``, the
-             segment plan, whether slots are reused and whether every value is
-             computed (False: only the values that the local rules read, and those
-             needed to compute them; a sweep with these layouts returns no value)
-    (output) two :class:`RowLayout`
-
-    Tangents: inputs read from V in place; the rows of arguments of ops with
-    second partials are kept for the reverse pass, the others released after
-    their last consumer. Adjoint tangents: a segment's rows are taken when its
-    last consumer runs backward (the first to write them) and released once the
-    segment ran; constants and parameters share one scratch row. The scalar
-    adjoints take the same slots (one double each).
-    """
-    empty = np.zeros(0, dtype=np.int64)
-    return (_build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
-                          LAYOUT_TANGENTS, d2, cross, values=values),
-            _build_layout(op, arg0, arg1, arg2, cst, empty, n_inputs, seg, reuse,
-                          LAYOUT_ADJOINTS))
-
-
 def _plan(seg, ITYPE_t n):
     """The segment plan to run: ``seg`` (rows of ``symasd._vm.plan``) checked against
     ``n`` nodes, or one indexed segment over all nodes when ``seg`` is None.
@@ -784,10 +725,11 @@ def _plan(seg, ITYPE_t n):
 
 
 cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, ::1] units,
-                      double *T, const uint8_t[::1] op, const double[::1] cst,
+                      double *T, const Nodes *nd, ITYPE_t n_nodes,
                       ITYPE_t n_inputs) except -1:
-    """Fill ``lay`` from ``layout`` (None: the identity layout over ``T``); ``units``:
-    the layout's units (or the plan's segments as units)."""
+    """Fill ``lay`` from ``layout`` (None: the identity layout over ``T``), which must
+    have been built for the node arrays ``nd`` (``n_nodes``, ``n_inputs``) and this
+    sweep (``mode``); ``units``: the layout's units (or the plan's segments as units)."""
     cdef ITYPE_t nu = units.shape[0]
     lay.ident = layout is None
     lay.cc = 0
@@ -806,8 +748,8 @@ cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, 
     lay.A = NULL
     if layout is None:
         return 0
-    if (layout.mode != mode or layout.n_nodes != op.shape[0] or layout.n_inputs != n_inputs
-            or layout.op_addr != <size_t>&op[0] or layout.cst_addr != <size_t>&cst[0]):
+    if (layout.mode != mode or layout.n_nodes != n_nodes or layout.n_inputs != n_inputs
+            or layout.op_addr != <size_t>nd.op or layout.cst_addr != <size_t>nd.cst):
         raise ValueError("the row layout was built for other node arrays or another sweep")
     lay.unit_of = &layout.unit_of[0]
     lay.unext = &layout.unext[0]

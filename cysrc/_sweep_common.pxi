@@ -2,6 +2,21 @@
 # direction-row arithmetic, the blocks of strided segments (values, partials,
 # flag tests), the tight C loops of cysrc/sweep_kernels.h, and node values.
 
+cdef struct Nodes:
+    # a SweepPlan's arrays as the kernels read them (NULL where there are no nodes)
+    const uint8_t *op
+    const ITYPE_t *a0
+    const ITYPE_t *a1
+    const ITYPE_t *a2
+    const double *cst
+    const ITYPE_t *outputs   # NULL when there are no outputs
+    const uint8_t *d1
+    const uint8_t *d2
+    const uint8_t *cross
+    const ITYPE_t *seg       # the segment plan's rows (SEG_COLS each)
+    ITYPE_t nseg
+
+
 # ---------------------------------------------------------------------------
 # Row helpers (one row = the cc directions of one node).
 
@@ -64,6 +79,15 @@ cdef inline bint _combine2(double *dst, const double *s0, double w0, bint z0,
         for j in range(cc):
             dst[j] = w0 * s0[j] + w1 * s1[j]
     return 1
+
+
+cdef inline void _node_args(const ITYPE_t *a0, const ITYPE_t *a1, const ITYPE_t *a2,
+                            ITYPE_t k, ITYPE_t *i0, ITYPE_t *i1, ITYPE_t *i2) noexcept nogil:
+    """The arguments of node ``k``, an unused one (-1) replaced by argument 0 as the
+    per-node rules expect."""
+    i0[0] = a0[k]
+    i1[0] = a1[k] if a1[k] >= 0 else i0[0]
+    i2[0] = a2[k] if a2[k] >= 0 else i0[0]
 
 
 cdef inline bint _adjoint_partials(uint8_t o, ITYPE_t k, ITYPE_t i0, ITYPE_t i1,
@@ -361,18 +385,15 @@ cdef void _values_range(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
         elif o == OP_PARAM:
             vals[k] = p[<ITYPE_t>cst[k]]
         else:
-            i0 = a0[k]
-            i1 = a1[k] if a1[k] >= 0 else i0
-            i2 = a2[k] if a2[k] >= 0 else i0
+            _node_args(a0, a1, a2, k, &i0, &i1, &i2)
             vals[k] = apply_op(o, vals[i0], vals[i1], vals[i2], cst[k])
 
 
-cdef void _values(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                  const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
-                  const double *x, const double *p, double *vals) noexcept nogil:
+cdef void _values(Nodes nd, const ITYPE_t *seg, ITYPE_t nseg, const double *x,
+                  const double *p, double *vals) noexcept nogil:
     """Values of every node, segment by segment."""
     cdef ITYPE_t r
     cdef const ITYPE_t *row
     for r in range(nseg):
         row = seg + SEG_COLS * r
-        _values_range(op, a0, a1, a2, cst, row, row[0], row[1], x, p, vals)
+        _values_range(nd.op, nd.a0, nd.a1, nd.a2, nd.cst, row, row[0], row[1], x, p, vals)

@@ -242,9 +242,7 @@ cdef void _fwd_indexed(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                 any_nz |= v != 0.0
             tz[k] = 0 if any_nz else 1
         else:
-            i0 = a0[k]
-            i1 = a1[k] if a1[k] >= 0 else i0
-            i2 = a2[k] if a2[k] >= 0 else i0
+            _node_args(a0, a1, a2, k, &i0, &i1, &i2)
             _fwd_node(k, o, i0, i1, i2, cst, d1t, compute_values, vals, dst,
                       _rowp(lay, i0), _rowp(lay, i1), _rowp(lay, i2), cc, tz)
 
@@ -260,12 +258,11 @@ cdef struct RowOut:
     ITYPE_t ctot
 
 
-cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
-                   const ITYPE_t *units, ITYPE_t nunits, const uint8_t *d1t, const double *x,
-                   const double *p, bint compute_values, double *vals, const double *S,
-                   ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc, const Layout *lay,
-                   const uint8_t *sz, uint8_t *tz, const RowOut *out) noexcept nogil:
+cdef void _forward(Nodes nd, const ITYPE_t *seg, const ITYPE_t *units,
+                   ITYPE_t nunits, const double *x, const double *p, bint compute_values,
+                   double *vals, const double *S, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
+                   const Layout *lay, const uint8_t *sz, uint8_t *tz,
+                   const RowOut *out) noexcept nogil:
     """Values (when ``compute_values``; of the units flagged by ``lay.vneed`` when it
     is set) and tangent rows of every node for the seed columns ``S[:, j0:j0+cc]``,
     unit by unit (``units``: plan row, start, stop, in an order that respects the
@@ -299,16 +296,18 @@ cdef void _forward(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             kind = lay.kind[u]
         if kind == ROWS_SKIP or kind == ROWS_DEAD:
             if compute_values and kind == ROWS_SKIP:
-                _values_range(op, a0, a1, a2, cst, row, ks, ke, x, p, vals)
-        elif _blocked(op, row):
-            _fwd_strided(op[s], ks, ke, row, cst, d1t, compute_values, vals, lay, first_row,
-                         dstep, cc, tz, lay.hints + 3 * r if lay.hints != NULL else NULL)
+                _values_range(nd.op, nd.a0, nd.a1, nd.a2, nd.cst, row, ks, ke, x, p,
+                              vals)
+        elif _blocked(nd.op, row):
+            _fwd_strided(nd.op[s], ks, ke, row, nd.cst, nd.d1, compute_values, vals, lay,
+                         first_row, dstep, cc, tz,
+                         lay.hints + 3 * r if lay.hints != NULL else NULL)
         elif kind == ROWS_SEED:
-            _fwd_seed_rows(ks, ke, <ITYPE_t>cst[ks], x, compute_values, vals, first_row,
+            _fwd_seed_rows(ks, ke, <ITYPE_t>nd.cst[ks], x, compute_values, vals, first_row,
                            dstep, cc, sz, tz)
         else:
-            _fwd_indexed(op, a0, a1, a2, cst, ks, ke, d1t, x, p, compute_values, vals, S,
-                         ctot, j0, cc, lay, first_row, dstep, tz)
+            _fwd_indexed(nd.op, nd.a0, nd.a1, nd.a2, nd.cst, ks, ke, nd.d1, x, p,
+                         compute_values, vals, S, ctot, j0, cc, lay, first_row, dstep, tz)
         if out == NULL:
             continue
         for q in range(out.run_ptr[u], out.run_ptr[u + 1]):

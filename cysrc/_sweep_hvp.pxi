@@ -488,11 +488,9 @@ cdef void _hvp_inputs(ITYPE_t s, ITYPE_t e, const double *cst,
         ke = ks
 
 
-cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                       const ITYPE_t *a2, const double *cst, const ITYPE_t *seg,
-                       ITYPE_t nseg, ITYPE_t n_nodes, const uint8_t *d1t,
-                       const uint8_t *d2t, const uint8_t *crt, const double *vals,
-                       ITYPE_t out, const Layout *tl, const uint8_t *tz, ITYPE_t ctot,
+cdef void _hvp_reverse(Nodes nd, const ITYPE_t *seg, ITYPE_t nseg, ITYPE_t n_nodes,
+                       const double *vals, ITYPE_t out, const Layout *tl,
+                       const uint8_t *tz, ITYPE_t ctot,
                        ITYPE_t j0, ITYPE_t cc, uint8_t *ra, const Layout *al,
                        uint8_t *rt, double *grad, double *HV) noexcept nogil:
     """Reverse pass of forward-over-reverse: scalar adjoints (seed 1 at node ``out``)
@@ -509,19 +507,17 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
     # (the nodes after out are never reached, so no slot they share is written)
     _adj(al, out)[0] = 1.0
     ra[out] = 1
-    r = nseg
-    while r > 0:
-        r -= 1
+    for r in range(nseg - 1, -1, -1):
         row = seg + SEG_COLS * r
         s = row[0]
         e = row[1]
-        if _blocked(op, row):
-            _hvp_strided(op[s], s, e, row, op, cst, d1t, d2t, crt, vals, tl, tz, cc, ra,
-                         al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
+        if _blocked(nd.op, row):
+            _hvp_strided(nd.op[s], s, e, row, nd.op, nd.cst, nd.d1, nd.d2, nd.cross, vals,
+                         tl, tz, cc, ra, al, _rowp(al, s), cc if al.ident else al.rs[r], rt)
             continue
-        if op[s] == OP_VAR:
+        if nd.op[s] == OP_VAR:
             # (a run of inputs in order is read from the seeds in place by the tangents)
-            _hvp_inputs(s, e, cst, ra, rt, al, ctot, j0, cc,
+            _hvp_inputs(s, e, nd.cst, ra, rt, al, ctot, j0, cc,
                         tl.off[r] if not tl.ident and tl.kind[r] == ROWS_SEED else -1,
                         grad, HV)
             continue
@@ -530,11 +526,9 @@ cdef void _hvp_reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
             k -= 1
             if not ra[k] and not rt[k]:
                 continue
-            i0 = a0[k]
-            i1 = a1[k] if a1[k] >= 0 else i0
-            i2 = a2[k] if a2[k] >= 0 else i0
-            _hvp_node(k, op[k], i0, i1, i2, cst, d1t, d2t, crt, vals, tl, tz, ctot, j0, cc,
-                      ra, al, rt, grad, HV)
+            _node_args(nd.a0, nd.a1, nd.a2, k, &i0, &i1, &i2)
+            _hvp_node(k, nd.op[k], i0, i1, i2, nd.cst, nd.d1, nd.d2, nd.cross, vals, tl, tz,
+                      ctot, j0, cc, ra, al, rt, grad, HV)
 
 
 cdef void _flag_skipped(const Layout *tl, ITYPE_t nunits, uint8_t *tz) noexcept nogil:

@@ -180,9 +180,7 @@ cdef void _rev_strided(uint8_t o, ITYPE_t s, ITYPE_t e, const ITYPE_t *row,
         ke = ks
 
 
-cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
-                   const ITYPE_t *a2, const double *cst, const ITYPE_t *seg, ITYPE_t nseg,
-                   const uint8_t *d1t, const double *vals, const ITYPE_t *outputs,
+cdef void _reverse(Nodes nd, const ITYPE_t *seg, ITYPE_t nseg, const double *vals,
                    ITYPE_t m, const double *W, ITYPE_t ctot, ITYPE_t j0, ITYPE_t cc,
                    double *A, uint8_t *touched, ITYPE_t n_nodes, double *Bt) noexcept nogil:
     """Adjoints ``A[k, :cc]`` for the output seeds ``W[:, j0:j0+cc]``, accumulated into
@@ -201,24 +199,21 @@ cdef void _reverse(const uint8_t *op, const ITYPE_t *a0, const ITYPE_t *a1,
                 any_nz = 1
         if not any_nz:
             continue
-        k = outputs[r]
+        k = nd.outputs[r]
         _row_axpy(A + k * cc, wrow, 1.0, cc, not touched[k])
         touched[k] = 1
-    r = nseg
-    while r > 0:
-        r -= 1
+    for r in range(nseg - 1, -1, -1):
         row = seg + SEG_COLS * r
         s = row[0]
         e = row[1]
-        if _blocked(op, row):
-            _rev_strided(op[s], s, e, row, op, cst, d1t, vals, cc, A, touched)
+        if _blocked(nd.op, row):
+            _rev_strided(nd.op[s], s, e, row, nd.op, nd.cst, nd.d1, vals, cc, A, touched)
             continue
         k = e
         while k > s:
             k -= 1
             if not touched[k]:
                 continue
-            i0 = a0[k]
-            i1 = a1[k] if a1[k] >= 0 else i0
-            i2 = a2[k] if a2[k] >= 0 else i0
-            _rev_node(k, op[k], i0, i1, i2, cst, d1t, vals, ctot, j0, cc, A, touched, Bt)
+            _node_args(nd.a0, nd.a1, nd.a2, k, &i0, &i1, &i2)
+            _rev_node(k, nd.op[k], i0, i1, i2, nd.cst, nd.d1, vals, ctot, j0, cc, A, touched,
+                      Bt)

@@ -43,9 +43,11 @@
 #
 # Files: this module holds the Python entry points; the kernels are included
 # from _sweep_common.pxi (row and block helpers shared by the sweeps),
-# _row_layout.pxi (row layouts and their planner), _workspace.pxi (work
-# buffers), _sweep_forward.pxi, _sweep_reverse.pxi and _sweep_hvp.pxi; their
-# C loops live in sweep_kernels.h and sweep_flags.h.
+# _row_layout.pxi (row layouts and their planner), _sweep_plan.pxi (SweepPlan:
+# a graph's arrays and cached layouts, built once per graph, the one argument
+# the entry points take for the graph), _workspace.pxi (work buffers),
+# _sweep_forward.pxi, _sweep_reverse.pxi and _sweep_hvp.pxi; their C loops
+# live in sweep_kernels.h and sweep_flags.h.
 include "_types.pxi"
 include "_opcodes.pxi"
 include "_node_values.pxi"
@@ -61,6 +63,7 @@ import numpy as np
 
 include "_sweep_common.pxi"
 include "_row_layout.pxi"
+include "_sweep_plan.pxi"
 include "_workspace.pxi"
 include "_sweep_forward.pxi"
 include "_sweep_reverse.pxi"
@@ -69,12 +72,6 @@ include "_sweep_hvp.pxi"
 
 # ---------------------------------------------------------------------------
 # Python entry points.
-
-
-cdef int _check_tables(const uint8_t[:, ::1] tab) except -1:
-    if tab.shape[1] != 3 or tab.shape[0] < 96:
-        raise ValueError("classification tables must have shape (N_CODES >= 96, 3)")
-    return 0
 
 
 cdef class RowGather:
@@ -148,6 +145,16 @@ def seed_zero_rows(const double[:, ::1] S):
     return out
 
 
+cdef int _check_point(SweepPlan graph, const double[::1] x, ITYPE_t seed_rows,
+                      str seeds) except -1:
+    """A sweep's point ``x`` and the rows of its input seeds must match the inputs."""
+    if x.shape[0] != graph.n_inputs:
+        raise ValueError("x must have n_inputs entries")
+    if seed_rows != graph.n_inputs:
+        raise ValueError(f"{seeds} must have one row per input")
+    return 0
+
+
 cdef const uint8_t *_seed_flags(const uint8_t[::1] seed_zero, ITYPE_t n,
                                 bint one_pass) except? NULL:
     """The sweeps' pointer to ``seed_zero`` (checked to have ``n`` flags), or NULL when
@@ -159,23 +166,19 @@ cdef const uint8_t *_seed_flags(const uint8_t[::1] seed_zero, ITYPE_t n,
     return &seed_zero[0] if one_pass and n else NULL
 
 
-def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
-                  const ITYPE_t[::1] arg2, const double[::1] cst,
-                  const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
-                  const double[::1] x, const double[::1] p, const double[:, ::1] S,
-                  ITYPE_t chunk=0, seg=None, RowLayout layout=None, finish=None,
-                  const uint8_t[::1] seed_zero=None, bint values=True,
+def forward_sweep(SweepPlan graph not None, const double[::1] x, const double[::1] p,
+                  const double[:, ::1] S, ITYPE_t chunk=0, RowLayout layout=None,
+                  finish=None, const uint8_t[::1] seed_zero=None, bint values=True,
                   RowGather gather=None):
     """Compressed forward sweep: output values and ``B = J @ S``.
 
-    (input)  op, arg0, arg1, arg2, const, outputs: the graph's node arrays;
-             d1: ``classification_tables()[1]`` (which first partials can be nonzero);
-             x: (n_inputs,), p: (n_params,), S: (n_inputs, c) seed matrix;
-             chunk: directions per pass (0: all c at once);
-             seg: the segment plan (``Graph.segments``; None: all nodes indexed);
+    (input)  graph: the :class:`SweepPlan` of the graph (node arrays, tables,
+             segment plan); x: (n_inputs,), p: (n_params,), S: (n_inputs, c) seed
+             matrix; chunk: directions per pass (0: all c at once);
              layout: a :class:`RowLayout` of these node arrays from
-             :func:`forward_layout` (it carries its own plan; ``seg`` is then
-             ignored); None: node ``k``'s tangent row is row ``k`` of the work array;
+             :meth:`SweepPlan.forward_layout` or :func:`forward_layout` (it carries
+             its own plan); None: the plan's segments in order, node ``k``'s tangent
+             row is row ``k`` of the work array;
              finish: None, or a function of ``B`` whose result is returned in
              place of ``B`` (see :func:`_compressed_out`);
              seed_zero: None, or ``seed_zero_rows(S)`` (computed once by a caller
@@ -193,11 +196,10 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     Memory: values N plus tangents N x chunk (N = number of nodes; with a layout,
     ``layout.n_slots`` x chunk).
     """
-    cdef ITYPE_t n = op.shape[0], m = outputs.shape[0], ctot = S.shape[1]
+    cdef Nodes nd = graph.nodes
+    cdef ITYPE_t n = graph.n_nodes, m = graph.n_outputs, ctot = S.shape[1]
     cdef ITYPE_t cc, j0, r, j, k, g, nslots, nseg, nu
-    _check_tables(d1)
-    if S.shape[0] != x.shape[0]:
-        raise ValueError("S must have one row per input")
+    _check_point(graph, x, S.shape[0], "S")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     if gather is not None:
@@ -219,7 +221,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const ITYPE_t[:, ::1] plan
     cdef const ITYPE_t[:, ::1] units
     if layout is not None:
-        if layout.n_outputs != m or (m and layout.out_addr != <size_t>&outputs[0]):
+        if layout.n_outputs != m or layout.out_addr != <size_t>nd.outputs:
             raise ValueError("the row layout was built for other node arrays")
         plan = layout.plan_v
         units = layout.units_v
@@ -227,9 +229,8 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     elif gather is not None:
         raise ValueError("gather= needs a gathered row layout")
     else:
-        plan_arr = _plan(seg, n)
-        plan = plan_arr
-        units = _segment_units(plan_arr)
+        plan = graph.seg_v
+        units = graph.units_v
         nslots = n
     nseg = plan.shape[0]
     nu = units.shape[0]
@@ -270,7 +271,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         ro.ctot = ctot
         out = &ro
     cdef Layout lay
-    _open_layout(&lay, layout, LAYOUT_FORWARD, units, Tp, op, cst, x.shape[0])
+    _open_layout(&lay, layout, LAYOUT_FORWARD, units, Tp, &nd, n, graph.n_inputs)
     if layout is not None:
         if not values and nu:
             lay.vneed = &layout.vneed_v[0]
@@ -285,9 +286,8 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             ro.j0 = j0
             with nogil:
                 _place_rows(&lay, nu, cc, Sp, Bp, ctot, j0)
-                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0],
-                         &units[0, 0], nu, &d1[0, 0], xp, pp, j0 == 0, &vals[0], Sp, ctot,
-                         j0, cc, &lay, sz, &tz[0], out)
+                _forward(nd, &plan[0, 0], &units[0, 0], nu, xp, pp, j0 == 0, &vals[0], Sp,
+                         ctot, j0, cc, &lay, sz, &tz[0], out)
                 if not lay.ident:
                     # rows written in place: zero rows are left to fill
                     for g in range(nu):
@@ -300,7 +300,7 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                                 brow += ctot
                 for i in range(ncopy):
                     r = cpos[i] if cpos != NULL else i
-                    k = outputs[r]
+                    k = nd.outputs[r]
                     brow = Bp + r * ctot + j0
                     if tz[k]:
                         for j in range(cc):
@@ -315,42 +315,37 @@ def forward_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     if values:
         with nogil:
             for r in range(m):
-                y[r] = vals[outputs[r]]
+                y[r] = vals[nd.outputs[r]]
     if gather is not None:
         return y_arr, data_arr
     return y_arr, (B_arr if finish is None else finish(B_arr))
 
 
-def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
-                  const ITYPE_t[::1] arg2, const double[::1] cst,
-                  const ITYPE_t[::1] outputs, const uint8_t[:, ::1] d1,
-                  const double[::1] x, const double[::1] p, const double[:, ::1] W,
-                  ITYPE_t n_inputs, ITYPE_t chunk=0, seg=None, finish=None):
+def reverse_sweep(SweepPlan graph not None, const double[::1] x, const double[::1] p,
+                  const double[:, ::1] W, ITYPE_t chunk=0, finish=None):
     """Compressed reverse sweep: output values and ``B = W.T @ J``.
 
-    (input)  node arrays, d1 and seg as in :func:`forward_sweep`; x: (n_inputs,),
-             p: (n_params,), W: (m, c) output seeds; chunk: directions per pass;
-             finish: as in :func:`forward_sweep`
+    (input)  graph as in :func:`forward_sweep` (its segments run in plan order);
+             x: (n_inputs,), p: (n_params,), W: (m, c) output seeds; chunk:
+             directions per pass; finish: as in :func:`forward_sweep`
     (output) ``(y, B)``: y (m,) output values, B (c, n_inputs) float64, the
              adjoints of the inputs (accumulated over every use of every node)
 
     NumPy equivalent: ``y = f(x, p)``, ``B = W.T @ jacobian(f)(x, p)``.
     Memory: values N plus adjoints N x chunk.
     """
-    cdef ITYPE_t n = op.shape[0], m = outputs.shape[0], ctot = W.shape[1]
-    cdef ITYPE_t cc, j0, r
-    _check_tables(d1)
+    cdef Nodes nd = graph.nodes
+    cdef ITYPE_t n = graph.n_nodes, m = graph.n_outputs, ctot = W.shape[1]
+    cdef ITYPE_t n_inputs = graph.n_inputs, cc, j0, r
     if W.shape[0] != m:
         raise ValueError("W must have one row per output")
-    if x.shape[0] != n_inputs:
-        raise ValueError("x must have n_inputs entries")
+    _check_point(graph, x, n_inputs, "x")
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     y_arr = np.empty(m)
     if n == 0 or ctot == 0:
         B_arr = np.zeros((ctot, n_inputs))
         return y_arr, (B_arr if finish is None else finish(B_arr))
-    cdef const ITYPE_t[:, ::1] plan = _plan(seg, n)
     # the adjoints accumulate into Bt (n_inputs, c), returned transposed as B
     B_arr, (vals_arr, A_arr, Bt_arr, touched_arr) = _compressed_out(
         (ctot, n_inputs), finish, [n, n * chunk, n_inputs * ctot], [n])
@@ -364,40 +359,32 @@ def reverse_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef const double *xp = &x[0] if x.shape[0] else NULL
     cdef const double *pp = &p[0] if p.shape[0] else NULL
     cdef const double *Wp = &W[0, 0] if m else NULL
-    cdef const ITYPE_t *outp = &outputs[0] if m else NULL
     cdef double *Btp = &Bt[0, 0] if n_inputs else NULL
     with nogil:
-        _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0], plan.shape[0],
-                xp, pp, &vals[0])
+        _values(nd, nd.seg, nd.nseg, xp, pp, &vals[0])
         for r in range(m):
-            y[r] = vals[outputs[r]]
+            y[r] = vals[nd.outputs[r]]
     j0 = 0
     while j0 < ctot:
         cc = min(chunk, ctot - j0)
         with nogil:
-            _reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], &plan[0, 0],
-                     plan.shape[0], &d1[0, 0], &vals[0], outp, m, Wp, ctot, j0, cc, &A[0],
-                     &touched[0], n, Btp)
+            _reverse(nd, nd.seg, nd.nseg, &vals[0], m, Wp, ctot, j0, cc, &A[0], &touched[0],
+                     n, Btp)
         j0 += cc
     np.copyto(B_arr, Bt_arr.T)
     return y_arr, (B_arr if finish is None else finish(B_arr))
 
 
-def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
-              const ITYPE_t[::1] arg2, const double[::1] cst, ITYPE_t output,
-              const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
-              const uint8_t[:, ::1] cross, const double[::1] x, const double[::1] p,
-              const double[:, ::1] V, ITYPE_t chunk=0, seg=None, layouts=None,
-              finish=None, bint gradient=True, const uint8_t[::1] seed_zero=None,
-              bint value=True):
+def hvp_sweep(SweepPlan graph not None, const double[::1] x, const double[::1] p,
+              const double[:, ::1] V, ITYPE_t chunk=0, layouts=None, finish=None,
+              bint gradient=True, const uint8_t[::1] seed_zero=None, bint value=True):
     """Forward-over-reverse sweep of a scalar output: value, gradient and ``H @ V``.
 
-    (input)  node arrays; output: the id of the scalar output node; d1, d2, cross:
-             ``classification_tables()[1:]``; x: (n_inputs,), p: (n_params,),
-             V: (n_inputs, c) directions; chunk: directions per pass; seg: the
-             segment plan as in :func:`forward_sweep`; layouts: the pair of
-             :func:`hvp_layouts` for these node arrays (they carry their plan; ``seg``
-             is then ignored), or None (rows in node order); finish: as in
+    (input)  graph as in :func:`forward_sweep`, with one output (the scalar);
+             x: (n_inputs,), p: (n_params,), V: (n_inputs, c) directions; chunk:
+             directions per pass; layouts: the pair of :meth:`SweepPlan.hvp_layouts`
+             or :func:`hvp_layouts` for these node arrays (they carry their plan), or
+             None (the plan's segments, rows in node order); finish: as in
              :func:`forward_sweep`; gradient: False skips the gradient;
              seed_zero: None, or ``seed_zero_rows(V)`` (as in :func:`forward_sweep`);
              value: False returns no value (layouts built with ``values=False``
@@ -413,16 +400,14 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     (with layouts, their slots x chunk, and the scalar adjoints take the adjoint
     tangents' slots).
     """
-    cdef ITYPE_t n = op.shape[0], nin = x.shape[0], ctot = V.shape[1]
-    cdef ITYPE_t cc, j0, tslots, aslots
+    cdef Nodes nd = graph.nodes
+    cdef ITYPE_t n = graph.n_nodes, nin = graph.n_inputs, ctot = V.shape[1]
+    cdef ITYPE_t cc, j0, tslots, aslots, output
     cdef RowLayout tlayout = None, alayout = None
-    _check_tables(d1)
-    _check_tables(d2)
-    _check_tables(cross)
-    if V.shape[0] != nin:
-        raise ValueError("V must have one row per input")
-    if not 0 <= output < n:
-        raise ValueError("output is not a node id")
+    _check_point(graph, x, V.shape[0], "V")
+    if graph.n_outputs != 1:
+        raise ValueError("hvp_sweep needs a graph with one output")
+    output = nd.outputs[0]
     if chunk <= 0 or chunk > ctot:
         chunk = ctot
     cdef const uint8_t *sz = _seed_flags(seed_zero, nin, chunk == ctot)
@@ -436,13 +421,13 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         tslots = tlayout.n_slots
         aslots = alayout.n_slots
     else:
-        plan_arr = _plan(seg, n)
+        plan_arr = graph.segments
         tslots = n
         aslots = n
     cdef const ITYPE_t[:, ::1] plan = plan_arr
     # the forward pass runs the tangent layout's units (a tiled order), the reverse
     # pass walks the plan's segments back (the adjoint layout's units)
-    units_arr = _segment_units(plan_arr)
+    units_arr = graph.units if plan_arr is graph.segments else _segment_units(plan_arr)
     tunits_arr = tlayout.units if tlayout is not None else units_arr
     cdef const ITYPE_t[:, ::1] units = units_arr
     cdef const ITYPE_t[:, ::1] tunits = tunits_arr
@@ -469,9 +454,9 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
         grad = grad_arr
         gp = &grad[0]
     cdef Layout tl, al
-    _open_layout(&tl, tlayout, LAYOUT_TANGENTS, tunits, &T[0], op, cst, nin)
+    _open_layout(&tl, tlayout, LAYOUT_TANGENTS, tunits, &T[0], &nd, n, nin)
     try:
-        _open_layout(&al, alayout, LAYOUT_ADJOINTS, units, &At[0], op, cst, nin)
+        _open_layout(&al, alayout, LAYOUT_ADJOINTS, units, &At[0], &nd, n, nin)
     except BaseException:
         _close_layout(&tl)
         raise
@@ -479,16 +464,14 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
     try:
         if ctot == 0:
             with nogil:
-                _values(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, xp, pp,
-                        &vals[0])
+                _values(nd, sp, nseg, xp, pp, &vals[0])
                 # one scalar reverse pass with no directions
                 for j0 in range(n):
                     tz[j0] = 1
                 _place_rows(&tl, ntu, 0, Vp, NULL, 0, 0)
                 _place_rows(&al, nseg, 0, NULL, NULL, 0, 0)
-                _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
-                             &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
-                             &tz[0], 0, 0, 0, &ra[0], &al, &rt[0], gp, HVp)
+                _hvp_reverse(nd, sp, nseg, n, &vals[0], output, &tl, &tz[0], 0, 0, 0,
+                             &ra[0], &al, &rt[0], gp, HVp)
             return (float(vals[output]) if value else None, grad_arr,
                     HV_arr if finish is None else finish(HV_arr))
         with nogil:
@@ -499,14 +482,11 @@ def hvp_sweep(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1]
             with nogil:
                 _place_rows(&tl, ntu, cc, Vp, NULL, ctot, j0)
                 _place_rows(&al, nseg, cc, NULL, NULL, 0, 0)
-                _forward(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, up, ntu,
-                         &d1[0, 0], xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &tl,
+                _forward(nd, sp, up, ntu, xp, pp, j0 == 0, &vals[0], Vp, ctot, j0, cc, &tl,
                          sz, &tz[0], NULL)
                 # the gradient is accumulated by the first chunk's scalar pass only
-                _hvp_reverse(&op[0], &arg0[0], &arg1[0], &arg2[0], &cst[0], sp, nseg, n,
-                             &d1[0, 0], &d2[0, 0], &cross[0, 0], &vals[0], output, &tl,
-                             &tz[0], ctot, j0, cc, &ra[0], &al, &rt[0],
-                             gp if j0 == 0 else NULL, HVp)
+                _hvp_reverse(nd, sp, nseg, n, &vals[0], output, &tl, &tz[0], ctot, j0, cc,
+                             &ra[0], &al, &rt[0], gp if j0 == 0 else NULL, HVp)
             j0 += cc
     finally:
         _close_layout(&tl)
