@@ -67,7 +67,8 @@ Memory
 A sweep keeps the values of all ``N`` nodes and at most ``N x cc`` tangents
 or adjoints (twice that for :func:`hvp_numeric`), where ``cc`` is the number
 of directions per pass. Where the rows go is decided once per graph (a
-*row layout*, cached with the graph): :func:`forward_numeric` reads the rows
+*row layout*, cached with the graph's sweep plan, the kernels' view of its node
+arrays built once per graph): :func:`forward_numeric` reads the rows
 of the inputs from the seed matrix, writes the rows of the outputs straight
 into ``B`` and reuses the rows of a segment once all its consumers have run,
 so it holds the rows live at one time (for ``np.diff(x, 3)``, two of the four
@@ -146,43 +147,39 @@ def _finish(decompress):
     return validation.function(decompress, "decompress", "the compressed matrix")
 
 
-def _plan(graph: Graph, plan) -> np.ndarray:
-    """The segment plan a sweep runs: ``segments(graph)`` (kept per graph) unless
-    ``plan`` is given (checked by the kernel)."""
-    return segments(graph) if plan is None else np.asarray(plan)
+#: One :class:`symasd._sweeps.SweepPlan` per graph: the kernels' view of its node
+#: arrays and segment plan, which also caches the graph's row layouts. This is the
+#: one place the sweeps keep anything per graph.
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _cached(graph: Graph, plan, key: str, build):
-    """``build(plan)`` for ``graph``, cached per graph for the default plan."""
+def _sweep_plan(graph: Graph, plan=None) -> _sweeps.SweepPlan:
+    """The kernels' :class:`~symasd._sweeps.SweepPlan` of ``graph``: built once per
+    graph on ``segments(graph)``, or, for a given ``plan`` (rows as from
+    ``symasd._vm.plan``, for testing), built afresh on it (checked by the kernel)."""
     if plan is not None:
-        return build(_plan(graph, plan))
-    cache = _LAYOUTS.get(graph)
-    if cache is None:
-        cache = _LAYOUTS.setdefault(graph, {})
-    if key not in cache:
-        cache[key] = build(segments(graph))
-    return cache[key]
+        return _new_sweep_plan(graph, np.asarray(plan))
+    sp = _PLANS.get(graph)
+    if sp is None:
+        sp = _PLANS.setdefault(graph, _new_sweep_plan(graph, segments(graph)))
+    return sp
+
+
+def _new_sweep_plan(graph: Graph, seg) -> _sweeps.SweepPlan:
+    return _sweeps.SweepPlan(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
+                             graph.outputs, graph.n_inputs, _D1, _D2, _CROSS, seg)
 
 
 def _layout(graph: Graph, plan, gathered: bool = False) -> _sweeps.RowLayout:
     """The forward sweep's row layout for ``graph`` and its plan (``gathered``: for a
     sweep that gathers the nonzeros of B's rows, see :func:`row_gather`)."""
-    return _cached(graph, plan, "forward-gathered" if gathered else "forward",
-                   lambda seg: _sweeps.forward_layout(
-                       graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
-                       graph.outputs, _D1, graph.n_inputs, seg, gathered=gathered))
+    return _sweep_plan(graph, plan).forward_layout(gathered)
 
 
 def _hvp_layouts(graph: Graph, plan, values: bool = True) -> tuple:
     """The forward-over-reverse sweep's row layouts for ``graph`` and its plan (with
     ``values=False``: for a sweep that computes only the values it reads)."""
-    return _cached(graph, plan, "hvp" if values else "hvp-no-value",
-                   lambda seg: _sweeps.hvp_layouts(
-                       graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
-                       graph.n_inputs, _D2, _CROSS, seg, values=values))
+    return _sweep_plan(graph, plan).hvp_layouts(values)
 
 
 def seed_zero_rows(seeds) -> np.ndarray:
@@ -244,15 +241,13 @@ def forward_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     xf, pf = validation.inputs(x, params, graph.input_shape, graph.param_shapes)
     S = validation.seeds(seeds, graph.n_inputs, "seeds", "n_inputs")
     cc = _chunk(graph, S.shape[1], 1, chunk)
+    sp = _sweep_plan(graph, plan)
     if isinstance(decompress, _sweeps.RowGather):
-        return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
-                                     graph.const, graph.outputs, _D1, xf, pf, S, cc,
-                                     layout=_layout(graph, plan, gathered=True),
+        return _sweeps.forward_sweep(sp, xf, pf, S, cc, layout=sp.forward_layout(True),
                                      seed_zero=seed_zero, values=values, gather=decompress)
-    return _sweeps.forward_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
-                                 graph.outputs, _D1, xf, pf, S, cc,
-                                 layout=_layout(graph, plan), finish=_finish(decompress),
-                                 seed_zero=seed_zero, values=values)
+    return _sweeps.forward_sweep(sp, xf, pf, S, cc, layout=sp.forward_layout(False),
+                                 finish=_finish(decompress), seed_zero=seed_zero,
+                                 values=values)
 
 
 def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
@@ -277,9 +272,8 @@ def reverse_numeric(graph: Graph, x, params, seeds, *, chunk: int | None = None,
     xf, pf = validation.inputs(x, params, graph.input_shape, graph.param_shapes)
     W = validation.seeds(seeds, graph.n_outputs, "seeds", "n_outputs")
     cc = _chunk(graph, W.shape[1], 1, chunk)
-    return _sweeps.reverse_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2, graph.const,
-                                 graph.outputs, _D1, xf, pf, W, graph.n_inputs, cc,
-                                 _plan(graph, plan), finish=_finish(decompress))
+    return _sweeps.reverse_sweep(_sweep_plan(graph, plan), xf, pf, W, cc,
+                                 finish=_finish(decompress))
 
 
 def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
@@ -313,11 +307,8 @@ def hvp_numeric(graph: Graph, x, params, V, *, chunk: int | None = None,
     Vs = validation.seeds(V, graph.n_inputs, "V", "n_inputs")
     cc = _chunk(graph, Vs.shape[1], 2, chunk)
     value = bool(value)
-    v, grad, HV = _sweeps.hvp_sweep(graph.op, graph.arg0, graph.arg1, graph.arg2,
-                                    graph.const, int(graph.outputs[0]), _D1, _D2, _CROSS,
-                                    xf, pf, Vs, cc,
-                                    layouts=_hvp_layouts(graph, plan, value),
-                                    finish=_finish(decompress),
-                                    gradient=bool(gradient), seed_zero=seed_zero,
-                                    value=value)
+    sp = _sweep_plan(graph, plan)
+    v, grad, HV = _sweeps.hvp_sweep(sp, xf, pf, Vs, cc, layouts=sp.hvp_layouts(value),
+                                    finish=_finish(decompress), gradient=bool(gradient),
+                                    seed_zero=seed_zero, value=value)
     return (np.float64(v) if value else None), grad, HV

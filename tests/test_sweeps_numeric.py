@@ -663,11 +663,9 @@ def test_programs_plans_give_identical_jacobians(prog, seed):
         results["chunked"] = _sweep_all(g, x, S, W, None, chunk=2)
         # the identity row layout (no slot reuse, rows in node order) and the layout
         # that runs whole segments in plan order
-        args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x,
-                np.zeros(0), S)
-        results["identity"] = (*_sweeps.forward_sweep(*args, 0, segments(g)),
-                               *results["default"][2:])
-        untiled = _sweeps.forward_layout(*args[:7], n, segments(g), tile=False)
+        args = (sweeps._sweep_plan(g), x, np.zeros(0), S)
+        results["identity"] = (*_sweeps.forward_sweep(*args, 0), *results["default"][2:])
+        untiled = _sweeps.forward_layout(args[0], tile=False)
         results["untiled"] = (*_sweeps.forward_sweep(*args, 2, layout=untiled),
                               *results["default"][2:])
         # without y, only the values that partials read (NaN inputs included)
@@ -709,9 +707,7 @@ def test_programs_plans_give_identical_hessian_vector_products(prog, seed):
                    for name, plan in _plans(g).items()}
         results["chunked"] = hvp_numeric(g, x, (), V, chunk=2)
         # rows in node order (no layouts)
-        value, grad, HV = _sweeps.hvp_sweep(
-            g.op, g.arg0, g.arg1, g.arg2, g.const, int(g.outputs[0]), sweeps._D1,
-            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V, 0, segments(g))
+        value, grad, HV = _sweeps.hvp_sweep(sweeps._sweep_plan(g), x, np.zeros(0), V, 0)
         results["identity"] = (np.float64(value), grad, HV)
     _assert_same(results)
 
@@ -869,9 +865,7 @@ def test_hvp_scalar_adjoints_in_slots():
     x = rng.uniform(-1.0, 1.0, n)
     V = rng.standard_normal((n, 3))
     hvps = {name: hvp_numeric(g, x, (), V, plan=plan) for name, plan in _plans(g).items()}
-    value, grad, HV = _sweeps.hvp_sweep(
-        g.op, g.arg0, g.arg1, g.arg2, g.const, int(g.outputs[0]), sweeps._D1, sweeps._D2,
-        sweeps._CROSS, x, np.zeros(0), V, 0, segments(g))
+    value, grad, HV = _sweeps.hvp_sweep(sweeps._sweep_plan(g), x, np.zeros(0), V, 0)
     hvps["identity"] = (np.float64(value), grad, HV)
     _assert_same(hvps)
     s = np.sin(c[::-1] * x)
@@ -883,6 +877,13 @@ def test_hvp_scalar_adjoints_in_slots():
                                + np.r_[x[1:], 0] + np.r_[0, x[:-1]], rtol=1e-12, atol=1e-12)
 
 
+def _one_segment_plan(g, op=None):
+    """The kernels' plan of ``g`` with every node in one indexed segment (``op``: in
+    place of ``g.op``)."""
+    return _sweeps.SweepPlan(g.op if op is None else op, g.arg0, g.arg1, g.arg2, g.const,
+                             g.outputs, g.n_inputs, sweeps._D1, sweeps._D2, sweeps._CROSS)
+
+
 def test_forward_layout_reuses_slots():
     n = 10000
     g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
@@ -891,23 +892,21 @@ def test_forward_layout_reuses_slots():
     # inputs are read from the seeds and the outputs written to B: of the four
     # arrays only the two inner differences need slots, and in the tiled order
     # only a few blocks of them at a time
-    untiled = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                     sweeps._D1, n, segments(g), tile=False)
+    untiled = _sweeps.forward_layout(sweeps._sweep_plan(g), tile=False)
     assert untiled.n_slots == (n - 1) + (n - 2) and lay.n_nodes == g.n_nodes
     assert lay.n_slots < untiled.n_slots / 2 and lay.units.shape[0] > segments(g).shape[0]
     x = np.random.default_rng(0).standard_normal(n)
     S = (np.arange(n)[:, None] % 4 == np.arange(4)).astype(float)
     _, B = forward_numeric(g, x, (), S)
-    args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0), S)
+    args = (_one_segment_plan(g), x, np.zeros(0), S)
     y0, B0 = _sweeps.forward_sweep(*args)  # one indexed segment, identity layout
     np.testing.assert_array_equal(y0, g(x))
     np.testing.assert_array_equal(B0, B)
     np.testing.assert_array_equal(_sweeps.forward_sweep(*args, 1, layout=lay)[1], B)
     other = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
     with pytest.raises(ValueError, match="other node arrays"):
-        _sweeps.forward_sweep(other.op, *args[1:], layout=lay)
-    no_reuse = _sweeps.forward_layout(g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs,
-                                      sweeps._D1, n, segments(g), reuse=False)
+        _sweeps.forward_sweep(_one_segment_plan(g, other.op), *args[1:], layout=lay)
+    no_reuse = _sweeps.forward_layout(sweeps._sweep_plan(g), reuse=False)
     assert no_reuse.n_slots >= untiled.n_slots
     for other_layout in (no_reuse, untiled):
         np.testing.assert_array_equal(_sweeps.forward_sweep(*args, layout=other_layout)[1], B)
@@ -950,7 +949,7 @@ def test_row_gather():
         sweeps.row_gather(np.array([0, 1, 2]), np.array([0, 1]), 2)
     with pytest.raises(ValueError, match="indptr"):
         sweeps.row_gather(np.array([0, 1]), np.array([0, 1]), 2)
-    args = (g.op, g.arg0, g.arg1, g.arg2, g.const, g.outputs, sweeps._D1, x, np.zeros(0), S)
+    args = (sweeps._sweep_plan(g), x, np.zeros(0), S)
     with pytest.raises(ValueError, match="gathered row layout"):
         _sweeps.forward_sweep(*args, layout=sweeps._layout(g, None, gathered=True))
     with pytest.raises(ValueError, match="gathered row layout"):
@@ -991,9 +990,8 @@ def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
     assert tangents.n_slots < h.n_nodes / 2 and adjoints.n_slots < h.n_nodes / 2
     x = np.random.default_rng(4).uniform(-1, 1, n)
     V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
-    args = (h.op, h.arg0, h.arg1, h.arg2, h.const, int(h.outputs[0]), sweeps._D1,
-            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V)
-    expected = _sweeps.hvp_sweep(*args, 0, segments(h))
+    args = (sweeps._sweep_plan(h), x, np.zeros(0), V)
+    expected = _sweeps.hvp_sweep(*args, 0)
     for got in (hvp_numeric(h, x, (), V), _sweeps.hvp_sweep(*args, 1, layouts=(tangents,
                                                                               adjoints))):
         for u, v in zip(got, expected, strict=True):
@@ -1001,8 +999,7 @@ def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
     with pytest.raises(ValueError, match="other node arrays or another sweep"):
         _sweeps.hvp_sweep(*args, layouts=(adjoints, tangents))
     with pytest.raises(ValueError, match="other node arrays"):
-        _sweeps.forward_sweep(h.op, h.arg0, h.arg1, h.arg2, h.const, h.outputs, sweeps._D1,
-                              x, np.zeros(0), V, layout=tangents)
+        _sweeps.forward_sweep(*args, layout=tangents)
 
 
 def test_hvp_layouts_leave_out_the_tangents_only_a_constant_factor_reads():
@@ -1183,7 +1180,6 @@ def test_hvp_without_value_skips_the_values_nobody_reads():
     assert got[0] is None
     np.testing.assert_array_equal(got[1], full[1])
     np.testing.assert_array_equal(got[2], full[2])
-    args = (h.op, h.arg0, h.arg1, h.arg2, h.const, int(h.outputs[0]), sweeps._D1,
-            sweeps._D2, sweeps._CROSS, x, np.zeros(0), V)
+    args = (sweeps._sweep_plan(h), x, np.zeros(0), V)
     with pytest.raises(ValueError, match="compute no value"):
         _sweeps.hvp_sweep(*args, layouts=sweeps._hvp_layouts(h, None, values=False))
