@@ -52,6 +52,13 @@ cdef inline double _logaddexp(double x, double y) noexcept nogil:
     return d  # NaN
 
 
+cdef inline void _logaddexp_partials(double x, double y, double *d) noexcept nogil:
+    """``d[0] = p = exp(-logaddexp(0, y - x))``, ``d[1] = q = exp(-logaddexp(0, x - y))``,
+    the rule of ops.py: accurate where ``p`` is next to 1 and ``q`` tiny."""
+    d[0] = exp(-_logaddexp(0.0, y - x))
+    d[1] = exp(-_logaddexp(0.0, x - y))
+
+
 cdef inline double _sinc(double x) noexcept nogil:
     """``sin(pi x) / (pi x)``, step for step ``np.sinc``: ``pi x`` is replaced by
     the machine epsilon where it is 0, which gives 1."""
@@ -300,8 +307,7 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
             d[0] = 1.0 if x <= y else 0.0
             d[1] = 1.0 if x > y else 0.0
     elif op == OP_LOGADDEXP:
-        d[0] = exp(x - v)
-        d[1] = exp(y - v)
+        _logaddexp_partials(x, y, d)
     elif op == OP_WHERE:
         d[1] = 1.0 if x != 0 else 0.0
         d[2] = 0.0 if x != 0 else 1.0
@@ -396,7 +402,8 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         h[1] = -x * y * q
         h[2] = x * x * q
     elif op == OP_LOGADDEXP:
-        t = exp(x - v) * exp(y - v)  # p (1 - p) with p = exp(x - v), 1 - p = exp(y - v)
+        _logaddexp_partials(x, y, h)
+        t = h[0] * h[1]  # p q, the derivative of p = ops' exp(-logaddexp(0, y - x))
         h[0] = t
         h[1] = -t
         h[2] = t

@@ -352,8 +352,15 @@ def _p_hypot(b, x, y, out, c):
 
 
 def _p_logaddexp(b, x, y, out, c):
-    return [b.unary(Code.EXP, b.binary(Code.SUB, x, out)),
-            b.unary(Code.EXP, b.binary(Code.SUB, y, out))]
+    """``p = exp(-logaddexp(0, y - x))`` and ``q = exp(-logaddexp(0, x - y))``
+    (``p + q = 1``). Not ``exp(x - out)``: the compiled Hessian differentiates that
+    through ``out`` into ``p (1 - p)``, and ``1 - p`` cancels when ``p`` is near 1
+    (0 instead of 4e-18 at ``x - y = 40``); this form's derivative is ``p q``."""
+    zero = b.const_like(x, 0.0)
+    d = b.binary(Code.SUB, y, x)
+    return [b.unary(Code.EXP, b.unary(Code.NEG, b.binary(Code.LOGADDEXP, zero, d))),
+            b.unary(Code.EXP, b.unary(Code.NEG, b.binary(Code.LOGADDEXP, zero,
+                                                         b.unary(Code.NEG, d))))]
 
 
 def _nan_where_nan(b, out, partials):
