@@ -54,9 +54,13 @@ cdef inline double _logaddexp(double x, double y) noexcept nogil:
 
 cdef inline void _logaddexp_partials(double x, double y, double *d) noexcept nogil:
     """``d[0] = p = exp(-logaddexp(0, y - x))``, ``d[1] = q = exp(-logaddexp(0, x - y))``,
-    the rule of ops.py: accurate where ``p`` is next to 1 and ``q`` tiny."""
-    d[0] = exp(-_logaddexp(0.0, y - x))
-    d[1] = exp(-_logaddexp(0.0, x - y))
+    the rule of ops.py: accurate where ``p`` is next to 1 and ``q`` tiny, the limits
+    at one infinite argument, 1/2 at equal infinities (the limit along x = y)."""
+    cdef double t = y - x
+    if t != t and x == y:
+        t = 0.0
+    d[0] = exp(-_logaddexp(0.0, t))
+    d[1] = exp(-_logaddexp(0.0, -t))
 
 
 cdef inline double _sinc(double x) noexcept nogil:
@@ -404,6 +408,8 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
     elif op == OP_LOGADDEXP:
         _logaddexp_partials(x, y, h)
         t = h[0] * h[1]  # p q, the derivative of p = ops' exp(-logaddexp(0, y - x))
+        if x == y and x - y != x - y:
+            t = 0.0  # equal infinities: p = 1/2 there, constant as in ops.py
         h[0] = t
         h[1] = -t
         h[2] = t

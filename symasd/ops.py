@@ -355,9 +355,16 @@ def _p_logaddexp(b, x, y, out, c):
     """``p = exp(-logaddexp(0, y - x))`` and ``q = exp(-logaddexp(0, x - y))``
     (``p + q = 1``). Not ``exp(x - out)``: the compiled Hessian differentiates that
     through ``out`` into ``p (1 - p)``, and ``1 - p`` cancels when ``p`` is near 1
-    (0 instead of 4e-18 at ``x - y = 40``); this form's derivative is ``p q``."""
+    (0 instead of 4e-18 at ``x - y = 40``); this form's derivative is ``p q``.
+
+    At one infinite argument ``p`` and ``q`` are the limits (1 and 0), second
+    partials 0. At equal infinities ``y - x`` is NaN; there the difference read is
+    0, which gives the limit along ``x = y`` (``p = q = 1/2``), and its derivative
+    through the ``where`` is 0: second partials 0 there too (the C rules agree)."""
     zero = b.const_like(x, 0.0)
     d = b.binary(Code.SUB, y, x)
+    both_infinite = b.binary(Code.AND, b.binary(Code.EQ, x, y), b.binary(Code.NE, d, d))
+    d = b.where(both_infinite, zero, d)
     return [b.unary(Code.EXP, b.unary(Code.NEG, b.binary(Code.LOGADDEXP, zero, d))),
             b.unary(Code.EXP, b.unary(Code.NEG, b.binary(Code.LOGADDEXP, zero,
                                                          b.unary(Code.NEG, d))))]

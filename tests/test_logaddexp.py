@@ -151,3 +151,26 @@ def test_hessian_accurate_when_arguments_are_far_apart(engine, d):
     p, q, pq = _lae_oracle(d)
     np.testing.assert_allclose(grad, [p, q], rtol=1e-14, atol=0)
     np.testing.assert_allclose(H.toarray(), [[pq, -pq], [-pq, pq]], rtol=1e-12, atol=0)
+
+
+INF = np.inf
+# (x, y), value, gradient: the limits; at equal infinities the symmetric limit along
+# x = y (p = q = 1/2). The second partials are 0 at every infinite argument.
+AT_INFINITY = [
+    ((INF, 0.0), INF, (1.0, 0.0)), ((0.0, INF), INF, (0.0, 1.0)),
+    ((-INF, 0.0), 0.0, (0.0, 1.0)), ((3.0, -INF), 3.0, (1.0, 0.0)),
+    ((INF, -INF), INF, (1.0, 0.0)), ((-INF, INF), INF, (0.0, 1.0)),
+    ((INF, INF), INF, (0.5, 0.5)), ((-INF, -INF), -INF, (0.5, 0.5)),
+]
+
+
+@pytest.mark.parametrize("engine", ["vm", "tape"])
+@pytest.mark.parametrize("point,value,grad", AT_INFINITY)
+def test_limits_at_infinite_arguments(engine, point, value, grad):
+    hes = symasd.hessian(lambda v: np.logaddexp(v[0], v[1]), np.zeros(2), engine=engine)
+    v, g, H = hes.value_gradient_and_hessian(np.array(point))
+    assert v == value
+    np.testing.assert_array_equal(g, grad)
+    np.testing.assert_array_equal(H.toarray(), np.zeros((2, 2)))
+    J = symasd.jacobian(lambda v: np.logaddexp(v[:1], v[1:]), np.zeros(2), engine=engine)
+    np.testing.assert_array_equal(J(np.array(point)).toarray(), [grad])
