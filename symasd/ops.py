@@ -126,7 +126,9 @@ class Op:
     ``__array_function__``, like ``np.sinc``) that tracing maps straight to
     this op (an op traced by a rule of its own, like ``power``, lists none). ``sympy``: the
     op as a SymPy expression of its arguments' expressions. ``from_sympy``:
-    SymPy functions that :func:`symasd.from_sympy` reads as this op.
+    SymPy functions that :func:`symasd.from_sympy` reads as this op;
+    ``from_sympy_args`` maps their SymPy arguments to the op's where the two
+    differ (SymPy's ``sinc(w)`` is ``np.sinc(w / pi)``), else ``None``.
     """
 
     code: Code
@@ -140,6 +142,7 @@ class Op:
     traced: tuple[np.ufunc, ...] = ()
     sympy: Callable | None = None
     from_sympy: tuple[type, ...] = ()
+    from_sympy_args: Callable[..., tuple] | None = None
 
     @property
     def is_leaf(self) -> bool:
@@ -484,7 +487,8 @@ _ROWS: list[Op] = [
     # exponent (the node's constant), so the bridge writes it
     Op(Code.POWC, "power_const", 1, _powc, _p_powc, (_T,), (_T,)),
     Op(Code.SINC, "sinc", 1, np.sinc, _p_sinc, (_T,), (_T,),
-       traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a)),
+       traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a), from_sympy=(sp.sinc,),
+       from_sympy_args=lambda w: (w / sp.pi,)),
     Op(Code.NOT, "logical_not", 1, _bool(np.logical_not), _p_zero1, (_F,), (_F,),
        sympy=lambda a: sp.Piecewise((1, sp.Eq(a, 0)), (0, True))),
     # binary: cross = (cross derivative nonzero,)
