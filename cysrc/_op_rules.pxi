@@ -13,7 +13,6 @@ from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt,
 cdef double LN2 = 0.6931471805599453
 cdef double LN10 = 2.302585092994046
 cdef double PI = 3.141592653589793
-cdef double SINC_SERIES = 0.1  # ops.SINC_SERIES
 
 
 cdef inline double _sign(double x) noexcept nogil:
@@ -73,19 +72,16 @@ cdef inline double _sinc(double x) noexcept nogil:
 
 
 cdef inline double _sinc_d1_series(double x) noexcept nogil:
-    """sinc'(x) by its Maclaurin series (ops.SINC_D1), for ``|x| < SINC_SERIES``."""
+    """sinc'(x) by its Maclaurin series, for ``|x| < SINC_SERIES`` (both from ops.py,
+    by way of the generated _opcodes.pxi)."""
     cdef double u = PI * x
-    u = u * u
-    return PI * PI * x * (-1.0 / 3.0 + u * (1.0 / 30.0 + u * (-1.0 / 840.0 + u * (
-        1.0 / 45360.0 + u * (-1.0 / 3991680.0 + u * (1.0 / 518918400.0))))))
+    return PI * PI * x * sinc_d1_poly(u * u)
 
 
 cdef inline double _sinc_d2_series(double x) noexcept nogil:
-    """sinc''(x) by its Maclaurin series (ops.SINC_D2), for ``|x| < SINC_SERIES``."""
+    """sinc''(x) by its Maclaurin series, for ``|x| < SINC_SERIES``."""
     cdef double u = PI * x
-    u = u * u
-    return PI * PI * (-1.0 / 3.0 + u * (1.0 / 10.0 + u * (-1.0 / 168.0 + u * (
-        1.0 / 6480.0 + u * (-1.0 / 443520.0 + u * (1.0 / 47174400.0))))))
+    return PI * PI * sinc_d2_poly(u * u)
 
 
 cdef inline double apply_op(uint8_t op, double x, double y, double z,

@@ -19,9 +19,10 @@ Every interpreter of a graph reads its rules from this table: tracing, the
 SymPy bridge and the symbolic sweeps (``compiler.py``) by ``OPS``, the
 sparsity kernels by :func:`classification_tables`. The numeric rules of the
 Cython kernels (value, first and second partials) are the C switches of
-``cysrc/_op_rules.pxi``, and the opcode enum ``cysrc/_opcodes.pxi`` is
-generated from :class:`Code` by ``cysrc/make_opcodes.py``; tests check that
-every table covers every op (``docs/design.md``, "Adding an op").
+``cysrc/_op_rules.pxi``, and the opcode enum ``cysrc/_opcodes.pxi`` (with the
+constants those rules share with this table) is generated from :class:`Code` by
+``cysrc/make_opcodes.py``; tests check that every table covers every op
+(``docs/design.md``, "Adding an op").
 
 The classification is what makes patterns exact: ``sign``, ``floor`` and
 comparisons forward no index set, linear ops add no Hessian entries and
@@ -295,7 +296,8 @@ def _p_powc(b, a, out, c):
 
 # sinc' = pi^2 x P1(u) and sinc'' = pi^2 P2(u), u = (pi x)^2, by their Maclaurin
 # series where |x| < SINC_SERIES (the closed forms cancel there), 6 terms: exact
-# to rounding there. The C rules (cysrc/_op_rules.pxi) use the same.
+# to rounding there. The C rules read the same numbers: cysrc/make_opcodes.py writes
+# them into cysrc/_opcodes.pxi.
 SINC_SERIES = 0.1
 SINC_D1 = (-1 / 3, 1 / 30, -1 / 840, 1 / 45360, -1 / 3991680, 1 / 518918400)
 SINC_D2 = (-1 / 3, 1 / 10, -1 / 168, 1 / 6480, -1 / 443520, 1 / 47174400)
