@@ -557,7 +557,11 @@ COMMUTATIVE_CODES = frozenset(
 
 
 def op_by_name(name: str) -> Op:
-    """Look up an op by its NumPy-style name (``"sin"``, ``"multiply"``, ...)."""
+    """Look up an op by its NumPy-style name (``"sin"``, ``"multiply"``, ...).
+
+    >>> op_by_name("multiply").code, op_by_name("multiply").arity
+    (<Code.MUL: 52>, 2)
+    """
     return _BY_NAME[name]
 
 
@@ -569,6 +573,10 @@ def classification_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     argument ``i`` may be nonzero; ``cross[code, p]`` is 1 where the cross
     derivative of the argument pair ``p`` (``(0, 1), (0, 2), (1, 2)``) may be
     nonzero. All are ``uint8`` arrays with one row per possible opcode.
+
+    >>> arity, d1, d2, cross = classification_tables()
+    >>> int(arity[Code.MUL]), d1[Code.MUL].tolist(), d2[Code.MUL].tolist(), int(cross[Code.MUL, 0])
+    (2, [1, 1, 0], [0, 0, 0], 1)
     """
     arity = np.zeros(N_CODES, dtype=np.uint8)
     d1 = np.zeros((N_CODES, 3), dtype=np.uint8)
