@@ -52,14 +52,27 @@ cdef inline double _logaddexp(double x, double y) noexcept nogil:
 
 
 cdef inline void _logaddexp_partials(double x, double y, double *d) noexcept nogil:
-    """``d[0] = p = exp(-logaddexp(0, y - x))``, ``d[1] = q = exp(-logaddexp(0, x - y))``,
-    the rule of ops.py: accurate where ``p`` is next to 1 and ``q`` tiny, the limits
-    at one infinite argument, 1/2 at equal infinities (the limit along x = y)."""
-    cdef double t = y - x
-    if t != t and x == y:
-        t = 0.0
-    d[0] = exp(-_logaddexp(0.0, t))
-    d[1] = exp(-_logaddexp(0.0, -t))
+    """``d[0] = p``, ``d[1] = q``: the rule of ops.py (``p = exp(-logaddexp(0, y - x))``,
+    ``q = 1 - p``) with one exponential, ``t = exp(-|x - y|)``: the larger is
+    ``1 / (1 + t)``, the smaller ``t / (1 + t)``, both to rounding where ``p`` is
+    next to 1 and ``q`` tiny; the limits at one infinite argument, and 1/2 at
+    equal infinities (the limit along x = y), NaN at a NaN."""
+    cdef double t, s
+    if x == y:
+        d[0] = 0.5
+        d[1] = 0.5
+        return
+    t = exp(-fabs(x - y))
+    s = 1.0 / (1.0 + t)
+    if x > y:
+        d[0] = s
+        d[1] = t * s
+    elif x < y:
+        d[0] = t * s
+        d[1] = s
+    else:
+        d[0] = NAN
+        d[1] = NAN
 
 
 cdef inline double _sinc(double x) noexcept nogil:
