@@ -13,7 +13,6 @@ from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt,
 cdef double LN2 = 0.6931471805599453
 cdef double LN10 = 2.302585092994046
 cdef double PI = 3.141592653589793
-cdef double SINC_SERIES = 0.1  # ops.SINC_SERIES
 
 
 cdef inline double _sign(double x) noexcept nogil:
@@ -52,6 +51,30 @@ cdef inline double _logaddexp(double x, double y) noexcept nogil:
     return d  # NaN
 
 
+cdef inline void _logaddexp_partials(double x, double y, double *d) noexcept nogil:
+    """``d[0] = p``, ``d[1] = q``: the rule of ops.py (``p = exp(-logaddexp(0, y - x))``,
+    ``q = 1 - p``) with one exponential, ``t = exp(-|x - y|)``: the larger is
+    ``1 / (1 + t)``, the smaller ``t / (1 + t)``, both to rounding where ``p`` is
+    next to 1 and ``q`` tiny; the limits at one infinite argument, and 1/2 at
+    equal infinities (the limit along x = y), NaN at a NaN."""
+    cdef double t, s
+    if x == y:
+        d[0] = 0.5
+        d[1] = 0.5
+        return
+    t = exp(-fabs(x - y))
+    s = 1.0 / (1.0 + t)
+    if x > y:
+        d[0] = s
+        d[1] = t * s
+    elif x < y:
+        d[0] = t * s
+        d[1] = s
+    else:
+        d[0] = NAN
+        d[1] = NAN
+
+
 cdef inline double _sinc(double x) noexcept nogil:
     """``sin(pi x) / (pi x)``, step for step ``np.sinc``: ``pi x`` is replaced by
     the machine epsilon where it is 0, which gives 1."""
@@ -62,19 +85,16 @@ cdef inline double _sinc(double x) noexcept nogil:
 
 
 cdef inline double _sinc_d1_series(double x) noexcept nogil:
-    """sinc'(x) by its Maclaurin series (ops.SINC_D1), for ``|x| < SINC_SERIES``."""
+    """sinc'(x) by its Maclaurin series, for ``|x| < SINC_SERIES`` (both from ops.py,
+    by way of the generated _opcodes.pxi)."""
     cdef double u = PI * x
-    u = u * u
-    return PI * PI * x * (-1.0 / 3.0 + u * (1.0 / 30.0 + u * (-1.0 / 840.0 + u * (
-        1.0 / 45360.0 + u * (-1.0 / 3991680.0 + u * (1.0 / 518918400.0))))))
+    return PI * PI * x * sinc_d1_poly(u * u)
 
 
 cdef inline double _sinc_d2_series(double x) noexcept nogil:
-    """sinc''(x) by its Maclaurin series (ops.SINC_D2), for ``|x| < SINC_SERIES``."""
+    """sinc''(x) by its Maclaurin series, for ``|x| < SINC_SERIES``."""
     cdef double u = PI * x
-    u = u * u
-    return PI * PI * (-1.0 / 3.0 + u * (1.0 / 10.0 + u * (-1.0 / 168.0 + u * (
-        1.0 / 6480.0 + u * (-1.0 / 443520.0 + u * (1.0 / 47174400.0))))))
+    return PI * PI * sinc_d2_poly(u * u)
 
 
 cdef inline double apply_op(uint8_t op, double x, double y, double z,
@@ -300,8 +320,7 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
             d[0] = 1.0 if x <= y else 0.0
             d[1] = 1.0 if x > y else 0.0
     elif op == OP_LOGADDEXP:
-        d[0] = exp(x - v)
-        d[1] = exp(y - v)
+        _logaddexp_partials(x, y, d)
     elif op == OP_WHERE:
         d[1] = 1.0 if x != 0 else 0.0
         d[2] = 0.0 if x != 0 else 1.0
@@ -396,7 +415,10 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         h[1] = -x * y * q
         h[2] = x * x * q
     elif op == OP_LOGADDEXP:
-        t = exp(x - v) * exp(y - v)  # p (1 - p) with p = exp(x - v), 1 - p = exp(y - v)
+        _logaddexp_partials(x, y, h)
+        t = h[0] * h[1]  # p q, the derivative of p = ops' exp(-logaddexp(0, y - x))
+        if x == y and x - y != x - y:
+            t = 0.0  # equal infinities: p = 1/2 there, constant as in ops.py
         h[0] = t
         h[1] = -t
         h[2] = t

@@ -130,7 +130,9 @@ def parameters(params, shapes: Sequence[tuple[int, ...]]) -> np.ndarray:
         raise InputError("params must be a tuple of arrays matching graph.param_shapes "
                          f"(wrap a single array as (p,)); got {type(params).__name__}")
     if len(params) != len(shapes):
-        raise InputError(f"the graph takes {len(shapes)} parameter arrays after x, got "
+        count = {0: "no parameter arrays", 1: "1 parameter array"}.get(
+            len(shapes), f"{len(shapes)} parameter arrays")
+        raise InputError(f"the graph takes {count} after x, got "
                          f"{len(params)}; pass them in the order f takes them")
     if not params:
         return _NO_PARAMS
@@ -169,7 +171,11 @@ def seeds(S, rows: int, what: str, rows_name: str) -> np.ndarray:
     if type(S) is np.ndarray and S.dtype == _F64:
         arr = S
     else:
-        arr = np.asarray(S)
+        try:
+            arr = np.asarray(S)
+        except ValueError as err:  # a ragged list
+            raise InputError(f"{what} must be a real array, got {type(S).__name__} that "
+                             "NumPy cannot make an array of") from err
         if arr.dtype.kind == "c":
             raise InputError(f"{what} is complex ({arr.dtype}); symasd differentiates real "
                              "functions: pass real directions")

@@ -57,7 +57,17 @@ def segments(g: Graph) -> np.ndarray:
 
 def leaf_plan(g: Graph) -> np.ndarray:
     """:func:`segments` with runs of consecutive inputs marked as block copies: the
-    plan :func:`evaluate` runs."""
+    plan :func:`evaluate` runs.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.evaluation import leaf_plan, segments
+    >>> g = symasd.trace(np.sin, np.ones(10))
+    >>> run = np.flatnonzero(g.op[segments(g)[:, 0]] == symasd.ops.Code.VAR)[0]
+    >>> segments(g)[run, :4].tolist(), leaf_plan(g)[run, :4].tolist()  # flag 2: a copy
+    ([2, 12, 0, -1], [2, 12, 2, 0])
+    """
     return _kept(g, "_vm_leaf_plan", lambda g: _vm.leaf_runs(segments(g), g.op, g.const))
 
 
@@ -75,7 +85,21 @@ def _constant_outputs(g: Graph):
 def output_plan(g: Graph):
     """The outputs' plan, kept per graph: ``None`` (run the graph for every output)
     or ``(base, positions, nodes)`` (copy the constant outputs from ``base``, run
-    only ``nodes`` into ``positions``)."""
+    only ``nodes`` into ``positions``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from symasd.evaluation import output_plan
+    >>> from symasd.graph import Builder
+    >>> from symasd.ops import Code
+    >>> b = Builder()
+    >>> x = b.variables(np.zeros(2))
+    >>> out = np.concatenate([b.const_like(x, 2.0), b.unary(Code.SIN, x[:1])])
+    >>> base, positions, nodes = output_plan(b.finish(out, (2,), (3,)))
+    >>> base.tolist(), positions.tolist()
+    ([2.0, 2.0, 0.0], [2])
+    """
     return _kept(g, "_vm_output_plan", _constant_outputs)
 
 

@@ -19,9 +19,10 @@ Every interpreter of a graph reads its rules from this table: tracing, the
 SymPy bridge and the symbolic sweeps (``compiler.py``) by ``OPS``, the
 sparsity kernels by :func:`classification_tables`. The numeric rules of the
 Cython kernels (value, first and second partials) are the C switches of
-``cysrc/_op_rules.pxi``, and the opcode enum ``cysrc/_opcodes.pxi`` is
-generated from :class:`Code` by ``cysrc/make_opcodes.py``; tests check that
-every table covers every op (``docs/design.md``, "Adding an op").
+``cysrc/_op_rules.pxi``, and the opcode enum ``cysrc/_opcodes.pxi`` (with the
+constants those rules share with this table) is generated from :class:`Code` by
+``cysrc/make_opcodes.py``; tests check that every table covers every op
+(``docs/design.md``, "Adding an op").
 
 The classification is what makes patterns exact: ``sign``, ``floor`` and
 comparisons forward no index set, linear ops add no Hessian entries and
@@ -126,7 +127,9 @@ class Op:
     ``__array_function__``, like ``np.sinc``) that tracing maps straight to
     this op (an op traced by a rule of its own, like ``power``, lists none). ``sympy``: the
     op as a SymPy expression of its arguments' expressions. ``from_sympy``:
-    SymPy functions that :func:`symasd.from_sympy` reads as this op.
+    SymPy functions that :func:`symasd.from_sympy` reads as this op;
+    ``from_sympy_args`` maps their SymPy arguments to the op's where the two
+    differ (SymPy's ``sinc(w)`` is ``np.sinc(w / pi)``), else ``None``.
     """
 
     code: Code
@@ -140,6 +143,7 @@ class Op:
     traced: tuple[np.ufunc, ...] = ()
     sympy: Callable | None = None
     from_sympy: tuple[type, ...] = ()
+    from_sympy_args: Callable[..., tuple] | None = None
 
     @property
     def is_leaf(self) -> bool:
@@ -292,7 +296,8 @@ def _p_powc(b, a, out, c):
 
 # sinc' = pi^2 x P1(u) and sinc'' = pi^2 P2(u), u = (pi x)^2, by their Maclaurin
 # series where |x| < SINC_SERIES (the closed forms cancel there), 6 terms: exact
-# to rounding there. The C rules (cysrc/_op_rules.pxi) use the same.
+# to rounding there. The C rules read the same numbers: cysrc/make_opcodes.py writes
+# them into cysrc/_opcodes.pxi.
 SINC_SERIES = 0.1
 SINC_D1 = (-1 / 3, 1 / 30, -1 / 840, 1 / 45360, -1 / 3991680, 1 / 518918400)
 SINC_D2 = (-1 / 3, 1 / 10, -1 / 168, 1 / 6480, -1 / 443520, 1 / 47174400)
@@ -352,8 +357,22 @@ def _p_hypot(b, x, y, out, c):
 
 
 def _p_logaddexp(b, x, y, out, c):
-    return [b.unary(Code.EXP, b.binary(Code.SUB, x, out)),
-            b.unary(Code.EXP, b.binary(Code.SUB, y, out))]
+    """``p = exp(-logaddexp(0, y - x))`` and ``q = exp(-logaddexp(0, x - y))``
+    (``p + q = 1``). Not ``exp(x - out)``: the compiled Hessian differentiates that
+    through ``out`` into ``p (1 - p)``, and ``1 - p`` cancels when ``p`` is near 1
+    (0 instead of 4e-18 at ``x - y = 40``); this form's derivative is ``p q``.
+
+    At one infinite argument ``p`` and ``q`` are the limits (1 and 0), second
+    partials 0. At equal infinities ``y - x`` is NaN; there the difference read is
+    0, which gives the limit along ``x = y`` (``p = q = 1/2``), and its derivative
+    through the ``where`` is 0: second partials 0 there too (the C rules agree)."""
+    zero = b.const_like(x, 0.0)
+    d = b.binary(Code.SUB, y, x)
+    both_infinite = b.binary(Code.AND, b.binary(Code.EQ, x, y), b.binary(Code.NE, d, d))
+    d = b.where(both_infinite, zero, d)
+    return [b.unary(Code.EXP, b.unary(Code.NEG, b.binary(Code.LOGADDEXP, zero, d))),
+            b.unary(Code.EXP, b.unary(Code.NEG, b.binary(Code.LOGADDEXP, zero,
+                                                         b.unary(Code.NEG, d))))]
 
 
 def _nan_where_nan(b, out, partials):
@@ -470,7 +489,8 @@ _ROWS: list[Op] = [
     # exponent (the node's constant), so the bridge writes it
     Op(Code.POWC, "power_const", 1, _powc, _p_powc, (_T,), (_T,)),
     Op(Code.SINC, "sinc", 1, np.sinc, _p_sinc, (_T,), (_T,),
-       traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a)),
+       traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a), from_sympy=(sp.sinc,),
+       from_sympy_args=lambda w: (w / sp.pi,)),
     Op(Code.NOT, "logical_not", 1, _bool(np.logical_not), _p_zero1, (_F,), (_F,),
        sympy=lambda a: sp.Piecewise((1, sp.Eq(a, 0)), (0, True))),
     # binary: cross = (cross derivative nonzero,)
@@ -537,7 +557,11 @@ COMMUTATIVE_CODES = frozenset(
 
 
 def op_by_name(name: str) -> Op:
-    """Look up an op by its NumPy-style name (``"sin"``, ``"multiply"``, ...)."""
+    """Look up an op by its NumPy-style name (``"sin"``, ``"multiply"``, ...).
+
+    >>> op_by_name("multiply").code, op_by_name("multiply").arity
+    (<Code.MUL: 52>, 2)
+    """
     return _BY_NAME[name]
 
 
@@ -549,6 +573,10 @@ def classification_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     argument ``i`` may be nonzero; ``cross[code, p]`` is 1 where the cross
     derivative of the argument pair ``p`` (``(0, 1), (0, 2), (1, 2)``) may be
     nonzero. All are ``uint8`` arrays with one row per possible opcode.
+
+    >>> arity, d1, d2, cross = classification_tables()
+    >>> int(arity[Code.MUL]), d1[Code.MUL].tolist(), d2[Code.MUL].tolist(), int(cross[Code.MUL, 0])
+    (2, [1, 1, 0], [0, 0, 0], 1)
     """
     arity = np.zeros(N_CODES, dtype=np.uint8)
     d1 = np.zeros((N_CODES, 3), dtype=np.uint8)

@@ -78,7 +78,8 @@ class _SympyToGraph:
         if row is not None:
             if len(e.args) > row.arity:  # Max, Min: n-ary in SymPy, associative
                 return self._tree(row.code, e.args)
-            return self._one(row.code, *(self(a) for a in e.args))
+            args = e.args if row.from_sympy_args is None else row.from_sympy_args(*e.args)
+            return self._one(row.code, *(self(a) for a in args))
         if func is sympy.Piecewise:
             return self._piecewise(e.args)
         raise TracingError(f"SymPy function {func.__name__} is not supported by from_sympy")

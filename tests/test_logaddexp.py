@@ -7,6 +7,7 @@ where log(exp(x) + exp(y)) written out overflows, and the derivatives of whole
 programs, compiled and on the tape, against the complex step.
 """
 
+import mpmath
 import numpy as np
 import pytest
 import sympy
@@ -98,7 +99,7 @@ def test_hessian_against_complex_step(engine):
 
 @pytest.mark.parametrize("engine", ["vm", "tape"])
 def test_hessian_is_finite_where_exp_overflows(engine):
-    """Arguments near 800: exp overflows, the partials exp(x - v) do not."""
+    """Arguments near 800: exp overflows, the partials do not."""
     x = np.array([800.0, 801.0, -800.0])
     s = lambda v: np.logaddexp(v[0], v[1]) + np.logaddexp(v[1], v[2])  # noqa: E731
     H = symasd.hessian(s, np.zeros(3), engine=engine)(x).toarray()
@@ -106,7 +107,6 @@ def test_hessian_is_finite_where_exp_overflows(engine):
     expected = np.array([[p * (1 - p), -p * (1 - p), 0.0],
                          [-p * (1 - p), p * (1 - p), 0.0],
                          [0.0, 0.0, 0.0]])
-    # x - v near 800 carries v's rounding (1e-13): exp(x - v) to about 1e-13
     np.testing.assert_allclose(H, expected, rtol=1e-12, atol=1e-300)
 
 
@@ -130,3 +130,47 @@ def test_sympy_forms():
     assert int(Code.LOGADDEXP) in back.op.tolist()
     point = np.array([700.0, 1.0])
     np.testing.assert_allclose(back(point), np.logaddexp(*point), rtol=1e-15)
+
+
+def _lae_oracle(d):
+    """Gradient and the d2/dx2 entry of logaddexp at (d, 0), by mpmath at 40 digits:
+    p = 1 / (1 + e^-d), q = 1 - p, the Hessian is p q [[1, -1], [-1, 1]]."""
+    with mpmath.workdps(40):
+        p = 1 / (1 + mpmath.exp(-mpmath.mpf(d)))
+        q = 1 / (1 + mpmath.exp(mpmath.mpf(d)))
+        return float(p), float(q), float(p * q)
+
+
+@pytest.mark.parametrize("engine", ["vm", "tape"])
+@pytest.mark.parametrize("d", [20.0, 40.0, 300.0, -20.0, -40.0, -300.0])
+def test_hessian_accurate_when_arguments_are_far_apart(engine, d):
+    """The Hessian p q, with p next to 1 and q tiny: a rule that forms 1 - p
+    loses it (at d = 40 it gave 0, the true value is 4e-18)."""
+    hes = symasd.hessian(lambda v: np.logaddexp(v[0], v[1]), np.zeros(2), engine=engine)
+    _, grad, H = hes.value_gradient_and_hessian(np.array([d, 0.0]))
+    p, q, pq = _lae_oracle(d)
+    np.testing.assert_allclose(grad, [p, q], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(H.toarray(), [[pq, -pq], [-pq, pq]], rtol=1e-12, atol=0)
+
+
+INF = np.inf
+# (x, y), value, gradient: the limits; at equal infinities the symmetric limit along
+# x = y (p = q = 1/2). The second partials are 0 at every infinite argument.
+AT_INFINITY = [
+    ((INF, 0.0), INF, (1.0, 0.0)), ((0.0, INF), INF, (0.0, 1.0)),
+    ((-INF, 0.0), 0.0, (0.0, 1.0)), ((3.0, -INF), 3.0, (1.0, 0.0)),
+    ((INF, -INF), INF, (1.0, 0.0)), ((-INF, INF), INF, (0.0, 1.0)),
+    ((INF, INF), INF, (0.5, 0.5)), ((-INF, -INF), -INF, (0.5, 0.5)),
+]
+
+
+@pytest.mark.parametrize("engine", ["vm", "tape"])
+@pytest.mark.parametrize("point,value,grad", AT_INFINITY)
+def test_limits_at_infinite_arguments(engine, point, value, grad):
+    hes = symasd.hessian(lambda v: np.logaddexp(v[0], v[1]), np.zeros(2), engine=engine)
+    v, g, H = hes.value_gradient_and_hessian(np.array(point))
+    assert v == value
+    np.testing.assert_array_equal(g, grad)
+    np.testing.assert_array_equal(H.toarray(), np.zeros((2, 2)))
+    J = symasd.jacobian(lambda v: np.logaddexp(v[:1], v[1:]), np.zeros(2), engine=engine)
+    np.testing.assert_array_equal(J(np.array(point)).toarray(), [grad])

@@ -1,5 +1,6 @@
 """The op table: opcodes shared with Cython, VM vs NumPy rules, partials vs differences."""
 
+import doctest
 import importlib.util
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from programs import programs, run
 from reference import assert_same_values
 
 import symasd
+from symasd import ops
 from symasd.evaluation import leaf_plan, segments
 from symasd.graph import Builder
 from symasd.ops import OPS, Code, classification_tables
@@ -32,12 +34,14 @@ NON_LEAF = [row for row in OPS.values() if row.arity > 0]
 @pytest.mark.skipif(not (ROOT / "cysrc" / "make_opcodes.py").exists(),
                     reason="needs the source tree (cysrc/) next to the tests")
 def test_opcodes_pxi_is_the_generators_output():
-    """The committed enum is exactly what cysrc/make_opcodes.py writes from ops.py."""
+    """The committed enum and constants are exactly what cysrc/make_opcodes.py writes
+    from ops.py."""
     spec = importlib.util.spec_from_file_location("make_opcodes",
                                                   ROOT / "cysrc" / "make_opcodes.py")
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    assert (ROOT / "cysrc" / "_opcodes.pxi").read_text() == generator.render(Code)
+    assert (ROOT / "cysrc" / "_opcodes.pxi").read_text() == generator.source(ops)
+    assert doctest.testmod(generator).failed == 0
     # the generator reads the same table as the package, loaded by path
     assert [(c.name, int(c)) for c in generator.load_ops().Code] == \
         [(c.name, int(c)) for c in Code]

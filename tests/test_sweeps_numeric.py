@@ -579,7 +579,7 @@ def test_wrong_shapes_raise_input_error():
     forward_numeric(g, x, p, np.eye(6))
     with pytest.raises(InputError, match="x has shape"):
         forward_numeric(g, np.ones(6), p, np.eye(6))
-    with pytest.raises(InputError, match="parameter arrays"):
+    with pytest.raises(InputError, match="takes 1 parameter array after x"):
         forward_numeric(g, x, (), np.eye(6))
     with pytest.raises(InputError, match="parameter 0 has shape"):
         forward_numeric(g, x, (np.ones(4),), np.eye(6))

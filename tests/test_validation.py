@@ -43,8 +43,8 @@ ENTRY_POINTS = _entry_points()
 MISTAKES = {
     "wrong shape": ((np.ones(5), P), "x has shape (5,), but the graph was traced with shape"),
     "wrong parameter shape": ((X, np.ones(2)), "parameter 0 has shape (2,)"),
-    "too few parameters": ((X,), "the graph takes 1 parameter arrays after x, got 0"),
-    "too many parameters": ((X, P, P), "the graph takes 1 parameter arrays after x, got 2"),
+    "too few parameters": ((X,), "the graph takes 1 parameter array after x, got 0"),
+    "too many parameters": ((X, P, P), "the graph takes 1 parameter array after x, got 2"),
     "integer x": ((np.arange(4), P), "x has dtype int64; pass a float64 array"),
     "integer list": (([1, 2, 3, 4], P), "x has dtype int64; pass a float64 array"),
     "integer parameter": ((X, np.array([2])), "parameter 0 has dtype int64"),
@@ -121,3 +121,14 @@ def test_seed_rules():
         forward_numeric(g, X, (P,), np.eye(4) + 0j)
     with pytest.raises(InputError, match=r"V has 3 rows, but the graph has n_inputs=4"):
         hvp_numeric(symasd.trace(scalar, X, P), X, (P,), np.eye(3))
+    with pytest.raises(InputError, match="seeds must be a real array, got list that NumPy "
+                       "cannot make an array of"):
+        forward_numeric(g, X, (P,), [[1.0, 0.0], [1.0]])
+
+
+def test_parameter_count_message_in_the_plural():
+    g = symasd.trace(lambda x, p, q: x * p * q, X, P, P)
+    with pytest.raises(InputError, match="the graph takes 2 parameter arrays after x, got 1"):
+        g(X, P)
+    with pytest.raises(InputError, match="the graph takes no parameter arrays after x, got 1"):
+        symasd.trace(np.sin, X)(X, P)
