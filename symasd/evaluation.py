@@ -13,8 +13,6 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from . import _validation as validation
@@ -29,18 +27,6 @@ _I = np.int64
 _NO_NODES = np.zeros(0, dtype=_I)
 
 
-def _kept(g: Graph, name: str, build: Callable[[Graph], object]):
-    """``build(g)``, computed once per graph and kept in its instance dictionary
-    (as ``functools.cached_property`` keeps its values: the graph is frozen, but
-    what is derived from it can be kept with it)."""
-    kept = g.__dict__
-    try:
-        return kept[name]
-    except KeyError:
-        value = kept[name] = build(g)
-        return value
-
-
 def segments(g: Graph) -> np.ndarray:
     """The virtual machine's plan of ``g``: segments of equal opcodes, strided where
     the arguments are arithmetic progressions (computed once per graph).
@@ -52,7 +38,7 @@ def segments(g: Graph) -> np.ndarray:
     >>> segments(symasd.trace(lambda x: np.sin(x) * 2, np.ones(5))).shape[0] >= 1
     True
     """
-    return _kept(g, "_vm_segments", lambda g: _vm.plan(g.op, g.arg0, g.arg1, g.arg2))
+    return g.derived("_vm_segments", lambda g: _vm.plan(g.op, g.arg0, g.arg1, g.arg2))
 
 
 def leaf_plan(g: Graph) -> np.ndarray:
@@ -68,7 +54,7 @@ def leaf_plan(g: Graph) -> np.ndarray:
     >>> segments(g)[run, :4].tolist(), leaf_plan(g)[run, :4].tolist()  # flag 2: a copy
     ([2, 12, 0, -1], [2, 12, 2, 0])
     """
-    return _kept(g, "_vm_leaf_plan", lambda g: _vm.leaf_runs(segments(g), g.op, g.const))
+    return g.derived("_vm_leaf_plan", lambda g: _vm.leaf_runs(segments(g), g.op, g.const))
 
 
 def _constant_outputs(g: Graph):
@@ -100,7 +86,7 @@ def output_plan(g: Graph):
     >>> base.tolist(), positions.tolist()
     ([2.0, 2.0, 0.0], [2])
     """
-    return _kept(g, "_vm_output_plan", _constant_outputs)
+    return g.derived("_vm_output_plan", _constant_outputs)
 
 
 def inputs(g: Graph, x, params) -> tuple[np.ndarray, np.ndarray]:

@@ -25,13 +25,17 @@ output shapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
 from . import _dag
 from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, Code
+
+T = TypeVar("T")
 
 __all__ = ["Builder", "Graph"]
 
@@ -559,6 +563,30 @@ class Graph:
         kind = "local" if self.local else "global"
         return (f"Graph({kind}, input_shape={self.input_shape}, output_shape="
                 f"{self.output_shape}, n_nodes={self.n_nodes})")
+
+    def derived(self, key: str, build: Callable[[Graph], T]) -> T:
+        """``build(self)``, built once and kept with the graph under ``key``.
+
+        This is the one place anything derived from a graph is kept: the
+        virtual machine's plans (:mod:`symasd.evaluation`), the sweeps' plan
+        and row layouts (:mod:`symasd.sweeps`). A graph never changes after it
+        is built, so what is derived from it stays valid as long as the graph
+        lives, and goes with it. Two threads that build at once keep the first
+        value stored, so every caller sees the same object.
+
+        Example
+        -------
+        >>> import numpy as np, symasd
+        >>> g = symasd.trace(np.sin, np.zeros(3))
+        >>> first = g.derived("example", lambda g: np.zeros(g.n_nodes))
+        >>> g.derived("example", lambda g: None) is first  # kept: not built again
+        True
+        """
+        kept = self.__dict__
+        try:
+            return kept[key]
+        except KeyError:
+            return kept.setdefault(key, build(self))
 
     @cached_property
     def levels(self) -> np.ndarray:

@@ -100,7 +100,6 @@ rows are in cache (prepared forward Jacobians do this).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -147,22 +146,15 @@ def _finish(decompress):
     return validation.function(decompress, "decompress", "the compressed matrix")
 
 
-#: One :class:`symasd._sweeps.SweepPlan` per graph: the kernels' view of its node
-#: arrays and segment plan, which also caches the graph's row layouts. This is the
-#: one place the sweeps keep anything per graph.
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _sweep_plan(graph: Graph, plan=None) -> _sweeps.SweepPlan:
-    """The kernels' :class:`~symasd._sweeps.SweepPlan` of ``graph``: built once per
-    graph on ``segments(graph)``, or, for a given ``plan`` (rows as from
-    ``symasd._vm.plan``, for testing), built afresh on it (checked by the kernel)."""
+    """The kernels' :class:`~symasd._sweeps.SweepPlan` of ``graph``: the kernels' view
+    of its node arrays and segment plan, which also caches its row layouts. Built
+    once per graph on ``segments(graph)`` and kept with it (:meth:`Graph.derived`),
+    or, for a given ``plan`` (rows as from ``symasd._vm.plan``, for testing), built
+    afresh on it (checked by the kernel)."""
     if plan is not None:
         return _new_sweep_plan(graph, np.asarray(plan))
-    sp = _PLANS.get(graph)
-    if sp is None:
-        sp = _PLANS.setdefault(graph, _new_sweep_plan(graph, segments(graph)))
-    return sp
+    return graph.derived("_sweep_plan", lambda g: _new_sweep_plan(g, segments(g)))
 
 
 def _new_sweep_plan(graph: Graph, seg) -> _sweeps.SweepPlan:
