@@ -102,7 +102,19 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
     """Symbolic forward sweep: ``T[k, c]`` is the id of the tangent of node ``k``
     in direction ``c``, where input ``j`` is seeded in direction ``colors[j]``
     (``-1``: not seeded). With ``roots``, only the nodes they depend on are
-    differentiated (the tangents of the others stay zero)."""
+    differentiated (the tangents of the others stay zero).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> b = Builder.from_graph(g)
+    >>> T = forward_tangents(b, g, np.array([0, 1, 0]), 2)   # x0, x2 share direction 0
+    >>> B = b.finish(T[g.outputs], g.input_shape, (2, 2))    # J @ S as a graph
+    >>> B(np.array([0., 1., 3.]))
+    array([[-2.,  2.],
+           [ 4., -4.]])
+    """
     zero = b.zero
     T = np.full((g.n_nodes, ncolors), zero, dtype=_I)
     var = np.flatnonzero(g.op == _VAR)
@@ -145,7 +157,18 @@ def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
                      ncolors: int) -> np.ndarray:
     """Symbolic reverse sweep: returns ``A`` of shape ``(ncolors, n_inputs)`` with
     ``A[c, j]`` the id of the adjoint of input ``j`` when every output ``i`` with
-    ``row_colors[i] == c`` is seeded with 1 (``-1``: not seeded)."""
+    ``row_colors[i] == c`` is seeded with 1 (``-1``: not seeded).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> b = Builder.from_graph(g)
+    >>> A = reverse_adjoints(b, g, np.array([0, 1]), 2)      # one color per output
+    >>> b.finish(A, g.input_shape, A.shape)(np.array([0., 1., 3.]))   # the rows of J
+    array([[-2.,  2.,  0.],
+           [ 0., -4.,  4.]])
+    """
     levels = g.levels
     nlev = int(levels.max()) + 1 if g.n_nodes else 1
     buckets: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(nlev)]
@@ -241,6 +264,17 @@ def substitute(b: Builder, B_flat: np.ndarray, program, nnz: int) -> np.ndarray:
     of all steps are laid out with NumPy and interned by one Cython call
     (:meth:`Builder.sequence`), since steps can depend on each other in long
     chains (a tridiagonal Hessian recovered along a path).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> H = np.array([[2., 1, 0, 0], [1, 3, 4, 0], [0, 4, 5, 6], [0, 0, 6, 7]])
+    >>> r = symasd.color(H, "acyclic", order="natural")
+    >>> g = symasd.trace(lambda v: v, np.zeros(4 * r.ncolors))   # B_flat as inputs
+    >>> b = Builder.from_graph(g)
+    >>> values = substitute(b, g.outputs, r.program, r.nnz)
+    >>> b.finish(values, g.input_shape, values.shape)((H @ r.seeds()).ravel())
+    array([2., 1., 1., 3., 4., 4., 5., 6., 6., 7.])
     """
     targets = np.asarray(program.targets, dtype=_I)
     mirrors = np.asarray(program.mirrors, dtype=_I)

@@ -84,7 +84,20 @@ def gather_index(idx: np.ndarray, size: int) -> np.ndarray:
     """``idx`` as the index array :func:`gather` reads, checked once to lie in
     ``[0, size)`` (IndexError otherwise), so that gathers from arrays of ``size``
     entries may skip the test (``checked=False``); read-only, int32 (half the
-    memory traffic of a gather) when every index into ``size`` entries fits."""
+    memory traffic of a gather) when every index into ``size`` entries fits.
+
+    Example
+    -------
+    >>> idx = gather_index(np.array([2, 0]), 3)
+    >>> idx, idx.flags.writeable
+    (array([2, 0], dtype=int32), False)
+    >>> gather(np.array([1.0, 2.0, 3.0]), idx, checked=False)
+    array([3., 1.])
+    >>> gather_index(np.array([3]), 3)
+    Traceback (most recent call last):
+    ...
+    IndexError: gather index 3 is outside the compressed matrix (3 entries)
+    """
     bad = np.flatnonzero((idx < 0) | (idx >= size))
     if bad.size:
         raise IndexError(f"gather index {idx[bad[0]]} is outside the compressed matrix "

@@ -122,7 +122,20 @@ _ARITY, _D1, _D2, _CROSS = classification_tables()
 
 
 def release_workspace() -> None:
-    """Free the calling thread's cached sweep work buffer."""
+    """Free the calling thread's cached sweep work buffer.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.sweeps import forward_numeric, release_workspace
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> _ = forward_numeric(g, np.array([0., 1., 3.]), (), np.eye(3))
+    >>> _sweeps.kept_workspace_bytes() > 0      # the sweep kept its buffer
+    True
+    >>> release_workspace()
+    >>> _sweeps.kept_workspace_bytes()
+    0
+    """
     _sweeps.release_workspace()
 
 
@@ -176,7 +189,15 @@ def _hvp_layouts(graph: Graph, plan, values: bool = True) -> tuple:
 
 def seed_zero_rows(seeds) -> np.ndarray:
     """Zero flags of the rows of ``seeds`` (uint8, 1 where a row is all zero), for the
-    ``seed_zero=`` argument of :func:`forward_numeric` and :func:`hvp_numeric`."""
+    ``seed_zero=`` argument of :func:`forward_numeric` and :func:`hvp_numeric`.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from symasd.sweeps import seed_zero_rows
+    >>> seed_zero_rows(np.array([[1., 0.], [0., 0.], [0., 2.]]))
+    array([0, 1, 0], dtype=uint8)
+    """
     return _sweeps.seed_zero_rows(np.ascontiguousarray(seeds, dtype=np.float64))
 
 
@@ -189,6 +210,19 @@ def row_gather(indptr, compressed_indices, ncolors: int) -> _sweeps.RowGather:
     indices of a row's nonzeros must lie in that row of ``B`` (``ValueError``
     otherwise), as a column coloring's ``i * ncolors + colors[j]`` do. Build it
     once and pass it at every call.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.sweeps import forward_numeric, row_gather
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(3))
+    >>> c = symasd.color(symasd.jacobian_sparsity(g), "column")
+    >>> rg = row_gather(c.pattern.indptr, c.compressed_indices, c.ncolors)
+    >>> rg
+    RowGather(n_rows=2, n_cols=2, nnz=4)
+    >>> y, nz = forward_numeric(g, np.array([0., 1., 3.]), (), c.seeds(), decompress=rg)
+    >>> nz                              # the Jacobian's nonzeros, CSR order
+    array([-2.,  2., -4.,  4.])
     """
     return _sweeps.row_gather(np.ascontiguousarray(indptr, dtype=np.int64),
                               np.ascontiguousarray(compressed_indices, dtype=np.int64),

@@ -29,14 +29,6 @@ def test_public_functions_have_examples():
     assert missing == []
 
 
-# Functions in an ``__all__`` still without an example; remove a name once it has one.
-_WITHOUT_EXAMPLES = {
-    "symasd.compiler": {"forward_tangents", "reverse_adjoints", "substitute"},
-    "symasd.decompression": {"gather_index"},
-    "symasd.sweeps": {"release_workspace", "row_gather", "seed_zero_rows"},
-}
-
-
 @pytest.mark.parametrize("name", MODULES)
 def test_module_functions_have_examples(name):
     """Each function a module lists in ``__all__`` shows an example."""
@@ -44,4 +36,4 @@ def test_module_functions_have_examples(name):
     missing = {f for f in getattr(module, "__all__", ())
                if inspect.isfunction(getattr(module, f))
                and ">>>" not in (getattr(module, f).__doc__ or "")}
-    assert missing <= _WITHOUT_EXAMPLES.get(name, set())
+    assert missing == set()
