@@ -1,5 +1,10 @@
 from hypothesis import HealthCheck, settings
 
+# Imported here first, so that where the compiled kernels are missing (pytest run in
+# an unbuilt source tree) the run stops once with KernelsMissingError, which says
+# what to do, rather than once per test file.
+import symasd  # noqa: F401
+
 # Deterministic property tests: the same examples on every run and in CI.
 settings.register_profile(
     "symasd",
