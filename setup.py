@@ -25,7 +25,12 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
-JOBS = os.cpu_count() or 1
+# the cores this process may use (a container may see more than it is given)
+JOBS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# every .pyx includes from these: listed as dependencies, they trigger rebuilds and
+# travel in an sdist
+INCLUDES = sorted(str(p.relative_to(HERE)) for pattern in ("*.pxi", "*.h")
+                  for p in (HERE / "cysrc").glob(pattern))
 SHARED = "symasd._cyutility"
 COMPILE_ARGS = ["-O3", "-g0", "-ffp-contract=off"]
 
@@ -37,11 +42,11 @@ def _extension(name: str, sources: list[str]) -> Extension:
         include_dirs=[np.get_include(), "cysrc"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS,
+        depends=INCLUDES,
     )
 
 
-# largest first: the parallel compile starts the longest job at once
-PYX = sorted((HERE / "cysrc").glob("*.pyx"), key=lambda p: -p.stat().st_size)
+PYX = sorted((HERE / "cysrc").glob("*.pyx"))
 EXTENSIONS = [_extension(f"symasd._{p.stem}", [str(p.relative_to(HERE))]) for p in PYX]
 EXTENSIONS.append(_extension(SHARED, ["cysrc/_cyutility.c"]))
 
@@ -76,6 +81,8 @@ class ParallelBuildExt(build_ext):
         sources = {ext.name: ext.sources for ext in translated}
         for ext in self.extensions:
             ext.sources = sources[ext.name]
+        # largest C file first: the parallel compile starts the longest job at once
+        self.extensions.sort(key=lambda ext: -os.path.getsize(ext.sources[0]))
         _report(f"compiling {len(self.extensions)} C modules with {self.parallel} job(s)")
         super().run()
 

@@ -149,6 +149,9 @@ cdef void _place_rows(Layout *lay, ITYPE_t nseg, ITYPE_t cc, const double *S, do
 # Row layout of the forward sweep.
 
 
+# not picklable: it holds raw views of arrays (Cython's default pickling of it
+# would read a null view); pickle the graph instead
+@cython.auto_pickle(False)
 cdef class RowLayout:
     """Where :func:`forward_sweep` keeps the tangent rows of one graph: built by
     :func:`forward_layout`, opaque otherwise. It holds the segment plan it was

@@ -11,6 +11,9 @@ cdef int _check_tables(const uint8_t[:, ::1] tab) except -1:
     return 0
 
 
+# not picklable: it holds raw views of arrays (Cython's default pickling of it
+# would read a null view); pickle the graph instead
+@cython.auto_pickle(False)
 cdef class SweepPlan:
     """The node arrays of one graph as the sweeps read them, with the
     classification tables and the segment plan.

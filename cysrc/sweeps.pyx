@@ -48,6 +48,8 @@
 # the entry points take for the graph), _workspace.pxi (work buffers),
 # _sweep_forward.pxi, _sweep_reverse.pxi and _sweep_hvp.pxi; their C loops
 # live in sweep_kernels.h and sweep_flags.h.
+cimport cython
+
 include "_types.pxi"
 include "_opcodes.pxi"
 include "_op_rules.pxi"
@@ -73,6 +75,9 @@ include "_sweep_hvp.pxi"
 # Python entry points.
 
 
+# not picklable: it holds raw views of arrays (Cython's default pickling of it
+# would read a null view); pickle the graph instead
+@cython.auto_pickle(False)
 cdef class RowGather:
     """The decompression ``B.ravel()[compressed_indices]`` of a column coloring (B of
     shape ``(n_rows, n_cols)``, C order) for the forward sweep's ``gather=``: the row

@@ -572,7 +572,8 @@ class Graph:
         and row layouts (:mod:`symasd.sweeps`). A graph never changes after it
         is built, so what is derived from it stays valid as long as the graph
         lives, and goes with it. Two threads that build at once keep the first
-        value stored, so every caller sees the same object.
+        value stored, so every caller sees the same object. Derived values are
+        not pickled with the graph: they are rebuilt on first use.
 
         Example
         -------
@@ -582,11 +583,19 @@ class Graph:
         >>> g.derived("example", lambda g: None) is first  # kept: not built again
         True
         """
-        kept = self.__dict__
+        kept = self.__dict__.get("_derived")
+        if kept is None:
+            kept = self.__dict__.setdefault("_derived", {})
         try:
             return kept[key]
         except KeyError:
             return kept.setdefault(key, build(self))
+
+    def __getstate__(self) -> dict:
+        # the derived plans hold kernel objects that do not pickle; they are rebuilt
+        state = dict(self.__dict__)
+        state.pop("_derived", None)
+        return state
 
     @cached_property
     def levels(self) -> np.ndarray:
