@@ -1,9 +1,11 @@
 """Graphs pickle (for multiprocessing) whatever passes have run on them; kernel
 objects that hold raw views refuse to pickle instead of crashing."""
 
+import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +25,7 @@ def test_graph_pickles_after_sweeps_and_evaluation():
     np.testing.assert_array_equal(y2, y)
 
 
-def test_kernel_objects_refuse_to_pickle_without_crashing():
+def test_kernel_objects_refuse_to_pickle_without_crashing(tmp_path):
     # in a subprocess: Cython's default pickling of these classes read a null view
     code = """
 import pickle, numpy as np, symasd
@@ -35,7 +37,9 @@ for obj in (jac._tape._row_gather, symasd.sweeps._sweep_plan(jac.graph)):
     except TypeError as e:
         print("refused:", type(obj).__name__)
 """
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    # outside the repository, importing the symasd this process imported
+    env = dict(os.environ, PYTHONPATH=str(Path(symasd.__file__).resolve().parents[1]))
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("\n")[:2] == ["refused: RowGather", "refused: SweepPlan"]
