@@ -54,6 +54,16 @@ _NO_PARAMS = np.zeros(0)
 _NO_PARAMS.flags.writeable = False
 
 
+def _as_array(x, what: str, expected: str) -> np.ndarray:
+    """``np.asarray(x)``, with our message where NumPy cannot make an array of it (a
+    ragged list)."""
+    try:
+        return np.asarray(x)
+    except ValueError as err:
+        raise InputError(f"{what} must be {expected}, got {type(x).__name__} that NumPy "
+                         "cannot make an array of") from err
+
+
 def _real(arr: np.ndarray, x, what: str) -> None:
     """Raise the message for a dtype that is not real floating-point."""
     kind = arr.dtype.kind
@@ -87,11 +97,7 @@ def point(x, what: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
         # the common case passes every dtype check (they cost microseconds)
         arr = x
     else:
-        try:
-            arr = np.asarray(x)
-        except ValueError as err:  # a ragged list
-            raise InputError(f"{what} must be a real array of float64, got "
-                             f"{type(x).__name__} that NumPy cannot make an array of") from err
+        arr = _as_array(x, what, "a real array of float64")
         _real(arr, x, what)
     if shape is not None and arr.shape != shape:
         raise InputError(f"{what} has shape {arr.shape}, but the graph was traced with shape "
@@ -171,11 +177,7 @@ def seeds(S, rows: int, what: str, rows_name: str) -> np.ndarray:
     if type(S) is np.ndarray and S.dtype == _F64:
         arr = S
     else:
-        try:
-            arr = np.asarray(S)
-        except ValueError as err:  # a ragged list
-            raise InputError(f"{what} must be a real array, got {type(S).__name__} that "
-                             "NumPy cannot make an array of") from err
+        arr = _as_array(S, what, "a real array")
         if arr.dtype.kind == "c":
             raise InputError(f"{what} is complex ({arr.dtype}); symasd differentiates real "
                              "functions: pass real directions")
