@@ -175,18 +175,6 @@ def _new_sweep_plan(graph: Graph, seg) -> _sweeps.SweepPlan:
                              graph.outputs, graph.n_inputs, _D1, _D2, _CROSS, seg)
 
 
-def _layout(graph: Graph, plan, gathered: bool = False) -> _sweeps.RowLayout:
-    """The forward sweep's row layout for ``graph`` and its plan (``gathered``: for a
-    sweep that gathers the nonzeros of B's rows, see :func:`row_gather`)."""
-    return _sweep_plan(graph, plan).forward_layout(gathered)
-
-
-def _hvp_layouts(graph: Graph, plan, values: bool = True) -> tuple:
-    """The forward-over-reverse sweep's row layouts for ``graph`` and its plan (with
-    ``values=False``: for a sweep that computes only the values it reads)."""
-    return _sweep_plan(graph, plan).hvp_layouts(values)
-
-
 def seed_zero_rows(seeds) -> np.ndarray:
     """Zero flags of the rows of ``seeds`` (uint8, 1 where a row is all zero), for the
     ``seed_zero=`` argument of :func:`forward_numeric` and :func:`hvp_numeric`.

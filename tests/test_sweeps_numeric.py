@@ -861,7 +861,7 @@ def test_hvp_scalar_adjoints_in_slots():
         return np.sum((x * c) ** 2 + np.sin(c[::-1] * x) * x) + np.sum(x[1:] * x[:-1])
 
     g = symasd.trace(f, np.zeros(n))
-    assert sweeps._hvp_layouts(g, None)[1].n_slots < g.n_nodes // 2
+    assert sweeps._sweep_plan(g).hvp_layouts(True)[1].n_slots < g.n_nodes // 2
     x = rng.uniform(-1.0, 1.0, n)
     V = rng.standard_normal((n, 3))
     hvps = {name: hvp_numeric(g, x, (), V, plan=plan) for name, plan in _plans(g).items()}
@@ -887,8 +887,8 @@ def _one_segment_plan(g, op=None):
 def test_forward_layout_reuses_slots():
     n = 10000
     g = symasd.trace(lambda x: np.diff(x, 3), np.zeros(n))
-    lay = sweeps._layout(g, None)
-    assert sweeps._layout(g, None) is lay  # cached per graph
+    lay = sweeps._sweep_plan(g).forward_layout(False)
+    assert sweeps._sweep_plan(g).forward_layout(False) is lay  # cached per graph
     # inputs are read from the seeds and the outputs written to B: of the four
     # arrays only the two inner differences need slots, and in the tiled order
     # only a few blocks of them at a time
@@ -934,7 +934,8 @@ def test_row_gather():
     np.testing.assert_array_equal(jac(x).data, data)
     # the gathered layout gives the outputs slots, released as soon as they are
     # gathered: no more than the other layout needs for the inner differences
-    assert sweeps._layout(g, None, gathered=True).n_slots <= sweeps._layout(g, None).n_slots
+    sp = sweeps._sweep_plan(g)
+    assert sp.forward_layout(True).n_slots <= sp.forward_layout(False).n_slots
     wide = sweeps.row_gather(np.array([0, 2, 3]), np.array([299, 0, 599]), 300)
     h = symasd.trace(lambda x: np.sin(x[1:]) * x[:-1], np.zeros(40))
     V = np.random.default_rng(2).standard_normal((40, 300))
@@ -951,9 +952,9 @@ def test_row_gather():
         sweeps.row_gather(np.array([0, 1]), np.array([0, 1]), 2)
     args = (sweeps._sweep_plan(g), x, np.zeros(0), S)
     with pytest.raises(ValueError, match="gathered row layout"):
-        _sweeps.forward_sweep(*args, layout=sweeps._layout(g, None, gathered=True))
+        _sweeps.forward_sweep(*args, layout=args[0].forward_layout(True))
     with pytest.raises(ValueError, match="gathered row layout"):
-        _sweeps.forward_sweep(*args, layout=sweeps._layout(g, None), gather=gather)
+        _sweeps.forward_sweep(*args, layout=args[0].forward_layout(False), gather=gather)
     with pytest.raises(ValueError, match="gathered row layout"):
         _sweeps.forward_sweep(*args, gather=gather)
     with pytest.raises(ValueError, match="shape"):
@@ -963,7 +964,7 @@ def test_row_gather():
 def test_forward_values_needed_by_partials():
     n = 3000
     g = symasd.trace(lambda x: np.diff(np.sin(np.diff(x)) + np.diff(x, 2)[0]), np.zeros(n))
-    lay = sweeps._layout(g, None)
+    lay = sweeps._sweep_plan(g).forward_layout(False)
     needed = np.zeros(g.n_nodes, dtype=bool)
     for start, stop in lay.units[lay.vneed.astype(bool), 1:]:
         needed[start:stop] = True
@@ -983,8 +984,8 @@ def test_forward_values_needed_by_partials():
 def test_hvp_layouts_keep_only_the_tangents_second_partials_read():
     n = 2000
     h = symasd.trace(_rosen, np.zeros(n))
-    tangents, adjoints = sweeps._hvp_layouts(h, None)
-    assert sweeps._hvp_layouts(h, None)[0] is tangents  # cached per graph
+    tangents, adjoints = sweeps._sweep_plan(h).hvp_layouts(True)
+    assert sweeps._sweep_plan(h).hvp_layouts(True)[0] is tangents  # cached per graph
     # x[1:] - x[:-1]**2 and 1 - x[:-1] (arguments of squares) with their square
     # x[:-1]**2 keep tangents; the scaled squares and the sum tree need values only
     assert tangents.n_slots < h.n_nodes / 2 and adjoints.n_slots < h.n_nodes / 2
@@ -1018,7 +1019,7 @@ def test_hvp_layouts_leave_out_the_tangents_only_a_constant_factor_reads():
     V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
     for f, p, slots in cases:
         g = symasd.trace(f, np.zeros(n), *p)
-        assert sweeps._hvp_layouts(g, None, values=False)[0].n_slots == slots
+        assert sweeps._sweep_plan(g).hvp_layouts(False)[0].n_slots == slots
         indexed = _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 10**9)
         with np.errstate(all="ignore"):
             expected = hvp_numeric(g, x, p, V, plan=indexed)
@@ -1165,8 +1166,8 @@ def _check_hvp_without_value(g, x, V):
 def test_hvp_without_value_skips_the_values_nobody_reads():
     n = 3000
     h = symasd.trace(_rosen, np.zeros(n))
-    tangents = sweeps._hvp_layouts(h, None, values=False)[0]
-    assert tangents is not sweeps._hvp_layouts(h, None)[0]
+    tangents = sweeps._sweep_plan(h).hvp_layouts(False)[0]
+    assert tangents is not sweeps._sweep_plan(h).hvp_layouts(True)[0]
     x = np.random.default_rng(5).uniform(-1, 1, n)
     x[17] = np.nan
     V = (np.arange(n)[:, None] % 3 == np.arange(3)).astype(float)
@@ -1182,4 +1183,4 @@ def test_hvp_without_value_skips_the_values_nobody_reads():
     np.testing.assert_array_equal(got[2], full[2])
     args = (sweeps._sweep_plan(h), x, np.zeros(0), V)
     with pytest.raises(ValueError, match="compute no value"):
-        _sweeps.hvp_sweep(*args, layouts=sweeps._hvp_layouts(h, None, values=False))
+        _sweeps.hvp_sweep(*args, layouts=sweeps._sweep_plan(h).hvp_layouts(False))
