@@ -26,6 +26,8 @@ Tools, each in the same process on the same points:
 * ``symasd vm``: ``symasd.jacobian(f, x0, engine="vm")`` (or ``hessian``):
   trace, detect, color, choose the mode, compile the derivative DAG; a call
   evaluates it on the Cython VM and returns a ``csr_array``;
+* ``symasd numpy``: ``engine="numpy"``: the compiled derivative DAG printed as
+  vectorized NumPy (the code ``to_source`` / ``export`` give), run from memory;
 * ``symasd tape``: ``engine="tape"``: numeric compressed sweeps, no compiling;
 * ``NumPy (hand)``: a hand-written vectorized Jacobian/Hessian: the CSR
   structure and constant entries are built once, a call computes the
@@ -653,6 +655,8 @@ def run_case(
             plan.append(("symasd vm", lambda: run_symasd(prob, x0, x1, "vm")))
         elif tool == "tape":
             plan.append(("symasd tape", lambda: run_symasd(prob, x0, x1, "tape")))
+        elif tool == "numpy":
+            plan.append(("symasd numpy", lambda: run_symasd(prob, x0, x1, "numpy")))
         elif tool == "hand":
             plan.append(("NumPy (hand)", lambda: run_hand(prob, x0, x1)))
         elif tool == "jax":
@@ -881,8 +885,8 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--tools",
-        default="vm,tape,hand,jax,asdex,sx,mx",
-        help="comma-separated subset of vm,tape,hand,jax,asdex,sx,mx",
+        default="vm,numpy,tape,hand,jax,asdex,sx,mx",
+        help="comma-separated subset of vm,numpy,tape,hand,jax,asdex,sx,mx",
     )
     ap.add_argument(
         "--budget",

@@ -30,6 +30,7 @@ and are imported here so that every Graph has both.
 """
 
 from . import _kernels  # noqa: F401  (first: says what to do if the kernels are not built)
+from ._version import __version__  # noqa: F401  (symasd.__version__)
 from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
 from .errors import InputError, KernelsMissingError, SymasdError, TracingError
@@ -39,8 +40,6 @@ from .memory import kept_memory, release_memory
 from .sparsity import hessian_sparsity, jacobian_sparsity
 from .sympy_bridge import from_sympy
 from .tracing import SymArray, graph_from, symbols, trace
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SymasdError",

@@ -14,6 +14,10 @@ then only evaluates:
   (``ncolors`` JVPs, VJPs or HVPs per call), nothing compiled. Best for a
   one-off derivative of a very large function, where compiling would cost
   more than it saves.
+* ``engine="numpy"`` / ``"cupy"``: the compiled derivative DAG printed as
+  vectorized NumPy / CuPy code (:mod:`symasd.codegen`) and run from memory;
+  the same code that :meth:`~PreparedJacobian.to_source` and
+  :meth:`~PreparedJacobian.export` give, to run without symasd.
 
 The engines agree wherever the derivative is finite. They differ at a
 *selection* (``where``, ``maximum``, ``minimum``) whose untaken branch has an
@@ -36,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as validation
+from .codegen import BACKENDS, ModuleSpec, load_module, module_source, write_atomically
 from .coloring import ColoringResult
 from .compiler import CompiledDerivative
 from .decompression import CSRTemplate
@@ -51,7 +56,7 @@ __all__ = ["jacobian", "hessian", "PreparedJacobian", "PreparedHessian"]
 
 JACOBIAN_MODES = ("auto", *JACOBIAN)
 HESSIAN_MODES = ("auto", *HESSIAN)
-ENGINES = ("auto", "vm", "tape")
+ENGINES = ("auto", "vm", "tape", *BACKENDS)
 # With the compiled engine, modes this close to the cheapest by products are
 # compiled too, and the smallest derivative DAG wins.
 _COMPILE_SLACK = 1.25
@@ -64,6 +69,24 @@ _BIDIRECTIONAL_ABOVE = 8
 def _check_choice(value, allowed, what):
     if value not in allowed:
         raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+
+
+def _name_of(f) -> str:
+    """The model's name, for generated modules."""
+    return "graph" if isinstance(f, Graph) else getattr(f, "__name__", type(f).__name__)
+
+
+def _array_module(engine: str):
+    """NumPy or CuPy for a generated-code engine; a clear error where CuPy is missing."""
+    if engine == "numpy":
+        return np
+    try:
+        import cupy
+    except ImportError as err:
+        raise InputError("engine='cupy' needs CuPy and an NVIDIA GPU: install CuPy for your "
+                         "CUDA version (for example pip install cupy-cuda12x), or use "
+                         "engine='numpy'") from err
+    return cupy
 
 
 def _trace(f, x0, p0) -> Graph:
@@ -88,8 +111,9 @@ class _Prepared:
     _template: CSRTemplate
 
     def __init__(self, graph: Graph, sparsity, chosen: Candidate, engine: str,
-                 compiled: CompiledDerivative | None):
+                 compiled: CompiledDerivative | None, name: str = "f"):
         self.graph = graph
+        self.name = name
         self.sparsity = sparsity
         self.coloring = chosen.coloring
         self._mode: Mode = chosen.mode
@@ -100,6 +124,71 @@ class _Prepared:
         # the one template of this preparation (the colorings build theirs only if
         # asked to decompress): every matrix shares the arrays of `sparsity`
         self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
+        self._generated = None
+        if engine in BACKENDS:
+            self._generated = load_module(self.to_source(engine), f"{name}_{self._kind}")
+            self._xp = _array_module(engine)
+
+    _kind = "derivative"
+
+    def _compiled(self) -> CompiledDerivative:
+        """The compiled derivative DAG (compiled now for a tape-engine object)."""
+        if self.compiled is None:
+            self.compiled = self._mode.compile(self.graph, self.coloring)
+        return self.compiled
+
+    def _spec(self, made_by: str | None) -> ModuleSpec:
+        c = self.coloring
+        colors = (f"{c.n_row_colors} row + {c.n_column_colors} column colors"
+                  if self.mode == "bidirectional" else f"{c.ncolors} colors")
+        compiled = self._compiled()
+        summary = (f"mode {self.mode}: {c.problem} coloring ({c.order} order), {colors}",
+                   f"derivative DAG: {compiled.matrix_graph.n_nodes} nodes (function graph: "
+                   f"{self.graph.n_nodes} nodes)")
+        if made_by is None:
+            params = "".join(f", p{i}" for i in range(len(self.graph.param_shapes)))
+            made_by = f"symasd.{self._kind}({self.name}, x0{params}, mode={self.mode!r})"
+        return ModuleSpec(self._kind, self.name, compiled, self.shape,
+                          np.asarray(self.sparsity.indptr), np.asarray(self.sparsity.indices),
+                          self.graph.input_shape, self.graph.param_shapes,
+                          self.graph.output_shape, summary, made_by)
+
+    def to_source(self, backend: str = "numpy", *, made_by: str | None = None) -> str:
+        """The source of a standalone module computing this derivative with
+        ``backend`` (``"numpy"`` or ``"cupy"``), one vectorized statement per run
+        of the derivative DAG; it imports NumPy and SciPy (or CuPy), never symasd.
+        ``made_by`` replaces the call recorded in the module's header.
+
+        Example
+        -------
+        >>> import numpy as np, symasd
+        >>> jac = symasd.jacobian(lambda x: np.diff(x) ** 2, np.zeros(4))
+        >>> print(jac.to_source().splitlines()[0][3:45])
+        Sparse Jacobian of `<lambda>`: standalone
+        """
+        _check_choice(backend, BACKENDS, "backend")
+        return module_source(self._spec(made_by), backend)
+
+    def export(self, path, backend: str = "numpy") -> None:
+        """Write :meth:`to_source` to ``path`` (atomically: a temporary file, then
+        a rename), a module to import and run without symasd.
+
+        Example
+        -------
+        >>> import os, tempfile, numpy as np, symasd
+        >>> jac = symasd.jacobian(lambda x: np.sin(x), np.zeros(3))
+        >>> path = os.path.join(tempfile.mkdtemp(), "sin_jacobian.py")
+        >>> jac.export(path)
+        >>> os.path.getsize(path) > 0
+        True
+        """
+        write_atomically(path, self.to_source(backend))
+
+    def _generated_data(self, fn, x, params) -> np.ndarray:
+        """Run a function of the generated module on a checked point."""
+        xf, _ = validation.inputs(x, params, *self._shapes)
+        out = fn(xf.reshape(self.graph.input_shape), *params)
+        return out if self._xp is np else self._xp.asnumpy(out)
 
     @property
     def ncolors(self) -> int:
@@ -150,16 +239,23 @@ class PreparedJacobian(_Prepared):
     ``scipy.sparse.csr_array`` with the same ``indptr`` and ``indices``.
     """
 
+    _kind = "jacobian"
+
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
-        if self.compiled is None:
+        if self._generated is not None:
+            return self._matrix(self._generated_data(self._generated.jacobian_data, x, params))
+        if self.engine == "tape":
             return self._matrix(self._tape(x, params, values=False)[1])
         xf, pf = validation.inputs(x, params, *self._shapes)
         return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
-        if self.compiled is not None:
+        if self._generated is not None:
+            out = self._generated_data(self._generated._all, x, params)
+            y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
+        elif self.engine != "tape":
             xf, pf = validation.inputs(x, params, *self._shapes)
             out = evaluate_flat(self.compiled.graph, xf, pf)
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
@@ -179,16 +275,24 @@ class PreparedHessian(_Prepared):
     ``indptr`` and ``indices``.
     """
 
+    _kind = "hessian"
+
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
-        if self.compiled is None:
+        if self._generated is not None:
+            return self._matrix(self._generated_data(self._generated.hessian_data, x, params))
+        if self.engine == "tape":
             return self._matrix(self._tape(x, params, gradient=False, value=False)[2])
         xf, pf = validation.inputs(x, params, *self._shapes)
         return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
-        if self.compiled is not None:
+        if self._generated is not None:
+            out = self._generated_data(self._generated._all, x, params)
+            n = self.compiled.n_gradient
+            v, g, data = out[0], out[1:1 + n], out[1 + n:]
+        elif self.engine != "tape":
             xf, pf = validation.inputs(x, params, *self._shapes)
             out = evaluate_flat(self.compiled.graph, xf, pf)
             n = self.compiled.n_gradient
@@ -256,13 +360,15 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     """
     _check_choice(mode, JACOBIAN_MODES, "Jacobian mode")
     _check_choice(engine, ENGINES, "engine")
+    if engine == "cupy":
+        _array_module(engine)
     g = _trace(f, x0, p0)
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
     engine = _resolve_engine(engine, g, best.mode)
     if engine == "tape":
-        return PreparedJacobian(g, P, best, "tape", None)
+        return PreparedJacobian(g, P, best, "tape", None, _name_of(f))
     if best.mode.too_large_to_compile(g):
         raise InputError("dense mode on this graph is too large to compile; use "
                          "engine='tape' or a sparse mode")
@@ -270,7 +376,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked if c.cost <= limit]
     chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
-    return PreparedJacobian(g, P, chosen, "vm", dag)
+    return PreparedJacobian(g, P, chosen, engine, dag, _name_of(f))
 
 
 def _hessian_candidates(P, mode: HessianMode | None, order, tape: bool) -> list[Candidate]:
@@ -308,6 +414,8 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     """
     _check_choice(mode, HESSIAN_MODES, "Hessian mode")
     _check_choice(engine, ENGINES, "engine")
+    if engine == "cupy":
+        _array_module(engine)
     g = _trace(f, x0, p0)
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
@@ -315,5 +423,5 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     tape = _resolve_engine(engine, g, chosen_mode) == "tape"
     best = min(_hessian_candidates(P, chosen_mode, order, tape), key=lambda c: c.cost)
     if tape:
-        return PreparedHessian(g, P, best, "tape", None)
-    return PreparedHessian(g, P, best, "vm", best.mode.compile(g, best.coloring))
+        return PreparedHessian(g, P, best, "tape", None, _name_of(f))
+    return PreparedHessian(g, P, best, engine, best.mode.compile(g, best.coloring), _name_of(f))

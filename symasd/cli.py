@@ -1,7 +1,9 @@
-"""The ``symasd`` command line: ``symasd demo``.
+"""The ``symasd`` command line: ``symasd demo`` and ``symasd export``.
 
 Only argument parsing: what a command computes and prints lives in the
-library (:mod:`symasd.demo`).
+library (:mod:`symasd.demo`, :mod:`symasd.export`). A user's mistake
+(:class:`~symasd.errors.CommandError`) is printed on one line, with exit
+status 2 and no traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import argparse
 import sys
 
 from . import demo
+from .codegen import write_atomically
+from .errors import CommandError
+from .export import export_function, parse_shape
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +39,37 @@ def main(argv: list[str] | None = None) -> int:
     parse_demo.add_argument("--plot", default="symasd_demo.png",
                             help="where to save the benchmark plot when matplotlib is "
                             "installed")
+    parse_export = sub.add_parser(
+        "export", help="write the sparse Jacobian (or Hessian) of a function as a standalone "
+        "NumPy or CuPy module")
+    parse_export.add_argument("target", metavar="MODULE:FUNCTION",
+                              help="an importable module name or a path to a .py file, and "
+                              "the function's name")
+    parse_export.add_argument("--shape", required=True,
+                              help="the input's shape, N or N,M,... (float64 zeros of that "
+                              "shape are traced)")
+    parse_export.add_argument("--hessian", action="store_true",
+                              help="the Hessian of a scalar function (default: the Jacobian)")
+    parse_export.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    parse_export.add_argument("-o", "--output", metavar="OUT.py",
+                              help="where to write the module (default: standard output)")
     args = parser.parse_args(argv)
-    return demo.run(args.n, args.k, args.max_n, args.plot)
+    if args.command == "demo":
+        return demo.run(args.n, args.k, args.max_n, args.plot)
+    command = " ".join(["symasd export", args.target, "--shape", args.shape]
+                       + (["--hessian"] if args.hessian else [])
+                       + (["--backend", args.backend] if args.backend != "numpy" else []))
+    try:
+        source = export_function(args.target, parse_shape(args.shape), args.hessian,
+                                 args.backend, command)
+        if args.output:
+            write_atomically(args.output, source)
+        else:
+            sys.stdout.write(source)
+    except (CommandError, OSError) as err:
+        print(f"symasd export: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -33,3 +33,9 @@ class KernelsMissingError(SymasdError, ImportError):
 class MissingRuleError(SymasdError, LookupError):
     """An op of the graph has no rule for a pass (a SymPy form, say): the op
     table (``symasd/ops.py``) lacks it. The message names the op and the pass."""
+
+
+class CommandError(SymasdError, ValueError):
+    """A command-line request cannot be carried out (a missing file, module or
+    function, a bad ``--shape``); the ``symasd`` command prints the message on
+    one line and exits with status 2."""

@@ -1,0 +1,335 @@
+"""Standalone modules: a prepared derivative as importable NumPy or CuPy source.
+
+:func:`module_source` prints, for a compiled Jacobian or Hessian, a module
+that imports only NumPy and SciPy (backend ``"numpy"``) or CuPy (``"cupy"``)
+and provides the names of ``../shared/API.md`` ("Code generation and
+export"): the structure (``SHAPE``, ``NNZ``, ``INDPTR``, ``INDICES``, the input,
+parameter and output shapes) and the functions ``f``, ``jacobian_data``,
+``jacobian``, ``value_and_jacobian`` (Hessians: ``f``, ``gradient``,
+``hessian_data``, ``hessian``, ``value_gradient_and_hessian``). The code
+comes first, one statement per run of the derivative DAG
+(:mod:`~symasd.codegen.schedule`); the compressed index constants
+(:mod:`~symasd.codegen.constants`) close the module.
+
+:func:`load_module` turns such source into a module object without writing a
+file (the ``engine="numpy"`` and ``"cupy"`` of the prepared objects), and
+:func:`write_atomically` writes it to a path (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import os
+import tempfile
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._version import __version__
+from ..compiler import CompiledDerivative
+from .constants import DECODER, ConstantPool
+from .printers import PRINTERS
+from .schedule import build_program
+
+__all__ = ["ModuleSpec", "module_source", "load_module", "write_atomically"]
+
+BACKENDS = tuple(PRINTERS)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """What a generated module computes: a compiled derivative and its structure.
+
+    ``kind`` is ``"jacobian"`` or ``"hessian"``; ``name`` the model's function
+    name; ``summary`` lines describing mode and coloring; ``made_by`` the call
+    or command that made the module (for its header)."""
+
+    kind: str
+    name: str
+    compiled: CompiledDerivative
+    shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    input_shape: tuple[int, ...]
+    param_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+    summary: tuple[str, ...]
+    made_by: str
+
+
+_HELPERS = '''\
+def _array(a, what):
+    a = {xp}.asarray(a)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{{what}} must be a real float array, got dtype {{a.dtype}}")
+    return a.astype({xp}.float64, copy=False)
+
+
+def _lead(a, shape, what):
+    """The batch axes of a (those before shape), or a ValueError saying the shape."""
+    k = len(shape)
+    if a.ndim < k or tuple(a.shape[a.ndim - k:]) != shape:
+        raise ValueError(f"{{what}} has shape {{tuple(a.shape)}}; expected (..., "
+                         f"{{', '.join(map(str, shape))}}): {{shape}} after any batch axes")
+    return tuple(a.shape[:a.ndim - k])
+
+
+def _inputs(x, p):
+    """x as (N_INPUTS, *batch), the parameters flat and stacked as (N_PARAMS, *batch),
+    the batch shape they broadcast to, and the index that lifts a constant vector to
+    (size, 1, ...): the node axis comes first, so that slices and gathers are rows."""
+    x = _array(x, "x")
+    batch = _lead(x, INPUT_SHAPE, "x")
+    if len(p) != len(PARAM_SHAPES):
+        raise ValueError(f"expected {{len(PARAM_SHAPES)}} parameter arrays after x "
+                         f"(shapes {{PARAM_SHAPES}}), got {{len(p)}}")
+    p = [_array(v, f"parameter {{i}}") for i, v in enumerate(p)]
+    leads = [_lead(v, s, f"parameter {{i}}") for i, (v, s) in enumerate(zip(p, PARAM_SHAPES))]
+    try:
+        batch = np.broadcast_shapes(batch, *leads)
+    except ValueError:
+        raise ValueError(f"the batch axes of x {{batch}} and of the parameters {{leads}} do "
+                         "not broadcast") from None
+    x = _rows(x, batch, INPUT_SHAPE)
+    p = _cat([_rows(v, batch, s) for v, s in zip(p, PARAM_SHAPES)], batch) if p else None
+    return x, p, batch, (slice(None),) + (None,) * len(batch)
+
+
+def _rows(a, batch, shape):
+    \"\"\"a, of shape (*lead, *shape), as (size of shape, 1, ..., *lead): the values on the
+    first axis, the batch axes aligned with batch (contiguous rows where it has them).\"\"\"
+    lead = tuple(a.shape[:a.ndim - len(shape)])
+    size = int(np.prod(shape, dtype=np.int64))
+    rows = {xp}.moveaxis(a.reshape(lead + (size,)), -1, 0)
+    if lead:
+        rows = {xp}.ascontiguousarray(rows)
+    return rows.reshape((size,) + (1,) * (len(batch) - len(lead)) + lead)
+
+
+def _point(x, p):
+    """One point (no batch axes), as the sparse-matrix functions take."""
+    if tuple(np.shape(x)) != INPUT_SHAPE:
+        raise ValueError(f"x has shape {{tuple(np.shape(x))}}; expected INPUT_SHAPE "
+                         f"{{INPUT_SHAPE}} (one point: use the _data function for batches)")
+    for i, (v, shape) in enumerate(zip(p, PARAM_SHAPES)):
+        if tuple(np.shape(v)) != shape:
+            raise ValueError(f"parameter {{i}} has shape {{tuple(np.shape(v))}}; expected "
+                             f"{{shape}} (one point: use the _data function for batches)")
+
+
+def _cat(parts, batch):
+    """Concatenate along the node axis, broadcasting the batch axes."""
+    return {xp}.concatenate([{xp}.broadcast_to(a, a.shape[:1] + batch) for a in parts], axis=0)
+
+
+def _own(a, batch):
+    """a with the call's batch axes (a new array where it had to broadcast)."""
+    if tuple(a.shape[1:]) == batch:
+        return a
+    out = {xp}.empty(a.shape[:1] + batch)
+    out[...] = a
+    return out
+
+
+def _batch_first(out, batch):
+    """(n, *batch) as (*batch, n): the layout users get."""
+    return {xp}.moveaxis(out, 0, -1) if batch else out
+
+'''
+
+_NUMPY_MATRIX = '''\
+def _matrix(data):
+    import scipy.sparse
+
+    return scipy.sparse.csr_array((data, INDICES, INDPTR), shape=SHAPE)
+
+'''
+
+_CUPY_MATRIX = '''\
+def _matrix(data):
+    import cupyx.scipy.sparse
+
+    return cupyx.scipy.sparse.csr_matrix((data, _INDICES_DEVICE, _INDPTR_DEVICE), shape=SHAPE)
+
+'''
+
+_NAMES = {
+    "jacobian": ("f, jacobian_data, jacobian, value_and_jacobian", "jacobian_data"),
+    "hessian": ("f, gradient, hessian_data, hessian, value_gradient_and_hessian",
+                "hessian_data"),
+}
+
+
+def _function(name: str, doc: str, printer, program, result: str) -> str:
+    lines = printer.body(program)
+    body = "".join(f"    {line}\n" for line in lines)
+    return (f"def {name}(x, *p):\n    \"\"\"{doc}\"\"\"\n    x, p, batch, col = _inputs(x, p)\n"
+            f"{body}    return {result}\n\n\n")
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
+    """The source of the standalone module for ``spec`` on ``backend``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> jac = symasd.jacobian(lambda x: np.diff(x) ** 2, np.zeros(4))
+    >>> src = jac.to_source("numpy")
+    >>> "def jacobian_data(x, *p):" in src and "import symasd" not in src
+    True
+    """
+    printer = PRINTERS[backend](ConstantPool())
+    pool = printer.pool
+    c = spec.compiled
+    g = c.graph
+    xp = printer.alias
+    n_in = int(np.prod(spec.input_shape, dtype=np.int64))
+    values = g.outputs[:c.n_values]
+    data_fn = _NAMES[spec.kind][1]
+    out_shape = f"batch + {_shape_text(spec.output_shape)}"
+    batch_first = "_batch_first(out, batch)"
+    funcs = [_function("f", "The function's value, shape (..., *OUTPUT_SHAPE).", printer,
+                       build_program(g, values), f"{batch_first}.reshape({out_shape})")]
+    if spec.kind == "hessian":
+        grad = g.outputs[c.n_values:c.n_values + c.n_gradient]
+        funcs.append(_function("gradient", "The gradient, shape (..., *INPUT_SHAPE).", printer,
+                               build_program(g, grad),
+                               f"{batch_first}.reshape(batch + "
+                               f"{_shape_text(spec.input_shape)})"))
+    funcs.append(_function(data_fn, "The nonzeros in CSR order, shape (..., NNZ).", printer,
+                           build_program(c.matrix_graph, c.matrix_graph.outputs), batch_first))
+    funcs.append(_function("_all", "Values, (gradient,) and nonzeros in one pass.", printer,
+                           build_program(g, g.outputs), batch_first))
+    if spec.kind == "jacobian":
+        funcs.append(
+            "def jacobian(x, *p):\n    \"\"\"The Jacobian at one point, a sparse CSR matrix "
+            "(SHAPE).\"\"\"\n    _point(x, p)\n    return _matrix(jacobian_data(x, *p))\n\n\n"
+            "def value_and_jacobian(x, *p):\n    \"\"\"(f(x), J(x)) at one point, sharing "
+            "the work of both.\"\"\"\n    _point(x, p)\n    out = _all(x, *p)\n"
+            f"    return out[:{c.n_values}].reshape({_shape_text(spec.output_shape)}), "
+            f"_matrix(out[{c.n_values}:])\n\n\n")
+    else:
+        n = c.n_gradient
+        funcs.append(
+            "def hessian(x, *p):\n    \"\"\"The Hessian at one point, a symmetric sparse CSR "
+            "matrix (both triangles).\"\"\"\n    _point(x, p)\n"
+            "    return _matrix(hessian_data(x, *p))\n\n\n"
+            "def value_gradient_and_hessian(x, *p):\n    \"\"\"(f(x), grad f(x), H(x)) at one "
+            "point, sharing the work.\"\"\"\n    _point(x, p)\n    out = _all(x, *p)\n"
+            f"    return (float(out[0]), out[1:{1 + n}].reshape("
+            f"{_shape_text(spec.input_shape)}), _matrix(out[{1 + n}:]))\n\n\n")
+    code = "".join(funcs)
+    kernels = "\n\n".join(getattr(printer, "kernels", []))
+    indptr = pool.index(spec.indptr)
+    indices = pool.index(spec.indices)
+    m, n_cols = spec.shape
+    nnz = int(spec.indices.size)
+    what = "Jacobian" if spec.kind == "jacobian" else "Hessian"
+    alias_line = ""
+    if spec.name.isidentifier() and spec.name not in _RESERVED:
+        alias_line = f"{spec.name} = f  # the model's own name for its value\n"
+    density = 100.0 * nnz / max(m * n_cols, 1)
+    header = "\n".join([
+        f'"""Sparse {what} of `{spec.name}`: standalone {printer.module} code, generated '
+        f"by symasd {__version__}.",
+        "",
+        f"    shape {m} x {n_cols}, {nnz} nonzeros ({density:.3g}% dense); input shape "
+        f"{tuple(spec.input_shape)}, output shape {tuple(spec.output_shape)}, parameter "
+        f"shapes {tuple(spec.param_shapes)}",
+        *(f"    {line}" for line in spec.summary),
+        f"    made by: {spec.made_by}",
+        "",
+        f"Provides {_NAMES[spec.kind][0]}. x may carry leading batch axes:",
+        "x.shape == (..., *INPUT_SHAPE) gives values of shape (..., *OUTPUT_SHAPE) and",
+        f"{data_fn} of shape (..., NNZ); parameters broadcast against those axes. The",
+        "sparse-matrix functions take one point. Needs only "
+        + ("NumPy and SciPy." if backend == "numpy" else "CuPy.") + ' Do not edit: export again.',
+        '"""',
+        "",
+    ])
+    imports = ("import base64\nimport zlib\n\nimport numpy as np\n" if backend == "numpy" else
+               "import base64\nimport zlib\n\nimport cupy as cp\nimport numpy as np\n\n"
+               "_fuse = cp.fuse\n")
+    structure = (
+        f"SHAPE = ({m}, {n_cols})\nNNZ = {nnz}\n"
+        f"INPUT_SHAPE = {_shape_text(spec.input_shape)}\n"
+        f"PARAM_SHAPES = ({''.join(_shape_text(s) + ', ' for s in spec.param_shapes)})\n"
+        f"OUTPUT_SHAPE = {_shape_text(spec.output_shape)}\n"
+        f"N_INPUTS = {n_in}\n\n\n")
+    matrix = _NUMPY_MATRIX if backend == "numpy" else _CUPY_MATRIX
+    index_dtype = "np.int32" if max(nnz, m, n_cols) < 2**31 - 1 else "np.int64"
+    decoder = DECODER if backend == "numpy" else DECODER.replace(
+        "    return out\n", "    return cp.asarray(out)\n")
+    tail = (
+        "\n# -- constants: index arrays and constant values, compressed (decoded once, "
+        "at import) --\n\n" + decoder + pool.source() + "\n"
+        f"INDPTR = np.asarray({indptr}).astype({index_dtype})\n"
+        f"INDICES = np.asarray({indices}).astype({index_dtype})\n"
+    )
+    if backend == "cupy":
+        tail += ("_INDPTR_DEVICE = cp.asarray(INDPTR)\n_INDICES_DEVICE = cp.asarray(INDICES)\n")
+    return (header + imports + "\n" + structure + _HELPERS.format(xp=xp) + "\n" + matrix + "\n"
+            + (kernels + "\n\n" if kernels else "") + code + alias_line + tail)
+
+
+_RESERVED = frozenset({"f", "gradient", "jacobian", "hessian", "jacobian_data", "hessian_data",
+                       "value_and_jacobian", "value_gradient_and_hessian", "np", "cp",
+                       "base64", "zlib", "SHAPE", "NNZ", "INDPTR", "INDICES"})
+
+
+_LOADED = itertools.count()
+
+
+def load_module(source: str, name: str) -> types.ModuleType:
+    """Execute generated ``source`` as a new module called ``name`` (not added to
+    ``sys.modules``); its source is registered with :mod:`linecache`, so that
+    tracebacks show the generated lines.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> jac = symasd.jacobian(lambda x: x ** 2, np.zeros(3))
+    >>> mod = load_module(jac.to_source(), "squares")
+    >>> mod.jacobian_data(np.array([1.0, 2.0, 3.0]))
+    array([2., 4., 6.])
+    """
+    filename = f"<symasd generated module {name} #{next(_LOADED)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def write_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a
+    rename, so that ``path`` never holds a partial file.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_atomically(os.path.join(folder, "m.py"), "X = 1\\n")
+    >>> open(os.path.join(folder, "m.py")).read()
+    'X = 1\\n'
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".symasd-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
