@@ -25,7 +25,8 @@ from symasd.graph import Builder
 from symasd.ops import OPS, Code
 
 NON_LEAF = [row for row in OPS.values() if row.arity > 0]
-J_PROBLEMS = [(iter_diff, 12), (brusselator, 72), (arrow, 9)]
+# arrow at 200: gathers long enough to be split into interleaved slices
+J_PROBLEMS = [(iter_diff, 12), (brusselator, 72), (arrow, 9), (arrow, 200)]
 H_PROBLEMS = [(rosenbrock, 10), (extended_rosenbrock, 10),
               (lambda x: np.sum(np.exp(x[::2] * x[1::2])) + np.sum(x) ** 2 * 0.01, 8)]
 
@@ -57,7 +58,8 @@ def test_every_op_has_a_printing_rule(backend):
 
 
 @pytest.mark.parametrize("mode", ["forward", "reverse", "bidirectional", "auto"])
-@pytest.mark.parametrize("f,n", J_PROBLEMS, ids=["iter_diff", "brusselator", "arrow"])
+@pytest.mark.parametrize("f,n", J_PROBLEMS, ids=["iter_diff", "brusselator", "arrow",
+                                                 "arrow-200"])
 def test_jacobian_numpy_engine_equals_vm(f, n, mode):
     jac = symasd.jacobian(f, np.zeros(n), mode=mode, engine="numpy")
     vm = symasd.jacobian(f, np.zeros(n), mode=jac.mode, engine="vm")
@@ -146,6 +148,21 @@ def test_random_programs_with_parameters(prog, mode):
     x, p = rng.uniform(-0.9, 0.9, n), rng.uniform(0.5, 1.5, 2)
     _close(jac(x, p).data, vm(x, p).data)
     _close(jac._generated.f(x, p), f(x, p))
+
+
+@settings(max_examples=10, deadline=None)
+@given(programs(n_min=64, n_max=130), st.sampled_from(["forward", "reverse"]))
+def test_random_programs_on_long_arrays(prog, mode):
+    """Long enough for every kind of operand: slices, interleaved scatters, gathers."""
+    n = prog[0]
+    f = lambda x: run(prog, x)  # noqa: E731
+    jac = symasd.jacobian(f, np.zeros(n), mode=mode, engine="numpy")
+    vm = symasd.jacobian(f, np.zeros(n), mode=jac.mode, engine="vm")
+    X = np.random.default_rng(n).uniform(-0.9, 0.9, (2, n))
+    for x in X:
+        _close(jac(x).data, vm(x).data)
+    D = jac._generated.jacobian_data(X)
+    _close(D[1], vm(X[1]).data)
 
 
 @settings(max_examples=15, deadline=None)

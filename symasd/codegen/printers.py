@@ -85,6 +85,7 @@ class ArrayPrinter:
 
     def __init__(self, pool: ConstantPool):
         self.pool = pool
+        self.scratch: list[str] = []  # arrays assembled for the operands of one statement
 
     # -- operands ------------------------------------------------------------
 
@@ -121,7 +122,7 @@ class ArrayPrinter:
         if isinstance(a, Take):
             return f"{self.source_name(a.source)}[{self.pool.index(a.index)}]"
         if isinstance(a, Concat):
-            parts = ", ".join(self.operand(p, lines, tag) for p in a.parts)
+            parts = ", ".join(self.operand(p, lines, f"{tag}_{i}") for i, p in enumerate(a.parts))
             return f"_cat(({parts},), batch)"
         if isinstance(a, Scatter):
             self.assemble(tag, a, lines)
@@ -132,6 +133,7 @@ class ArrayPrinter:
         """``name = <a's values>`` by one assignment per source (or per
         interleaved progression of one)."""
         lines.append(f"{name} = {self.alias}.empty(({a.length},) + batch)")
+        self.scratch.append(name)
         for where, part in a.parts:
             pos = self._slice(where) if isinstance(where, Slice) else self.pool.index(where.index)
             lines.append(f"{name}[{pos}] = {self.operand(part, lines, name + '_')}")
@@ -186,12 +188,13 @@ class ArrayPrinter:
     def statement(self, st: Statement, lines: list[str]) -> None:
         """``t<r> = <op>(<operands>)``."""
         tag = f"a{st.run}"
+        self.scratch = []
         args = [self.operand(a, lines, f"{tag}_{i}") for i, a in enumerate(st.args)]
         exponent = None if st.exponent is None else self.operand(st.exponent, lines, tag)
         lines.append(f"t{st.run} = {self.op_expression(st.op, args, exponent)}")
-        scratch = [f"{tag}_{i}" for i, a in enumerate(st.args) if isinstance(a, Scatter)]
-        if scratch:
-            lines.append(f"del {', '.join(scratch)}")
+        if self.scratch:
+            lines.append(f"del {', '.join(self.scratch)}")
+            self.scratch = []
 
     def statements(self, program: Program) -> list[str]:
         """The statements of ``program``, each run dropped after its last read."""
@@ -214,7 +217,7 @@ class ArrayPrinter:
         elif isinstance(a, Scatter):
             self.assemble("out", a, lines)
         else:
-            expr = self.operand(a, lines, "out")
+            expr = self.operand(a, lines, "part")
             lines.append(f"out = {self.alias}.empty(({program.n_outputs},) + batch)")
             lines.append(f"out[...] = {expr}")
 
