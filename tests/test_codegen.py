@@ -195,6 +195,13 @@ def test_batches_equal_a_loop_of_single_calls():
             _close(F[i, j], _brusselator_with_parameters(X[i, j], p[j]))
     one = mod.jacobian_data(X[0], p[0])  # one batch axis, shared parameters
     _close(one[2], jac(X[0, 2], p[0]).data)
+    mod._CHUNK = 5  # chunks of 5 points (the last one shorter), into a reused result
+    again = mod.jacobian_data(X, p, out=D)
+    assert again is D
+    _close(mod.jacobian_data(X[::-1], p, out=D), np.asarray([
+        [jac(X[::-1][i, j], p[j]).data for j in range(3)] for i in range(4)]))
+    with pytest.raises(ValueError, match="earlier call"):
+        mod.jacobian_data(X, p, out=np.empty((4, 3, mod.NNZ)))
     hes = symasd.hessian(rosenbrock, np.zeros(10))
     hmod = load_module(hes.to_source(), "ros")
     Xh = rng.uniform(-1, 1, (5, 10))

@@ -124,18 +124,71 @@ def _cat(parts, batch):
     return {xp}.concatenate([{xp}.broadcast_to(a, a.shape[:1] + batch) for a in parts], axis=0)
 
 
-def _own(a, batch):
-    """a with the call's batch axes (a new array where it had to broadcast)."""
-    if tuple(a.shape[1:]) == batch:
-        return a
-    out = {xp}.empty(a.shape[:1] + batch)
-    out[...] = a
+{run}
+def _flat(a, batch, count):
+    """(size, *batch) (a's batch axes may broadcast) as (size, count)."""
+    if tuple(a.shape[1:]) != batch:
+        a = {xp}.ascontiguousarray({xp}.broadcast_to(a, a.shape[:1] + batch))
+    return a.reshape(a.shape[0], count)
+
+'''
+
+_SHAPED = '''\
+def _shaped(result, shape):
+    """(*batch, size) as (*batch, *shape)."""
+    return result.reshape(result.shape[:-1] + shape)
+
+'''
+
+_NUMPY_RUN = '''\
+def _run(kernel, size, x, p, out):
+    """Run kernel, which writes the size outputs of a chunk of points into dest (an
+    array (size, *chunk): the node axis first, so that every gather and every store
+    moves whole rows of points), over all points; return the outputs as (*batch, size),
+    a transposed view of that layout. out: an array returned by an earlier call with
+    the same batch shape, to write into instead of a new one."""
+    x, p, batch, col = _inputs(x, p)
+    if out is None:
+        buf = np.empty((size,) + batch)
+    else:
+        buf = np.moveaxis(out, -1, 0) if batch else out
+        if (tuple(buf.shape) != (size,) + batch or buf.dtype != np.float64
+                or not buf.flags.c_contiguous):
+            raise ValueError(f"out must be an array returned by an earlier call with "
+                             f"batch shape {batch}, of shape {batch + (size,)}")
+    if not batch:
+        kernel(x, p, (), col, buf)
+        return buf
+    count = int(np.prod(batch, dtype=np.int64))
+    x = _flat(x, batch, count)
+    p = None if p is None else _flat(p, batch, count)
+    dest = buf.reshape(size, count)
+    col = (slice(None), None)
+    for start in range(0, count, _CHUNK):
+        stop = min(count, start + _CHUNK)
+        kernel(x[:, start:stop], None if p is None else p[:, start:stop], (stop - start,),
+               col, dest[:, start:stop])
+    return np.moveaxis(buf, 0, -1) if out is None else out
+
+
+'''
+
+_CUPY_RUN = '''\
+def _run(kernel, size, x, p, out):
+    """Run kernel (which writes the size outputs into dest, an array (size, *batch)) on
+    all points at once, and return the outputs as (*batch, size) (a transposed view: the
+    kernels write whole rows of points, which the GPU coalesces), or in out."""
+    x, p, batch, col = _inputs(x, p)
+    dest = cp.empty((size,) + batch)
+    kernel(x, p, batch, col, dest)
+    result = cp.moveaxis(dest, 0, -1)
+    if out is None:
+        return result
+    if tuple(out.shape) != batch + (size,) or out.dtype != cp.float64:
+        raise ValueError(f"out must be a float64 array of shape {batch + (size,)}, got "
+                         f"{out.dtype} {tuple(out.shape)}")
+    out[...] = result
     return out
-
-
-def _batch_first(out, batch):
-    """(n, *batch) as (*batch, n): the layout users get."""
-    return {xp}.moveaxis(out, 0, -1) if batch else out
 
 '''
 
@@ -162,11 +215,23 @@ _NAMES = {
 }
 
 
-def _function(name: str, doc: str, printer, program, result: str) -> str:
+def _function(name: str, doc: str, printer, program, shape: tuple | None = None,
+              out: bool = False) -> str:
+    """A kernel that writes the outputs of ``program`` into ``dest``, and the function
+    ``name`` that runs it over the points (``shape``: the trailing shape it returns;
+    ``out``: whether it takes a preallocated result)."""
     lines = printer.body(program)
     body = "".join(f"    {line}\n" for line in lines)
-    return (f"def {name}(x, *p):\n    \"\"\"{doc}\"\"\"\n    x, p, batch, col = _inputs(x, p)\n"
-            f"{body}    return {result}\n\n\n")
+    kernel = f"_kernel_{name.lstrip('_')}"
+    call = f"_run({kernel}, {program.n_outputs}, x, p, {'out' if out else 'None'})"
+    if shape is not None:
+        call = f"_shaped({call}, {_shape_text(shape)})"
+    signature = "x, *p, out=None" if out else "x, *p"
+    if out:
+        doc += ("\n\n    out: an array an earlier call returned (same batch shape), to "
+                "write into\n    instead of allocating (batches reuse their memory)")
+    return (f"def {kernel}(x, p, batch, col, dest):\n{body}\n\n"
+            f"def {name}({signature}):\n    \"\"\"{doc}\"\"\"\n    return {call}\n\n\n")
 
 
 def _shape_text(shape) -> str:
@@ -192,20 +257,20 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
     n_in = int(np.prod(spec.input_shape, dtype=np.int64))
     values = g.outputs[:c.n_values]
     data_fn = _NAMES[spec.kind][1]
-    out_shape = f"batch + {_shape_text(spec.output_shape)}"
-    batch_first = "_batch_first(out, batch)"
     funcs = [_function("f", "The function's value, shape (..., *OUTPUT_SHAPE).", printer,
-                       build_program(g, values), f"{batch_first}.reshape({out_shape})")]
+                       build_program(g, values), spec.output_shape)]
     if spec.kind == "hessian":
         grad = g.outputs[c.n_values:c.n_values + c.n_gradient]
         funcs.append(_function("gradient", "The gradient, shape (..., *INPUT_SHAPE).", printer,
-                               build_program(g, grad),
-                               f"{batch_first}.reshape(batch + "
-                               f"{_shape_text(spec.input_shape)})"))
+                               build_program(g, grad), spec.input_shape))
+    data_program = build_program(c.matrix_graph, c.matrix_graph.outputs)
     funcs.append(_function(data_fn, "The nonzeros in CSR order, shape (..., NNZ).", printer,
-                           build_program(c.matrix_graph, c.matrix_graph.outputs), batch_first))
+                           data_program, out=True))
+    all_program = build_program(g, g.outputs)
     funcs.append(_function("_all", "Values, (gradient,) and nonzeros in one pass.", printer,
-                           build_program(g, g.outputs), batch_first))
+                           all_program))
+    widest = max([st.length for prog in (data_program, all_program)
+                  for st in prog.statements] + [1])
     if spec.kind == "jacobian":
         funcs.append(
             "def jacobian(x, *p):\n    \"\"\"The Jacobian at one point, a sparse CSR matrix "
@@ -256,12 +321,17 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
     imports = ("import base64\nimport zlib\n\nimport numpy as np\n" if backend == "numpy" else
                "import base64\nimport zlib\n\nimport cupy as cp\nimport numpy as np\n\n"
                "_fuse = cp.fuse\n")
+    # a chunk's widest temporary takes at most 64 MB (smaller chunks do not pay on the
+    # CPU: the time goes into writing the outputs); the GPU takes the batch whole
+    chunk = 2**62 if backend == "cupy" else int(max(16, 2**23 // widest))
     structure = (
         f"SHAPE = ({m}, {n_cols})\nNNZ = {nnz}\n"
         f"INPUT_SHAPE = {_shape_text(spec.input_shape)}\n"
         f"PARAM_SHAPES = ({''.join(_shape_text(s) + ', ' for s in spec.param_shapes)})\n"
         f"OUTPUT_SHAPE = {_shape_text(spec.output_shape)}\n"
-        f"N_INPUTS = {n_in}\n\n\n")
+        f"N_INPUTS = {n_in}\n"
+        f"# points per chunk of a batch: bounds the memory of the temporaries\n"
+        f"_CHUNK = {chunk}\n\n\n")
     matrix = _NUMPY_MATRIX if backend == "numpy" else _CUPY_MATRIX
     index_dtype = "np.int32" if max(nnz, m, n_cols) < 2**31 - 1 else "np.int64"
     decoder = DECODER if backend == "numpy" else DECODER.replace(
@@ -274,7 +344,9 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
     )
     if backend == "cupy":
         tail += ("_INDPTR_DEVICE = cp.asarray(INDPTR)\n_INDICES_DEVICE = cp.asarray(INDICES)\n")
-    return (header + imports + "\n" + structure + _HELPERS.format(xp=xp) + "\n" + matrix + "\n"
+    helpers = _HELPERS.format(xp=xp, run=_NUMPY_RUN if backend == "numpy" else _CUPY_RUN)
+    return (header + imports + "\n" + structure + helpers + _SHAPED + "\n"
+            + matrix + "\n"
             + (kernels + "\n\n" if kernels else "") + code + alias_line + tail)
 
 

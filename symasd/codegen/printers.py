@@ -210,19 +210,19 @@ class ArrayPrinter:
         return lines
 
     def output(self, program: Program, lines: list[str]) -> None:
-        """``out = <the outputs>``, a new array of shape ``(n_outputs,) + batch``."""
+        """The outputs written into ``dest``, of shape ``(n_outputs,) + batch``."""
         a = program.output
-        if isinstance(a, Whole) and a.source >= 0:
-            lines.append(f"out = _own(t{a.source}, batch)")
-        elif isinstance(a, Scatter):
-            self.assemble("out", a, lines)
+        if isinstance(a, Scatter):
+            for where, part in a.parts:
+                pos = (self._slice(where) if isinstance(where, Slice)
+                       else self.pool.index(where.index))
+                lines.append(f"dest[{pos}] = {self.operand(part, lines, 'part')}")
         else:
-            expr = self.operand(a, lines, "part")
-            lines.append(f"out = {self.alias}.empty(({program.n_outputs},) + batch)")
-            lines.append(f"out[...] = {expr}")
+            lines.append(f"dest[...] = {self.operand(a, lines, 'part')}")
 
     def body(self, program: Program) -> list[str]:
-        """The lines computing ``out`` from ``x``, ``p`` and ``batch``."""
+        """The lines writing the outputs into ``dest`` from ``x``, ``p``, ``batch``
+        and ``col``."""
         inner = self.statements(program)
         lines = self.wrap(inner)
         self.output(program, lines)
