@@ -436,3 +436,16 @@ def test_cli_export_user_errors(tmp_path, target, shape, message):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_periodic_constant_outputs_are_tiled():
+    """iter_diff's Jacobian is one coefficient pattern repeated: stored as a block of
+    whole periods copied over the output (with a remainder shorter than the block)."""
+    n = 5000
+    jac = symasd.jacobian(iter_diff, np.zeros(n), engine="numpy")
+    src = jac.to_source()
+    assert "_tile(dest" in src
+    coef = np.tile([-1.0, 3.0, -3.0, 1.0], n - 3)
+    X = np.random.default_rng(4).uniform(0, 1, (2, 3, n))
+    assert (jac(X[0, 0]).data == coef).all()
+    assert (jac._generated.jacobian_data(X) == coef).all()

@@ -134,6 +134,16 @@ def _flat(a, batch, count):
 '''
 
 _SHAPED = '''\
+def _tile(dest, block):
+    """Fill dest (size, *batch) with block (whole periods of a constant that repeats)
+    repeated along the first axis: a copy of a block in cache, not of a long constant."""
+    size, width = dest.shape[0], block.shape[0]
+    whole = size - size % width
+    if whole:
+        dest[:whole].reshape((whole // width, width) + dest.shape[1:])[...] = block
+    dest[whole:] = block[:size - whole]
+
+
 def _shaped(result, shape):
     """(*batch, size) as (*batch, *shape)."""
     return result.reshape(result.shape[:-1] + shape)

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..errors import MissingRuleError
 from ..ops import Code
 from .constants import ConstantPool
@@ -214,11 +216,29 @@ class ArrayPrinter:
         a = program.output
         if isinstance(a, Scatter):
             for where, part in a.parts:
-                pos = (self._slice(where) if isinstance(where, Slice)
-                       else self.pool.index(where.index))
-                lines.append(f"dest[{pos}] = {self.operand(part, lines, 'part')}")
+                if isinstance(where, Slice):
+                    self._store(f"dest[{self._slice(where)}]", where.step, part, lines)
+                else:
+                    lines.append(f"dest[{self.pool.index(where.index)}] = "
+                                 f"{self.operand(part, lines, 'part')}")
         else:
-            lines.append(f"dest[...] = {self.operand(a, lines, 'part')}")
+            self._store("dest", 1, a, lines)
+
+    def _store(self, target: str, step: int, a, lines: list[str]) -> None:
+        """``target[...] = a``; constants that repeat with a short period (the
+        coefficients of a stencil) are stored without reading a long constant."""
+        if isinstance(a, Constant) and step == 1:
+            values = a.values
+            for period in range(1, min(64, values.size // 2) + 1):
+                if values.size % period == 0 and np.array_equal(
+                        values.reshape(-1, period), np.broadcast_to(
+                            values[:period], (values.size // period, period))):
+                    # a block of whole periods (about 128 kB), copied over the target
+                    copies = max(1, min(values.size // period, 16384 // period))
+                    block = self.pool.floats(np.tile(values[:period], copies))
+                    lines.append(f"_tile({target}, {block}[col])")
+                    return
+        lines.append(f"{target}[...] = {self.operand(a, lines, 'part')}")
 
     def body(self, program: Program) -> list[str]:
         """The lines writing the outputs into ``dest`` from ``x``, ``p``, ``batch``
