@@ -346,8 +346,18 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         Vertex ordering of the coloring (see :func:`symasd.color`).
     engine : str
         ``"vm"`` (compiled derivative DAG on the virtual machine), ``"tape"``
-        (numeric sweeps, no compilation) or ``"auto"`` (``"vm"``, except
-        dense mode on very large graphs).
+        (numeric sweeps, no compilation), ``"numpy"`` / ``"cupy"`` (the
+        compiled DAG as generated vectorized NumPy / CuPy code, the code
+        :meth:`PreparedJacobian.export` writes) or ``"auto"``: ``"vm"``, except
+        dense mode on very large graphs (``"tape"``). Measured on two cores
+        (``benchmarks/compare.py``, ``docs/benchmarks.md``), the virtual
+        machine is the fastest engine for one point at a time: generated NumPy
+        code takes 1.0-2.5x its time per call (a fixed ~10 us of Python per
+        call, then NumPy's loops), so ``"auto"`` does not pick it. Generated
+        code wins where NumPy's array operations do: derivatives that are
+        mostly a repeated constant at large n (iter_diff at n = 10^6: 0.2x the
+        VM's time), batches of points (the exported module's
+        ``jacobian_data(X)``, about 0.6x a single call per point) and GPUs.
 
     Example
     -------

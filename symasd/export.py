@@ -98,7 +98,7 @@ def export_function(target: str, shape: tuple[int, ...], hessian_of: bool = Fals
     Example
     -------
     >>> src = export_function("numpy:sin", (4,))
-    >>> "def jacobian_data(x, *p):" in src
+    >>> "def jacobian_data(x, *p, out=None):" in src
     True
     """
     if backend not in BACKENDS:

@@ -256,7 +256,7 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
     >>> import numpy as np, symasd
     >>> jac = symasd.jacobian(lambda x: np.diff(x) ** 2, np.zeros(4))
     >>> src = jac.to_source("numpy")
-    >>> "def jacobian_data(x, *p):" in src and "import symasd" not in src
+    >>> "def jacobian_data(x, *p, out=None):" in src and "import symasd" not in src
     True
     """
     printer = PRINTERS[backend](ConstantPool())

@@ -238,7 +238,8 @@ class ArrayPrinter:
                     block = self.pool.floats(np.tile(values[:period], copies))
                     lines.append(f"_tile({target}, {block}[col])")
                     return
-        lines.append(f"{target}[...] = {self.operand(a, lines, 'part')}")
+        where = "[...]" if target == "dest" else ""
+        lines.append(f"{target}{where} = {self.operand(a, lines, 'part')}")
 
     def body(self, program: Program) -> list[str]:
         """The lines writing the outputs into ``dest`` from ``x``, ``p``, ``batch``
