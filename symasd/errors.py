@@ -39,3 +39,8 @@ class CommandError(SymasdError, ValueError):
     """A command-line request cannot be carried out (a missing file, module or
     function, a bad ``--shape``); the ``symasd`` command prints the message on
     one line and exits with status 2."""
+
+
+class MissingDependencyError(SymasdError, ImportError):
+    """An optional feature needs a package that is not installed; the message names
+    the command that installs it (``pip install "symasd[dask]"``, say)."""

@@ -58,3 +58,16 @@ def test_compiled_module_list_matches_cysrc():
     assert set(COMPILED_MODULES) == built
     for name in COMPILED_MODULES:
         assert list(PACKAGE.glob(f"{name}.*.so")) or list(PACKAGE.glob(f"{name}.*.pyd")), name
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source tree")
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists every package of the source tree (setuptools installs only
+    the listed ones, so a missing subpackage would import here and fail when installed)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "symasd").rglob(
+        "__init__.py")}
+    assert listed == found

@@ -1,0 +1,107 @@
+"""Ensembles on Dask (symasd.ensemble): chunked evaluation equals single-process calls
+bit for bit, on the local scheduler and on a LocalCluster of two worker processes."""
+
+import os
+import sys
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from test_derivatives import brusselator, rosenbrock
+
+import symasd
+from symasd import ensemble
+from symasd.errors import InputError, MissingDependencyError
+
+
+def _rhs(y, p):
+    return brusselator(y) * p[0] + p[1] * y
+
+
+@pytest.fixture(scope="module")
+def client():
+    # the workers import the symasd these tests import (installed, or built in place)
+    home = os.path.dirname(os.path.dirname(symasd.__file__))
+    path = os.pathsep.join([home, *filter(None, [os.environ.get("PYTHONPATH")])])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = path
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as c:
+            yield c
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def _points(b, n, seed=0):
+    return np.random.default_rng(seed).uniform(0.1, 1.0, (b, n))
+
+
+def test_local_scheduler_equals_single_calls():
+    jac = symasd.jacobian(_rhs, np.zeros(72), np.ones(2))
+    p = np.array([1.3, 0.2])
+    X = _points(23, 72)
+    Xd = da.from_array(X, chunks=((5, 9, 2, 7), 72))  # uneven chunks
+    with dask.config.set(scheduler="threads"):
+        D = ensemble.data(jac, Xd, p)
+        assert D.chunks == ((5, 9, 2, 7), (jac.nnz,))
+        D = D.compute()
+        V = ensemble.values(jac, Xd, p).compute()
+    for i in range(23):
+        assert np.array_equal(D[i], ensemble.data(jac, X[i:i + 1], p)[0])
+        np.testing.assert_allclose(D[i], jac(X[i], p).data, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(V[i], _rhs(X[i], p), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(ensemble.data(jac, X, p), D)  # NumPy X: evaluated here
+
+
+def test_cluster_equals_single_process(client):
+    jac = symasd.jacobian(_rhs, np.zeros(72), np.ones(2))
+    hes = symasd.hessian(rosenbrock, np.zeros(10))
+    p = np.array([0.7, -0.4])
+    X = _points(41, 72, 1)
+    Xd = da.from_array(X, chunks=((10, 10, 10, 11), 72))
+    D = ensemble.data(jac, Xd, p).compute()
+    assert np.array_equal(D, ensemble.data(jac, X, p))  # to the last bit
+    Xh = _points(17, 10, 2)
+    H = ensemble.data(hes, da.from_array(Xh, chunks=6)).compute()
+    assert np.array_equal(H, ensemble.data(hes, Xh))
+    for i in (0, 16):
+        np.testing.assert_allclose(H[i], hes(Xh[i]).data, rtol=1e-12, atol=1e-12)
+    F = ensemble.values(hes, da.from_array(Xh, chunks=6)).compute()
+    assert F.shape == (17,) and np.allclose(F[3], rosenbrock(Xh[3]))
+    # 7 chunks of 2 modules on 2 workers: each worker compiled each module once at most
+    counts = client.run(lambda: sys.modules["symasd.ensemble"].compilations)
+    assert len(counts) == 2 and max(counts.values()) <= 2 and sum(counts.values()) >= 2
+
+
+def test_the_source_is_one_task_of_the_graph():
+    jac = symasd.jacobian(_rhs, np.zeros(72), np.ones(2))
+    D = ensemble.data(jac, da.from_array(_points(40, 72), chunks=4), np.ones(2))
+    graph = dict(D.__dask_graph__())
+    holding = [k for k, v in graph.items() if "jacobian_data" in repr(v) and "def " in repr(v)]
+    assert len(holding) == 1, holding  # ten chunks, one copy of the source
+
+
+def test_bad_input():
+    jac = symasd.jacobian(_rhs, np.zeros(72), np.ones(2))
+    with pytest.raises(InputError, match=r"expected \(B, \*INPUT_SHAPE\)"):
+        ensemble.data(jac, da.zeros((4, 71)), np.ones(2))
+    with pytest.raises(InputError, match="parameter arrays"):
+        ensemble.data(jac, da.zeros((4, 72)))
+    with pytest.raises(InputError, match="shape"):
+        ensemble.data(jac, da.zeros((4, 72)), np.ones(3))
+    with pytest.raises(InputError, match="prepared Jacobian or Hessian"):
+        ensemble.data(lambda x: x, da.zeros((4, 72)))
+
+
+def test_missing_dask_names_the_install_command(monkeypatch):
+    jac = symasd.jacobian(_rhs, np.zeros(72), np.ones(2))
+    X = da.zeros((4, 72))
+    monkeypatch.setitem(sys.modules, "dask.array", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "symasd\[dask\]"'):
+        ensemble.data(jac, X, np.ones(2))
