@@ -71,8 +71,8 @@ def _module(key: str, source: str) -> types.ModuleType:
 
 def _evaluate(kernel: tuple[str, str], name: str, block: np.ndarray, *params) -> np.ndarray:
     """One chunk: ``name`` of the generated module (``kernel``: hash and source)."""
-    out = getattr(_module(*kernel), name)(block, *params)
-    return np.ascontiguousarray(out)
+    # the module's (points, NNZ) view of its node-major result, not copied again
+    return getattr(_module(*kernel), name)(block, *params)
 
 
 def _check(prepared) -> None:
