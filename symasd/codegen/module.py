@@ -314,9 +314,9 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
         f'"""Sparse {what} of `{spec.name}`: standalone {printer.module} code, generated '
         f"by symasd {__version__}.",
         "",
-        f"    shape {m} x {n_cols}, {nnz} nonzeros ({density:.3g}% dense); input shape "
-        f"{tuple(spec.input_shape)}, output shape {tuple(spec.output_shape)}, parameter "
-        f"shapes {tuple(spec.param_shapes)}",
+        f"    shape {m} x {n_cols}, {nnz} nonzeros ({density:.3g}% dense)",
+        f"    input shape {tuple(spec.input_shape)}, output shape "
+        f"{tuple(spec.output_shape)}, parameter shapes {tuple(spec.param_shapes)}",
         *(f"    {line}" for line in spec.summary),
         f"    made by: {spec.made_by}",
         "",
@@ -324,7 +324,8 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
         "x.shape == (..., *INPUT_SHAPE) gives values of shape (..., *OUTPUT_SHAPE) and",
         f"{data_fn} of shape (..., NNZ); parameters broadcast against those axes. The",
         "sparse-matrix functions take one point. Needs only "
-        + ("NumPy and SciPy." if backend == "numpy" else "CuPy.") + ' Do not edit: export again.',
+        + ("NumPy and SciPy." if backend == "numpy" else "CuPy.") + " Do not edit:",
+        "export again.",
         '"""',
         "",
     ])
