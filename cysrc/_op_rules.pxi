@@ -170,6 +170,8 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
         return x * y
     elif op == OP_DIV:
         return x / y
+    elif op == OP_MULZ:
+        return 0.0 if (x == 0 or y == 0) else x * y
     elif op == OP_POW:
         return pow(x, y)
     elif op == OP_ARCTAN2:
@@ -237,7 +239,7 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
     elif op == OP_SUB:
         d[0] = 1.0
         d[1] = -1.0
-    elif op == OP_MUL:
+    elif op == OP_MUL or op == OP_MULZ:
         d[0] = y
         d[1] = x
     elif op == OP_NEG:
@@ -337,7 +339,7 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
     h[0] = 0.0
     h[1] = 0.0
     h[2] = 0.0
-    if op == OP_MUL:
+    if op == OP_MUL or op == OP_MULZ:
         h[1] = 1.0
     elif op == OP_SQUARE:
         h[0] = 2.0

@@ -54,6 +54,7 @@ cdef enum:
     OP_OR = 66
     OP_XOR = 67
     OP_LOGADDEXP = 68
+    OP_MULZ = 69
     OP_WHERE = 80
 
 cdef double SINC_SERIES = 0.1

@@ -269,6 +269,8 @@ cdef class NodeTable:
             return cy or (cx and vx == 1.0)
         if o == OP_MAX or o == OP_MIN:
             return x == y
+        if o == OP_MULZ:
+            return cx or cy  # x * 0 and x * 1
         return False
 
     cdef inline int _classify(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t zero,

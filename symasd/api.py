@@ -15,13 +15,14 @@ then only evaluates:
   one-off derivative of a very large function, where compiling would cost
   more than it saves.
 
-The engines agree wherever the derivative is finite. They differ at a
-*selection* (``where``, ``maximum``, ``minimum``) whose untaken branch has an
-infinite or NaN derivative: the tape never reads that branch, while the
-compiled derivative multiplies it by 0 and gives NaN, as JAX does
-(``np.where(x > 0, np.sqrt(x), 0)`` at ``x = 0``: tape 0, vm NaN). Keep the
-untaken branch finite (``np.sqrt(np.where(x > 0, x, 1))``) for the same
-result on both.
+The engines agree wherever the function is differentiable, at *selections*
+(``where``, ``maximum``, ``minimum``, ``clip``) too: both give the derivative of
+the branch taken, and the NaN or infinite derivative of a branch not taken
+never reaches the result (``np.where(x > 0, np.sqrt(x), 0)`` at ``x = 0``: 0 on
+both). The tape never reads that branch; the compiled derivative selects
+tangents and adjoints with ``where`` nodes instead of multiplying by 0/1
+partials, and multiplies below a selection with a strong zero (``0 * inf`` is
+0; see :mod:`symasd.compiler`).
 
 Arrays after ``x`` are **parameters**: traced as inputs that are not
 differentiated, and passed again at every call, so one preparation serves

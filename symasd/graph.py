@@ -291,6 +291,11 @@ class Builder:
             op = self.arrays()[0]
             if (op[a] == _MUL).any() and (op[b] == _MUL).any():
                 self._factor_constants(a, b, todo, take)
+        elif code == Code.MULZ and any_const:
+            # 0 is a strong zero here: x * 0 is 0 for every x
+            take((ca & (va == 0)) | (cb & (vb == 0)), self.zero)
+            take(ca & (va == 1), lambda m: b[m])
+            take(cb & (vb == 1), lambda m: a[m])
         elif code == Code.DIV and any_const:
             take(ca & (va == 0), self.zero)
             take(cb & (vb == 1), lambda m: a[m])

@@ -31,7 +31,11 @@ comparisons forward no index set, linear ops add no Hessian entries and
 Leaves are ``CONST`` (value in ``const``), ``VAR`` (input index in ``const``)
 and ``PARAM`` (parameter index in ``const``: traced, never differentiated).
 ``POWC`` is ``x ** c`` with the exponent ``c`` stored in ``const``; ``WHERE``
-is the only ternary op (``where(cond, a, b)``).
+is the only ternary op (``where(cond, a, b)``). ``MULZ`` is a product in which 0
+is a *strong zero* (``0 * inf`` and ``0 * nan`` are 0): no NumPy code traces to
+it; the symbolic reverse sweep builds it where an adjoint may be the zero of a
+branch not taken (see ``Op.select``), and the sweeps over a ``MULZ`` node
+multiply with ``MULZ`` again, so that the zero stays strong in its derivatives.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class Code(IntEnum):
     OR = 66
     XOR = 67
     LOGADDEXP = 68
+    MULZ = 69
     # ternary
     WHERE = 80
 
@@ -117,6 +122,8 @@ N_CODES = 96
 # arrays, the output id array and the constant payload array, and returns one
 # id array per argument (``None`` where the derivative is identically zero).
 PartialsRule = Callable[..., list]
+# A selection rule (Op.select) receives the same and returns (cond, i, j, invalid).
+SelectRule = Callable[..., tuple]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,16 @@ class Op:
     SymPy functions that :func:`symasd.from_sympy` reads as this op;
     ``from_sympy_args`` maps their SymPy arguments to the op's where the two
     differ (SymPy's ``sinc(w)`` is ``np.sinc(w / pi)``), else ``None``.
+
+    ``select``: for a *selection*, an op whose value is one of its arguments
+    (``where``, ``maximum``, ``minimum``; the C rules' ``_is_selection``), a
+    rule ``(b, *args, out, c) -> (cond, i, j, invalid)``: the value is argument
+    ``i`` where ``cond`` is nonzero and argument ``j`` elsewhere, and
+    ``invalid`` (``None`` if never) marks where the derivative is NaN. The
+    symbolic sweeps take the tangent or adjoint of the argument selected
+    instead of multiplying by the 0/1 partials, so that the NaN or infinite
+    derivative of a branch not taken never reaches the result (``0 * inf`` is
+    NaN), as the numeric sweeps never read that branch.
     """
 
     code: Code
@@ -144,6 +161,7 @@ class Op:
     sympy: Callable | None = None
     from_sympy: tuple[type, ...] = ()
     from_sympy_args: Callable[..., tuple] | None = None
+    select: SelectRule | None = None
 
     @property
     def is_leaf(self) -> bool:
@@ -392,6 +410,14 @@ def _p_min(b, x, y, out, c):
     return _nan_where_nan(b, out, [b.binary(Code.LE, x, y), b.binary(Code.GT, x, y)])
 
 
+def _s_max(b, x, y, out, c):
+    return b.binary(Code.GE, x, y), 0, 1, b.binary(Code.NE, out, out)
+
+
+def _s_min(b, x, y, out, c):
+    return b.binary(Code.LE, x, y), 0, 1, b.binary(Code.NE, out, out)
+
+
 def _p_zero2(b, x, y, out, c):
     return [None, None]
 
@@ -402,8 +428,19 @@ def _p_where(b, cond, x, y, out, c):
     return [None, b.where(cond, one, zero), b.where(cond, zero, one)]
 
 
+def _s_where(b, cond, x, y, out, c):
+    return cond, 1, 2, None
+
+
 def _np_sign(x):
     return np.sign(x)
+
+
+def _np_mulz(a, b):
+    """``a * b``, but 0 where either factor is 0, even if the other is infinite or NaN:
+    ``np.where((a == 0) | (b == 0), 0.0, a * b)``."""
+    with np.errstate(invalid="ignore"):
+        return np.where((a == 0) | (b == 0), 0.0, np.multiply(a, b))
 
 
 def _np_where(c, a, b):
@@ -509,9 +546,9 @@ _ROWS: list[Op] = [
     Op(Code.HYPOT, "hypot", 2, np.hypot, _p_hypot, (_T, _T), (_T, _T), (_T,),
        traced=(np.hypot,), sympy=lambda a, b: sp.sqrt(a**2 + b**2)),
     Op(Code.MAX, "maximum", 2, np.maximum, _p_max, (_T, _T), (_F, _F), (_F,),
-       traced=(np.maximum,), sympy=sp.Max, from_sympy=(sp.Max,)),
+       traced=(np.maximum,), sympy=sp.Max, from_sympy=(sp.Max,), select=_s_max),
     Op(Code.MIN, "minimum", 2, np.minimum, _p_min, (_T, _T), (_F, _F), (_F,),
-       traced=(np.minimum,), sympy=sp.Min, from_sympy=(sp.Min,)),
+       traced=(np.minimum,), sympy=sp.Min, from_sympy=(sp.Min,), select=_s_min),
     Op(Code.LT, "less", 2, _bool(np.less), _p_zero2, (_F, _F), (_F, _F), (_F,),
        traced=(np.less,), sympy=_sympy_rel(sp.StrictLessThan),
        from_sympy=(sp.StrictLessThan,)),
@@ -530,6 +567,10 @@ _ROWS: list[Op] = [
     Op(Code.LOGADDEXP, "logaddexp", 2, np.logaddexp, _p_logaddexp, (_T, _T), (_T, _T), (_T,),
        traced=(np.logaddexp,), sympy=lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
        from_sympy=(sp_logaddexp,)),
+    # built by the compiler only (never traced): the product of a partial and an
+    # adjoint in a branch that a selection may not take (compiler._guard)
+    Op(Code.MULZ, "multiply_strong_zero", 2, _np_mulz, _p_mul, (_T, _T), (_F, _F), (_T,),
+       sympy=lambda a, b: sp.Piecewise((0, sp.Eq(a, 0) | sp.Eq(b, 0)), (a * b, True))),
     # the logical ops are traced by tracing.py's rules (truth of a float argument first)
     Op(Code.AND, "logical_and", 2, _bool(np.logical_and), _p_zero2, (_F, _F), (_F, _F),
        (_F,), sympy=_sympy_logical(sp.And)),
@@ -539,7 +580,8 @@ _ROWS: list[Op] = [
        (_F,), sympy=_sympy_logical(sp.Xor)),
     # ternary: cross pairs are (cond, a), (cond, b), (a, b)
     Op(Code.WHERE, "where", 3, _np_where, _p_where, (_F, _T, _T), (_F, _F, _F), (_F, _F, _F),
-       sympy=lambda cond, a, b: sp.Piecewise((a, sp.Ne(cond, 0)), (b, True))),
+       sympy=lambda cond, a, b: sp.Piecewise((a, sp.Ne(cond, 0)), (b, True)),
+       select=_s_where),
 ]
 
 OPS: dict[Code, Op] = {row.code: row for row in _ROWS}
@@ -552,7 +594,7 @@ BOOLEAN_CODES = frozenset(
 #: Binary opcodes that are symmetric in their two arguments (canonical order a <= b).
 COMMUTATIVE_CODES = frozenset(
     {Code.ADD, Code.MUL, Code.MAX, Code.MIN, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR,
-     Code.HYPOT, Code.LOGADDEXP}
+     Code.HYPOT, Code.LOGADDEXP, Code.MULZ}
 )
 
 

@@ -71,6 +71,7 @@ CS_RULE = {
     Code.OR: lambda a, b: _f((_re(a) != 0) | (_re(b) != 0)),
     Code.XOR: lambda a, b: _f((_re(a) != 0) ^ (_re(b) != 0)),
     Code.LOGADDEXP: _logaddexp,
+    Code.MULZ: lambda a, b: np.where((_re(a) == 0) | (_re(b) == 0), 0.0, a * b),
     Code.WHERE: lambda c, a, b: np.where(_re(c) != 0, a, b),
 }
 

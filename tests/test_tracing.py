@@ -341,7 +341,7 @@ def _operand_pool(builder):
 
 
 @pytest.mark.parametrize("name", ["ADD", "SUB", "MUL", "DIV", "POW", "MAX", "MIN", "LT",
-                                  "ARCTAN2"])
+                                  "ARCTAN2", "MULZ"])
 def test_one_pass_interning_agrees_with_the_rules(name):
     from symasd.graph import Builder
     from symasd.ops import Code
