@@ -4,6 +4,7 @@ The pipeline, in dependency order (each module only imports the ones above it):
 
     errors      exception types
     _validation the checks of points, parameters and seeds that every entry point uses
+    arguments   the arguments after x: parameters and static data (SciPy-style args)
     ops         the op table: opcodes, NumPy rules, partials, sparsity classification
     graph       the IR: the expression DAG (hash-consed struct-of-arrays) and its Builder
     evaluation  g(x): the graph on the virtual machine, and its plans (cysrc/vm.pyx)

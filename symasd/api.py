@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as validation
+from .arguments import Arguments
 from .coloring import ColoringResult
 from .compiler import CompiledDerivative
 from .decompression import CSRTemplate
@@ -67,14 +68,20 @@ def _check_choice(value, allowed, what):
         raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
 
 
-def _trace(f, x0, p0) -> Graph:
+def _trace(f, x0, p0, local: bool) -> tuple[Graph, Arguments | None]:
+    """The graph of ``f``, and how a call's arguments after ``x`` split into its
+    parameters and static data (``None``: all are parameters)."""
     if isinstance(f, Graph):
         if p0:
             raise InputError("parameters are fixed by the Graph; pass them at call time")
-        return f
+        if local and not f.local:
+            raise InputError("local=True needs a local graph: pass the function itself, or "
+                             "a graph traced with symasd.trace(f, x0, local=True)")
+        return f, None
     if not callable(f):
         raise InputError(f"f must be a function or a symasd.Graph, got {type(f).__name__}")
-    return trace(f, x0, *p0)
+    arguments = Arguments.of(p0)
+    return trace(f, x0, *p0, local=local), arguments if arguments.has_static else None
 
 
 class _Prepared:
@@ -89,8 +96,9 @@ class _Prepared:
     _template: CSRTemplate
 
     def __init__(self, graph: Graph, sparsity, chosen: Candidate, engine: str,
-                 compiled: CompiledDerivative | None):
+                 compiled: CompiledDerivative | None, arguments: Arguments | None = None):
         self.graph = graph
+        self._arguments = arguments
         self.sparsity = sparsity
         self.coloring = chosen.coloring
         self._mode: Mode = chosen.mode
@@ -153,6 +161,8 @@ class PreparedJacobian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self.compiled is None:
             return self._matrix(self._tape(x, params, values=False)[1])
         xf, pf = validation.inputs(x, params, *self._shapes)
@@ -160,6 +170,8 @@ class PreparedJacobian(_Prepared):
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self.compiled is not None:
             xf, pf = validation.inputs(x, params, *self._shapes)
             out = evaluate_flat(self.compiled.graph, xf, pf)
@@ -182,6 +194,8 @@ class PreparedHessian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self.compiled is None:
             return self._matrix(self._tape(x, params, gradient=False, value=False)[2])
         xf, pf = validation.inputs(x, params, *self._shapes)
@@ -189,6 +203,8 @@ class PreparedHessian(_Prepared):
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self.compiled is not None:
             xf, pf = validation.inputs(x, params, *self._shapes)
             out = evaluate_flat(self.compiled.graph, xf, pf)
@@ -227,11 +243,14 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     Parameters
     ----------
     f : function or Graph
-        NumPy code ``f(x, *p)``; arrays after ``x`` are parameters (traced,
-        not differentiated, passed again at call time).
-    x0, *p0 : arrays
-        Shapes of the input and parameters (float64). The pattern is global:
-        it holds for every ``x``.
+        NumPy code ``f(x, *p)``. Float arrays after ``x`` are parameters
+        (traced, not differentiated, passed again at call time with any
+        values); Python numbers and integer or boolean arrays there are static
+        data (SciPy-style ``args``: sizes, index arrays), part of the graph and
+        checked to be the same at every call (:mod:`symasd.arguments`).
+    x0, *p0 :
+        The input (float64; its shape is traced) and the arguments after it.
+        The pattern is global: it holds for every ``x``.
     mode : str
         ``"forward"`` (column coloring, JVPs), ``"reverse"`` (row coloring,
         VJPs), ``"bidirectional"`` (both), ``"dense"`` (one JVP per column),
@@ -257,13 +276,13 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     """
     _check_choice(mode, JACOBIAN_MODES, "Jacobian mode")
     _check_choice(engine, ENGINES, "engine")
-    g = _trace(f, x0, p0)
+    g, arguments = _trace(f, x0, p0, False)
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
     engine = _resolve_engine(engine, g, best.mode)
     if engine == "tape":
-        return PreparedJacobian(g, P, best, "tape", None)
+        return PreparedJacobian(g, P, best, "tape", None, arguments)
     if best.mode.too_large_to_compile(g):
         raise InputError("dense mode on this graph is too large to compile; use "
                          "engine='tape' or a sparse mode")
@@ -271,7 +290,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked if c.cost <= limit]
     chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
-    return PreparedJacobian(g, P, chosen, "vm", dag)
+    return PreparedJacobian(g, P, chosen, "vm", dag, arguments)
 
 
 def _hessian_candidates(P, mode: HessianMode | None, order, tape: bool) -> list[Candidate]:
@@ -309,12 +328,12 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     """
     _check_choice(mode, HESSIAN_MODES, "Hessian mode")
     _check_choice(engine, ENGINES, "engine")
-    g = _trace(f, x0, p0)
+    g, arguments = _trace(f, x0, p0, False)
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
     # the engine is settled before coloring: the tape also weighs acyclic colorings
     tape = _resolve_engine(engine, g, chosen_mode) == "tape"
     best = min(_hessian_candidates(P, chosen_mode, order, tape), key=lambda c: c.cost)
     if tape:
-        return PreparedHessian(g, P, best, "tape", None)
-    return PreparedHessian(g, P, best, "vm", best.mode.compile(g, best.coloring))
+        return PreparedHessian(g, P, best, "tape", None, arguments)
+    return PreparedHessian(g, P, best, "vm", best.mode.compile(g, best.coloring), arguments)

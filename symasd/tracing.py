@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as validation
+from .arguments import Arguments
 from .errors import InputError, TracingError
 from .graph import Builder, Graph
 from .ops import BOOLEAN_CODES, OPS, Code
@@ -1069,7 +1070,10 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
 
     ``f`` is ordinary NumPy code; it is called once with a :class:`SymArray`
     shaped like ``x0`` (and one per parameter array in ``p0``: traced as
-    inputs that are not differentiated). With ``local=False`` (the default)
+    inputs that are not differentiated; the other arguments of ``p0``, Python
+    numbers and integer or boolean arrays, are static data, passed to ``f`` as
+    they are and part of the graph: see :mod:`symasd.arguments`; the graph
+    takes the parameters alone, ``g(x, *parameters)``). With ``local=False`` (the default)
     the graph holds for every input and branching on symbolic values raises
     :class:`~symasd.errors.TracingError`; with ``local=True`` comparisons,
     ``where``, ``maximum``, ``minimum`` and Python ``if`` are resolved at
@@ -1095,7 +1099,13 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
     until the table is reset. ``structural=True``: a graph for sparsity
     patterns only (see :class:`~symasd.graph.Builder`)."""
     x0 = _check_point(x0, "x0")
-    params = [_check_point(p, f"p0[{i}]") for i, p in enumerate(p0)]
+    for i, p in enumerate(p0):
+        if isinstance(p, SymArray):
+            raise InputError(f"p0[{i}] must be a numeric NumPy array, not a symbolic array")
+    arguments = Arguments.of(p0)
+    params = [_check_point(p, f"p0[{i}]") for i, p in zip(
+        (i for i, k in enumerate(arguments.kinds) if k == "parameter"), arguments.split(p0),
+        strict=True)]
     if local:
         for arr, what in ((x0, "x0"), *((p, f"p0[{i}]") for i, p in enumerate(params))):
             validation.finite(arr, what, "local tracing")
@@ -1108,7 +1118,7 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
         offsets = np.cumsum([0] + [p.size for p in params])
         syms = [SymArray(pids[offsets[i]:offsets[i + 1]].reshape(p.shape), builder)
                 for i, p in enumerate(params)]
-    out = _call_traced(f, x, *syms)
+    out = _call_traced(f, x, *arguments.merge(syms))
     ids = _output_ids(out, builder)
     return builder.finish(ids.ravel(), x0.shape, ids.shape, [p.shape for p in params])
 
