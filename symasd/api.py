@@ -237,7 +237,7 @@ def _resolve_engine(engine: str, g: Graph, mode: Mode | None) -> str:
 
 
 def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
-             engine: str = "auto") -> PreparedJacobian:
+             engine: str = "auto", local: bool = False) -> PreparedJacobian:
     """Prepare the sparse Jacobian of ``f(x, *p)``.
 
     Parameters
@@ -264,6 +264,11 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         ``"vm"`` (compiled derivative DAG on the virtual machine), ``"tape"``
         (numeric sweeps, no compilation) or ``"auto"`` (``"vm"``, except
         dense mode on very large graphs).
+    local : bool
+        Trace at ``x0`` with branches resolved by value (``np.where``,
+        ``maximum``, comparisons, Python ``if``: see :func:`symasd.trace`):
+        the pattern holds at ``x0`` and the derivative is valid only where the
+        same branches are taken.
 
     Example
     -------
@@ -276,7 +281,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     """
     _check_choice(mode, JACOBIAN_MODES, "Jacobian mode")
     _check_choice(engine, ENGINES, "engine")
-    g, arguments = _trace(f, x0, p0, False)
+    g, arguments = _trace(f, x0, p0, local)
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
@@ -305,7 +310,7 @@ def _hessian_candidates(P, mode: HessianMode | None, order, tape: bool) -> list[
 
 
 def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
-            engine: str = "auto") -> PreparedHessian:
+            engine: str = "auto", local: bool = False) -> PreparedHessian:
     """Prepare the sparse Hessian of a scalar-valued ``f(x, *p)``.
 
     ``mode`` is ``"star"`` (star coloring, direct recovery), ``"acyclic"``
@@ -328,7 +333,7 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     """
     _check_choice(mode, HESSIAN_MODES, "Hessian mode")
     _check_choice(engine, ENGINES, "engine")
-    g, arguments = _trace(f, x0, p0, False)
+    g, arguments = _trace(f, x0, p0, local)
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
     # the engine is settled before coloring: the tape also weighs acyclic colorings

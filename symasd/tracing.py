@@ -34,8 +34,18 @@ _I = np.int64
 _BRANCH_MESSAGE = (
     "the truth value of a symbolic array is unknown while tracing (Python `if`, `while`, "
     "`and`/`or` or `bool()` on a value that depends on x). Write the choice with "
-    "np.where(condition, a, b) (or np.maximum / np.minimum / np.clip), or trace with "
-    "local=True to resolve branches at the tracing point."
+    "np.where(condition, a, b) (or np.maximum / np.minimum / np.clip), or pass "
+    "local=True (symasd.jacobian(f, x0, local=True), and so hessian, trace and the sparsity "
+    "functions) to resolve branches at x0: the result then holds where the same branches "
+    "are taken."
+)
+_NUMBER_MESSAGE = (
+    "a traced value cannot become a Python number: float(), int(), the math module "
+    "(math.sin) and storing into an element of a plain float array (out = np.zeros(n); "
+    "out[0] = ...) need a number, but this value depends on x (or a parameter) and is "
+    "symbolic while tracing. Use NumPy functions (np.sin, not math.sin), and build "
+    "outputs with np.zeros_like(x) (or np.zeros_like(x, shape=...)), np.stack or "
+    "np.concatenate."
 )
 _CONVERT_MESSAGE = (
     "a symbolic array cannot be converted to a plain NumPy array or number. If you are "
@@ -145,7 +155,7 @@ class SymArray:
         raise TracingError(_BRANCH_MESSAGE)
 
     def __float__(self):
-        raise TracingError(_CONVERT_MESSAGE)
+        raise TracingError(_NUMBER_MESSAGE)
 
     __int__ = __float__
     __complex__ = __float__

@@ -154,3 +154,60 @@ def test_classification_of_arguments():
     idx[0] = 7  # the check compares with a copy taken at preparation
     with pytest.raises(InputError, match="other values"):
         a.parameters((idx,))
+
+
+# ---- local=True through the main entry points ----------------------------------
+
+
+def branchy(x):
+    """A Python `if` on a traced value: traceable with local=True only."""
+    if x[0] > 0:
+        return np.concatenate([x[1:] * x[0], [np.sqrt(x[0])]])
+    return np.concatenate([np.sin(x[1:]), [x[0] ** 2]])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("x0", [np.array([0.5, 1.0, 2.0, -1.0]),
+                                np.array([-0.5, 1.0, 2.0, -1.0])], ids=["then", "else"])
+def test_local_jacobian_and_hessian(engine, x0):
+    with pytest.raises(symasd.TracingError, match="local=True"):
+        symasd.jacobian(branchy, x0)
+    jac = symasd.jacobian(branchy, x0, engine=engine, local=True)
+    assert jac.graph.local
+    x = x0 + 0.01  # near x0: the same branch
+    np.testing.assert_allclose(jac(x).toarray(), complex_step_jacobian(branchy, x),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(jac.sparsity.toarray(),
+                                  symasd.jacobian_sparsity(branchy, x0, local=True).toarray())
+    if x0[0] > 0:  # the then-branch's pattern: x[0] reaches every output
+        assert jac.sparsity[:, [0]].toarray().all()
+
+    def loss(x):
+        return np.sum(branchy(x) ** 2)
+
+    hes = symasd.hessian(loss, x0, engine=engine, local=True)
+    np.testing.assert_allclose(hes(x).toarray(), complex_step_hessian(loss, x), rtol=1e-6,
+                               atol=1e-6)
+    np.testing.assert_array_equal(hes.sparsity.toarray(),
+                                  symasd.hessian_sparsity(loss, x0, local=True).toarray())
+
+
+def test_local_needs_a_local_graph_and_a_finite_point():
+    g = symasd.trace(lambda x: x ** 2, np.ones(3))
+    with pytest.raises(InputError, match="local=True needs a local graph"):
+        symasd.jacobian(g, np.ones(3), local=True)
+    with pytest.raises(InputError, match="finite"):
+        symasd.hessian(lambda x: np.sum(x ** 2), np.array([1.0, np.nan]), local=True)
+    gl = symasd.trace(branchy, np.ones(4), local=True)
+    np.testing.assert_allclose(symasd.jacobian(gl, np.ones(4), local=True)(np.ones(4))
+                               .toarray()[0, :2], [1.0, 1.0])
+
+
+def test_a_traced_value_cannot_become_a_python_number():
+    import math
+
+    for f in (lambda x: float(x[0]) * x, lambda x: int(x[1]) * x, lambda x: math.sin(x[0]) * x):
+        with pytest.raises(symasd.TracingError,
+                           match="a traced value cannot become a Python number.*np.sin, not "
+                                 "math.sin"):
+            symasd.jacobian(f, np.ones(3))
