@@ -9,6 +9,8 @@ The pipeline, in dependency order (each module only imports the ones above it):
     graph       the IR: the expression DAG (hash-consed struct-of-arrays) and its Builder
     evaluation  g(x): the graph on the virtual machine, and its plans (cysrc/vm.pyx)
     tracing     SymArray and trace(): NumPy code -> Graph
+    functions   tracing rules of library functions: norms, cross, var/std, sort,
+                solve with a constant matrix, scipy.special.logsumexp, ...
     sympy_bridge  from_sympy / g.to_sympy()
     sparsity    exact Jacobian / Hessian patterns (Cython kernels in cysrc/pattern.pyx)
     orderings, coloring, decompression
@@ -30,7 +32,10 @@ register ``Graph.__call__`` and ``Graph.to_sympy`` where they define them,
 and are imported here so that every Graph has both.
 """
 
-from . import _kernels  # noqa: F401  (first: says what to do if the kernels are not built)
+from . import (
+    _kernels,  # noqa: F401  (first: says what to do if the kernels are not built)
+    functions,  # noqa: F401  (registers the tracing rules of library functions)
+)
 from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
 from .errors import InputError, KernelsMissingError, SymasdError, TracingError

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 import sympy
+from op_cases import op_nodes
 
 import symasd
 from symasd import compiler
@@ -81,6 +83,7 @@ _TRACED_BY_RULE = {
     Code.XOR: lambda x, y: np.logical_xor(x, y),
     Code.NOT: lambda x, y: np.logical_not(x),
     Code.WHERE: lambda x, y: np.where(x > 0, x, y),
+    Code.POLYGAMMA: lambda x, y: scipy.special.psi(x) + scipy.special.polygamma(2, y),  # noqa
 }
 
 
@@ -131,9 +134,7 @@ def test_to_sympy_agrees_with_the_vm(row):
     point = np.array([1.3 if row.code == Code.ARCCOSH else 0.7, 0.4, 1.3])
     b = Builder()
     x = b.variables(point)
-    args = [x[i: i + 1] for i in range(row.arity)]
-    out = b.where(*args) if row.arity == 3 else (
-        b.unary(row.code, args[0]) if row.arity == 1 else b.binary(row.code, *args))
+    out = op_nodes(b, row.code, [x[i: i + 1] for i in range(row.arity)])
     g = b.finish(out, (3,), (1,))
     symbols = sympy.symbols("x0:3")
     (expr,) = graph_to_sympy(g, symbols)
