@@ -21,6 +21,7 @@ The pipeline, in dependency order (each module only imports the ones above it):
     dense       dense derivatives for reference and checks
     modes       derivative modes (forward, reverse, ..., star, acyclic): coloring
                 problem, cost, compilation, tape sweeps, description
+    costs       the cost of compiling a derivative, estimated before it is built
     api         jacobian() / hessian(): prepared derivatives, mode selection
     memory      work memory kept between calls: kept_memory / release_memory
     display     text pictures of patterns

@@ -37,15 +37,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as validation
+from ._system import available_memory
 from .arguments import Arguments
 from .coloring import ColoringResult
 from .compiler import CompiledDerivative
+from .costs import compile_cost
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
 from .evaluation import evaluate_flat
 from .graph import Graph
-from .modes import HESSIAN, JACOBIAN, Candidate, HessianMode, Mode
+from .modes import HESSIAN, JACOBIAN, REVERSE_COST, Candidate, HessianMode, Mode
 from .sparsity import hessian_sparsity, jacobian_sparsity
 from .tracing import trace
 
@@ -220,19 +222,46 @@ class PreparedHessian(_Prepared):
 
 
 def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
+    """The colored candidates of ``mode``; for ``"auto"`` the one-sided ones, except
+    one that cannot win (a row coloring needs at least as many colors as the
+    densest column has nonzeros, and the other way round: colorings of a million
+    rows take seconds), and a bicoloring where both sides are pushed up by dense
+    rows and columns, which is what it is for (an arrow matrix)."""
     if mode != "auto":
         return [Candidate.of(JACOBIAN[mode], P, order)]
-    cands = [Candidate.of(JACOBIAN[name], P, order) for name in ("forward", "reverse")]
-    if min(c.coloring.ncolors for c in cands) > _BIDIRECTIONAL_ABOVE:
+    row_nnz, col_nnz = np.diff(P.indptr), np.bincount(P.indices, minlength=P.shape[1])
+    bound = {"forward": int(row_nnz.max(initial=0)),
+             "reverse": REVERSE_COST * int(col_nnz.max(initial=0))}
+    cands: list[Candidate] = []
+    for name in sorted(bound, key=bound.get):
+        if not cands or bound[name] < _COMPILE_SLACK * min(c.cost for c in cands):
+            cands.append(Candidate.of(JACOBIAN[name], P, order))
+    colors = {c.mode.name: c.coloring.ncolors for c in cands}
+    dense_rows = colors.get("forward", bound["forward"]) > 2 * np.median(row_nnz) if \
+        row_nnz.size else False
+    dense_cols = colors.get("reverse", col_nnz.max(initial=0)) > 2 * np.median(col_nnz) if \
+        col_nnz.size else False
+    if min(colors.values()) > _BIDIRECTIONAL_ABOVE and dense_rows and dense_cols:
         cands.append(Candidate.of(JACOBIAN["bidirectional"], P, order))
     return cands
 
 
-def _resolve_engine(engine: str, g: Graph, mode: Mode | None) -> str:
-    if engine != "auto":
+def _resolve_engine(engine: str, g: Graph, chosen: Candidate) -> str:
+    """``engine``, with ``"auto"`` settled by the estimated cost of compiling
+    (:mod:`symasd.costs`); a compilation that would need more memory than is
+    available is refused before it starts."""
+    if engine == "tape":
         return engine
-    if mode is not None and mode.too_large_to_compile(g):
-        return "tape"
+    cost = compile_cost(g, chosen.mode, chosen.coloring)
+    if engine == "auto":
+        return "vm" if cost.compiles else "tape"
+    available = available_memory()
+    if available is not None and cost.bytes > available:
+        raise InputError(
+            f"compiling this {chosen.mode.name} derivative would need about "
+            f"{cost.bytes / 2**30:.1f} GB ({cost.directions} directions through "
+            f"{g.n_nodes} nodes), more than the {available / 2**30:.1f} GB available; use "
+            "engine='tape' (numeric sweeps in bounded memory) or engine='auto'")
     return "vm"
 
 
@@ -262,8 +291,11 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         Vertex ordering of the coloring (see :func:`symasd.color`).
     engine : str
         ``"vm"`` (compiled derivative DAG on the virtual machine), ``"tape"``
-        (numeric sweeps, no compilation) or ``"auto"`` (``"vm"``, except
-        dense mode on very large graphs).
+        (numeric sweeps, no compilation) or ``"auto"``: ``"vm"``, unless
+        compiling would not pay (:mod:`symasd.costs` estimates it first: dense
+        and near-dense derivatives, very large ones), then ``"tape"``.
+        ``"vm"`` is refused before it starts if it would need more memory than
+        the machine has available.
     local : bool
         Trace at ``x0`` with branches resolved by value (``np.where``,
         ``maximum``, comparisons, Python ``if``: see :func:`symasd.trace`):
@@ -285,28 +317,25 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
-    engine = _resolve_engine(engine, g, best.mode)
+    engine = _resolve_engine(engine, g, best)
     if engine == "tape":
         return PreparedJacobian(g, P, best, "tape", None, arguments)
-    if best.mode.too_large_to_compile(g):
-        raise InputError("dense mode on this graph is too large to compile; use "
-                         "engine='tape' or a sparse mode")
     limit = _COMPILE_SLACK * best.cost
-    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked if c.cost <= limit]
+    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
+                if c is best or (c.cost <= limit and compile_cost(g, c.mode, c.coloring).compiles)]
     chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
     return PreparedJacobian(g, P, chosen, "vm", dag, arguments)
 
 
-def _hessian_candidates(P, mode: HessianMode | None, order, tape: bool) -> list[Candidate]:
+def _hessian_candidates(star: Candidate, P, mode: HessianMode | None,
+                        order) -> list[Candidate]:
+    """The tape's candidates: ``star`` (the given mode's, or star, already colored)
+    and, for ``mode="auto"``, an acyclic coloring if it needs fewer colors."""
     if mode is not None:
-        return [Candidate.of(mode, P, order)]
-    star = Candidate.of(HESSIAN["star"], P, order)
-    if tape:
-        acyclic = Candidate.of(HESSIAN["acyclic"], P, order)
-        if acyclic.coloring.ncolors < star.coloring.ncolors:
-            return [star, acyclic]
-    return [star]
+        return [star]
+    acyclic = Candidate.of(HESSIAN["acyclic"], P, order)
+    return [star, acyclic] if acyclic.coloring.ncolors < star.coloring.ncolors else [star]
 
 
 def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
@@ -336,9 +365,9 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     g, arguments = _trace(f, x0, p0, local)
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
-    # the engine is settled before coloring: the tape also weighs acyclic colorings
-    tape = _resolve_engine(engine, g, chosen_mode) == "tape"
-    best = min(_hessian_candidates(P, chosen_mode, order, tape), key=lambda c: c.cost)
-    if tape:
+    first = Candidate.of(chosen_mode or HESSIAN["star"], P, order)
+    if _resolve_engine(engine, g, first) == "tape":
+        # the tape also weighs an acyclic coloring: every color is one HVP per call
+        best = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
         return PreparedHessian(g, P, best, "tape", None, arguments)
-    return PreparedHessian(g, P, best, "vm", best.mode.compile(g, best.coloring), arguments)
+    return PreparedHessian(g, P, first, "vm", first.mode.compile(g, first.coloring), arguments)

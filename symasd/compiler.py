@@ -46,7 +46,7 @@ from .coloring import (
 )
 from .errors import InputError
 from .graph import Builder, Graph
-from .ops import OPS, Code
+from .ops import OPS, SINGULAR_CODES, Code
 
 __all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
            "forward_tangents", "reverse_adjoints", "substitute"]
@@ -78,6 +78,7 @@ _LIVE = {int(code): tuple(i for i in range(row.arity) if row.d1[i])
          for code, row in OPS.items()}
 # the selections (Op.select): their tangents and adjoints are selected, not multiplied
 _SELECTS = frozenset(int(code) for code, row in OPS.items() if row.select is not None)
+_SINGULAR = frozenset(int(code) for code in SINGULAR_CODES)
 
 
 def _groups(g: Graph, roots: np.ndarray | None = None):
@@ -317,8 +318,10 @@ def _products(b: Builder, code: int, P: np.ndarray, A: np.ndarray,
     """The sweep terms ``P * A`` (partials times tangents or adjoints) of nodes
     with opcode ``code``: strong-zero products (``MULZ``: 0 where a factor is 0,
     even if the other is infinite or NaN) for a ``MULZ`` node, whose strong zero
-    its derivatives keep, and where ``guard`` marks a node of a branch cone
-    whose partial may not be finite. A branch that a selection does not take
+    its derivatives keep, for an op whose partials may be infinite at finite
+    arguments (``SINGULAR_CODES``: the tangent of ``sqrt(x @ x)`` at ``x = 0`` is
+    ``inf * 0``), and where ``guard`` marks a node of a branch cone whose partial
+    may not be finite. A branch that a selection does not take
     has a zero adjoint and may have infinite or NaN partials (``q / h`` at
     ``h = 0``, ``sqrt(x)`` at ``x < 0``), and ``0 * inf`` is NaN: the numeric
     sweeps scale only nonzero adjoints by such a partial, and this is the same
@@ -327,12 +330,13 @@ def _products(b: Builder, code: int, P: np.ndarray, A: np.ndarray,
     if code == _MULZ:
         return b.binary(Code.MULZ, P, A)
     terms = b.binary(Code.MUL, P, A)
-    if guard is None or not guard.any():
+    singular = code in _SINGULAR
+    if not singular and (guard is None or not guard.any()):
         return terms
     op, _, _, _, c = b.arrays()
     kind = op[P]
     safe = (kind == _VAR) | (kind == _PARAM) | ((kind == _CONST) & np.isfinite(c[P]))
-    m = guard & ~safe
+    m = ~safe if singular else guard & ~safe
     if m.any():
         terms[m] = b.binary(Code.MULZ, P[m], A[m])
     return terms

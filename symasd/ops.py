@@ -734,6 +734,17 @@ BOOLEAN_CODES = frozenset(
     {Code.LT, Code.LE, Code.GT, Code.GE, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR, Code.NOT,
      Code.ISNAN, Code.ISFINITE}
 )
+#: Ops whose partials may be infinite or NaN at finite arguments (a pole or a branch
+#: point: sqrt and log at 0, a division by 0, arcsin at 1, hypot and arctan2 at the
+#: origin, x ** c with c < 2 at 0). The symbolic sweeps multiply their partials
+#: with the strong-zero product (``MULZ``), so that a zero tangent or adjoint keeps
+#: them out (``sqrt(x @ x)`` at ``x = 0``), as the numeric sweeps do.
+SINGULAR_CODES = frozenset(
+    {Code.SQRT, Code.CBRT, Code.LOG, Code.LOG1P, Code.LOG2, Code.LOG10, Code.TAN,
+     Code.ARCSIN, Code.ARCCOS, Code.ARCCOSH, Code.ARCTANH, Code.RECIPROCAL, Code.POWC,
+     Code.DIV, Code.POW, Code.ARCTAN2, Code.HYPOT, Code.LOGIT, Code.GAMMALN, Code.POLYGAMMA,
+     Code.XLOGY, Code.XLOG1PY}
+)
 #: Ops whose node constant is an argument (``Op.payload``): ``POWC``, ``POLYGAMMA``.
 PAYLOAD_CODES = frozenset(row.code for row in _ROWS if row.payload)
 #: Binary opcodes that are symmetric in their two arguments (canonical order a <= b).

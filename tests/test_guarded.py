@@ -198,3 +198,26 @@ def test_random_guarded_programs_hessians_agree(prog, mode, seed):
             got[engine] = hes(x).toarray()
             np.testing.assert_allclose(got[engine], ref, rtol=1e-5, atol=1e-6 * scale)
     np.testing.assert_allclose(got["vm"], got["tape"], rtol=1e-10, atol=1e-10 * scale)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_an_infinite_partial_times_a_zero_tangent_is_zero_on_both_engines(mode):
+    """|r| = sqrt(r @ r) has an infinite partial at r = 0, times a zero tangent (the
+    tangent of r @ r is 2 r dr): both engines give 0 for it, not NaN. At that one
+    point np.nan_to_num selects v = 0, so the derivative is that branch's: zeros
+    (the smooth sin(|r|) r / |r| has the identity there, which the formula, as
+    written, cannot show at a single point), the same on both engines."""
+    def f(r):
+        theta = np.sqrt(np.sum(r * r))
+        v = np.nan_to_num(r / theta)
+        return np.concatenate([[np.cos(theta)], np.sin(theta) * v])
+
+    r0 = np.zeros(3)
+    for engine in ENGINES:
+        J = symasd.jacobian(f, np.ones(3), mode=mode, engine=engine)(r0).toarray()
+        np.testing.assert_array_equal(J, np.vstack([np.zeros(3), np.zeros((3, 3))]))
+    # and away from 0, the complex step
+    r = np.array([0.3, -0.2, 0.5])
+    for engine in ENGINES:
+        np.testing.assert_allclose(symasd.jacobian(f, np.ones(3), mode=mode, engine=engine)(r)
+                                   .toarray(), _jac_ref(f, r), rtol=1e-12, atol=1e-14)

@@ -153,3 +153,28 @@ def test_a_missing_rule_names_the_op_and_the_pass(monkeypatch):
         compiler.gradient_graph(g)
     with pytest.raises(MissingRuleError, match="op power_const has no to_sympy rule"):
         OPS[Code.POWC].rule("sympy", "to_sympy")
+
+
+@pytest.mark.parametrize("row", [r for r in NON_LEAF if any(r.d1)], ids=lambda r: r.name)
+def test_ops_with_infinite_partials_at_finite_arguments_are_singular(row):
+    """An op whose partials are infinite or NaN at some finite arguments where its
+    value is finite must be in SINGULAR_CODES (the symbolic sweeps multiply its
+    partials with the strong zero there, as the tape does)."""
+    from symasd.ops import SINGULAR_CODES
+
+    finite = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 2.5])
+    grid = np.meshgrid(*[finite] * row.arity, indexing="ij")
+    pts = np.stack([v.ravel() for v in grid])
+    if row.code == Code.WHERE:
+        pts[0] = pts[0] != 0
+    b = Builder()
+    x = b.variables(pts.ravel()).reshape(pts.shape)
+    out = op_nodes(b, row.code, x)
+    c = np.full(pts.shape[1], {Code.POWC: 2.5, Code.POLYGAMMA: 1.0}.get(row.code, 0.0))
+    parts = [p for p in row.partials(b, *x, out, c) if p is not None]
+    g = b.finish(np.concatenate([out] + parts), pts.shape, (1 + len(parts), pts.shape[1]))
+    with np.errstate(all="ignore"):
+        vals = g(pts)
+    bad = np.isfinite(vals[0]) & ~np.isfinite(vals[1:]).all(axis=0)
+    if bad.any():
+        assert row.code in SINGULAR_CODES, (row.name, pts[:, bad][:, :3].T.tolist())
