@@ -89,8 +89,12 @@ def register(function, handler: Callable, advice: str | None = None) -> None:
 
     Example
     -------
-    >>> import numpy as np
-    >>> register(np.sinc, None, "; write np.sin(np.pi * x) / (np.pi * x)")  # advice only
+    >>> import numpy as np, symasd
+    >>> register(np.percentile, None, "; for a fixed rank: np.sort(x)[k]")
+    >>> symasd.trace(lambda x: np.percentile(x, 50).reshape(1), np.ones(3))
+    Traceback (most recent call last):
+    ...
+    symasd.errors.TracingError: numpy.percentile is not ... tracing; for a fixed rank: np.sort(x)[k]
     """
     if handler is not None:
         table = _UFUNCS if isinstance(function, np.ufunc) else _FUNCTIONS
@@ -219,7 +223,7 @@ class SymArray:
         # with a message that explains np.zeros_like.
         if dtype is not None and np.dtype(dtype) != object:
             raise TracingError(_CONVERT_MESSAGE)
-        if sys._getframe(1).f_code in _HAND_BACK:
+        if _caller_code() in _HAND_BACK:
             # scipy.sparse's ``A @ x`` gives the product back (NotImplemented, so that
             # Python calls ``x.__rmatmul__(A)``) when ``np.asanyarray(x)`` is a 0-d
             # object array: it is, for that caller only
@@ -518,6 +522,15 @@ def _hand_back_codes() -> frozenset:
 
 
 _HAND_BACK = _hand_back_codes()
+
+
+def _caller_code():
+    """The code of the Python function that asked for ``SymArray.__array__`` (two
+    frames up: past ``__array__`` itself), or None."""
+    try:
+        return sys._getframe(2).f_code
+    except ValueError:
+        return None
 
 
 def _object_ids(arr: np.ndarray, builder: Builder) -> np.ndarray:

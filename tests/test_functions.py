@@ -7,6 +7,8 @@ absolute value and selections by the real part), so the references do not
 share code with symasd.
 """
 
+import zlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -167,7 +169,7 @@ def _cs(ref, x):
 @pytest.mark.parametrize("name", CASES)
 def test_values_and_jacobians_on_both_engines(name):
     f, ref, shape = CASES[name]
-    points = _points(shape, 3, hash(name) % 1000)
+    points = _points(shape, 3, zlib.crc32(name.encode()) % 1000)
     for engine in ENGINES:
         jac = symasd.jacobian(f, np.ones(shape), engine=engine)
         for x in points:
