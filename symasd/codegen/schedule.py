@@ -118,7 +118,8 @@ Access = Literal | Constant | Whole | Slice | Take | Concat | Scatter
 @dataclass(frozen=True, slots=True)
 class Statement:
     """One run: ``value = op(*args)`` over ``length`` nodes. ``exponent`` is the
-    constant payload of ``POWC`` (a :class:`Literal` or :class:`Constant`)."""
+    constant payload of an op that has one (``POWC``'s exponent, ``POLYGAMMA``'s
+    order: ``Op.payload``), a :class:`Literal` or :class:`Constant`."""
 
     run: int
     op: Code
@@ -302,7 +303,7 @@ def build_program(g: Graph, outputs: np.ndarray) -> Program:
         arity = OPS[code].arity
         args = tuple(reader.read(arg_arrays[i][run]) for i in range(arity))
         exponent = None
-        if code == Code.POWC:
+        if OPS[code].payload:
             exponent = reader.one_source(_CONST, run, run)
         reader.set_run(r, run)
         pending.append((r, code, int(run.size), args, exponent))
