@@ -33,3 +33,9 @@ class KernelsMissingError(SymasdError, ImportError):
 class MissingRuleError(SymasdError, LookupError):
     """An op of the graph has no rule for a pass (a SymPy form, say): the op
     table (``symasd/ops.py``) lacks it. The message names the op and the pass."""
+
+
+class MissingDependencyError(SymasdError, ImportError):
+    """An optional feature needs a package that is not installed (IPOPT through
+    cyipopt for ``minimize(method="ipopt")``); the message names the install
+    command."""
