@@ -79,9 +79,9 @@ def test_hires_reference_solution(method, rtol, err, spy):
 def test_robertson_to_1e11_with_rate_constants_as_parameters():
     k = (np.array(0.04), np.array(3e7), np.array(1e4))
     sol = solvers.solve_ivp(robertson, (0.0, 1e11), np.array([1.0, 0.0, 0.0]), args=k,
-                            method="Radau", rtol=1e-10, atol=1e-20, first_step=1e-10)
+                            method="BDF", rtol=1e-10, atol=1e-20, first_step=1e-10)
     assert sol.success
-    np.testing.assert_allclose(sol.y[:, -1], ROBER_REF, rtol=1e-9)
+    np.testing.assert_allclose(sol.y[:, -1], ROBER_REF, rtol=1e-8)
 
 
 def _heat(t, y, c):

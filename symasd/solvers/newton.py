@@ -103,6 +103,12 @@ def newton(residual: Callable[[np.ndarray], np.ndarray],
     min_step = float(options["min_step"])
     search = bool(options["line_search"])
     x = np.array(x0, dtype=np.float64)
+    # trial points far out may overflow: that is a failed trial, not a warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _newton(residual, jacobian, x, lu, maxiter, fatol, xtol, min_step, search)
+
+
+def _newton(residual, jacobian, x, lu, maxiter, fatol, xtol, min_step, search):
     F = residual(x)
     nfev, njev, nit = 1, 0, 0
     status = 0
