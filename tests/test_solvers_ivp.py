@@ -161,6 +161,15 @@ def test_bad_input():
         solvers.solve_ivp(lambda t, y: -y, (0, 1), np.ones(3), method="Euler")
     with pytest.raises(TracingError, match="fun: .*branch"):
         solvers.solve_ivp(lambda t, y: -y if t > 1 else y, (0, 2), np.ones(3))
+    with pytest.raises(InputError, match="t_span must be a pair of numbers"):
+        solvers.solve_ivp(lambda t, y: -y, 1.0, np.ones(3))
+    with pytest.raises(InputError, match="t_span must be finite"):
+        solvers.solve_ivp(lambda t, y: -y, (0, np.inf), np.ones(3))
+    with pytest.raises(InputError, match="solve_ivp rejected an argument: Values in `t_eval`"):
+        solvers.solve_ivp(lambda t, y: -y, (0, 1), np.ones(3), t_eval=[2.0])
+    with pytest.raises(TracingError, match="float arrays in args are traced as parameters"):
+        solvers.solve_ivp(lambda t, y, k: -y if k[0] > 0 else y, (0, 1), np.ones(3),
+                          args=(np.ones(1),))
     ode = solvers.IVPProblem(lambda t, y, k: -k * y, np.ones(3), args=(np.ones(3),))
     with pytest.raises(InputError, match=r"args\[0\] has shape \(2,\)"):
         ode.solve((0, 1), args=(np.ones(2),))

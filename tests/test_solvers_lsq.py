@@ -143,6 +143,9 @@ def test_bad_input():
         solvers.least_squares(decay, np.ones(2), args=(T, y))
     with pytest.raises(InputError, match="'lm' needs at least as many residuals"):
         solvers.least_squares(lambda p: p[:1] ** 2, np.ones(2), method="lm")
+    with pytest.raises(InputError, match="least_squares rejected an argument: Inconsistent "
+                                         "shapes between `x_scale` and `x0`"):
+        solvers.least_squares(decay, np.ones(3), args=(T, y), x_scale=np.ones(2))
     fit = solvers.LeastSquaresProblem(decay, np.ones(3), args=(T, y))
     with pytest.raises(InputError, match=r"args\[1\] has shape \(3,\)"):
         fit.solve(args=(T, np.ones(3)))

@@ -307,6 +307,8 @@ def test_bad_input():
         solvers.minimize(f, np.ones(2), constraints=NonlinearConstraint(lambda x: x[0], 2, 1))
     with pytest.raises(InputError, match="'type' must be 'eq' or 'ineq'"):
         solvers.minimize(f, np.ones(2), constraints={"type": "le", "fun": lambda x: x[0]})
+    with pytest.raises(TracingError, match=r"fun raised IndexError .* x of shape \(2,\)"):
+        solvers.minimize(lambda x: x[0] * x[3], np.ones(2))
     problem = solvers.MinimizeProblem(f, np.ones(2))
     with pytest.raises(InputError, match=r"x0 has shape \(3,\)"):
         problem.solve(x0=np.ones(3))

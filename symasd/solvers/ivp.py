@@ -25,7 +25,15 @@ from scipy import integrate
 
 from ..api import jacobian as prepare_jacobian
 from ..errors import InputError
-from .prepare import Arguments, Stopwatch, check_x0, function, resolve_engine, tracing
+from .prepare import (
+    Arguments,
+    Stopwatch,
+    check_x0,
+    function,
+    resolve_engine,
+    scipy_call,
+    tracing,
+)
 
 __all__ = ["solve_ivp", "IVPProblem"]
 
@@ -40,6 +48,15 @@ def _check_y0(y0) -> np.ndarray:
         raise InputError(f"y0 must be 1-dimensional (SciPy's solve_ivp integrates a vector), "
                          f"got shape {y.shape}; pass y0.ravel() and reshape inside fun")
     return y
+
+
+def _check_t_span(t_span) -> None:
+    try:
+        t0, t1 = (float(t) for t in t_span)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"t_span must be a pair of numbers (t0, t_end), got {t_span!r}") from err
+    if not (np.isfinite(t0) and np.isfinite(t1)):
+        raise InputError(f"t_span must be finite, got ({t0}, {t1})")
 
 
 def _check_method(method) -> str:
@@ -92,7 +109,7 @@ class IVPProblem:
             def traced(y, t, *params):
                 return self.fun(t[0], y, *a.full(params))
 
-            with tracing("fun", y0.shape):
+            with tracing("fun", y0.shape, a):
                 self.jacobian = prepare_jacobian(traced, y0, np.zeros(1), *a.initial,
                                                  engine=self.engine)
             out = self.jacobian.graph.output_shape
@@ -126,6 +143,7 @@ class IVPProblem:
         """
         method = _check_method(method)
         _check_kwargs(kwargs)
+        _check_t_span(t_span)
         y = self._y0 if y0 is None else _check_y0(y0)
         if y.shape != self._y0.shape:
             raise InputError(f"y0 has shape {y.shape}, but the problem was prepared with shape "
@@ -159,7 +177,7 @@ class IVPProblem:
             else:
                 options["jac"] = lambda t, y, *_: sparse_jacobian(t, y).toarray()
         watch = Stopwatch()
-        with watch("solve"):
+        with watch("solve"), scipy_call("scipy.integrate.solve_ivp"):
             sol = integrate.solve_ivp(rhs, t_span, y, method=method, args=full, **options)
         sol.prepare_time = self.prepare_time if self._fresh else 0.0
         sol.solve_time = watch.seconds["solve"]
@@ -192,7 +210,9 @@ def solve_ivp(fun: Callable, t_span, y0, method: str = "BDF", args=(), engine: s
     _check_kwargs(kwargs)
     if method in EXPLICIT:
         y = _check_y0(y0)
-        return integrate.solve_ivp(function(fun, "fun"), t_span, y, method=method,
-                                   args=Arguments(args).values or None, **kwargs)
+        _check_t_span(t_span)
+        with scipy_call("scipy.integrate.solve_ivp"):
+            return integrate.solve_ivp(function(fun, "fun"), t_span, y, method=method,
+                                       args=Arguments(args).values or None, **kwargs)
     problem = IVPProblem(fun, y0, args, engine=engine, _reuse=False)
     return problem.solve(t_span, method=method, **kwargs)

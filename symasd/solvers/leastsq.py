@@ -22,7 +22,15 @@ from scipy.optimize import OptimizeResult
 from ..api import jacobian as prepare_jacobian
 from ..errors import InputError
 from .bounds import flat_bounds
-from .prepare import Arguments, Stopwatch, check_x0, function, resolve_engine, tracing
+from .prepare import (
+    Arguments,
+    Stopwatch,
+    check_x0,
+    function,
+    resolve_engine,
+    scipy_call,
+    tracing,
+)
 
 __all__ = ["least_squares", "LeastSquaresProblem"]
 
@@ -72,7 +80,7 @@ class LeastSquaresProblem:
             def traced(x, *params):
                 return self.fun(x, *a.full(params), **fixed)
 
-            with tracing("fun", x0.shape):
+            with tracing("fun", x0.shape, a):
                 self.jacobian = prepare_jacobian(traced, x0, *a.initial, engine=self.engine)
         self.prepare_time = watch.seconds["prepare"]
         self._x0 = x0
@@ -137,7 +145,7 @@ class LeastSquaresProblem:
             raise InputError("the residuals are not finite (NaN or inf) at x0; start where "
                              "fun is defined")
         watch = Stopwatch()
-        with watch("solve"):
+        with watch("solve"), scipy_call("scipy.optimize.least_squares"):
             result = optimize.least_squares(residuals, xf, jac=jacobian, **kwargs)
         result.x = result.x.reshape(shape)
         result.prepare_time = self.prepare_time if self._fresh else 0.0

@@ -64,7 +64,7 @@ class NLP:
         def objective(x, *params):
             return fun(x, *a.full(params))
 
-        with tracing("fun", x0.shape):
+        with tracing("fun", x0.shape, a):
             self.objective = prepare_jacobian(objective, x0, *a.initial, mode="reverse",
                                               engine=engine)
         if self.objective.shape[0] != 1:
@@ -141,7 +141,7 @@ class NLP:
                 def lagrangian(x, sigma, *params):
                     return sigma[0] * fun(x, *a.full(params))
                 extra = (np.ones(1),)
-            with tracing("fun", self.shape):
+            with tracing("fun", self.shape, a):
                 self._lagrangian = prepare_hessian(lagrangian, self._x0, *extra, *a.initial,
                                                    engine=self.engine)
         return self._lagrangian

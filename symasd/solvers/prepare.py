@@ -34,7 +34,7 @@ import numpy as np
 from .. import _validation as validation
 from ..errors import InputError, SymasdError, TracingError
 
-__all__ = ["Arguments", "check_x0", "resolve_engine", "tracing", "Stopwatch"]
+__all__ = ["Arguments", "check_x0", "resolve_engine", "tracing", "scipy_call", "Stopwatch"]
 
 ENGINES = ("auto", "vm", "tape")
 
@@ -166,9 +166,15 @@ def _as_tuple(args, what: str) -> tuple:
                      "(wrap a single argument as (a,))")
 
 
+_PARAMETER_HINT = (" (float arrays in args are traced as parameters, symbolic like x; "
+                   "data that must stay plain numbers can be bound with a closure or "
+                   "functools.partial)")
+
+
 @contextmanager
-def tracing(what: str, shape: tuple[int, ...]):
-    """Turn an error raised while tracing ``what`` into a symasd error that names it.
+def tracing(what: str, shape: tuple[int, ...], arguments: Arguments | None = None):
+    """Turn an error raised while tracing ``what`` into a symasd error that names it
+    (and, with ``arguments`` that hold parameters, says that they were symbolic).
 
     Example
     -------
@@ -180,14 +186,40 @@ def tracing(what: str, shape: tuple[int, ...]):
     symasd.errors.TracingError: fun raised IndexError while symasd traced it with x of shape
     (3,): list index out of range; check that x0 has the shape fun expects
     """
+    hint = _PARAMETER_HINT if arguments is not None and arguments.param_positions else ""
     try:
         yield
     except SymasdError as err:
-        raise type(err)(f"{what}: {err}") from err
+        raise type(err)(f"{what}: {err}" + (hint if isinstance(err, TracingError) else "")
+                        ) from err
     except Exception as err:
         raise TracingError(f"{what} raised {type(err).__name__} while symasd traced it with "
                            f"x of shape {shape}: {err}; check that x0 has the shape {what} "
-                           "expects") from err
+                           "expects" + hint) from err
+
+
+@contextmanager
+def scipy_call(name: str):
+    """Report a ``ValueError`` that SciPy raises for an argument passed through
+    (``x_scale``, ``t_eval`` ...) as an :class:`~symasd.errors.InputError` naming
+    the SciPy function; symasd's own errors pass unchanged.
+
+    Example
+    -------
+    >>> from symasd.solvers.prepare import scipy_call
+    >>> with scipy_call("scipy.integrate.solve_ivp"):
+    ...     raise ValueError("Values in `t_eval` are not within `t_span`.")
+    Traceback (most recent call last):
+    ...
+    symasd.errors.InputError: scipy.integrate.solve_ivp rejected an argument: Values in
+    `t_eval` are not within `t_span`.
+    """
+    try:
+        yield
+    except SymasdError:
+        raise
+    except ValueError as err:
+        raise InputError(f"{name} rejected an argument: {err}") from err
 
 
 def function(value, what: str) -> Callable:

@@ -55,7 +55,7 @@ class RootProblem:
             def traced(x, *params):
                 return self.fun(x, *a.full(params))
 
-            with tracing("fun", x0.shape):
+            with tracing("fun", x0.shape, a):
                 self.jacobian = prepare_jacobian(traced, x0, *a.initial, engine=self.engine)
             m, n = self.jacobian.shape
             if m != n:

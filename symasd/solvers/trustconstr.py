@@ -11,6 +11,7 @@ from scipy import optimize
 from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint, OptimizeResult
 
 from .nlp import NLP
+from .prepare import scipy_call
 
 __all__ = ["solve"]
 
@@ -57,9 +58,10 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
     elif nlp.m:
         constraints = [LinearConstraint(cs.A, cs.cl, cs.cu, keep_feasible=cs.keep_feasible)]
     scipy_bounds = None if bounds is None else Bounds(bounds[0], bounds[1], bounds[2])
-    result = optimize.minimize(fun, x0f, method="trust-constr", jac=jac, hess=hess,
-                               bounds=scipy_bounds, constraints=constraints, tol=tol,
-                               options=options, callback=callback)
+    with scipy_call("scipy.optimize.minimize(method='trust-constr')"):
+        result = optimize.minimize(fun, x0f, method="trust-constr", jac=jac, hess=hess,
+                                   bounds=scipy_bounds, constraints=constraints, tol=tol,
+                                   options=options, callback=callback)
     v = list(result.get("v", []))
     result.mult_g = np.asarray(v[0], dtype=np.float64) if constraints else np.zeros(0)
     # SciPy appends the bounds as one more constraint (identity Jacobian)
