@@ -345,7 +345,19 @@ def bench_ivp(sizes, repeats, t_end=10.0):
             out[name] = (t, sol, diff)
             print(f"| {N} | {2 * N * N} | {name} | {fmt(t)} | {sol.rhs_evaluations} | {sol.njev} | "
                   f"{sol.nlu} | {diff:.1e} | {ratio(t, t_fd)} |", flush=True)
+        out["work"] = derivative_work(N, y0, P, out)
         rows.append((N, out))
+    print("\nWhere the time goes: SuperLU (the factorizations of I - c J and the solves with "
+          "them) is the same work for every tool and most of the wall time; the part that "
+          "differs is the right-hand side and the Jacobian. Their cost per call (median of "
+          "repeated calls at the final state) times the counts of one integration:\n")
+    print("| N | tool | preparation | RHS per call | Jacobian per call | preparation + RHS + "
+          "Jacobians of the integration | of its wall time |")
+    print("|---|---|---|---|---|---|---|")
+    for N, out in rows:
+        for name, (prep, t_rhs, t_jac, total, share) in out["work"].items():
+            print(f"| {N} | {name} | {fmt(prep)} | {t_rhs * 1e6:.0f} us | {t_jac * 1e6:.0f} us "
+                  f"| {fmt(total)} | {100 * share:.1f}% |")
     print("\nTargets: fewer RHS evaluations and less wall time than SciPy's finite "
           "differences, the same solution to the tolerance")
     for N, out in rows:
@@ -357,6 +369,53 @@ def bench_ivp(sizes, repeats, t_end=10.0):
               f"{ratio(s[0], f[0])} x ({'met' if s[0] < f[0] else 'NOT met'}); final states "
               f"differ by {s[2]:.1e} (max |y| = {scale:.1f}, rtol 1e-6)")
     return rows
+
+
+def _per_call(f, budget=0.2):
+    f()
+    reps, t0 = 0, time.perf_counter()
+    times = []
+    while time.perf_counter() - t0 < budget or reps < 5:
+        a = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - a)
+        reps += 1
+    return median(times)
+
+
+def derivative_work(N, y0, P, out):
+    """Per-call cost of the RHS and the Jacobian for each tool, and their total over
+    the counts of the integration in ``out``."""
+    # SciPy's own finite differences, as BDF calls them (private helpers of SciPy 1.17)
+    from scipy.integrate._ivp.common import num_jac
+    from scipy.optimize._numdiff import group_columns
+
+    yf = out["SciPy FD + jac_sparsity"][1].y[:, -1].copy()
+    t1 = np.zeros(1)
+    work = {}
+    for name, engine in (("symasd", "tape"), ("symasd (engine=vm)", "vm")):
+        jac = solvers.IVPProblem(lambda t, y: brusselator_rhs(y), y0, engine=engine).jacobian
+        t_rhs = _per_call(lambda jac=jac: jac.graph(yf, t1))
+        t_jac = _per_call(lambda jac=jac: jac(yf, t1))
+        work[name] = (t_rhs, t_jac)
+    Pc = sp.csc_matrix(P)
+    groups = group_columns(Pc)
+
+    def vectorized(t, Y):
+        return np.stack([brusselator_rhs(Y[:, i]) for i in range(Y.shape[1])], axis=1)
+
+    f = brusselator_rhs(yf)
+    t_rhs = _per_call(lambda: brusselator_rhs(yf))
+    t_jac = _per_call(lambda: num_jac(vectorized, 0.0, yf, f, 1e-8, None, (Pc, groups)))
+    work["SciPy FD + jac_sparsity"] = (t_rhs, t_jac)
+    result = {}
+    for name, (t_rhs, t_jac) in work.items():
+        wall, sol = out[name][0], out[name][1]
+        # sol.nfev: the integrator's evaluations; the finite differences' own are in t_jac
+        prep = getattr(sol, "prepare_time", 0.0)
+        total = prep + sol.nfev * t_rhs + sol.njev * t_jac
+        result[name] = (prep, t_rhs, t_jac, total, total / wall)
+    return result
 
 
 # ---------------------------------------------------------------------------
