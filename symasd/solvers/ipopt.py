@@ -13,6 +13,9 @@ that a solve prints nothing unless asked to.
 
 from __future__ import annotations
 
+import time
+from functools import wraps
+
 import numpy as np
 from scipy.optimize import OptimizeResult
 
@@ -48,25 +51,42 @@ def load_cyipopt():
     return cyipopt
 
 
+def _timed(method):
+    """Add the seconds a callback takes to ``self.eval_time`` (IPOPT's "seconds in
+    NLP function evaluations", measured on the Python side)."""
+    @wraps(method)
+    def timed(self, *args):
+        t0 = time.perf_counter()
+        try:
+            return method(self, *args)
+        finally:
+            self.eval_time += time.perf_counter() - t0
+    return timed
+
+
 class _Callbacks:
     """The problem object cyipopt calls back: values and derivatives of ``nlp``."""
 
     def __init__(self, nlp: NLP, params: tuple):
         self.nlp, self.params = nlp, params
         self.nit = 0
+        self.eval_time = 0.0
         self.nfev = self.ngev = self.ncev = self.njev = self.nhev = 0
         self._jac_structure = (np.repeat(np.arange(nlp.m), np.diff(nlp.jacobian_indptr)),
                                nlp.jacobian_indices.copy())
         self._hess_structure = None
 
+    @_timed
     def objective(self, x):
         self.nfev += 1
         return self.nlp.value(x, self.params)
 
+    @_timed
     def gradient(self, x):
         self.ngev += 1
         return self.nlp.gradient(x, self.params)
 
+    @_timed
     def constraints(self, x):
         self.ncev += 1
         return self.nlp.constraint_values(x)
@@ -74,6 +94,7 @@ class _Callbacks:
     def jacobianstructure(self):
         return self._jac_structure
 
+    @_timed
     def jacobian(self, x):
         self.njev += 1
         return self.nlp.jacobian_data(x)
@@ -90,6 +111,7 @@ class _Callbacks:
     def hessianstructure(self):
         return self._lower()
 
+    @_timed
     def hessian(self, x, lagrange, obj_factor):
         self.nhev += 1
         self._lower()
@@ -108,7 +130,8 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
     ``status`` (IPOPT's return status: 0 solved, 1 solved to acceptable level,
     2 infeasible, -1 iteration limit, ...), ``message``, ``nit``, ``nfev``,
     ``njev``, ``nhev``, ``mult_g`` (stacked, internal order), ``mult_x_L``,
-    ``mult_x_U`` and ``info`` (cyipopt's dictionary).
+    ``mult_x_U``, ``eval_time`` (seconds in symasd's callbacks: function and
+    derivative evaluations) and ``info`` (cyipopt's dictionary).
 
     Example
     -------
@@ -159,4 +182,5 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
                           status=status, message=message, nit=cb.nit, nfev=cb.nfev,
                           njev=cb.njev, nhev=cb.nhev, mult_g=np.asarray(info["mult_g"]),
                           mult_x_L=np.asarray(info["mult_x_L"]),
-                          mult_x_U=np.asarray(info["mult_x_U"]), info=info)
+                          mult_x_U=np.asarray(info["mult_x_U"]), eval_time=cb.eval_time,
+                          info=info)

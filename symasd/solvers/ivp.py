@@ -79,6 +79,8 @@ class IVPProblem:
     """``dy/dt = fun(t, y, *args)`` prepared once (the Jacobian with respect to
     ``y``, ``t`` a parameter), integrated again for new spans, initial values
     and parameters (float arrays in ``args``) without tracing again.
+    ``jacobian`` is the prepared Jacobian, called as ``jacobian(y, t, *params)``
+    with ``t`` a length-1 array.
 
     Example
     -------

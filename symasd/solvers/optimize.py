@@ -39,7 +39,9 @@ class MinimizeProblem:
     objective's gradient and the constraint Jacobian at construction, the
     Lagrangian's Hessian at the first solve that needs it. Solve again for new
     starting points, parameters (float arrays in ``args``), bounds and methods
-    without tracing again.
+    without tracing again. ``nlp`` holds the prepared derivatives
+    (:class:`~symasd.solvers.nlp.NLP`: ``objective``, ``constraint_jacobian``,
+    ``lagrangian_hessian``, and methods evaluating them at a flat point).
 
     Example
     -------

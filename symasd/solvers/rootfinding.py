@@ -27,7 +27,8 @@ class RootProblem:
     Float arrays in ``args`` are parameters that may change between solves;
     other arguments are static (see :mod:`symasd.solvers.prepare`). ``engine``:
     ``"auto"`` (the compiled derivative, ``"vm"``, since a prepared problem is
-    meant to be solved again), ``"vm"`` or ``"tape"``.
+    meant to be solved again), ``"vm"`` or ``"tape"``. ``jacobian`` is the
+    prepared Jacobian (``jacobian(x, *params)``), ``prepare_time`` its cost.
 
     Example
     -------
