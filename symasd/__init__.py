@@ -26,6 +26,11 @@ The pipeline, in dependency order (each module only imports the ones above it):
     memory      work memory kept between calls: kept_memory / release_memory
     display     text pictures of patterns
     demo, cli   the demonstration pipeline; the `symasd` command (argument parsing)
+    solvers     SciPy's root, least_squares, minimize (trust-constr, IPOPT) and
+                solve_ivp with exact sparse derivatives (a subpackage at the end of
+                the chain: it imports api, nothing imports it; ``symasd.solvers``
+                loads it on first use, so ``import symasd`` does not import
+                scipy.optimize and scipy.integrate)
 
 No module imports one below it (tests/test_imports.py fails on any import
 cycle). The graph imports none of its passes: evaluation and sympy_bridge
@@ -40,7 +45,13 @@ from . import (
 from ._version import __version__  # noqa: F401  (symasd.__version__)
 from .api import PreparedHessian, PreparedJacobian, hessian, jacobian
 from .coloring import ColoringResult, color, is_valid_coloring
-from .errors import InputError, KernelsMissingError, SymasdError, TracingError
+from .errors import (
+    InputError,
+    KernelsMissingError,
+    MissingDependencyError,
+    SymasdError,
+    TracingError,
+)
 from .evaluation import evaluate  # noqa: F401  (registers Graph.__call__)
 from .graph import Graph
 from .memory import kept_memory, release_memory
@@ -53,6 +64,7 @@ __all__ = [
     "TracingError",
     "InputError",
     "KernelsMissingError",
+    "MissingDependencyError",
     "Graph",
     "SymArray",
     "trace",
@@ -71,3 +83,12 @@ __all__ = [
     "kept_memory",
     "release_memory",
 ]
+
+
+def __getattr__(name: str):
+    # symasd.solvers on first use (``from symasd import solvers`` imports it anyway)
+    if name == "solvers":
+        import importlib
+
+        return importlib.import_module(".solvers", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

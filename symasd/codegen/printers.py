@@ -29,9 +29,9 @@ Example
 >>> print("\\n".join(lines))
 with np.errstate(all="ignore"):
     t0 = np.sin(x[1:5])
-    t1 = (t0 * x[0:4])
+    t1 = (x[0:4] * t0)
     del t0
-out = _own(t1, batch)
+dest[...] = t1
 """
 
 from __future__ import annotations
