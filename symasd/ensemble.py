@@ -14,6 +14,12 @@ each of its chunks with it. No graph, coloring or prepared object is pickled.
 The workers need symasd installed (the chunk function lives here) but never
 trace or compile.
 
+:func:`solve` maps a solver of :mod:`symasd.solvers` over many starting points
+(or parameter sets) on a ``dask.distributed`` client: each worker prepares
+the problem once (its prepared form, ``RootProblem`` ...), then solves its
+share of the points; results come back in input order, a failing point as
+a result with ``success=False`` and the error in its message.
+
 Dask is an optional dependency: ``pip install "symasd[dask]"``.
 
 Example
@@ -30,6 +36,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import types
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +46,7 @@ from .api import PreparedHessian, PreparedJacobian
 from .codegen import load_module
 from .errors import InputError, MissingDependencyError
 
-__all__ = ["data", "values"]
+__all__ = ["data", "values", "solve"]
 
 _INSTALL = 'pip install "symasd[dask]"'
 # generated modules compiled in this process, by the hash of their source
@@ -45,6 +54,15 @@ _MODULES: dict[str, types.ModuleType] = {}
 _LOCK = threading.Lock()
 # how many modules this process compiled (once each: the tests check it on workers)
 compilations = 0
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError as err:
+        raise MissingDependencyError(f"ensemble.solve needs dask.distributed: {_INSTALL}") \
+            from err
+    return distributed
 
 
 def _dask_array():
@@ -169,3 +187,120 @@ def values(prepared, X, *p):
     """
     _check(prepared)
     return _run(prepared, X, p, "f", tuple(prepared.graph.output_shape))
+
+
+_PROBLEMS = {"root": "RootProblem", "least_squares": "LeastSquaresProblem",
+             "minimize": "MinimizeProblem", "solve_ivp": "IVPProblem"}
+# prepared problems of this process, by the token of their specification: the
+# latest few (a long-lived worker serves many calls of ensemble.solve)
+_PREPARED: OrderedDict[str, object] = OrderedDict()
+_KEEP_PREPARED = 4
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What every worker needs to prepare the problem once: sent to each worker once."""
+
+    token: str
+    solver: str
+    fun: object
+    x0: np.ndarray
+    args: tuple
+    prepare: dict
+
+
+def _prepared(spec: _Spec):
+    problem = _PREPARED.get(spec.token)
+    if problem is None:
+        with _LOCK:
+            problem = _PREPARED.get(spec.token)
+            if problem is None:
+                from . import solvers
+
+                cls = getattr(solvers, _PROBLEMS[spec.solver])
+                problem = cls(spec.fun, spec.x0, args=spec.args, **spec.prepare)
+                _PREPARED[spec.token] = problem
+                while len(_PREPARED) > _KEEP_PREPARED:
+                    _PREPARED.popitem(last=False)
+    return problem
+
+
+def _solve_one(spec: _Spec, x0, args, options: dict):
+    """One point: its result, or a failed result carrying the error (never raises)."""
+    from scipy.optimize import OptimizeResult
+
+    try:
+        problem = _prepared(spec)
+        if spec.solver == "solve_ivp":
+            options = dict(options)
+            return problem.solve(options.pop("t_span"), y0=x0, args=args, **options)
+        return problem.solve(x0=x0, args=args, **options)
+    except Exception as err:  # noqa: BLE001  (one failing point must not fail the batch)
+        return OptimizeResult(x=np.asarray(x0), success=False, status=-1,
+                              message=f"{type(err).__name__}: {err}")
+
+
+def solve(solver: str, fun, x0s, args=(), *, client=None, prepare: dict | None = None,
+          **options) -> list:
+    """Solve one problem per starting point of ``x0s`` with ``symasd.solvers.<solver>``
+    on a ``dask.distributed`` client; the results in input order.
+
+    ``solver``: ``"root"``, ``"least_squares"``, ``"minimize"`` or ``"solve_ivp"``.
+    ``x0s``: the starting points (initial states for ``solve_ivp``), shape
+    ``(K, *x_shape)``. ``args``: a tuple shared by every problem, or a list of
+    ``K`` tuples, one per point (float arrays there are parameters; the other
+    arguments must be the same for all). ``prepare``: keyword arguments of the
+    prepared form (``constraints=`` for ``minimize``, ``kwargs=`` for
+    ``least_squares``); ``options``: those of its ``solve`` (``method``,
+    ``tol``, ``bounds``; ``t_span`` for ``solve_ivp``). ``client``: a
+    ``distributed.Client``; without one, a ``LocalCluster`` with one worker
+    process per core runs for this call.
+
+    Every worker prepares the problem once (at the first point and arguments),
+    then solves its share. A point whose solve fails or raises gives a result
+    with ``success=False`` and the reason in ``message``; the others go on.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from symasd import ensemble
+    >>> def cube_root(x, c):
+    ...     return x ** 3 - c
+    >>> x0s = np.ones((3, 2))
+    >>> args = [(np.array([8.0, 27.0]),), (np.array([1.0, 64.0]),), (np.array([-8.0, 8.0]),)]
+    >>> results = ensemble.solve("root", cube_root, x0s, args)  # doctest: +SKIP
+    >>> [np.round(r.x, 9).tolist() for r in results]            # doctest: +SKIP
+    [[2.0, 3.0], [1.0, 4.0], [-2.0, 2.0]]
+    """
+    if solver not in _PROBLEMS:
+        raise InputError(f"unknown solver {solver!r}; choose one of {', '.join(_PROBLEMS)}")
+    if solver == "solve_ivp" and "t_span" not in options:
+        raise InputError("ensemble.solve('solve_ivp', ...) needs t_span=(t0, t1)")
+    x0s = np.asarray(x0s, dtype=np.float64)
+    if x0s.ndim < 1 or x0s.shape[0] == 0:
+        raise InputError(f"x0s must hold one starting point per problem, shape (K, ...), got "
+                         f"shape {x0s.shape}")
+    k = x0s.shape[0]
+    if isinstance(args, list):
+        if len(args) != k:
+            raise InputError(f"args is a list of {len(args)} argument tuples for {k} starting "
+                             "points; give one per point, or one tuple shared by all")
+        per_point = [tuple(a) if isinstance(a, tuple | list) else (a,) for a in args]
+    else:
+        per_point = [tuple(args) if isinstance(args, tuple) else (args,)] * k
+    distributed = _distributed()
+    spec = _Spec(uuid.uuid4().hex, solver, fun, x0s[0], per_point[0], dict(prepare or {}))
+    own = client is None
+    if own:
+        cluster = distributed.LocalCluster(processes=True, threads_per_worker=1,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    try:
+        shared = client.scatter(spec, broadcast=True)  # once to every worker
+        futures = [client.submit(_solve_one, shared, x0s[i], per_point[i], options,
+                                 pure=False) for i in range(k)]
+        return client.gather(futures)
+    finally:
+        if own:
+            client.close()
+            cluster.close()

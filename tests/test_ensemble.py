@@ -105,3 +105,51 @@ def test_missing_dask_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.array", None)
     with pytest.raises(MissingDependencyError, match=r'pip install "symasd\[dask\]"'):
         ensemble.data(jac, X, np.ones(2))
+
+
+def _square_root(x, c):
+    return x * x - c
+
+
+def test_newton_ensemble_with_failing_points(client):
+    from symasd import solvers
+
+    c = [np.array([4.0, 9.0]), np.array([-1.0, 1.0]), np.array([16.0, 2.0]),
+         np.array([25.0, 36.0])]
+    x0s = np.ones((4, 2))
+    results = ensemble.solve("root", _square_root, x0s, [(ci,) for ci in c], client=client)
+    assert [r.success for r in results] == [True, False, True, True]
+    assert results[1].message  # says why (no real root for c = -1)
+    for r, ci in zip(results, c, strict=True):
+        single = solvers.root(_square_root, np.ones(2), args=(ci,))
+        assert r.success == single.success and r.status == single.status
+        if r.success:
+            np.testing.assert_allclose(r.x, np.sqrt(ci), rtol=1e-10)
+            assert np.array_equal(r.x, single.x)
+    # a point that raises (a changed static argument) fails alone
+    mixed = ensemble.solve("root", _square_root, x0s[:2], [(c[0],), (3,)], client=client)
+    assert mixed[0].success and not mixed[1].success
+    assert "InputError" in mixed[1].message
+
+
+def test_ensemble_solve_bad_input():
+    with pytest.raises(InputError, match="unknown solver"):
+        ensemble.solve("fsolve", _square_root, np.ones((2, 2)))
+    with pytest.raises(InputError, match="one per point"):
+        ensemble.solve("root", _square_root, np.ones((2, 2)), [(np.ones(2),)])
+    with pytest.raises(InputError, match="t_span"):
+        ensemble.solve("solve_ivp", _square_root, np.ones((2, 2)))
+
+
+def _decay(t, y, k):
+    return -k * y
+
+
+def test_solve_ivp_ensemble(client):
+    y0s = np.array([[1.0, 2.0], [3.0, 1.0], [0.5, 0.5]])
+    ks = [(np.array([1.0, 2.0]),), (np.array([0.5, 3.0]),), (np.array([4.0, 1.0]),)]
+    results = ensemble.solve("solve_ivp", _decay, y0s, ks, client=client, t_span=(0.0, 1.0),
+                             rtol=1e-10, atol=1e-12)
+    for r, y0, (k,) in zip(results, y0s, ks, strict=True):
+        assert r.success
+        np.testing.assert_allclose(r.y[:, -1], y0 * np.exp(-k), rtol=1e-7)
