@@ -455,3 +455,24 @@ def test_periodic_constant_outputs_are_tiled():
     X = np.random.default_rng(4).uniform(0, 1, (2, 3, n))
     assert (jac(X[0, 0]).data == coef).all()
     assert (jac._generated.jacobian_data(X) == coef).all()
+
+
+def test_graphs_built_node_by_node_print_by_level():
+    """A SymPy model enters one scalar expression at a time (blocks of one node):
+    the statements follow the graph's depth, not its number of nodes."""
+    import sympy
+
+    from symasd.codegen.schedule import build_program
+
+    y = sympy.symbols("y0:120")
+    k = sympy.symbols("k0:2")
+    exprs = [k[0] * y[i] * y[i + 1] - k[1] * sympy.sin(y[i + 2]) for i in range(118)]
+    g = symasd.from_sympy(exprs, y, params=k)
+    assert g.block_starts.size > 300  # node by node
+    prog = build_program(g, g.outputs)
+    assert prog.n_runs <= 10
+    jac = symasd.jacobian(g, np.zeros(120), engine="numpy")
+    vm = symasd.jacobian(g, np.zeros(120), engine="vm")
+    x, p = np.random.default_rng(5).uniform(-1, 1, 120), np.array([0.7, 1.3])
+    _close(jac(x, p).data, vm(x, p).data)
+    _close(jac._generated.f(x, p), g(x, p))

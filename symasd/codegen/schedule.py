@@ -54,6 +54,8 @@ _MAX_PIECES = 4
 # gathers at least this long are split into interleaved slices where they can be
 # (k strided copies cost less than one indexed gather)
 _INTERLEAVE_MIN = 64
+# runs of a block that average fewer nodes than this are regrouped by level
+_MIN_RUN, _MIN_RUNS = 8, 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +150,25 @@ class Program:
 def _runs(g: Graph, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The live non-leaf nodes ordered into runs: ``(nodes, bounds)``, run ``r``
     being ``nodes[bounds[r]:bounds[r + 1]]`` (ascending ids, one opcode, one level
-    of one block)."""
+    of one block). A graph built node by node (from SymPy, say) has tiny blocks:
+    when the runs would average fewer than ``_MIN_RUN`` nodes, nodes are grouped by
+    level and opcode alone (nodes of one level never depend on each other), so that
+    the statements follow the graph's depth, not its size."""
     op = g.op
     inner = np.flatnonzero(live & (op != _CODE_CONST) & (op != _VAR) & (op != _PARAM))
     if inner.size == 0:
         return inner, np.zeros(1, dtype=_I)
-    block = np.searchsorted(g.block_starts, inner, side="right")
-    # within a block, nodes of one level never depend on each other
-    key = (block.astype(_I) * (int(g.levels.max()) + 1) + g.levels[inner]) * 256 + op[inner]
+    levels = g.levels[inner].astype(_I)
+    width = int(levels.max()) + 1
+    block = np.searchsorted(g.block_starts, inner, side="right").astype(_I)
+    nodes, bounds = _grouped(inner, (block * width + levels) * 256 + op[inner])
+    if bounds.size - 1 > max(_MIN_RUNS, inner.size // _MIN_RUN):
+        nodes, bounds = _grouped(inner, levels * 256 + op[inner])
+    return nodes, bounds
+
+
+def _grouped(inner: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``inner`` ordered by ``key`` (stable), and the bounds of equal keys."""
     if np.any(key[1:] < key[:-1]):
         order = np.argsort(key, kind="stable")
         inner, key = inner[order], key[order]
