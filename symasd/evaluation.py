@@ -21,7 +21,7 @@ from .graph import Graph
 from .ops import Code
 
 __all__ = ["evaluate", "evaluate_flat", "node_values", "inputs", "segments", "leaf_plan",
-           "output_plan"]
+           "output_plan", "periodic_block", "fill_periodic"]
 
 _I = np.int64
 _NO_NODES = np.zeros(0, dtype=_I)
@@ -89,6 +89,49 @@ def output_plan(g: Graph):
     return g.derived("_vm_output_plan", _constant_outputs)
 
 
+def periodic_block(values: np.ndarray, max_period: int = 64,
+                   block_size: int = 16384) -> np.ndarray | None:
+    """When ``values`` is a pattern of at most ``max_period`` entries repeated (the
+    coefficients of a stencil, the constant part of a banded Jacobian), a block of
+    whole periods of about ``block_size`` entries to fill it with
+    (:func:`fill_periodic`); ``None`` otherwise.
+
+    Example
+    -------
+    >>> periodic_block(np.tile([1.0, -2.0, 1.0], 4), block_size=6)
+    array([ 1., -2.,  1.,  1., -2.,  1.])
+    >>> periodic_block(np.arange(8.0)) is None
+    True
+    """
+    n = values.size
+    for period in range(1, min(max_period, n // 2) + 1):
+        if n % period or not np.array_equal(values[period:2 * period], values[:period]):
+            continue
+        rows = values.reshape(-1, period)
+        if np.array_equal(rows, np.broadcast_to(rows[0], rows.shape)):
+            copies = max(1, min(n // period, block_size // period))
+            return np.tile(values[:period], copies)
+    return None
+
+
+def fill_periodic(out: np.ndarray, block: np.ndarray) -> None:
+    """Fill ``out`` (its first axis) with ``block`` repeated: copies of a block that
+    stays in cache, instead of a read of a constant as long as ``out``.
+
+    Example
+    -------
+    >>> out = np.empty(7)
+    >>> fill_periodic(out, np.array([1.0, 2.0]))
+    >>> out
+    array([1., 2., 1., 2., 1., 2., 1.])
+    """
+    size, width = out.shape[0], block.shape[0]
+    whole = size - size % width
+    if whole:
+        out[:whole].reshape((whole // width, width) + out.shape[1:])[...] = block
+    out[whole:] = block[:size - whole]
+
+
 def inputs(g: Graph, x, params) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``params`` checked against the shapes ``g`` was traced with, flat
     float64 (see :mod:`symasd._validation`).
@@ -137,7 +180,12 @@ def evaluate_flat(g: Graph, xflat: np.ndarray, pflat: np.ndarray) -> np.ndarray:
                     pflat, np.empty(g.n_nodes), out)
         return out
     base, positions, nodes = plan
-    out = base.copy()
+    block = g.derived("_vm_output_block", lambda g: periodic_block(base))
+    if block is None:
+        out = base.copy()
+    else:  # a long constant pattern (iter_diff's coefficients): filled from a block
+        out = np.empty_like(base)
+        fill_periodic(out, block)
     if nodes.size:
         _vm.execute(g.op, g.arg0, g.arg1, g.arg2, g.const, leaf_plan(g), nodes, xflat, pflat,
                     np.empty(g.n_nodes), out, positions)

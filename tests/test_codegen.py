@@ -455,6 +455,16 @@ def test_periodic_constant_outputs_are_tiled():
     X = np.random.default_rng(4).uniform(0, 1, (2, 3, n))
     assert (jac(X[0, 0]).data == coef).all()
     assert (jac._generated.jacobian_data(X) == coef).all()
+    # the virtual machine fills its constant outputs the same way
+    assert (symasd.jacobian(iter_diff, np.zeros(n))(X[0, 1]).data == coef).all()
+
+    def banded_plus_square(x):  # a constant band, and one entry that varies
+        return np.concatenate([np.diff(x, 3), [x[0] ** 2]])
+
+    vm = symasd.jacobian(banded_plus_square, np.zeros(n))
+    x = X[1, 2]
+    J = vm(x)
+    assert (J.data[:-1] == coef).all() and J.data[-1] == 2 * x[0]
 
 
 def test_graphs_built_node_by_node_print_by_level():

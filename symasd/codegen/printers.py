@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..errors import MissingRuleError
+from ..evaluation import periodic_block
 from ..ops import Code
 from .constants import ConstantPool
 from .schedule import (
@@ -255,16 +254,10 @@ class ArrayPrinter:
         """``target[...] = a``; constants that repeat with a short period (the
         coefficients of a stencil) are stored without reading a long constant."""
         if isinstance(a, Constant) and step == 1:
-            values = a.values
-            for period in range(1, min(64, values.size // 2) + 1):
-                if values.size % period == 0 and np.array_equal(
-                        values.reshape(-1, period), np.broadcast_to(
-                            values[:period], (values.size // period, period))):
-                    # a block of whole periods (about 128 kB), copied over the target
-                    copies = max(1, min(values.size // period, 16384 // period))
-                    block = self.pool.floats(np.tile(values[:period], copies))
-                    lines.append(f"_tile({target}, {block}[col])")
-                    return
+            block = periodic_block(a.values)
+            if block is not None:  # the generated module's _tile is fill_periodic
+                lines.append(f"_tile({target}, {self.pool.floats(block)}[col])")
+                return
         where = "[...]" if target == "dest" else ""
         lines.append(f"{target}{where} = {self.operand(a, lines, 'part')}")
 
