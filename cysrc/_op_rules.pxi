@@ -6,13 +6,16 @@
 # rules and its partials; tests/test_ops.py checks them on random and special
 # values, and that each switch covers every op of the table that needs it.
 from libc.math cimport (NAN, acos, acosh, asin, asinh, atan, atan2, atanh, cbrt, ceil, cos,
-                        cosh, exp, expm1, fabs, floor, hypot, log, log1p, log2, log10, pow,
-                        rint, sin, sinh, sqrt, tan, tanh)
+                        cosh, erf, erfc, exp, expm1, fabs, floor, hypot, log, log1p, log2, log10,
+                        pow, rint, sin, sinh, sqrt, tan, tanh)
+
+include "_special.pxi"
 
 
 cdef double LN2 = 0.6931471805599453
 cdef double LN10 = 2.302585092994046
 cdef double PI = 3.141592653589793
+cdef double M_2_SQRTPI = 1.1283791670955126  # 2 / sqrt(pi)
 
 
 cdef inline double _sign(double x) noexcept nogil:
@@ -162,6 +165,24 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
         return _sinc(x)
     elif op == OP_NOT:
         return 1.0 if x == 0 else 0.0
+    elif op == OP_ISNAN:
+        return 1.0 if x != x else 0.0
+    elif op == OP_ISFINITE:
+        return 1.0 if x - x == 0 else 0.0
+    elif op == OP_ERF:
+        return erf(x)
+    elif op == OP_ERFC:
+        return erfc(x)
+    elif op == OP_EXPIT:
+        return _expit(x)
+    elif op == OP_LOGIT:
+        return _logit(x)
+    elif op == OP_GAMMALN:
+        return _gammaln(x)
+    elif op == OP_LOG_NDTR:
+        return _log_ndtr(x)
+    elif op == OP_POLYGAMMA:
+        return _polygamma(c, x)
     elif op == OP_ADD:
         return x + y
     elif op == OP_SUB:
@@ -170,6 +191,8 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
         return x * y
     elif op == OP_DIV:
         return x / y
+    elif op == OP_MULZ:
+        return 0.0 if (x == 0 or y == 0) else x * y
     elif op == OP_POW:
         return pow(x, y)
     elif op == OP_ARCTAN2:
@@ -200,6 +223,10 @@ cdef inline double apply_op(uint8_t op, double x, double y, double z,
         return 1.0 if ((x != 0) != (y != 0)) else 0.0
     elif op == OP_LOGADDEXP:
         return _logaddexp(x, y)
+    elif op == OP_XLOGY:
+        return _xlogy(x, y)
+    elif op == OP_XLOG1PY:
+        return _xlog1py(x, y)
     elif op == OP_WHERE:
         return y if x != 0 else z
     return NAN
@@ -237,7 +264,7 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
     elif op == OP_SUB:
         d[0] = 1.0
         d[1] = -1.0
-    elif op == OP_MUL:
+    elif op == OP_MUL or op == OP_MULZ:
         d[0] = y
         d[1] = x
     elif op == OP_NEG:
@@ -321,6 +348,26 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
             d[1] = 1.0 if x > y else 0.0
     elif op == OP_LOGADDEXP:
         _logaddexp_partials(x, y, d)
+    elif op == OP_ERF:
+        d[0] = M_2_SQRTPI * exp(-x * x)
+    elif op == OP_ERFC:
+        d[0] = -M_2_SQRTPI * exp(-x * x)
+    elif op == OP_EXPIT:
+        d[0] = v * _expit(-x)
+    elif op == OP_LOGIT:
+        d[0] = 1.0 / (x * (1.0 - x))
+    elif op == OP_GAMMALN:
+        d[0] = _digamma(x)
+    elif op == OP_LOG_NDTR:
+        d[0] = _log_ndtr_d1(x, v)
+    elif op == OP_POLYGAMMA:
+        d[0] = _polygamma(c + 1.0, x)
+    elif op == OP_XLOGY:
+        d[0] = log(y)
+        d[1] = x / y
+    elif op == OP_XLOG1PY:
+        d[0] = log1p(y)
+        d[1] = x / (1.0 + y)
     elif op == OP_WHERE:
         d[1] = 1.0 if x != 0 else 0.0
         d[2] = 0.0 if x != 0 else 1.0
@@ -337,7 +384,7 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
     h[0] = 0.0
     h[1] = 0.0
     h[2] = 0.0
-    if op == OP_MUL:
+    if op == OP_MUL or op == OP_MULZ:
         h[1] = 1.0
     elif op == OP_SQUARE:
         h[0] = 2.0
@@ -414,6 +461,28 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         h[0] = y * y * q
         h[1] = -x * y * q
         h[2] = x * x * q
+    elif op == OP_ERF:
+        h[0] = -2.0 * x * M_2_SQRTPI * exp(-x * x)
+    elif op == OP_ERFC:
+        h[0] = 2.0 * x * M_2_SQRTPI * exp(-x * x)
+    elif op == OP_EXPIT:
+        h[0] = -v * _expit(-x) * tanh(0.5 * x)  # sigma(-x) - sigma(x) = -tanh(x / 2)
+    elif op == OP_LOGIT:
+        t = 1.0 / (x * (1.0 - x))
+        h[0] = (2.0 * x - 1.0) * t * t
+    elif op == OP_GAMMALN:
+        h[0] = _polygamma(1.0, x)
+    elif op == OP_LOG_NDTR:
+        h[0] = _log_ndtr_d2(x, v)
+    elif op == OP_POLYGAMMA:
+        h[0] = _polygamma(c + 2.0, x)
+    elif op == OP_XLOGY:
+        h[1] = 1.0 / y
+        h[2] = -x / (y * y)
+    elif op == OP_XLOG1PY:
+        t = 1.0 / (1.0 + y)
+        h[1] = t
+        h[2] = -x * t * t
     elif op == OP_LOGADDEXP:
         _logaddexp_partials(x, y, h)
         t = h[0] * h[1]  # p q, the derivative of p = ops' exp(-logaddexp(0, y - x))

@@ -9,7 +9,8 @@ include "_opcodes.pxi"
 
 import numpy as np
 
-from libc.string cimport memcpy
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t
 
 
@@ -269,6 +270,8 @@ cdef class NodeTable:
             return cy or (cx and vx == 1.0)
         if o == OP_MAX or o == OP_MIN:
             return x == y
+        if o == OP_MULZ:
+            return cx or cy  # x * 0 and x * 1
         return False
 
     cdef inline int _classify(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t zero,
@@ -556,3 +559,161 @@ def input_dependent(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
                       or (a0[k] >= 0 and dep[a0[k]] != 0)
                       or (a1[k] >= 0 and dep[a1[k]] != 0)
                       or (a2[k] >= 0 and dep[a2[k]] != 0))
+
+
+cdef extern from "bitset.h":
+    int _popcount64 "symasd_popcount64" (uint64_t w) noexcept nogil
+
+
+def direction_counts(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+                     const ITYPE_t[::1] a2, const double[::1] c, const uint8_t[:, ::1] d1,
+                     const uint8_t[:, ::1] d2, const uint8_t[:, ::1] cross,
+                     const ITYPE_t[::1] input_colors, const ITYPE_t[::1] outputs,
+                     const ITYPE_t[::1] output_colors, ITYPE_t ncolors, int mode,
+                     uint64_t[::1] work):
+    """How many (node, direction) pairs a symbolic sweep differentiates: the size
+    of a compiled derivative, counted before building it.
+
+    ``mode`` 0 (forward sweep): the sum over non-leaf nodes of ``|F_k|``, the
+    colors of the inputs a node depends on through first derivatives that may be
+    nonzero (input ``j`` has color ``input_colors[j]``, -1 none). 1 (reverse
+    sweep): the sum of ``|R_k|``, the colors of the outputs that depend on node
+    ``k`` (output ``i`` has color ``output_colors[i]``). 2 (forward over reverse,
+    one output): the sum of ``|F_k|`` and of ``|G_k|``, the colors of the adjoint of
+    ``k``, which is built from the adjoints of its users and their partials:
+    ``G_a`` gathers ``G_k`` of every user ``k``, and ``F_b`` of the arguments ``b``
+    that the partial of ``k`` by ``a`` depends on (a nonzero second or cross
+    derivative). Nodes that are affine maps of their arguments with constant
+    coefficients, all of whose tangents are constants, are not counted in ``F``
+    (their tangents fold).
+
+    (work)   ``n_nodes * ceil(ncolors / 64)`` words (twice that for mode 2),
+             overwritten
+    Returns the count as an int.
+    """
+    cdef ITYPE_t n = op.shape[0], words = (ncolors + 63) // 64, k, w, t, a, b
+    cdef ITYPE_t total = 0, col
+    cdef uint8_t o
+    cdef uint64_t *F = &work[0] if work.shape[0] else NULL
+    cdef uint64_t *G = F + n * words if mode == 2 else NULL
+    cdef ITYPE_t args[3]
+    cdef uint8_t *live = NULL
+    cdef uint8_t *affine = NULL
+    if work.shape[0] < n * words * (2 if mode == 2 else 1):
+        raise ValueError("direction_counts: work array too small")
+    if words == 0 or n == 0:
+        return 0
+    affine = <uint8_t *>malloc(max(n, 1)) if mode != 1 else NULL
+    if mode != 1 and affine == NULL:
+        raise MemoryError("direction_counts: no memory")
+    with nogil:
+        memset(F, 0, n * words * (2 if mode == 2 else 1) * sizeof(uint64_t))
+        if mode != 1:
+            for k in range(n):
+                o = op[k]
+                affine[k] = 0
+                if o == OP_VAR:
+                    affine[k] = 1
+                    col = input_colors[<ITYPE_t>c[k]]
+                    if col >= 0:
+                        F[k * words + (col >> 6)] |= (<uint64_t>1) << (col & 63)
+                    continue
+                if o == OP_CONST or o == OP_PARAM:
+                    continue
+                args[0] = a0[k]
+                args[1] = a1[k]
+                args[2] = a2[k]
+                for t in range(3):
+                    a = args[t]
+                    if a >= 0 and d1[o, t]:
+                        for w in range(words):
+                            F[k * words + w] |= F[a * words + w]
+                # an affine node (constant coefficients of inputs) has constant
+                # tangents, which fold: it adds no node to the derivative
+                affine[k] = _affine(o, op, args, affine, F, words)
+                if not affine[k]:
+                    for w in range(words):
+                        total += _popcount64(F[k * words + w])
+        if mode == 1:
+            for k in range(outputs.shape[0]):
+                col = output_colors[k]
+                if col >= 0:
+                    F[outputs[k] * words + (col >> 6)] |= (<uint64_t>1) << (col & 63)
+            for k in range(n - 1, -1, -1):
+                o = op[k]
+                for w in range(words):
+                    total += _popcount64(F[k * words + w])
+                if o == OP_VAR or o == OP_CONST or o == OP_PARAM:
+                    continue
+                args[0] = a0[k]
+                args[1] = a1[k]
+                args[2] = a2[k]
+                for t in range(3):
+                    a = args[t]
+                    if a >= 0 and d1[o, t]:
+                        for w in range(words):
+                            F[a * words + w] |= F[k * words + w]
+        elif mode == 2:
+            live = <uint8_t *>malloc(n)
+            if live == NULL:
+                with gil:
+                    raise MemoryError("direction_counts: no memory")
+            memset(live, 0, n)
+            for k in range(outputs.shape[0]):
+                live[outputs[k]] = 1
+            for k in range(n - 1, -1, -1):
+                o = op[k]
+                if not live[k] or o == OP_VAR or o == OP_CONST or o == OP_PARAM:
+                    continue
+                args[0] = a0[k]
+                args[1] = a1[k]
+                args[2] = a2[k]
+                for w in range(words):
+                    total += _popcount64(G[k * words + w])
+                for t in range(3):
+                    a = args[t]
+                    if a < 0 or not d1[o, t]:
+                        continue
+                    live[a] = 1
+                    for w in range(words):
+                        G[a * words + w] |= G[k * words + w]
+                    for b in range(3):
+                        if args[b] < 0 or not d1[o, b]:
+                            continue
+                        if (d2[o, t] if b == t else cross[o, t + b - 1]):
+                            for w in range(words):
+                                G[a * words + w] |= F[args[b] * words + w]
+            free(live)
+    free(affine)
+    return total
+
+
+cdef inline bint _constant_tangent(ITYPE_t a, const uint8_t *affine, const uint64_t *F,
+                                   ITYPE_t words) noexcept nogil:
+    """Whether node ``a``'s tangents are constants: affine, or none at all."""
+    cdef ITYPE_t w
+    if affine[a]:
+        return True
+    for w in range(words):
+        if F[a * words + w]:
+            return False
+    return True
+
+
+cdef inline bint _affine(uint8_t o, const uint8_t[::1] op, const ITYPE_t *args,
+                         const uint8_t *affine, const uint64_t *F,
+                         ITYPE_t words) noexcept nogil:
+    """Whether a node is an affine map of its arguments with constant coefficients
+    and those have constant tangents (sums, differences, negation, products with
+    and divisions by constants)."""
+    if o == OP_ADD or o == OP_SUB:
+        return (_constant_tangent(args[0], affine, F, words)
+                and _constant_tangent(args[1], affine, F, words))
+    if o == OP_NEG:
+        return _constant_tangent(args[0], affine, F, words)
+    if o == OP_MUL:
+        return ((op[args[0]] == OP_CONST and _constant_tangent(args[1], affine, F, words))
+                or (op[args[1]] == OP_CONST and _constant_tangent(args[0], affine, F, words)))
+    if o == OP_DIV:
+        return op[args[1]] == OP_CONST and _constant_tangent(args[0], affine, F, words)
+    return False

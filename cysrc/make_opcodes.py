@@ -1,6 +1,7 @@
 """Write ``cysrc/_opcodes.pxi`` from ``symasd/ops.py``: the kernels' opcode enum
 (``Code``) and the constants the C rules share with the op table (the switch and
-the Maclaurin series of the sinc partials), so that each has one source.
+the Maclaurin series of the sinc partials, the asymptotic series of log_ndtr, the
+Taylor series of digamma about its root), so that each has one source.
 
 Run from anywhere after changing ``Code`` or those constants in ``symasd/ops.py``::
 
@@ -82,8 +83,12 @@ def render(codes, constants=None, polynomials=None) -> str:
 
 def source(ops: types.ModuleType) -> str:
     """The text of ``_opcodes.pxi`` for the op table module ``ops``."""
-    return render(ops.Code, {"SINC_SERIES": ops.SINC_SERIES},
-                  {"sinc_d1_poly": ops.SINC_D1, "sinc_d2_poly": ops.SINC_D2})
+    return render(ops.Code, {"SINC_SERIES": ops.SINC_SERIES,
+                             "LOG_NDTR_ASYMPTOTIC": ops.LOG_NDTR_ASYMPTOTIC,
+                             "LN_SQRT_2PI": ops.LN_SQRT_2PI,
+                             "DIGAMMA_CENTER": ops.DIGAMMA_CENTER},
+                  {"sinc_d1_poly": ops.SINC_D1, "sinc_d2_poly": ops.SINC_D2,
+                   "log_ndtr_q": ops.LOG_NDTR_Q, "digamma_series": ops.DIGAMMA_SERIES})
 
 
 def main(argv: list[str]) -> int:

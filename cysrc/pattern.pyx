@@ -26,7 +26,7 @@ include "_opcodes.pxi"
 
 import numpy as np
 
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
 
@@ -37,6 +37,11 @@ cdef extern from "pattern_memory.h":
     void _ws_free "symasd_ws_free" (void *p) noexcept nogil
     size_t _ws_kept_bytes "symasd_ws_kept_bytes" () noexcept nogil
     void _ws_release "symasd_ws_release" () noexcept nogil
+
+
+cdef extern from "bitset.h":
+    int _popcount64 "symasd_popcount64" (uint64_t w) noexcept nogil
+    int _ctz64 "symasd_ctz64" (uint64_t w) noexcept nogil
 
 
 if _ws_init() != 0:
@@ -447,6 +452,50 @@ cdef struct PairBuffer:
     # emits some duplicate pairs, which the final CSR build removes)
     ITYPE_t *lossy_a
     ITYPE_t *lossy_b
+    # the dense mode: once the pairs would take more memory than an n x n bit
+    # matrix (both triangles, `words` 64-bit words a row), they go into one
+    # instead (dense and near-dense Hessians: the pairs of a sum of squares of
+    # many residuals, each of all inputs, are n^2 per residual)
+    uint64_t *dense
+    uint64_t *tmp       # one row: the bits of a set
+    ITYPE_t n
+    ITYPE_t words
+    ITYPE_t dense_after  # the pair count above which the bit matrix is used (-1: never)
+    ITYPE_t max_pairs    # the pair count the buffer may not exceed (memory available)
+
+
+cdef int _go_dense(PairBuffer *buf) noexcept nogil:
+    """Switch to the bit matrix: allocate it and move the pairs recorded so far."""
+    cdef ITYPE_t i, r, cc
+    buf.dense = <uint64_t *>_ws_alloc(buf.n * buf.words * sizeof(uint64_t))
+    buf.tmp = <uint64_t *>malloc(max(buf.words, 1) * sizeof(uint64_t))
+    if buf.dense == NULL or buf.tmp == NULL:
+        return -1
+    memset(buf.dense, 0, buf.n * buf.words * sizeof(uint64_t))
+    memset(buf.tmp, 0, max(buf.words, 1) * sizeof(uint64_t))
+    for i in range(buf.size):
+        r = buf.rows[i]
+        cc = buf.cols[i]
+        buf.dense[r * buf.words + (cc >> 6)] |= (<uint64_t>1) << (cc & 63)
+        buf.dense[cc * buf.words + (r >> 6)] |= (<uint64_t>1) << (r & 63)
+    buf.size = 0
+    return 0
+
+
+cdef void _dense_rows(PairBuffer *buf, const ITYPE_t *rows, ITYPE_t nr, const ITYPE_t *cols,
+                      ITYPE_t nc) noexcept nogil:
+    """Set ``rows x cols`` in the bit matrix: the bits of ``cols`` ORed into each row."""
+    cdef ITYPE_t i, w, words = buf.words
+    cdef uint64_t *row
+    cdef uint64_t *tmp = buf.tmp
+    for i in range(nc):
+        tmp[cols[i] >> 6] |= (<uint64_t>1) << (cols[i] & 63)
+    for i in range(nr):
+        row = buf.dense + rows[i] * words
+        for w in range(words):
+            row[w] |= tmp[w]
+    for i in range(nc):
+        tmp[cols[i] >> 6] = 0
 
 
 cdef int _buf_reserve(PairBuffer *buf, ITYPE_t extra) noexcept nogil:
@@ -455,6 +504,8 @@ cdef int _buf_reserve(PairBuffer *buf, ITYPE_t extra) noexcept nogil:
     cdef ITYPE_t *nc
     if buf.size + extra <= cap:
         return 0
+    if buf.max_pairs >= 0 and buf.size + extra > buf.max_pairs:
+        return -2  # more than the memory available
     while buf.size + extra > cap:
         cap *= 2
     nr = <ITYPE_t *>_big_grow(buf.rows, buf.size * sizeof(ITYPE_t), cap * sizeof(ITYPE_t))
@@ -519,8 +570,9 @@ cdef int _seen_before(PairBuffer *buf, ITYPE_t a, ITYPE_t b) noexcept nogil:
 
 
 cdef int _emit_product(PairBuffer *buf, SetHdr *A, SetHdr *B) noexcept nogil:
-    """Record the pairs ``A x B`` (upper triangle); each set pair at most once
-    for large products. Returns -1 when out of memory."""
+    """Record the pairs ``A x B`` (upper triangle; both triangles in the bit matrix);
+    each set pair at most once for large products. Returns -1 when out of memory,
+    -2 past ``max_pairs``."""
     if A == NULL or B == NULL:
         return 0
     cdef ITYPE_t na = A.size, nb = B.size, npairs, sa, sb, h, i, j, w, x
@@ -548,8 +600,17 @@ cdef int _emit_product(PairBuffer *buf, SetHdr *A, SetHdr *B) noexcept nogil:
                 return 0
             buf.lossy_a[h] = sa
             buf.lossy_b[h] = sb
-    if _buf_reserve(buf, npairs) != 0:
-        return -1
+    if buf.dense == NULL and buf.dense_after >= 0 and buf.size + npairs > buf.dense_after:
+        if _go_dense(buf) != 0:
+            return -1
+    if buf.dense != NULL:
+        _dense_rows(buf, ea, na, eb, nb)
+        if A != B:
+            _dense_rows(buf, eb, nb, ea, na)
+        return 0
+    w = _buf_reserve(buf, npairs)
+    if w != 0:
+        return w
     w = buf.size
     if A == B:
         for i in range(na):
@@ -611,20 +672,26 @@ cdef inline void _sort_small(ITYPE_t *v, ITYPE_t n) noexcept nogil:
 def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
                     const ITYPE_t[::1] a2, const double[::1] c,
                     const uint8_t[:, ::1] d1, const uint8_t[:, ::1] d2,
-                    const uint8_t[:, ::1] cross, ITYPE_t output, ITYPE_t n_inputs):
+                    const uint8_t[:, ::1] cross, ITYPE_t output, ITYPE_t n_inputs,
+                    ITYPE_t max_pairs=-1, ITYPE_t dense_max_bytes=1 << 28):
     """Hessian sparsity pattern of the scalar node ``output``.
 
     (input)  node arrays, the classification tables of ``symasd.ops`` and the
-             output node id
+             output node id; ``max_pairs`` the most pairs the buffer may hold
+             (-1: no limit), ``dense_max_bytes`` the largest bit matrix to use
     Returns ``(indptr, indices)``: a symmetric ``n_inputs x n_inputs`` CSR
-    pattern with sorted rows.
+    pattern with sorted rows. Raises MemoryError, saying which, when memory runs
+    out or the pairs would pass ``max_pairs``.
 
     A node whose first derivative towards the output is not identically zero
     ("live") contributes ``S_i x S_i`` for every argument ``i`` with a nonzero
     second derivative and ``S_i x S_j`` for every argument pair with a nonzero
-    cross derivative, where ``S`` are first-order index sets.
+    cross derivative, where ``S`` are first-order index sets. The pairs go into
+    a buffer, or, once they would take more memory than an ``n_inputs^2`` bit
+    matrix of at most ``dense_max_bytes``, into that matrix.
     """
     cdef ITYPE_t n = op.shape[0]
+    cdef int err = 0
     _check_size(n)
     cdef ITYPE_t k, a
     cdef ITYPE_t args[3]
@@ -647,6 +714,14 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
     buf.seen_b = <ITYPE_t *>malloc(buf.seen_cap * sizeof(ITYPE_t))
     buf.lossy_a = <ITYPE_t *>malloc((1 << LOSSY_BITS) * sizeof(ITYPE_t))
     buf.lossy_b = <ITYPE_t *>malloc((1 << LOSSY_BITS) * sizeof(ITYPE_t))
+    buf.dense = NULL
+    buf.tmp = NULL
+    buf.n = n_inputs
+    buf.words = (n_inputs + 63) // 64
+    # 16 bytes a pair against n * words * 8 bytes of bit matrix
+    buf.dense_after = (buf.n * buf.words * 8) // 16 if (
+        buf.n * buf.words * 8 <= dense_max_bytes) else -1
+    buf.max_pairs = max_pairs
     cdef ITYPE_t *counts = NULL
     cdef ITYPE_t *fill = NULL
     try:
@@ -701,19 +776,16 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
                     bits = _product_slots(o, args, d2, cross)
                     if bits:
                         for i in range(3):
-                            if args[i] >= 0 and d2[o, i]:
-                                if _emit_product(&buf, sets[args[i]], sets[args[i]]) != 0:
-                                    oom = True
-                        if args[0] >= 0 and args[1] >= 0 and cross[o, 0]:
-                            if _emit_product(&buf, sets[args[0]], sets[args[1]]) != 0:
-                                oom = True
-                        if args[0] >= 0 and args[2] >= 0 and cross[o, 1]:
-                            if _emit_product(&buf, sets[args[0]], sets[args[2]]) != 0:
-                                oom = True
-                        if args[1] >= 0 and args[2] >= 0 and cross[o, 2]:
-                            if _emit_product(&buf, sets[args[1]], sets[args[2]]) != 0:
-                                oom = True
-                        if oom:
+                            if args[i] >= 0 and d2[o, i] and err == 0:
+                                err = _emit_product(&buf, sets[args[i]], sets[args[i]])
+                        if args[0] >= 0 and args[1] >= 0 and cross[o, 0] and err == 0:
+                            err = _emit_product(&buf, sets[args[0]], sets[args[1]])
+                        if args[0] >= 0 and args[2] >= 0 and cross[o, 1] and err == 0:
+                            err = _emit_product(&buf, sets[args[0]], sets[args[2]])
+                        if args[1] >= 0 and args[2] >= 0 and cross[o, 2] and err == 0:
+                            err = _emit_product(&buf, sets[args[1]], sets[args[2]])
+                        if err != 0:
+                            oom = True
                             break
                 reads = uses[k] > 0
                 if reads:
@@ -727,6 +799,10 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
                         if uses[a] == 0:
                             _release(&sl, sets[a])
                             sets[a] = NULL
+        if err == -2:
+            raise MemoryError(f"the Hessian pattern's pairs would need more than "
+                              f"{16 * max_pairs / 2**30:.1f} GB, more than this machine has "
+                              "available")
         if oom:
             raise MemoryError("not enough memory for the Hessian pattern")
         _release_all(&sl, sets, n)
@@ -734,8 +810,10 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
         free(buf.seen_b)
         buf.seen_a = NULL
         buf.seen_b = NULL
-        # symmetric CSR from the upper-triangle pairs: count, fill, sort, dedupe
         indptr = np.zeros(n_inputs + 1, dtype=np.int64)
+        if buf.dense != NULL:
+            return indptr, _dense_csr(&buf, indptr)
+        # symmetric CSR from the upper-triangle pairs: count, fill, sort, dedupe
         counts = <ITYPE_t *>_ws_alloc((n_inputs + 1) * sizeof(ITYPE_t))
         fill = <ITYPE_t *>_ws_alloc(max(2 * buf.size, 1) * sizeof(ITYPE_t))
         if counts == NULL or fill == NULL:
@@ -753,8 +831,36 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
         free(buf.seen_b)
         free(buf.lossy_a)
         free(buf.lossy_b)
+        _ws_free(buf.dense)
+        free(buf.tmp)
         _ws_free(counts)
         _ws_free(fill)
+
+
+cdef object _dense_csr(PairBuffer *buf, ITYPE_t[::1] indptr):
+    """The CSR pattern of the bit matrix (rows are sorted by construction)."""
+    cdef ITYPE_t r, w, k, total = 0, words = buf.words
+    cdef uint64_t bits
+    cdef const uint64_t *row
+    with nogil:
+        for r in range(buf.n):
+            row = buf.dense + r * words
+            for w in range(words):
+                total += _popcount64(row[w])
+            indptr[r + 1] = total
+    indices = np.empty(total, dtype=np.int64)
+    cdef ITYPE_t[::1] out = indices
+    with nogil:
+        k = 0
+        for r in range(buf.n):
+            row = buf.dense + r * words
+            for w in range(words):
+                bits = row[w]
+                while bits:
+                    out[k] = w * 64 + _ctz64(bits)
+                    k += 1
+                    bits &= bits - 1
+    return indices
 
 
 cdef object _symmetric_csr(PairBuffer *buf, ITYPE_t n, ITYPE_t *counts, ITYPE_t *fill,

@@ -19,13 +19,14 @@ then only evaluates:
   the same code that :meth:`~PreparedJacobian.to_source` and
   :meth:`~PreparedJacobian.export` give, to run without symasd.
 
-The engines agree wherever the derivative is finite. They differ at a
-*selection* (``where``, ``maximum``, ``minimum``) whose untaken branch has an
-infinite or NaN derivative: the tape never reads that branch, while the
-compiled derivative multiplies it by 0 and gives NaN, as JAX does
-(``np.where(x > 0, np.sqrt(x), 0)`` at ``x = 0``: tape 0, vm NaN). Keep the
-untaken branch finite (``np.sqrt(np.where(x > 0, x, 1))``) for the same
-result on both.
+The engines agree wherever the function is differentiable, at *selections*
+(``where``, ``maximum``, ``minimum``, ``clip``) too: both give the derivative of
+the branch taken, and the NaN or infinite derivative of a branch not taken
+never reaches the result (``np.where(x > 0, np.sqrt(x), 0)`` at ``x = 0``: 0 on
+both). The tape never reads that branch; the compiled derivative selects
+tangents and adjoints with ``where`` nodes instead of multiplying by 0/1
+partials, and multiplies below a selection with a strong zero (``0 * inf`` is
+0; see :mod:`symasd.compiler`).
 
 Arrays after ``x`` are **parameters**: traced as inputs that are not
 differentiated, and passed again at every call, so one preparation serves
@@ -40,15 +41,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _validation as validation
+from ._system import available_memory
+from .arguments import Arguments
 from .codegen import BACKENDS, ModuleSpec, load_module, module_source, write_atomically
 from .coloring import ColoringResult
 from .compiler import CompiledDerivative
+from .costs import compile_cost
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
 from .evaluation import evaluate_flat
 from .graph import Graph
-from .modes import HESSIAN, JACOBIAN, Candidate, HessianMode, Mode
+from .modes import HESSIAN, JACOBIAN, REVERSE_COST, Candidate, HessianMode, Mode
 from .sparsity import hessian_sparsity, jacobian_sparsity
 from .tracing import trace
 
@@ -89,14 +93,20 @@ def _array_module(engine: str):
     return cupy
 
 
-def _trace(f, x0, p0) -> Graph:
+def _trace(f, x0, p0, local: bool) -> tuple[Graph, Arguments | None]:
+    """The graph of ``f``, and how a call's arguments after ``x`` split into its
+    parameters and static data (``None``: all are parameters)."""
     if isinstance(f, Graph):
         if p0:
             raise InputError("parameters are fixed by the Graph; pass them at call time")
-        return f
+        if local and not f.local:
+            raise InputError("local=True needs a local graph: pass the function itself, or "
+                             "a graph traced with symasd.trace(f, x0, local=True)")
+        return f, None
     if not callable(f):
         raise InputError(f"f must be a function or a symasd.Graph, got {type(f).__name__}")
-    return trace(f, x0, *p0)
+    arguments = Arguments.of(p0)
+    return trace(f, x0, *p0, local=local), arguments if arguments.has_static else None
 
 
 class _Prepared:
@@ -111,9 +121,11 @@ class _Prepared:
     _template: CSRTemplate
 
     def __init__(self, graph: Graph, sparsity, chosen: Candidate, engine: str,
-                 compiled: CompiledDerivative | None, name: str = "f"):
+                 compiled: CompiledDerivative | None, arguments: Arguments | None = None,
+                 name: str = "f"):
         self.graph = graph
         self.name = name
+        self._arguments = arguments
         self.sparsity = sparsity
         self.coloring = chosen.coloring
         self._mode: Mode = chosen.mode
@@ -190,6 +202,7 @@ class _Prepared:
         out = fn(xf.reshape(self.graph.input_shape), *params)
         return out if self._xp is np else self._xp.asnumpy(out)
 
+
     @property
     def ncolors(self) -> int:
         """Number of compressed products per evaluation (JVPs, VJPs or HVPs)."""
@@ -243,6 +256,8 @@ class PreparedJacobian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self._generated is not None:
             return self._matrix(self._generated_data(self._generated.jacobian_data, x, params))
         if self.engine == "tape":
@@ -252,6 +267,8 @@ class PreparedJacobian(_Prepared):
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self._generated is not None:
             out = self._generated_data(self._generated._all, x, params)
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
@@ -279,6 +296,8 @@ class PreparedHessian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self._generated is not None:
             return self._matrix(self._generated_data(self._generated.hessian_data, x, params))
         if self.engine == "tape":
@@ -288,6 +307,8 @@ class PreparedHessian(_Prepared):
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
         if self._generated is not None:
             out = self._generated_data(self._generated._all, x, params)
             n = self.compiled.n_gradient
@@ -307,34 +328,64 @@ class PreparedHessian(_Prepared):
 
 
 def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
+    """The colored candidates of ``mode``; for ``"auto"`` the one-sided ones, except
+    one that cannot win (a row coloring needs at least as many colors as the
+    densest column has nonzeros, and the other way round: colorings of a million
+    rows take seconds), and a bicoloring where both sides are pushed up by dense
+    rows and columns, which is what it is for (an arrow matrix)."""
     if mode != "auto":
         return [Candidate.of(JACOBIAN[mode], P, order)]
-    cands = [Candidate.of(JACOBIAN[name], P, order) for name in ("forward", "reverse")]
-    if min(c.coloring.ncolors for c in cands) > _BIDIRECTIONAL_ABOVE:
+    row_nnz, col_nnz = np.diff(P.indptr), np.bincount(P.indices, minlength=P.shape[1])
+    bound = {"forward": int(row_nnz.max(initial=0)),
+             "reverse": REVERSE_COST * int(col_nnz.max(initial=0))}
+    cands: list[Candidate] = []
+    for name in sorted(bound, key=bound.get):
+        if not cands or bound[name] < _COMPILE_SLACK * min(c.cost for c in cands):
+            cands.append(Candidate.of(JACOBIAN[name], P, order))
+    colors = {c.mode.name: c.coloring.ncolors for c in cands}
+    dense_rows = colors.get("forward", bound["forward"]) > 2 * np.median(row_nnz) if \
+        row_nnz.size else False
+    dense_cols = colors.get("reverse", col_nnz.max(initial=0)) > 2 * np.median(col_nnz) if \
+        col_nnz.size else False
+    if min(colors.values()) > _BIDIRECTIONAL_ABOVE and dense_rows and dense_cols:
         cands.append(Candidate.of(JACOBIAN["bidirectional"], P, order))
     return cands
 
 
-def _resolve_engine(engine: str, g: Graph, mode: Mode | None) -> str:
-    if engine != "auto":
+def _resolve_engine(engine: str, g: Graph, chosen: Candidate) -> str:
+    """``engine``, with ``"auto"`` settled by the estimated cost of compiling
+    (:mod:`symasd.costs`); a compilation that would need more memory than is
+    available is refused before it starts."""
+    if engine == "tape":
         return engine
-    if mode is not None and mode.too_large_to_compile(g):
-        return "tape"
-    return "vm"
+    cost = compile_cost(g, chosen.mode, chosen.coloring)
+    if engine == "auto":
+        return "vm" if cost.compiles else "tape"
+    available = available_memory()
+    if available is not None and cost.bytes > available:
+        raise InputError(
+            f"compiling this {chosen.mode.name} derivative would need about "
+            f"{cost.bytes / 2**30:.1f} GB ({cost.directions} directions through "
+            f"{g.n_nodes} nodes), more than the {available / 2**30:.1f} GB available; use "
+            "engine='tape' (numeric sweeps in bounded memory) or engine='auto'")
+    return engine
 
 
 def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
-             engine: str = "auto") -> PreparedJacobian:
+             engine: str = "auto", local: bool = False) -> PreparedJacobian:
     """Prepare the sparse Jacobian of ``f(x, *p)``.
 
     Parameters
     ----------
     f : function or Graph
-        NumPy code ``f(x, *p)``; arrays after ``x`` are parameters (traced,
-        not differentiated, passed again at call time).
-    x0, *p0 : arrays
-        Shapes of the input and parameters (float64). The pattern is global:
-        it holds for every ``x``.
+        NumPy code ``f(x, *p)``. Float arrays after ``x`` are parameters
+        (traced, not differentiated, passed again at call time with any
+        values); Python numbers and integer or boolean arrays there are static
+        data (SciPy-style ``args``: sizes, index arrays), part of the graph and
+        checked to be the same at every call (:mod:`symasd.arguments`).
+    x0, *p0 :
+        The input (float64; its shape is traced) and the arguments after it.
+        The pattern is global: it holds for every ``x``.
     mode : str
         ``"forward"`` (column coloring, JVPs), ``"reverse"`` (row coloring,
         VJPs), ``"bidirectional"`` (both), ``"dense"`` (one JVP per column),
@@ -348,16 +399,24 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         ``"vm"`` (compiled derivative DAG on the virtual machine), ``"tape"``
         (numeric sweeps, no compilation), ``"numpy"`` / ``"cupy"`` (the
         compiled DAG as generated vectorized NumPy / CuPy code, the code
-        :meth:`PreparedJacobian.export` writes) or ``"auto"``: ``"vm"``, except
-        dense mode on very large graphs (``"tape"``). Measured on two cores
+        :meth:`PreparedJacobian.export` writes) or ``"auto"``: ``"vm"``, unless
+        compiling would not pay (:mod:`symasd.costs` estimates it first: dense
+        and near-dense derivatives, very large ones), then ``"tape"``. A
+        compiled engine is refused before it starts if it would need more
+        memory than the machine has available. Measured on two cores
         (``benchmarks/compare.py``, ``docs/benchmarks.md``), the virtual
         machine is the fastest engine for one point at a time: generated NumPy
         code takes 1.0-2.5x its time per call (a fixed ~10 us of Python per
         call, then NumPy's loops), so ``"auto"`` does not pick it. Generated
         code wins where NumPy's array operations do: derivatives that are
-        mostly a repeated constant at large n (iter_diff at n = 10^6: 0.2x the
+        mostly a repeated constant at large n (iter_diff at n = 10^6: 0.5x the
         VM's time), batches of points (the exported module's
         ``jacobian_data(X)``, about 0.6x a single call per point) and GPUs.
+    local : bool
+        Trace at ``x0`` with branches resolved by value (``np.where``,
+        ``maximum``, comparisons, Python ``if``: see :func:`symasd.trace`):
+        the pattern holds at ``x0`` and the derivative is valid only where the
+        same branches are taken.
 
     Example
     -------
@@ -372,36 +431,33 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     _check_choice(engine, ENGINES, "engine")
     if engine == "cupy":
         _array_module(engine)
-    g = _trace(f, x0, p0)
+    g, arguments = _trace(f, x0, p0, local)
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
-    engine = _resolve_engine(engine, g, best.mode)
+    engine = _resolve_engine(engine, g, best)
     if engine == "tape":
-        return PreparedJacobian(g, P, best, "tape", None, _name_of(f))
-    if best.mode.too_large_to_compile(g):
-        raise InputError("dense mode on this graph is too large to compile; use "
-                         "engine='tape' or a sparse mode")
+        return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
     limit = _COMPILE_SLACK * best.cost
-    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked if c.cost <= limit]
+    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
+                if c is best or (c.cost <= limit and compile_cost(g, c.mode, c.coloring).compiles)]
     chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
-    return PreparedJacobian(g, P, chosen, engine, dag, _name_of(f))
+    return PreparedJacobian(g, P, chosen, engine, dag, arguments, _name_of(f))
 
 
-def _hessian_candidates(P, mode: HessianMode | None, order, tape: bool) -> list[Candidate]:
+def _hessian_candidates(star: Candidate, P, mode: HessianMode | None,
+                        order) -> list[Candidate]:
+    """The tape's candidates: ``star`` (the given mode's, or star, already colored)
+    and, for ``mode="auto"``, an acyclic coloring if it needs fewer colors."""
     if mode is not None:
-        return [Candidate.of(mode, P, order)]
-    star = Candidate.of(HESSIAN["star"], P, order)
-    if tape:
-        acyclic = Candidate.of(HESSIAN["acyclic"], P, order)
-        if acyclic.coloring.ncolors < star.coloring.ncolors:
-            return [star, acyclic]
-    return [star]
+        return [star]
+    acyclic = Candidate.of(HESSIAN["acyclic"], P, order)
+    return [star, acyclic] if acyclic.coloring.ncolors < star.coloring.ncolors else [star]
 
 
 def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
-            engine: str = "auto") -> PreparedHessian:
+            engine: str = "auto", local: bool = False) -> PreparedHessian:
     """Prepare the sparse Hessian of a scalar-valued ``f(x, *p)``.
 
     ``mode`` is ``"star"`` (star coloring, direct recovery), ``"acyclic"``
@@ -426,12 +482,14 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     _check_choice(engine, ENGINES, "engine")
     if engine == "cupy":
         _array_module(engine)
-    g = _trace(f, x0, p0)
+    g, arguments = _trace(f, x0, p0, local)
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
-    # the engine is settled before coloring: the tape also weighs acyclic colorings
-    tape = _resolve_engine(engine, g, chosen_mode) == "tape"
-    best = min(_hessian_candidates(P, chosen_mode, order, tape), key=lambda c: c.cost)
-    if tape:
-        return PreparedHessian(g, P, best, "tape", None, _name_of(f))
-    return PreparedHessian(g, P, best, engine, best.mode.compile(g, best.coloring), _name_of(f))
+    first = Candidate.of(chosen_mode or HESSIAN["star"], P, order)
+    if _resolve_engine(engine, g, first) == "tape":
+        # the tape also weighs an acyclic coloring: every color is one HVP per call
+        best = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
+        return PreparedHessian(g, P, best, "tape", None, arguments, _name_of(f))
+    engine = _resolve_engine(engine, g, first)
+    return PreparedHessian(g, P, first, engine, first.mode.compile(g, first.coloring),
+                           arguments, _name_of(f))

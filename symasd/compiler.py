@@ -12,6 +12,17 @@ Sweeps are vectorized by **level** (the longest distance from a leaf): all
 nodes of one level and one opcode are differentiated by one call of their
 partial rule, so the Python work grows with the graph's depth, not its size.
 
+Selections (``where``, ``maximum``, ``minimum``: ``Op.select``) pass on the
+tangent or adjoint of the argument they select (``where`` nodes), never a 0/1
+partial times both, and below a selection the reverse sweep multiplies a
+partial that may not be finite by its adjoint with a strong zero (``MULZ``:
+``0 * inf`` is 0): a branch not taken has a zero adjoint and may have NaN or
+infinite partials (``q / h`` at ``h = 0``), and these never reach the
+derivative, as in the numeric sweeps. ``MULZ(P, A)`` differs from ``P * A`` only
+where one factor is 0 and the other is not finite, and its own sweeps multiply
+with ``MULZ`` again (``MULZ(A, dP) + MULZ(P, dA)``), so a zero adjoint on the
+branch taken keeps its second-order terms (``P dA`` for a finite ``P``).
+
 The result of a compilation is a graph whose outputs are the function values
 followed by the nonzeros of the Jacobian (or gradient and Hessian) in CSR
 order: decompression is folded into the output indexing (for substitution,
@@ -35,7 +46,7 @@ from .coloring import (
 )
 from .errors import InputError
 from .graph import Builder, Graph
-from .ops import OPS, Code
+from .ops import OPS, SINGULAR_CODES, Code
 
 __all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
            "forward_tangents", "reverse_adjoints", "substitute"]
@@ -59,12 +70,15 @@ class CompiledDerivative:
 
 # Opcodes as plain ints where arrays are compared with them: NumPy compares an
 # array with an IntEnum member several times slower than with an int.
-_VAR = int(Code.VAR)
+_VAR, _PARAM, _CONST, _MULZ = int(Code.VAR), int(Code.PARAM), int(Code.CONST), int(Code.MULZ)
 # by opcode: the op-table row and the arguments whose first derivative may be
 # nonzero (the only ones a sweep propagates through)
 _ROW = {int(code): row for code, row in OPS.items()}
 _LIVE = {int(code): tuple(i for i in range(row.arity) if row.d1[i])
          for code, row in OPS.items()}
+# the selections (Op.select): their tangents and adjoints are selected, not multiplied
+_SELECTS = frozenset(int(code) for code, row in OPS.items() if row.select is not None)
+_SINGULAR = frozenset(int(code) for code in SINGULAR_CODES)
 
 
 def _groups(g: Graph, roots: np.ndarray | None = None):
@@ -95,6 +109,29 @@ def _partials(b: Builder, g: Graph, code: int, K: np.ndarray):
     row = _ROW[code]
     args = [a[K] for a in (g.arg0, g.arg1, g.arg2)[: row.arity]]
     return row.rule("partials", "symbolic sweep")(b, *args, K, g.const[K])
+
+
+def _selection(b: Builder, g: Graph, code: int, K: np.ndarray):
+    """``(cond, i, j, invalid)`` of the selection nodes ``K`` (see ``Op.select``)."""
+    row = _ROW[code]
+    args = [a[K] for a in (g.arg0, g.arg1, g.arg2)[: row.arity]]
+    return row.select(b, *args, K, g.const[K])
+
+
+def _select_tangents(b: Builder, g: Graph, code: int, K: np.ndarray, Ta, nz) -> np.ndarray:
+    """Tangents of the selection nodes ``K``: the selected argument's tangent
+    (``where(cond, T_i, T_j)``), never a 0/1 partial times the other's, which is
+    NaN where that one is infinite or NaN (a branch not taken)."""
+    cond, i, j, invalid = _selection(b, g, code, K)
+    live = _LIVE[code]
+    ti, tj = Ta[live.index(i)], Ta[live.index(j)]
+    r, c = np.nonzero(nz[live.index(i)] | nz[live.index(j)])
+    picked = b.where(cond[r], ti[r, c], tj[r, c])
+    if invalid is not None:
+        picked = b.binary(Code.MUL, picked, _nan_or_one(b, invalid)[r])
+    out = np.full(ti.shape, b.zero, dtype=_I)
+    out[r, c] = picked
+    return out
 
 
 def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
@@ -137,12 +174,15 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
             K = K[active]
             Ta = [t[active] for t in Ta]
             nz = [m[active] for m in nz]
+        if code in _SELECTS:
+            T[K] = _select_tangents(b, g, code, K, Ta, nz)
+            continue
         P = _partials(b, g, code, K)
         acc = None
         for i, t, m in zip(live, Ta, nz, strict=True):
             r, c = np.nonzero(m)
             contrib = np.full(t.shape, zero, dtype=_I)
-            contrib[r, c] = b.binary(Code.MUL, P[i][r], t[r, c])
+            contrib[r, c] = _products(b, code, P[i][r], t[r, c])
             if acc is None:
                 acc = contrib
             else:  # add only where both terms are nonzero; elsewhere take the other
@@ -194,6 +234,7 @@ def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
             m = lev == level
             buckets[level].append((targets[m], cols[m], values[m]))
 
+    guarded = _branch_cone(g)
     seeded = row_colors >= 0
     outs = g.outputs[seeded]
     push(outs, row_colors[seeded].astype(_I), np.full(outs.size, b.one, dtype=_I))
@@ -243,15 +284,86 @@ def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
             # K is sorted: the partials are built once per distinct node
             new = np.ones(K.size, dtype=bool)
             np.not_equal(K[1:], K[:-1], out=new[1:])
-            if new.all():
+            inv = None if new.all() else np.cumsum(new) - 1
+            if code in _SELECTS:
+                for arg, adjoint in _select_adjoints(b, g, code, K, new, inv, A):
+                    push(arg_arrays[arg][K], C, adjoint)
+                continue
+            if inv is None:
                 P = _partials(b, g, code, K)
             else:
-                inv = np.cumsum(new) - 1
                 P = [None if p is None else p[inv]
                      for p in _partials(b, g, code, K[new])]
+            guard = guarded[K]
             for i in live:
-                push(arg_arrays[i][K], C, b.binary(Code.MUL, P[i], A))
+                push(arg_arrays[i][K], C, _products(b, code, P[i], A, guard))
     return result
+
+
+def _branch_cone(g: Graph) -> np.ndarray:
+    """Whether each node of ``g`` is a branch of a selection or something a branch
+    depends on: the nodes whose adjoint a selection may set to zero, there
+    where that branch is not taken."""
+    cone = np.zeros(g.n_nodes, dtype=np.uint8)
+    arg_arrays = (g.arg0, g.arg1, g.arg2)
+    branches = [arg_arrays[i][g.op == code] for code in _SELECTS for i in _LIVE[code]]
+    roots = np.concatenate(branches) if branches else np.zeros(0, dtype=_I)
+    if roots.size:
+        _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, np.ascontiguousarray(roots), cone)
+    return cone.view(bool)
+
+
+def _products(b: Builder, code: int, P: np.ndarray, A: np.ndarray,
+              guard: np.ndarray | None = None) -> np.ndarray:
+    """The sweep terms ``P * A`` (partials times tangents or adjoints) of nodes
+    with opcode ``code``: strong-zero products (``MULZ``: 0 where a factor is 0,
+    even if the other is infinite or NaN) for a ``MULZ`` node, whose strong zero
+    its derivatives keep, for an op whose partials may be infinite at finite
+    arguments (``SINGULAR_CODES``: the tangent of ``sqrt(x @ x)`` at ``x = 0`` is
+    ``inf * 0``), and where ``guard`` marks a node of a branch cone whose partial
+    may not be finite. A branch that a selection does not take
+    has a zero adjoint and may have infinite or NaN partials (``q / h`` at
+    ``h = 0``, ``sqrt(x)`` at ``x < 0``), and ``0 * inf`` is NaN: the numeric
+    sweeps scale only nonzero adjoints by such a partial, and this is the same
+    rule. Partials that are inputs, parameters or finite constants need no
+    guard."""
+    if code == _MULZ:
+        return b.binary(Code.MULZ, P, A)
+    terms = b.binary(Code.MUL, P, A)
+    singular = code in _SINGULAR
+    if not singular and (guard is None or not guard.any()):
+        return terms
+    op, _, _, _, c = b.arrays()
+    kind = op[P]
+    safe = (kind == _VAR) | (kind == _PARAM) | ((kind == _CONST) & np.isfinite(c[P]))
+    m = ~safe if singular else guard & ~safe
+    if m.any():
+        terms[m] = b.binary(Code.MULZ, P[m], A[m])
+    return terms
+
+
+def _select_adjoints(b: Builder, g: Graph, code: int, K: np.ndarray, new: np.ndarray,
+                     inv: np.ndarray | None, A: np.ndarray):
+    """``(argument, adjoint contributions)`` of the selection nodes ``K`` (sorted,
+    ``new`` marks the first of each, ``inv`` maps back) with adjoints ``A``: the
+    adjoint goes to the selected argument only (``where(cond, A, 0)``)."""
+    cond, i, j, invalid = _selection(b, g, code, K if inv is None else K[new])
+    if inv is not None:
+        cond = cond[inv]
+        invalid = None if invalid is None else invalid[inv]
+    zero = np.full(A.size, b.zero, dtype=_I)
+    scale = None if invalid is None else _nan_or_one(b, invalid)
+    for arg, taken in ((i, b.where(cond, A, zero)), (j, b.where(cond, zero, A))):
+        if scale is not None:
+            taken = b.binary(Code.MUL, taken, scale)
+        yield arg, taken
+
+
+def _nan_or_one(b: Builder, invalid: np.ndarray) -> np.ndarray:
+    """NaN where ``invalid`` is nonzero, else 1: the factor that makes a selection's
+    tangent or adjoint NaN where its derivative is (a maximum of a NaN). A product,
+    not a ``where``, so that the derivatives of the term are NaN there too."""
+    return b.where(invalid, b.const_like(invalid, np.nan), b.const_like(invalid, 1.0))
 
 
 def substitute(b: Builder, B_flat: np.ndarray, program, nnz: int) -> np.ndarray:

@@ -42,5 +42,6 @@ class CommandError(SymasdError, ValueError):
 
 
 class MissingDependencyError(SymasdError, ImportError):
-    """An optional feature needs a package that is not installed; the message names
-    the command that installs it (``pip install "symasd[dask]"``, say)."""
+    """An optional feature needs a package that is not installed (IPOPT through
+    cyipopt for ``minimize(method="ipopt")``, Dask for ensembles); the message
+    names the install command."""

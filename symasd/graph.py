@@ -33,7 +33,7 @@ from typing import TypeVar
 import numpy as np
 
 from . import _dag
-from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, Code
+from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, PAYLOAD_CODES, Code
 
 T = TypeVar("T")
 
@@ -130,7 +130,7 @@ class Builder:
             rule = OPS[code]
             args = [self._values[a[start:stop]] for a in (a0, a1, a2)[: rule.arity]]
             with np.errstate(all="ignore"):
-                if code == Code.POWC:
+                if code in PAYLOAD_CODES:
                     val = rule.numpy(args[0], c[start:stop])
                 else:
                     val = rule.numpy(*args)
@@ -171,7 +171,7 @@ class Builder:
 
     def _fold(self, code: Code, *vals, c=None) -> np.ndarray:
         with np.errstate(all="ignore"):
-            if code == Code.POWC:
+            if code in PAYLOAD_CODES:
                 res = OPS[code].numpy(vals[0], c)
             else:
                 res = OPS[code].numpy(*vals)
@@ -225,6 +225,22 @@ class Builder:
                 todo &= ~m
         if todo.any():
             out[todo] = self._intern(Code.POWC, a[todo], c=np.ascontiguousarray(p[todo]))
+        return out
+
+    def unary_payload(self, code: Code, a: np.ndarray, c) -> np.ndarray:
+        """Ids of ``code(a)`` for an op whose node constant is an argument (``c``,
+        scalar or per element; ``polygamma``'s order), folded where ``a`` is constant."""
+        a = np.asarray(a, dtype=_I)
+        c = np.broadcast_to(np.asarray(c, dtype=np.float64), a.shape)
+        out = np.empty_like(a)
+        if a.size == 0:
+            return out
+        is_c, va = self._const_info(a)
+        if is_c.any():
+            out[is_c] = self._fold(code, va[is_c], c=c[is_c])
+        todo = ~is_c
+        if todo.any():
+            out[todo] = self._intern(code, a[todo], c=np.ascontiguousarray(c[todo]))
         return out
 
     def binary(self, code: Code, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -291,6 +307,11 @@ class Builder:
             op = self.arrays()[0]
             if (op[a] == _MUL).any() and (op[b] == _MUL).any():
                 self._factor_constants(a, b, todo, take)
+        elif code == Code.MULZ and any_const:
+            # 0 is a strong zero here: x * 0 is 0 for every x
+            take((ca & (va == 0)) | (cb & (vb == 0)), self.zero)
+            take(ca & (va == 1), lambda m: b[m])
+            take(cb & (vb == 1), lambda m: a[m])
         elif code == Code.DIV and any_const:
             take(ca & (va == 0), self.zero)
             take(cb & (vb == 1), lambda m: a[m])

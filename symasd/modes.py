@@ -47,14 +47,11 @@ from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, s
 __all__ = ["Mode", "JacobianMode", "HessianMode", "Candidate", "Tape", "JACOBIAN", "HESSIAN",
            "ForwardMode", "ReverseMode", "BidirectionalMode", "DenseJacobianMode",
            "StarMode", "AcyclicMode", "ColumnHessianMode", "DenseHessianMode",
-           "REVERSE_COST", "DENSE_SYMBOLIC_LIMIT"]
+           "REVERSE_COST"]
 
 #: A reverse sweep costs about this many forward sweeps (it also needs a
 #: forward pass for the values and accumulates adjoints).
 REVERSE_COST = 1.5
-#: Above this many (nodes x directions), a dense symbolic sweep would not fit
-#: comfortably in memory; dense mode then runs on the tape.
-DENSE_SYMBOLIC_LIMIT = 20_000_000
 
 
 def _plural(count: int, noun: str) -> str:
@@ -160,10 +157,6 @@ class Mode(ABC):
         """Products per evaluation, in units of one forward sweep."""
         return float(coloring.ncolors)
 
-    def too_large_to_compile(self, graph: Graph) -> bool:
-        """Whether the symbolic sweeps of this mode would not fit in memory."""
-        return False
-
     @abstractmethod
     def compile(self, graph: Graph, coloring: ColoringResult) -> CompiledDerivative:
         """The derivative DAG of ``graph`` by symbolic sweeps seeded by ``coloring``."""
@@ -200,13 +193,11 @@ class ForwardMode(JacobianMode):
 
 class _Dense:
     """The dense modes: every input its own color, whatever the order; their
-    symbolic sweeps carry ``n_inputs`` directions per node."""
+    symbolic sweeps carry ``n_inputs`` directions per node (``engine="auto"``
+    compiles them only when that is small: :mod:`symasd.costs`)."""
 
     def color(self, pattern: PatternLike, order="largest_first") -> ColoringResult:
         return _identity_coloring(pattern)
-
-    def too_large_to_compile(self, graph: Graph) -> bool:
-        return graph.n_nodes * graph.n_inputs > DENSE_SYMBOLIC_LIMIT
 
 
 class DenseJacobianMode(_Dense, ForwardMode):

@@ -31,16 +31,22 @@ comparisons forward no index set, linear ops add no Hessian entries and
 Leaves are ``CONST`` (value in ``const``), ``VAR`` (input index in ``const``)
 and ``PARAM`` (parameter index in ``const``: traced, never differentiated).
 ``POWC`` is ``x ** c`` with the exponent ``c`` stored in ``const``; ``WHERE``
-is the only ternary op (``where(cond, a, b)``).
+is the only ternary op (``where(cond, a, b)``). ``MULZ`` is a product in which 0
+is a *strong zero* (``0 * inf`` and ``0 * nan`` are 0): no NumPy code traces to
+it; the symbolic reverse sweep builds it where an adjoint may be the zero of a
+branch not taken (see ``Op.select``), and the sweeps over a ``MULZ`` node
+multiply with ``MULZ`` again, so that the zero stays strong in its derivatives.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+import scipy.special as special
 import sympy as sp
 from sympy.codegen.numpy_nodes import logaddexp as sp_logaddexp
 
@@ -87,6 +93,15 @@ class Code(IntEnum):
     POWC = 38
     NOT = 39
     SINC = 40
+    ISNAN = 41
+    ISFINITE = 42
+    ERF = 43
+    ERFC = 44
+    EXPIT = 45
+    LOGIT = 46
+    GAMMALN = 47
+    LOG_NDTR = 48
+    POLYGAMMA = 49
     # binary
     ADD = 50
     SUB = 51
@@ -107,6 +122,9 @@ class Code(IntEnum):
     OR = 66
     XOR = 67
     LOGADDEXP = 68
+    MULZ = 69
+    XLOGY = 70
+    XLOG1PY = 71
     # ternary
     WHERE = 80
 
@@ -117,6 +135,8 @@ N_CODES = 96
 # arrays, the output id array and the constant payload array, and returns one
 # id array per argument (``None`` where the derivative is identically zero).
 PartialsRule = Callable[..., list]
+# A selection rule (Op.select) receives the same and returns (cond, i, j, invalid).
+SelectRule = Callable[..., tuple]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +150,20 @@ class Op:
     SymPy functions that :func:`symasd.from_sympy` reads as this op;
     ``from_sympy_args`` maps their SymPy arguments to the op's where the two
     differ (SymPy's ``sinc(w)`` is ``np.sinc(w / pi)``), else ``None``.
+
+    ``select``: for a *selection*, an op whose value is one of its arguments
+    (``where``, ``maximum``, ``minimum``; the C rules' ``_is_selection``), a
+    rule ``(b, *args, out, c) -> (cond, i, j, invalid)``: the value is argument
+    ``i`` where ``cond`` is nonzero and argument ``j`` elsewhere, and
+    ``invalid`` (``None`` if never) marks where the derivative is NaN. The
+    symbolic sweeps take the tangent or adjoint of the argument selected
+    instead of multiplying by the 0/1 partials, so that the NaN or infinite
+    derivative of a branch not taken never reaches the result (``0 * inf`` is
+    NaN), as the numeric sweeps never read that branch.
+
+    ``payload``: the node's ``const`` is an argument of the op, passed last to
+    its NumPy and SymPy rules (``POLYGAMMA``'s order ``n``; ``POWC``'s exponent,
+    whose SymPy form the bridge writes).
     """
 
     code: Code
@@ -144,6 +178,8 @@ class Op:
     sympy: Callable | None = None
     from_sympy: tuple[type, ...] = ()
     from_sympy_args: Callable[..., tuple] | None = None
+    select: SelectRule | None = None
+    payload: bool = False
 
     @property
     def is_leaf(self) -> bool:
@@ -325,6 +361,89 @@ def _p_sinc(b, a, out, c):
     return [b.where(small, series, closed)]
 
 
+def _p_erf(b, a, out, c):
+    return [b.binary(Code.MUL, b.const_like(a, 2.0 / np.sqrt(np.pi)),
+                     b.unary(Code.EXP, b.unary(Code.NEG, b.unary(Code.SQUARE, a))))]
+
+
+def _p_erfc(b, a, out, c):
+    return [b.binary(Code.MUL, b.const_like(a, -2.0 / np.sqrt(np.pi)),
+                     b.unary(Code.EXP, b.unary(Code.NEG, b.unary(Code.SQUARE, a))))]
+
+
+def _p_expit(b, a, out, c):
+    """``expit(x) expit(-x)``, not ``out (1 - out)``, which cancels for large ``x``."""
+    return [b.binary(Code.MUL, out, b.unary(Code.EXPIT, b.unary(Code.NEG, a)))]
+
+
+def _p_logit(b, a, out, c):
+    return [b.unary(Code.RECIPROCAL, b.binary(Code.MUL, a, b.binary(Code.SUB, b.const_like(
+        a, 1.0), a)))]
+
+
+def _p_gammaln(b, a, out, c):
+    return [b.unary_payload(Code.POLYGAMMA, a, 0.0)]
+
+
+def _p_polygamma(b, a, out, c):
+    return [b.unary_payload(Code.POLYGAMMA, a, np.asarray(c) + 1.0)]
+
+
+# log_ndtr(x) = log(Phi(x)) below LOG_NDTR_ASYMPTOTIC by its asymptotic series:
+# Phi(x) = phi(x) S(u) / (-x) with u = 1 / x^2 and S(u) = 1 + u Q(u), Q(u) = sum_k
+# (-1)^k (2k-1)!! u^(k-1) (k = 1..20; at x = -10 the first term left out is 1e-17
+# of S). The partials follow: d/dx log_ndtr = -x / S there and phi / Phi above
+# (no cancellation either side); the C rules read the same numbers from
+# cysrc/_opcodes.pxi (cysrc/make_opcodes.py writes them).
+LOG_NDTR_ASYMPTOTIC = -10.0
+LOG_NDTR_Q = tuple(float((-1) ** k * math.prod(range(1, 2 * k, 2))) for k in range(1, 21))
+LN_SQRT_2PI = 0.9189385332046728
+
+
+def _p_log_ndtr(b, a, out, c):
+    """``phi(x) / Phi(x) = exp(-x^2 / 2 - log(sqrt(2 pi)) - log_ndtr(x))``, and
+    ``-x / S(1 / x^2)`` below ``LOG_NDTR_ASYMPTOTIC``, where the exponent would be
+    a difference of two large numbers. Each form reads ``x`` only where it is
+    used (a safe constant elsewhere), so its own derivatives stay finite."""
+    tail = b.binary(Code.LT, a, b.const_like(a, LOG_NDTR_ASYMPTOTIC))
+    xt = b.where(tail, a, b.const_like(a, LOG_NDTR_ASYMPTOTIC))
+    u = b.unary(Code.RECIPROCAL, b.unary(Code.SQUARE, xt))
+    S = b.binary(Code.ADD, b.const_like(a, 1.0), b.binary(Code.MUL, u, _horner(b, u,
+                                                                             LOG_NDTR_Q)))
+    asymptotic = b.binary(Code.DIV, b.unary(Code.NEG, xt), S)
+    zero = b.const_like(a, 0.0)
+    xd = b.where(tail, zero, a)
+    vd = b.where(tail, zero, out)
+    exponent = b.binary(Code.SUB, b.binary(Code.MUL, b.const_like(a, -0.5),
+                                           b.unary(Code.SQUARE, xd)),
+                        b.binary(Code.ADD, vd, b.const_like(a, LN_SQRT_2PI)))
+    return [b.where(tail, asymptotic, b.unary(Code.EXP, exponent))]
+
+
+# digamma on [1, 2] by its Taylor series about (the double nearest) its root
+# DIGAMMA_CENTER, where the recurrence would cancel: psi(x) = sum_k
+# DIGAMMA_SERIES[k] (x - DIGAMMA_CENTER)^k, the coefficients psi^(k)(center) / k!
+# computed with mpmath at 60 digits (tests/test_special.py recomputes them); the
+# terms fall by about 0.37 over [1, 2], so 43 of them reach rounding. The C rule
+# reads them from cysrc/_opcodes.pxi.
+DIGAMMA_CENTER = 1.4616321449683622
+DIGAMMA_SERIES = (
+    -9.241265521729427e-17, 0.9676722454476212, -0.4427631689835922, 0.2584997609556511,
+    -0.16394270544240658, 0.10782405069126241, -0.07219956125645474, 0.04880428816414313,
+    -0.033161126474847376, 0.022597648232218118, -0.01542476590494897, 0.010538791616612184,
+    -0.007204534386356875, 0.004926781395729858, -0.0033698016554393312, 0.00230512632673493,
+    -0.001576936771430199, 0.0010788252019162978, -0.000738070938996006, 0.0005049532658346027,
+    -0.0003454680251063082, 0.00023635601564027086, -0.00016170622091974827,
+    0.00011063372768747428, -7.569179582195078e-05, 5.17857579522209e-05,
+    -3.543007094765967e-05, 2.4240066118601362e-05, -1.6584242271854165e-05,
+    1.1346384584663872e-05, -7.76281766846211e-06, 5.3110609208898746e-06,
+    -3.6336507898010536e-06, 2.4860227331295433e-06, -1.7008538854332646e-06,
+    1.163667536354887e-06, -7.96142543124199e-07, 5.446941930669458e-07,
+    -3.726616128343832e-07, 2.549626552021561e-07, -1.7443695117727793e-07,
+    1.1934394829830275e-07, -8.165115189488431e-08,
+)
+
+
 def _p_add(b, x, y, out, c):
     return [b.const_like(x, 1.0), b.const_like(y, 1.0)]
 
@@ -375,6 +494,15 @@ def _p_logaddexp(b, x, y, out, c):
                                                          b.unary(Code.NEG, d))))]
 
 
+def _p_xlogy(b, x, y, out, c):
+    return [b.unary(Code.LOG, y), b.binary(Code.DIV, x, y)]
+
+
+def _p_xlog1py(b, x, y, out, c):
+    return [b.unary(Code.LOG1P, y), b.binary(Code.DIV, x, b.binary(Code.ADD, b.const_like(
+        y, 1.0), y))]
+
+
 def _nan_where_nan(b, out, partials):
     """``partials`` with NaN where ``out`` is NaN: a maximum or minimum of a NaN has
     NaN partials (``np.maximum`` propagates NaN, so ``out != out`` tests both
@@ -392,6 +520,14 @@ def _p_min(b, x, y, out, c):
     return _nan_where_nan(b, out, [b.binary(Code.LE, x, y), b.binary(Code.GT, x, y)])
 
 
+def _s_max(b, x, y, out, c):
+    return b.binary(Code.GE, x, y), 0, 1, b.binary(Code.NE, out, out)
+
+
+def _s_min(b, x, y, out, c):
+    return b.binary(Code.LE, x, y), 0, 1, b.binary(Code.NE, out, out)
+
+
 def _p_zero2(b, x, y, out, c):
     return [None, None]
 
@@ -402,8 +538,23 @@ def _p_where(b, cond, x, y, out, c):
     return [None, b.where(cond, one, zero), b.where(cond, zero, one)]
 
 
+def _s_where(b, cond, x, y, out, c):
+    return cond, 1, 2, None
+
+
+def _polygamma(x, n):
+    return special.polygamma(np.asarray(n, dtype=np.int64), x)
+
+
 def _np_sign(x):
     return np.sign(x)
+
+
+def _np_mulz(a, b):
+    """``a * b``, but 0 where either factor is 0, even if the other is infinite or NaN:
+    ``np.where((a == 0) | (b == 0), 0.0, a * b)``."""
+    with np.errstate(invalid="ignore"):
+        return np.where((a == 0) | (b == 0), 0.0, np.multiply(a, b))
 
 
 def _np_where(c, a, b):
@@ -487,10 +638,32 @@ _ROWS: list[Op] = [
        traced=(np.rint,), sympy=sp.Function("rint")),
     # traced from np.power with a constant exponent; its SymPy form needs that
     # exponent (the node's constant), so the bridge writes it
-    Op(Code.POWC, "power_const", 1, _powc, _p_powc, (_T,), (_T,)),
+    Op(Code.POWC, "power_const", 1, _powc, _p_powc, (_T,), (_T,), payload=True),
     Op(Code.SINC, "sinc", 1, np.sinc, _p_sinc, (_T,), (_T,),
        traced=(np.sinc,), sympy=lambda a: sp.sinc(sp.pi * a), from_sympy=(sp.sinc,),
        from_sympy_args=lambda w: (w / sp.pi,)),
+    Op(Code.ISNAN, "isnan", 1, _bool(np.isnan), _p_zero1, (_F,), (_F,),
+       traced=(np.isnan,), sympy=lambda a: sp.Piecewise((1, sp.Eq(a, sp.nan)), (0, True))),
+    Op(Code.ISFINITE, "isfinite", 1, _bool(np.isfinite), _p_zero1, (_F,), (_F,),
+       traced=(np.isfinite,), sympy=lambda a: sp.Piecewise((1, sp.Abs(a) < sp.oo), (0, True))),
+    # scipy.special ufuncs (the NumPy rules are SciPy's, a runtime dependency)
+    Op(Code.ERF, "erf", 1, special.erf, _p_erf, (_T,), (_T,),
+       traced=(special.erf,), sympy=sp.erf, from_sympy=(sp.erf,)),
+    Op(Code.ERFC, "erfc", 1, special.erfc, _p_erfc, (_T,), (_T,),
+       traced=(special.erfc,), sympy=sp.erfc, from_sympy=(sp.erfc,)),
+    Op(Code.EXPIT, "expit", 1, special.expit, _p_expit, (_T,), (_T,),
+       traced=(special.expit,), sympy=lambda a: 1 / (1 + sp.exp(-a))),
+    Op(Code.LOGIT, "logit", 1, special.logit, _p_logit, (_T,), (_T,),
+       traced=(special.logit,), sympy=lambda a: sp.log(a / (1 - a))),
+    Op(Code.GAMMALN, "gammaln", 1, special.gammaln, _p_gammaln, (_T,), (_T,),
+       traced=(special.gammaln,), sympy=lambda a: sp.log(sp.Abs(sp.gamma(a)))),
+    Op(Code.LOG_NDTR, "log_ndtr", 1, special.log_ndtr, _p_log_ndtr, (_T,), (_T,),
+       traced=(special.log_ndtr,),
+       sympy=lambda a: sp.log((1 + sp.erf(a / sp.sqrt(2))) / 2)),
+    # polygamma(n, x) with the order n in the node's constant (digamma: n = 0);
+    # traced from scipy.special.psi/digamma and polygamma by tracing.py's rules
+    Op(Code.POLYGAMMA, "polygamma", 1, _polygamma, _p_polygamma, (_T,), (_T,),
+       sympy=lambda a, n: sp.polygamma(int(n), a), payload=True),
     Op(Code.NOT, "logical_not", 1, _bool(np.logical_not), _p_zero1, (_F,), (_F,),
        sympy=lambda a: sp.Piecewise((1, sp.Eq(a, 0)), (0, True))),
     # binary: cross = (cross derivative nonzero,)
@@ -509,9 +682,9 @@ _ROWS: list[Op] = [
     Op(Code.HYPOT, "hypot", 2, np.hypot, _p_hypot, (_T, _T), (_T, _T), (_T,),
        traced=(np.hypot,), sympy=lambda a, b: sp.sqrt(a**2 + b**2)),
     Op(Code.MAX, "maximum", 2, np.maximum, _p_max, (_T, _T), (_F, _F), (_F,),
-       traced=(np.maximum,), sympy=sp.Max, from_sympy=(sp.Max,)),
+       traced=(np.maximum,), sympy=sp.Max, from_sympy=(sp.Max,), select=_s_max),
     Op(Code.MIN, "minimum", 2, np.minimum, _p_min, (_T, _T), (_F, _F), (_F,),
-       traced=(np.minimum,), sympy=sp.Min, from_sympy=(sp.Min,)),
+       traced=(np.minimum,), sympy=sp.Min, from_sympy=(sp.Min,), select=_s_min),
     Op(Code.LT, "less", 2, _bool(np.less), _p_zero2, (_F, _F), (_F, _F), (_F,),
        traced=(np.less,), sympy=_sympy_rel(sp.StrictLessThan),
        from_sympy=(sp.StrictLessThan,)),
@@ -530,6 +703,16 @@ _ROWS: list[Op] = [
     Op(Code.LOGADDEXP, "logaddexp", 2, np.logaddexp, _p_logaddexp, (_T, _T), (_T, _T), (_T,),
        traced=(np.logaddexp,), sympy=lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
        from_sympy=(sp_logaddexp,)),
+    Op(Code.XLOGY, "xlogy", 2, special.xlogy, _p_xlogy, (_T, _T), (_F, _T), (_T,),
+       traced=(special.xlogy,), sympy=lambda a, b: sp.Piecewise((0, sp.Eq(a, 0)),
+                                                                (a * sp.log(b), True))),
+    Op(Code.XLOG1PY, "xlog1py", 2, special.xlog1py, _p_xlog1py, (_T, _T), (_F, _T), (_T,),
+       traced=(special.xlog1py,), sympy=lambda a, b: sp.Piecewise((0, sp.Eq(a, 0)),
+                                                                  (a * sp.log(1 + b), True))),
+    # built by the compiler only (never traced): the product of a partial and an
+    # adjoint in a branch that a selection may not take (compiler._guard)
+    Op(Code.MULZ, "multiply_strong_zero", 2, _np_mulz, _p_mul, (_T, _T), (_F, _F), (_T,),
+       sympy=lambda a, b: sp.Piecewise((0, sp.Eq(a, 0) | sp.Eq(b, 0)), (a * b, True))),
     # the logical ops are traced by tracing.py's rules (truth of a float argument first)
     Op(Code.AND, "logical_and", 2, _bool(np.logical_and), _p_zero2, (_F, _F), (_F, _F),
        (_F,), sympy=_sympy_logical(sp.And)),
@@ -539,7 +722,8 @@ _ROWS: list[Op] = [
        (_F,), sympy=_sympy_logical(sp.Xor)),
     # ternary: cross pairs are (cond, a), (cond, b), (a, b)
     Op(Code.WHERE, "where", 3, _np_where, _p_where, (_F, _T, _T), (_F, _F, _F), (_F, _F, _F),
-       sympy=lambda cond, a, b: sp.Piecewise((a, sp.Ne(cond, 0)), (b, True))),
+       sympy=lambda cond, a, b: sp.Piecewise((a, sp.Ne(cond, 0)), (b, True)),
+       select=_s_where),
 ]
 
 OPS: dict[Code, Op] = {row.code: row for row in _ROWS}
@@ -547,12 +731,26 @@ _BY_NAME: dict[str, Op] = {row.name: row for row in _ROWS}
 
 #: Opcodes whose value is 0.0 or 1.0 (a comparison or logical result).
 BOOLEAN_CODES = frozenset(
-    {Code.LT, Code.LE, Code.GT, Code.GE, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR, Code.NOT}
+    {Code.LT, Code.LE, Code.GT, Code.GE, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR, Code.NOT,
+     Code.ISNAN, Code.ISFINITE}
 )
+#: Ops whose partials may be infinite or NaN at finite arguments (a pole or a branch
+#: point: sqrt and log at 0, a division by 0, arcsin at 1, hypot and arctan2 at the
+#: origin, x ** c with c < 2 at 0). The symbolic sweeps multiply their partials
+#: with the strong-zero product (``MULZ``), so that a zero tangent or adjoint keeps
+#: them out (``sqrt(x @ x)`` at ``x = 0``), as the numeric sweeps do.
+SINGULAR_CODES = frozenset(
+    {Code.SQRT, Code.CBRT, Code.LOG, Code.LOG1P, Code.LOG2, Code.LOG10, Code.TAN,
+     Code.ARCSIN, Code.ARCCOS, Code.ARCCOSH, Code.ARCTANH, Code.RECIPROCAL, Code.POWC,
+     Code.DIV, Code.POW, Code.ARCTAN2, Code.HYPOT, Code.LOGIT, Code.GAMMALN, Code.POLYGAMMA,
+     Code.XLOGY, Code.XLOG1PY}
+)
+#: Ops whose node constant is an argument (``Op.payload``): ``POWC``, ``POLYGAMMA``.
+PAYLOAD_CODES = frozenset(row.code for row in _ROWS if row.payload)
 #: Binary opcodes that are symmetric in their two arguments (canonical order a <= b).
 COMMUTATIVE_CODES = frozenset(
     {Code.ADD, Code.MUL, Code.MAX, Code.MIN, Code.EQ, Code.NE, Code.AND, Code.OR, Code.XOR,
-     Code.HYPOT, Code.LOGADDEXP}
+     Code.HYPOT, Code.LOGADDEXP, Code.MULZ}
 )
 
 

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from . import _dag, _pattern
 from . import _validation as validation
+from ._system import available_memory
 from .errors import InputError
 from .graph import Graph
 from .ops import classification_tables
@@ -156,7 +157,11 @@ def _hessian_kernel(g: Graph) -> sp.csr_array:
         raise InputError(f"the Hessian needs a scalar-valued function, but f has output shape "
                          f"{g.output_shape}; sum the outputs or take a weighted sum "
                          "(w @ f(x)) first")
+    # the pair buffer may use at most half the memory available (then a clear
+    # MemoryError, before the system runs out)
+    available = available_memory()
+    max_pairs = -1 if available is None else available // 32
     indptr, indices = _pattern.hessian_pattern(g.op, g.arg0, g.arg1, g.arg2, g.const, _D1, _D2,
-                                               _CROSS, int(g.outputs[0]), g.n_inputs)
+                                               _CROSS, int(g.outputs[0]), g.n_inputs, max_pairs)
     data = np.ones(indices.shape[0], dtype=bool)
     return sp.csr_array((data, indices, indptr), shape=(g.n_inputs, g.n_inputs))

@@ -176,6 +176,8 @@ def graph_to_sympy(g: Graph, symbols: Sequence | None = None) -> list:
         else:
             row = OPS[code]
             args = (exprs[g.arg0[k]], exprs[g.arg1[k]], exprs[g.arg2[k]])[: row.arity]
+            if row.payload:
+                args = (*args, c)
             e = row.rule("sympy", "to_sympy")(*args)
         exprs[k] = e
     return [exprs[i] for i in g.outputs]

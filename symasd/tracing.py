@@ -16,12 +16,16 @@ with a message that names the function and says what to do instead.
 from __future__ import annotations
 
 import string
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse
+import scipy.special
 
 from . import _validation as validation
+from .arguments import Arguments
 from .errors import InputError, TracingError
 from .graph import Builder, Graph
 from .ops import BOOLEAN_CODES, OPS, Code
@@ -33,8 +37,18 @@ _I = np.int64
 _BRANCH_MESSAGE = (
     "the truth value of a symbolic array is unknown while tracing (Python `if`, `while`, "
     "`and`/`or` or `bool()` on a value that depends on x). Write the choice with "
-    "np.where(condition, a, b) (or np.maximum / np.minimum / np.clip), or trace with "
-    "local=True to resolve branches at the tracing point."
+    "np.where(condition, a, b) (or np.maximum / np.minimum / np.clip), or pass "
+    "local=True (symasd.jacobian(f, x0, local=True), and so hessian, trace and the sparsity "
+    "functions) to resolve branches at x0: the result then holds where the same branches "
+    "are taken."
+)
+_NUMBER_MESSAGE = (
+    "a traced value cannot become a Python number: float(), int(), the math module "
+    "(math.sin) and storing into an element of a plain float array (out = np.zeros(n); "
+    "out[0] = ...) need a number, but this value depends on x (or a parameter) and is "
+    "symbolic while tracing. Use NumPy functions (np.sin, not math.sin), and build "
+    "outputs with np.zeros_like(x) (or np.zeros_like(x, shape=...)), np.stack or "
+    "np.concatenate."
 )
 _CONVERT_MESSAGE = (
     "a symbolic array cannot be converted to a plain NumPy array or number. If you are "
@@ -42,6 +56,51 @@ _CONVERT_MESSAGE = (
     "np.zeros_like(x) (or np.zeros_like(x, shape=...)) instead so that it can hold "
     "symbolic values."
 )
+
+
+_SEE_DOCS = "; docs/tracing.md lists what is supported and how to write the rest"
+# what to write instead of an unsupported function (the messages name it)
+_ADVICE: dict[Any, str] = {}
+
+
+def ufunc_name(ufunc) -> str:
+    """A ufunc's name with the module users reach it from: ``numpy.sin``,
+    ``scipy.special.erf`` (ufuncs carry no module of their own).
+
+    Example
+    -------
+    >>> import numpy as np, scipy.special
+    >>> ufunc_name(np.sin), ufunc_name(scipy.special.erf)
+    ('numpy.sin', 'scipy.special.erf')
+    """
+    name = ufunc.__name__
+    if getattr(np, name, None) is ufunc:
+        return f"numpy.{name}"
+    if getattr(scipy.special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return f"the ufunc {name}"
+
+
+def register(function, handler: Callable, advice: str | None = None) -> None:
+    """Trace ``function`` (a NumPy function dispatched by ``__array_function__``, or
+    a ufunc) by ``handler``; with ``handler=None``, only record ``advice`` (what to
+    write instead) for its error message. For rule modules such as
+    :mod:`symasd.functions`, which import this one.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> register(np.percentile, None, "; for a fixed rank: np.sort(x)[k]")
+    >>> symasd.trace(lambda x: np.percentile(x, 50).reshape(1), np.ones(3))
+    Traceback (most recent call last):
+    ...
+    symasd.errors.TracingError: numpy.percentile is not ... tracing; for a fixed rank: np.sort(x)[k]
+    """
+    if handler is not None:
+        table = _UFUNCS if isinstance(function, np.ufunc) else _FUNCTIONS
+        table[function] = handler
+    if advice is not None:
+        _ADVICE.setdefault(function, advice)
 
 
 def _arithmetic(ufunc, code: Code, reflected: bool = False):
@@ -63,6 +122,8 @@ def _arithmetic(ufunc, code: Code, reflected: bool = False):
             ids = other._ids.ravel()
         elif isinstance(other, float | int) and not isinstance(other, bool):
             ids = b.const_like(self._ids.ravel(), float(other))
+        elif code == Code.MUL and scipy.sparse.issparse(other):
+            return _sparse_multiply(other, self, reflected)
         else:
             return ufunc(other, self) if reflected else ufunc(self, other)
         mine = self._ids.ravel()
@@ -144,7 +205,7 @@ class SymArray:
         raise TracingError(_BRANCH_MESSAGE)
 
     def __float__(self):
-        raise TracingError(_CONVERT_MESSAGE)
+        raise TracingError(_NUMBER_MESSAGE)
 
     __int__ = __float__
     __complex__ = __float__
@@ -154,11 +215,21 @@ class SymArray:
                            "must be plain integers or integer NumPy arrays")
 
     def __array__(self, dtype=None, copy=None):
-        # An object array of 0-d symbolic scalars lets ``np.array([a, b])`` build
-        # an array from symbolic pieces; converting it to float still fails in
-        # ``__float__`` with a message that explains ``np.zeros_like``.
+        # An object array of 0-d symbolic scalars: ``np.array([a, b])`` of symbolic
+        # pieces builds one (tracing stacks it, _object_ids), and NumPy's object
+        # loops run on it elementwise (``+`` by the operators, ``np.sin`` by the
+        # ``sin`` method below), so that ``x = np.asarray(x)`` in a traced
+        # function still traces, one element at a time. Converting to float fails
+        # with a message that explains np.zeros_like.
         if dtype is not None and np.dtype(dtype) != object:
             raise TracingError(_CONVERT_MESSAGE)
+        if _caller_code() in _HAND_BACK:
+            # scipy.sparse's ``A @ x`` gives the product back (NotImplemented, so that
+            # Python calls ``x.__rmatmul__(A)``) when ``np.asanyarray(x)`` is a 0-d
+            # object array: it is, for that caller only
+            out = np.empty((), dtype=object)
+            out[()] = self
+            return out
         out = np.empty(self.shape, dtype=object)
         for index in np.ndindex(self.shape):
             out[index] = SymArray(self._ids[index], self._b, self._bool)
@@ -239,6 +310,45 @@ class SymArray:
 
     def any(self, axis=None, keepdims=False):
         return _logical_reduce(Code.OR, self, axis, keepdims)
+
+    # these dispatch to the rules of symasd.functions (registered there)
+    def var(self, *args, **kw):
+        return np.var(self, *args, **kw)
+
+    def std(self, *args, **kw):
+        return np.std(self, *args, **kw)
+
+    def diagonal(self, *args, **kw):
+        return np.diagonal(self, *args, **kw)
+
+    def trace(self, *args, **kw):
+        return np.trace(self, *args, **kw)
+
+    def sort(self, axis=-1, kind=None, order=None):
+        """In place, as ``ndarray.sort`` (views of this array see the sorted values)."""
+        self._ids[...] = np.sort(self, axis=axis, kind=kind, order=order)._ids
+
+    def argmax(self, *args, **kw):
+        return np.argmax(self, *args, **kw)
+
+    def argmin(self, *args, **kw):
+        return np.argmin(self, *args, **kw)
+
+    def argsort(self, *args, **kw):
+        return np.argsort(self, *args, **kw)
+
+    def conj(self):
+        return self.copy()
+
+    conjugate = conj
+
+    @property
+    def real(self) -> SymArray:
+        return self
+
+    @property
+    def imag(self) -> SymArray:
+        return np.zeros_like(self)
 
     def all(self, axis=None, keepdims=False):
         return _logical_reduce(Code.AND, self, axis, keepdims)
@@ -338,16 +448,16 @@ class SymArray:
         if method == "reduce":
             return _ufunc_reduce(ufunc, *inputs, **kwargs)
         if method != "__call__":
-            raise TracingError(f"numpy.{ufunc.__name__}.{method} is not supported by symasd "
+            raise TracingError(f"{ufunc_name(ufunc)}.{method} is not supported by symasd "
                                "tracing")
         bad = set(kwargs) - {"dtype", "casting", "order", "subok"}
         if bad or kwargs.get("dtype") not in (None, float, np.float64):
-            raise TracingError(f"numpy.{ufunc.__name__} with keyword arguments "
+            raise TracingError(f"{ufunc_name(ufunc)} with keyword arguments "
                                f"{sorted(kwargs)} is not supported by symasd tracing")
         rule = _UFUNCS.get(ufunc)
         if rule is None:
-            raise TracingError(f"numpy.{ufunc.__name__} is not supported by symasd tracing; "
-                               "see docs/tracing.md for the supported operations")
+            raise TracingError(f"{ufunc_name(ufunc)} is not supported by symasd tracing"
+                               f"{_ADVICE.get(ufunc, _SEE_DOCS)}")
         result = rule(builder, *inputs)
         if out is not None:
             target = out[0] if isinstance(out, tuple) else out
@@ -361,8 +471,8 @@ class SymArray:
         handler = _FUNCTIONS.get(func)
         if handler is None:
             name = getattr(func, "__module__", "numpy") + "." + func.__name__
-            raise TracingError(f"{name} is not supported by symasd tracing; see "
-                               "docs/tracing.md for the supported functions")
+            raise TracingError(f"{name} is not supported by symasd tracing"
+                               f"{_ADVICE.get(func, _SEE_DOCS)}")
         return handler(*args, **kwargs)
 
 
@@ -400,16 +510,42 @@ def _flatten_args(values):
             yield v
 
 
+def _hand_back_codes() -> frozenset:
+    """The code of scipy.sparse's matrix product dispatch (see ``SymArray.__array__``),
+    where SciPy has it (a private name: nothing if it moved)."""
+    try:
+        from scipy.sparse._base import _spbase
+    except ImportError:  # pragma: no cover - SciPy reorganized
+        return frozenset()
+    dispatch = getattr(_spbase, "_matmul_dispatch", None)
+    return frozenset({dispatch.__code__}) if dispatch is not None else frozenset()
+
+
+_HAND_BACK = _hand_back_codes()
+
+
+def _caller_code():
+    """The code of the Python function that asked for ``SymArray.__array__`` (two
+    frames up: past ``__array__`` itself), or None."""
+    try:
+        return sys._getframe(2).f_code
+    except ValueError:
+        return None
+
+
 def _object_ids(arr: np.ndarray, builder: Builder) -> np.ndarray:
-    """Ids of an object array mixing symbolic scalars and numbers (``np.array([a, b])``)."""
-    ids = np.empty(arr.shape, dtype=_I)
-    for index in np.ndindex(arr.shape):
-        item = arr[index]
-        if isinstance(item, SymArray) and item.ndim != 0:
-            raise TracingError("np.array of symbolic arrays with different shapes; use "
-                               "np.stack or np.concatenate")
-        ids[index] = _to_ids(item, builder)
-    return ids
+    """Ids of an object array of symbolic arrays and numbers (``np.array([a, b])``):
+    its items stacked, as NumPy stacks arrays of one shape."""
+    items = [_to_ids(arr[index], builder) for index in np.ndindex(arr.shape)]
+    shapes = {i.shape for i in items}
+    if len(shapes) > 1:
+        raise TracingError("np.array of symbolic arrays and numbers of different shapes "
+                           f"({', '.join(str(s) for s in sorted(shapes))}); use np.stack or "
+                           "np.concatenate, or broadcast the pieces first")
+    item_shape = shapes.pop() if shapes else ()
+    if not items:
+        return np.zeros(arr.shape, dtype=_I)
+    return np.stack(items).reshape(arr.shape + item_shape)
 
 
 def _numeric(value) -> np.ndarray:
@@ -433,6 +569,11 @@ def _to_ids(value, builder: Builder) -> np.ndarray:
         value = np.asarray(value)
     if isinstance(value, np.ndarray) and value.dtype == object:
         return _object_ids(value, builder)
+    if scipy.sparse.issparse(value):
+        raise TracingError(
+            f"a scipy.sparse {type(value).__name__} meets a traced value only in products: "
+            "A @ x, x @ A, A.dot(x) (and A * x for sparse matrices, a matrix product); for "
+            "anything else convert it with A.toarray()")
     arr = _numeric(value)
     return builder.const(arr).reshape(arr.shape)
 
@@ -570,14 +711,32 @@ _UFUNCS.update({
     np.rad2deg: _scale(180.0 / np.pi),
     np.degrees: _scale(180.0 / np.pi),
     np.matmul: _matmul_ufunc,
+    np.isinf: lambda b, x: _unary(Code.NOT, True)(b, _binary(Code.OR, True)(
+        b, _unary(Code.ISFINITE, True)(b, x), _unary(Code.ISNAN, True)(b, x))),
+    np.conjugate: _positive,  # of a real value: the value
+    scipy.special.psi: lambda b, x: _polygamma(b, x, 0),
 })
+
+
+def _polygamma(b: Builder, x, order: int):
+    ids = _to_ids(x, b)
+    return _wrap(b.unary_payload(Code.POLYGAMMA, ids.ravel(), float(order)).reshape(ids.shape),
+                 b)
+
+
+def _object_loop_method(ufunc):
+    """A method ``x.sin()``: NumPy's object loops call it on each element of an
+    object array (``np.sin(np.asarray(x))``)."""
+    if ufunc.nin == 1:
+        return lambda self: ufunc(self)
+    return lambda self, other: ufunc(self, other)
 
 
 def _ufunc_reduce(ufunc, x, axis=0, dtype=None, out=None, keepdims=False, **kw):
     codes = {np.add: Code.ADD, np.multiply: Code.MUL, np.maximum: Code.MAX,
-             np.minimum: Code.MIN}
+             np.minimum: Code.MIN, np.logaddexp: Code.LOGADDEXP}
     if ufunc not in codes or out is not None or kw:
-        raise TracingError(f"numpy.{ufunc.__name__}.reduce is not supported by symasd tracing")
+        raise TracingError(f"{ufunc_name(ufunc)}.reduce is not supported by symasd tracing")
     return _reduce(codes[ufunc], x, axis, keepdims)
 
 
@@ -637,8 +796,9 @@ def _reduce(code: Code, x, axis=None, keepdims=False, dtype=None, out=None, **kw
     moved = ids.transpose(kept + list(axes))
     out_shape = tuple(ids.shape[d] for d in kept)
     length = int(np.prod([ids.shape[d] for d in axes], dtype=_I))
-    if length == 0 and code in (Code.MAX, Code.MIN):
-        raise TracingError("zero-size reduction with maximum/minimum has no identity")
+    if length == 0 and code in (Code.MAX, Code.MIN, Code.LOGADDEXP):
+        raise TracingError("a zero-size reduction with maximum, minimum or logaddexp has "
+                           "no identity")
     nseg = int(np.prod(out_shape, dtype=_I))
     flat = np.ascontiguousarray(moved).reshape(nseg * length)
     res = b.reduce_segments(code, flat, np.arange(nseg + 1, dtype=_I) * length)
@@ -754,9 +914,66 @@ def _einsum(subscripts, *operands, **kw):
     return _wrap(res, b)
 
 
+def _sparse_product(A, x, b: Builder, left: bool) -> SymArray:
+    """``A @ x`` (``left``) or ``x @ A`` for a constant scipy.sparse ``A`` and a
+    traced ``x`` of one or two dimensions: one product node per stored nonzero and
+    column of ``x``, and a balanced sum per output (explicit zeros and duplicate
+    entries are merged first, so the pattern is that of ``A``'s nonzeros)."""
+    ids = _to_ids(x, b)
+    if A.ndim != 2 or ids.ndim not in (1, 2):
+        raise TracingError(f"a product of a {A.ndim}-D sparse array and a {ids.ndim}-D "
+                           "traced array is not supported; use a 2-D sparse matrix with a "
+                           "vector or a 2-D array")
+    A = scipy.sparse.csr_array(A if left else A.T, dtype=np.float64)
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    vector = ids.ndim == 1
+    X = ids[:, None] if vector else (ids if left else ids.T)
+    m, n = A.shape
+    if X.shape[0] != n:
+        raise ValueError(f"matmul: mismatch in core dimension ({n} vs {X.shape[0]})")
+    k, nnz = X.shape[1], A.nnz
+    cols = A.indices.astype(_I)
+    # column j of the result sums, row by row, the terms data * X[cols, j]
+    terms = b.binary(Code.MUL, np.tile(b.const(A.data), k), X[cols].T.ravel())
+    indptr = np.append((np.arange(k, dtype=_I)[:, None] * nnz
+                        + A.indptr[:-1].astype(_I)[None, :]).ravel(), k * nnz)
+    res = b.reduce_segments(Code.ADD, terms, indptr).reshape(k, m).T
+    if vector:
+        res = res[:, 0]
+    elif not left:
+        res = res.T
+    return _wrap(np.ascontiguousarray(res), b)
+
+
+def _sparse_multiply(A, x: SymArray, left: bool) -> SymArray:
+    """``A * x`` with a scipy.sparse ``A``: SciPy's matrix product for a sparse
+    *matrix* (``spmatrix``), an elementwise product for a sparse *array* (a dense
+    traced array here, zero where ``A`` stores nothing)."""
+    b = x._b
+    if isinstance(A, scipy.sparse.spmatrix):
+        return _sparse_product(A, x, b, left)
+    coo = scipy.sparse.coo_array(A, dtype=np.float64)
+    coo.sum_duplicates()
+    coo.eliminate_zeros()
+    ids = _to_ids(x, b)
+    shape = np.broadcast_shapes(coo.shape, ids.shape)
+    if shape != coo.shape:
+        raise TracingError(f"sparse array {coo.shape} * traced array {ids.shape}: broadcast "
+                           "the traced array to the sparse array's shape first")
+    full = np.broadcast_to(ids, shape)
+    out = np.full(shape, b.zero, dtype=_I)
+    out[coo.row, coo.col] = b.binary(Code.MUL, b.const(coo.data),
+                                     np.ascontiguousarray(full[coo.row, coo.col]))
+    return _wrap(out, b)
+
+
 def _matmul(x, y, **kw):
     if kw:
         raise TracingError("matmul keyword arguments are not supported by symasd tracing")
+    if scipy.sparse.issparse(x) or scipy.sparse.issparse(y):
+        sym = y if scipy.sparse.issparse(x) else x
+        return _sparse_product(x if sym is y else y, sym, _builder_of([sym]), sym is y)
     b = _builder_of([x, y])
     a, c = _to_ids(x, b), _to_ids(y, b)
     if a.ndim == 0 or c.ndim == 0:
@@ -786,6 +1003,8 @@ def _matmul(x, y, **kw):
 def _dot(x, y, out=None):
     if out is not None:
         raise TracingError("dot with out= is not supported by symasd tracing")
+    if scipy.sparse.issparse(x) or scipy.sparse.issparse(y):
+        return _matmul(x, y)
     b = _builder_of([x, y])
     a, c = _to_ids(x, b), _to_ids(y, b)
     if a.ndim == 0 or c.ndim == 0:
@@ -1025,6 +1244,9 @@ _FUNCTIONS.update({f: _traced_function(row) for row in OPS.values() for f in row
 for _name in ("amax", "amin"):
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = _FUNCTIONS[np.max if _name == "amax" else np.min]
+for _ufunc in list(_UFUNCS):
+    if _ufunc.nin in (1, 2) and not hasattr(SymArray, _ufunc.__name__):
+        setattr(SymArray, _ufunc.__name__, _object_loop_method(_ufunc))
 
 
 # ---------------------------------------------------------------------------
@@ -1051,15 +1273,52 @@ def _output_ids(out, builder: Builder) -> np.ndarray:
                        f"an array.{hint}")
 
 
+_SCIPY_ADVICE = (
+    "Write it with the functions symasd traces (docs/tracing.md): the scipy.special "
+    "ufuncs, scipy.special.logsumexp, softmax, log_softmax and polygamma, and products "
+    "with scipy.sparse matrices are. A SciPy function bound before symasd was imported "
+    "(from scipy.special import logsumexp) is SciPy's own: import symasd first.")
+# what a library says when it meets a traced value it cannot use
+_OBJECT_ERRORS = ("SymArray", "dtype object", "object arrays", "not supported for the input "
+                  "types", "not supported type", "unsupported data types")
+
+
+def _scipy_culprit(tb) -> str | None:
+    """The SciPy function a traceback went through first (the one the user called),
+    as ``scipy.special.logsumexp``, or None."""
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module == "scipy" or module.startswith("scipy."):
+            public = ".".join(p for p in module.split(".") if not p.startswith("_"))
+            code = tb.tb_frame.f_code
+            return f"{public}.{getattr(code, 'co_qualname', code.co_name)}"
+        tb = tb.tb_next
+    return None
+
+
 def _call_traced(f: Callable, *args):
     try:
         with np.errstate(all="ignore"):
             return f(*args)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        culprit = _scipy_culprit(err.__traceback__)
+        if isinstance(err, TracingError):
+            if culprit is None:
+                raise
+            raise TracingError(f"{culprit} cannot be traced: {text} {_SCIPY_ADVICE}") from err
+        if "inhomogeneous" in text:
+            raise TracingError("np.array of symbolic pieces of different shapes; use "
+                               "np.stack or np.concatenate, or broadcast the pieces "
+                               "first") from err
         # NumPy reports a symbolic scalar stored into a float array as a sequence
         # (SymArray supports indexing); say what actually went wrong.
-        if "setting an array element with a sequence" in str(err):
+        if "setting an array element with a sequence" in text:
             raise TracingError(_CONVERT_MESSAGE) from err
+        if culprit is not None and any(s in text for s in _OBJECT_ERRORS):
+            raise TracingError(f"{culprit} cannot be traced: SciPy converts its arguments "
+                               f"to plain NumPy arrays ({type(err).__name__}: {text}). "
+                               f"{_SCIPY_ADVICE}") from err
         raise
 
 
@@ -1069,7 +1328,10 @@ def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
 
     ``f`` is ordinary NumPy code; it is called once with a :class:`SymArray`
     shaped like ``x0`` (and one per parameter array in ``p0``: traced as
-    inputs that are not differentiated). With ``local=False`` (the default)
+    inputs that are not differentiated; the other arguments of ``p0``, Python
+    numbers and integer or boolean arrays, are static data, passed to ``f`` as
+    they are and part of the graph: see :mod:`symasd.arguments`; the graph
+    takes the parameters alone, ``g(x, *parameters)``). With ``local=False`` (the default)
     the graph holds for every input and branching on symbolic values raises
     :class:`~symasd.errors.TracingError`; with ``local=True`` comparisons,
     ``where``, ``maximum``, ``minimum`` and Python ``if`` are resolved at
@@ -1095,7 +1357,13 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
     until the table is reset. ``structural=True``: a graph for sparsity
     patterns only (see :class:`~symasd.graph.Builder`)."""
     x0 = _check_point(x0, "x0")
-    params = [_check_point(p, f"p0[{i}]") for i, p in enumerate(p0)]
+    for i, p in enumerate(p0):
+        if isinstance(p, SymArray):
+            raise InputError(f"p0[{i}] must be a numeric NumPy array, not a symbolic array")
+    arguments = Arguments.of(p0)
+    params = [_check_point(p, f"p0[{i}]") for i, p in zip(
+        (i for i, k in enumerate(arguments.kinds) if k == "parameter"), arguments.split(p0),
+        strict=True)]
     if local:
         for arr, what in ((x0, "x0"), *((p, f"p0[{i}]") for i, p in enumerate(params))):
             validation.finite(arr, what, "local tracing")
@@ -1108,7 +1376,7 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
         offsets = np.cumsum([0] + [p.size for p in params])
         syms = [SymArray(pids[offsets[i]:offsets[i + 1]].reshape(p.shape), builder)
                 for i, p in enumerate(params)]
-    out = _call_traced(f, x, *syms)
+    out = _call_traced(f, x, *arguments.merge(syms))
     ids = _output_ids(out, builder)
     return builder.finish(ids.ravel(), x0.shape, ids.shape, [p.shape for p in params])
 

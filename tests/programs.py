@@ -18,6 +18,9 @@ SMOOTH = ["sin", "cos", "tanh", "arctan", "exp", "sqrt1p", "log1p2", "arcsinh", 
           "expm1", "arcsin", "arccosh", "arctanh", "sinh", "cosh", "log2", "log10", "powc",
           "reciprocal", "log", "tan", "arccos", "hypot1", "cbrt"]
 SELECT = ["abs", "sign", "floor", "maximum", "minimum", "clip", "where"]
+# guarded branches: np.where(guard, a, b) whose untaken branch is NaN or infinite
+# (a negative base to a fractional power, log of a negative, division by zero)
+GUARDED = ["guard_pow", "guard_log", "guard_div"]
 
 
 def _real(z):
@@ -65,16 +68,21 @@ def _unary(ns, name, u):
         "floor": lambda: ns.floor(2 * u) + u * u, "maximum": lambda: ns.maximum(u, 0.1),
         "minimum": lambda: ns.minimum(u, np.sin(u)), "clip": lambda: ns.clip(u, -0.3, 0.4),
         "where": lambda: ns.where(ns.gt(u, 0.05), u * u, np.sin(u)),
+        "guard_pow": lambda: ns.where(ns.gt(u, 0.3), (u - 0.3) ** 3.5, 0.0),
+        "guard_log": lambda: ns.where(ns.gt(u, 0.0), u ** 3 * np.log(u), 0.0),
+        "guard_div": lambda: ns.where(ns.gt(u, 0.2), (u - 0.2) ** 3 / ns.maximum(u - 0.2, 0.0),
+                                      0.0),
     }[name]()
 
 
 @st.composite
-def programs(draw, max_steps=6, selections=True, n_min=2, n_max=6):
-    """A random program: ``(n, steps)`` with ``steps`` a list of tuples."""
+def programs(draw, max_steps=6, selections=True, n_min=2, n_max=6, guarded=False):
+    """A random program: ``(n, steps)`` with ``steps`` a list of tuples; with
+    ``guarded``, its elementwise steps include the :data:`GUARDED` idioms."""
     n = draw(st.integers(n_min, n_max))
     lengths = [n]
     steps = []
-    names = SMOOTH + (SELECT if selections else [])
+    names = SMOOTH + (SELECT if selections else []) + (GUARDED * 3 if guarded else [])
     kinds = ["unary", "unary", "binary", "binary", "rev", "take", "roll", "concat", "diff",
              "pad", "cumsum", "reduce", "matvec", "outer", "einsum", "assign", "scatter",
              "reshape"]

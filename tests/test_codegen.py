@@ -51,7 +51,7 @@ def test_every_op_has_a_printing_rule(backend):
     printer = PRINTERS[backend](ConstantPool())
     for row in NON_LEAF:
         args = ["a", "b", "c"][: row.arity]
-        text = printer.op_expression(row.code, args, "2.0" if row.code == Code.POWC else None)
+        text = printer.op_expression(row.code, args, "2.0" if row.payload else None)
         assert all(a in text for a in args), (row.name, text)
     with pytest.raises(MissingRuleError, match="no rule in"):
         printer.op_expression(Code.VAR, [], None)
@@ -99,6 +99,8 @@ def _op_graph(row, n=7):
     a0 = b.binary(Code.ADD, a0, p)
     if row.code == Code.POWC:
         out = b.powc(a0, np.linspace(-1.5, 2.5, n))
+    elif row.payload:  # polygamma: orders 0 .. 2 along the array
+        out = b.unary_payload(row.code, a0, np.arange(n) % 3)
     elif row.arity == 1:
         out = b.unary(row.code, a0)
     elif row.arity == 2:
@@ -347,8 +349,12 @@ def _cupy_stand_in(monkeypatch):
     cupyx_sparse.csr_matrix = sp.csr_matrix
     cupyx.scipy = cupyx_scipy
     cupyx_scipy.sparse = cupyx_sparse
+    import scipy.special
+
+    cupyx_scipy.special = scipy.special
     for name, module in [("cupy", fake), ("cupyx", cupyx), ("cupyx.scipy", cupyx_scipy),
-                         ("cupyx.scipy.sparse", cupyx_sparse)]:
+                         ("cupyx.scipy.sparse", cupyx_sparse),
+                         ("cupyx.scipy.special", scipy.special)]:
         monkeypatch.setitem(sys.modules, name, module)
 
 

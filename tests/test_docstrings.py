@@ -9,9 +9,10 @@ import pytest
 
 import symasd
 
+# every public module, those of subpackages (symasd.solvers.*) included
 MODULES = sorted(
-    name for _, name, _ in pkgutil.iter_modules(symasd.__path__, "symasd.")
-    if not name.split(".")[-1].startswith("_")
+    name for _, name, _ in pkgutil.walk_packages(symasd.__path__, "symasd.")
+    if not any(part.startswith("_") for part in name.split("."))
 )
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 import sympy
+from op_cases import op_nodes
 
 import symasd
 from symasd import compiler
@@ -58,6 +60,13 @@ def test_c_second_partials_cover_exactly_the_curved_ops():
     assert _c_cases("second_partials") == needed
 
 
+@needs_source
+def test_c_selections_are_the_ops_with_a_select_rule():
+    """The numeric sweeps skip a selection's untaken branch (``_is_selection``); the
+    symbolic sweeps select by ``Op.select``: the same ops."""
+    assert _c_cases("_is_selection") == {row.code.name for row in NON_LEAF if row.select}
+
+
 def test_every_op_has_symbolic_partials_and_a_sympy_form():
     for row in NON_LEAF:
         assert callable(row.rule("partials", "symbolic sweep")), row.name
@@ -74,6 +83,13 @@ _TRACED_BY_RULE = {
     Code.XOR: lambda x, y: np.logical_xor(x, y),
     Code.NOT: lambda x, y: np.logical_not(x),
     Code.WHERE: lambda x, y: np.where(x > 0, x, y),
+    Code.POLYGAMMA: lambda x, y: scipy.special.psi(x) + scipy.special.polygamma(2, y),  # noqa
+}
+
+
+# ops no NumPy code traces to: the symbolic sweeps build them, by an example
+_BUILT_BY_THE_COMPILER = {
+    Code.MULZ: lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0) * x),
 }
 
 
@@ -84,6 +100,10 @@ def _traced_codes(f) -> set[int]:
 
 @pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)
 def test_tracing_produces_every_op(row):
+    if row.code in _BUILT_BY_THE_COMPILER:
+        hes = symasd.hessian(_BUILT_BY_THE_COMPILER[row.code], np.ones(3))
+        assert int(row.code) in hes.derivative_graph.op.tolist()
+        return
     assert row.traced or row.code in _TRACED_BY_RULE, f"{row.name} cannot be traced"
     for ufunc in row.traced:
         assert ufunc in _UFUNCS or ufunc in _FUNCTIONS
@@ -114,9 +134,7 @@ def test_to_sympy_agrees_with_the_vm(row):
     point = np.array([1.3 if row.code == Code.ARCCOSH else 0.7, 0.4, 1.3])
     b = Builder()
     x = b.variables(point)
-    args = [x[i: i + 1] for i in range(row.arity)]
-    out = b.where(*args) if row.arity == 3 else (
-        b.unary(row.code, args[0]) if row.arity == 1 else b.binary(row.code, *args))
+    out = op_nodes(b, row.code, [x[i: i + 1] for i in range(row.arity)])
     g = b.finish(out, (3,), (1,))
     symbols = sympy.symbols("x0:3")
     (expr,) = graph_to_sympy(g, symbols)
@@ -135,3 +153,28 @@ def test_a_missing_rule_names_the_op_and_the_pass(monkeypatch):
         compiler.gradient_graph(g)
     with pytest.raises(MissingRuleError, match="op power_const has no to_sympy rule"):
         OPS[Code.POWC].rule("sympy", "to_sympy")
+
+
+@pytest.mark.parametrize("row", [r for r in NON_LEAF if any(r.d1)], ids=lambda r: r.name)
+def test_ops_with_infinite_partials_at_finite_arguments_are_singular(row):
+    """An op whose partials are infinite or NaN at some finite arguments where its
+    value is finite must be in SINGULAR_CODES (the symbolic sweeps multiply its
+    partials with the strong zero there, as the tape does)."""
+    from symasd.ops import SINGULAR_CODES
+
+    finite = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 2.5])
+    grid = np.meshgrid(*[finite] * row.arity, indexing="ij")
+    pts = np.stack([v.ravel() for v in grid])
+    if row.code == Code.WHERE:
+        pts[0] = pts[0] != 0
+    b = Builder()
+    x = b.variables(pts.ravel()).reshape(pts.shape)
+    out = op_nodes(b, row.code, x)
+    c = np.full(pts.shape[1], {Code.POWC: 2.5, Code.POLYGAMMA: 1.0}.get(row.code, 0.0))
+    parts = [p for p in row.partials(b, *x, out, c) if p is not None]
+    g = b.finish(np.concatenate([out] + parts), pts.shape, (1 + len(parts), pts.shape[1]))
+    with np.errstate(all="ignore"):
+        vals = g(pts)
+    bad = np.isfinite(vals[0]) & ~np.isfinite(vals[1:]).all(axis=0)
+    if bad.any():
+        assert row.code in SINGULAR_CODES, (row.name, pts[:, bad][:, :3].T.tolist())

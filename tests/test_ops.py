@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from op_cases import numpy_rule, op_nodes, payload_array
 from programs import programs, run
 from reference import assert_same_values
 
@@ -27,8 +28,14 @@ DOMAIN = {
     Code.LOG1P: (-0.5, 3), Code.ARCSIN: (-0.9, 0.9), Code.ARCCOS: (-0.9, 0.9),
     Code.ARCTANH: (-0.9, 0.9), Code.ARCCOSH: (1.2, 3), Code.RECIPROCAL: (0.3, 3),
     Code.TAN: (-1.2, 1.2), Code.POW: (0.3, 2),
+    # away from the zeros of log|Gamma| (1, 2), and the poles; logit on (0, 1)
+    Code.GAMMALN: (2.5, 6), Code.POLYGAMMA: (0.2, 4), Code.LOGIT: (0.05, 0.95),
+    Code.XLOGY: (0.2, 3), Code.XLOG1PY: (0.2, 3),
 }
 NON_LEAF = [row for row in OPS.values() if row.arity > 0]
+# the ops whose NumPy rule is a scipy.special function
+SPECIAL = {Code.ERF, Code.ERFC, Code.EXPIT, Code.LOGIT, Code.GAMMALN, Code.LOG_NDTR,
+           Code.POLYGAMMA, Code.XLOGY, Code.XLOG1PY}
 
 
 @pytest.mark.skipif(not (ROOT / "cysrc" / "make_opcodes.py").exists(),
@@ -85,18 +92,8 @@ def _graph_of(code, n, rng):
     if code == Code.WHERE:
         pts[0] = rng.choice([0.0, 1.0], n)
     x = b.variables(pts.ravel()).reshape(arity, n)
-    if code == Code.POWC:
-        out = b.powc(x[0], 2.5)
-        c = np.full(n, 2.5)
-    elif arity == 1:
-        out = b.unary(code, x[0])
-        c = np.zeros(n)
-    elif arity == 2:
-        out = b.binary(code, x[0], x[1])
-        c = np.zeros(n)
-    else:
-        out = b.where(x[0], x[1], x[2])
-        c = np.zeros(n)
+    out = op_nodes(b, code, x)
+    c = payload_array(code, n)
     parts = row.partials(b, *x, out, c)
     parts = [p if p is not None else b.const_like(out, 0.0) for p in parts]
     g = b.finish(np.concatenate([out] + parts), pts.shape, (1 + arity, n))
@@ -108,11 +105,7 @@ def test_vm_agrees_with_numpy_rule(row):
     rng = np.random.default_rng(int(row.code))
     g, pts = _graph_of(row.code, 50, rng)
     values = g(pts)[0]
-    with np.errstate(all="ignore"):
-        if row.code == Code.POWC:
-            expected = row.numpy(pts[0], 2.5)
-        else:
-            expected = row.numpy(*pts)
+    expected = numpy_rule(row.code, *pts)
     np.testing.assert_allclose(values, expected, rtol=1e-14, atol=1e-300)
 
 
@@ -123,17 +116,9 @@ def test_vm_matches_numpy_on_special_values(row):
     pts = np.stack([v.ravel() for v in grid])
     b = Builder()
     x = b.variables(pts.ravel()).reshape(pts.shape)
-    if row.code == Code.POWC:
-        out = b.powc(x[0], 2.5)
-    elif row.arity == 1:
-        out = b.unary(row.code, x[0])
-    elif row.arity == 2:
-        out = b.binary(row.code, x[0], x[1])
-    else:
-        out = b.where(*x)
+    out = op_nodes(b, row.code, x)
     g = b.finish(out, pts.shape, out.shape)
-    with np.errstate(all="ignore"):
-        expected = row.numpy(pts[0], 2.5) if row.code == Code.POWC else row.numpy(*pts)
+    expected = numpy_rule(row.code, *pts)
     got = g(pts)
     if row.code in (Code.MAX, Code.MIN):
         # the sign of max(+0, -0) is left open by IEEE 754 and NumPy's follows its SIMD
@@ -143,8 +128,12 @@ def test_vm_matches_numpy_on_special_values(row):
         assert np.all(got[tie] == 0)
         got, expected = got[~tie], expected[~tie]
     # NaNs, infinities and signed zeros exactly; finite values within 4 ulp
-    # (NumPy's SIMD kernels and libm differ in the last bit on some CPUs)
-    assert_same_values(got, expected, err_msg=row.name)
+    # (NumPy's SIMD kernels and libm differ in the last bit on some CPUs), and
+    # within 16 for SciPy's special functions, which are not correctly rounded
+    # either (log|Gamma(-2.5)| is 6 ulp off there; tests/test_special.py checks
+    # the C versions against mpmath)
+    assert_same_values(got, expected, ulps=16 if row.code in SPECIAL else 4,
+                       err_msg=row.name)
 
 
 @pytest.mark.parametrize("row", NON_LEAF, ids=lambda r: r.name)

@@ -3,8 +3,10 @@ complex-step references: every op, random programs, NaN inputs, errors."""
 
 import numpy as np
 import pytest
+import scipy.special as special
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from op_cases import PAYLOAD, op_nodes, payload_array
 from programs import COMPLEX_STEP, programs, run, run_scalar
 from reference import assert_same_values, complex_step_hessian, complex_step_jacobian
 
@@ -24,8 +26,10 @@ DOMAIN = {
     Code.LOG1P: (-0.5, 3), Code.ARCSIN: (-0.9, 0.9), Code.ARCCOS: (-0.9, 0.9),
     Code.ARCTANH: (-0.9, 0.9), Code.ARCCOSH: (1.2, 3), Code.RECIPROCAL: (0.3, 3),
     Code.TAN: (-1.2, 1.2), Code.POW: (0.3, 2), Code.POWC: (0.2, 3), Code.DIV: (0.3, 2),
+    Code.GAMMALN: (0.3, 4), Code.POLYGAMMA: (0.3, 4), Code.LOGIT: (0.05, 0.95),
+    Code.XLOGY: (0.3, 2), Code.XLOG1PY: (0.3, 2),
 }
-POWC_EXPONENT = 2.5
+POWC_EXPONENT = PAYLOAD[Code.POWC]
 
 
 def _re(z):
@@ -44,6 +48,13 @@ def _logaddexp(a, b):
 def _atan2(y, x):
     turn = np.where(_re(x) < 0, np.where(_re(y) >= 0, np.pi, -np.pi), 0.0)
     return np.arctan(y / x) + turn
+
+
+def _polygamma_cs(z):
+    """SciPy has no complex polygamma: its first-order complex step, from SciPy's
+    polygamma of the next order (exact for the complex step's tiny imaginary part)."""
+    n = PAYLOAD[Code.POLYGAMMA]
+    return special.polygamma(n, _re(z)) + 1j * np.imag(z) * special.polygamma(n + 1, _re(z))
 
 
 # complex-step-safe versions of every op (exact derivatives through the imaginary part)
@@ -71,6 +82,14 @@ CS_RULE = {
     Code.OR: lambda a, b: _f((_re(a) != 0) | (_re(b) != 0)),
     Code.XOR: lambda a, b: _f((_re(a) != 0) ^ (_re(b) != 0)),
     Code.LOGADDEXP: _logaddexp,
+    Code.MULZ: lambda a, b: np.where((_re(a) == 0) | (_re(b) == 0), 0.0, a * b),
+    Code.ISNAN: lambda z: _f(np.isnan(_re(z))), Code.ISFINITE: lambda z: _f(np.isfinite(_re(z))),
+    Code.ERF: special.erf, Code.ERFC: special.erfc,  # SciPy's complex erf and erfc
+    Code.EXPIT: lambda z: 1 / (1 + np.exp(-z)), Code.LOGIT: lambda z: np.log(z / (1 - z)),
+    Code.GAMMALN: special.loggamma,  # log Gamma: log|Gamma| for positive arguments
+    Code.LOG_NDTR: special.log_ndtr,  # SciPy's complex log_ndtr
+    Code.POLYGAMMA: _polygamma_cs,
+    Code.XLOGY: lambda a, b: a * np.log(b), Code.XLOG1PY: lambda a, b: a * np.log1p(b),
     Code.WHERE: lambda c, a, b: np.where(_re(c) != 0, a, b),
 }
 
@@ -93,13 +112,7 @@ def _points(code, arity, n, rng):
 
 
 def _op_nodes(b, code, x):
-    if code == Code.POWC:
-        return b.powc(x[0], POWC_EXPONENT)
-    if len(x) == 1:
-        return b.unary(code, x[0])
-    if len(x) == 2:
-        return b.binary(code, x[0], x[1])
-    return b.where(x[0], x[1], x[2])
+    return op_nodes(b, code, x)
 
 
 def _op_graph(code, pts, weights=None):
@@ -180,7 +193,7 @@ def test_first_partials_match_op_table_rules_at_special_values(row):
     b = Builder()
     x = b.variables(pts.ravel()).reshape(pts.shape)
     out = _op_nodes(b, row.code, x)
-    c = np.full(n, POWC_EXPONENT if row.code == Code.POWC else 0.0)
+    c = payload_array(row.code, n)
     parts = row.partials(b, *x, out, c)
     parts = [p if p is not None else b.const_like(out, 0.0) for p in parts]
     rules = b.finish(np.concatenate(parts), pts.shape, (row.arity, n))

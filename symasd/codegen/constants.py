@@ -18,7 +18,8 @@ Example
 >>> pool = ConstantPool()
 >>> pool.index(np.array([0, 2, 4, 7])), pool.index(np.array([0, 2, 4, 7]))
 ('I0', 'I0')
->>> namespace = {}
+>>> import base64, zlib
+>>> namespace = {"np": np, "base64": base64, "zlib": zlib}  # what a module imports
 >>> exec(DECODER + pool.source(), namespace)
 >>> namespace["I0"]
 array([0, 2, 4, 7])

@@ -330,8 +330,12 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
         "",
     ])
     imports = ("import base64\nimport zlib\n\nimport numpy as np\n" if backend == "numpy" else
-               "import base64\nimport zlib\n\nimport cupy as cp\nimport numpy as np\n\n"
-               "_fuse = cp.fuse\n")
+               "import base64\nimport zlib\n\nimport cupy as cp\nimport numpy as np\n")
+    if printer.uses_special:
+        package, _, name = printer.special_module.rpartition(".")
+        imports += f"from {package} import {name}\n"
+    if backend == "cupy":
+        imports += "\n_fuse = cp.fuse\n"
     # a chunk's widest temporary takes at most 64 MB (smaller chunks do not pay on the
     # CPU: the time goes into writing the outputs); the GPU takes the batch whole
     chunk = 2**62 if backend == "cupy" else int(max(16, 2**23 // widest))

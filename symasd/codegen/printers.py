@@ -29,9 +29,9 @@ Example
 >>> print("\\n".join(lines))
 with np.errstate(all="ignore"):
     t0 = np.sin(x[1:5])
-    t1 = (t0 * x[0:4])
+    t1 = (x[0:4] * t0)
     del t0
-out = _own(t1, batch)
+dest[...] = t1
 """
 
 from __future__ import annotations
@@ -79,6 +79,15 @@ class ArrayPrinter:
         Code.ARCTAN2: "arctan2", Code.HYPOT: "hypot", Code.MAX: "maximum",
         Code.MIN: "minimum", Code.LOGADDEXP: "logaddexp",
     }
+    #: ops printed as ``special.<function>(args)``: SciPy's special functions
+    #: (``scipy.special`` for NumPy, ``cupyx.scipy.special`` for CuPy)
+    SPECIAL = {
+        Code.ERF: "erf", Code.ERFC: "erfc", Code.EXPIT: "expit", Code.LOGIT: "logit",
+        Code.GAMMALN: "gammaln", Code.LOG_NDTR: "log_ndtr", Code.XLOGY: "xlogy",
+        Code.XLOG1PY: "xlog1py",
+    }
+    #: the module ``special`` is imported from in the generated code
+    special_module = "scipy.special"
     #: ops printed as a parenthesized binary operator
     OPERATORS = {Code.ADD: "+", Code.SUB: "-", Code.MUL: "*", Code.DIV: "/"}
     #: ops that give 0.0 or 1.0 from a boolean array
@@ -88,6 +97,7 @@ class ArrayPrinter:
     def __init__(self, pool: ConstantPool):
         self.pool = pool
         self.scratch: list[str] = []  # arrays assembled for the operands of one statement
+        self.uses_special = False  # whether the code calls SciPy's special functions
 
     # -- operands ------------------------------------------------------------
 
@@ -149,6 +159,9 @@ class ArrayPrinter:
             return method(*args) if exponent is None else method(*args, exponent)
         if op in self.FUNCTIONS:
             return f"{self.alias}.{self.FUNCTIONS[op]}({', '.join(args)})"
+        if op in self.SPECIAL:
+            self.uses_special = True
+            return f"special.{self.SPECIAL[op]}({', '.join(args)})"
         if op in self.OPERATORS:
             return f"({args[0]} {self.OPERATORS[op]} {args[1]})"
         if op in self.COMPARISONS:
@@ -159,7 +172,7 @@ class ArrayPrinter:
     def printable(self, op: Code) -> bool:
         """Whether this printer has a rule for ``op`` (leaves need none)."""
         return (hasattr(self, f"_print_{op.name}") or op in self.FUNCTIONS
-                or op in self.OPERATORS or op in self.COMPARISONS)
+                or op in self.SPECIAL or op in self.OPERATORS or op in self.COMPARISONS)
 
     def _boolean(self, expr: str) -> str:
         return f"{expr}.astype({self.alias}.float64)"
@@ -169,6 +182,20 @@ class ArrayPrinter:
 
     def _print_POWC(self, a: str, exponent: str) -> str:
         return f"{self.alias}.power({a}, {exponent})"
+
+    def _print_POLYGAMMA(self, a: str, order: str) -> str:
+        self.uses_special = True
+        return f"special.polygamma({self.alias}.asarray({order}).astype(int), {a})"
+
+    def _print_MULZ(self, a: str, b: str) -> str:
+        # the strong-zero product: 0 where either factor is 0 (0 * inf is 0 here)
+        return f"{self.alias}.where(({a} == 0) | ({b} == 0), 0.0, {a} * {b})"
+
+    def _print_ISNAN(self, a: str) -> str:
+        return self._boolean(f"{self.alias}.isnan({a})")
+
+    def _print_ISFINITE(self, a: str) -> str:
+        return self._boolean(f"{self.alias}.isfinite({a})")
 
     def _print_NOT(self, a: str) -> str:
         return self._boolean(f"({a} == 0)")
@@ -275,6 +302,7 @@ class CupyPrinter(ArrayPrinter):
 
     module = "cupy"
     alias = "cp"
+    special_module = "cupyx.scipy.special"
 
     def _boolean(self, expr: str) -> str:
         # a ufunc, which cupy.fuse compiles (it may not compile astype)

@@ -1,0 +1,162 @@
+"""A nonlinear program ``min f(x) s.t. cl <= c(x) <= cu, lb <= x <= ub`` with
+its derivatives prepared by symasd, for the minimize backends.
+
+Three prepared derivatives, each traced once:
+
+* the objective's gradient: the Jacobian of ``f`` (one row, reverse mode: one
+  vector-Jacobian product), with ``f``'s value in the same sweep;
+* the Jacobian of the nonlinear constraints, all of them in one graph,
+  stacked above the linear constraints' constant rows (one CSR structure);
+* the Hessian of the Lagrangian ``sigma * f(x) + lam . g(x)`` with ``sigma``
+  and ``lam`` as parameters, prepared on first use (IPOPT asks for exactly
+  this matrix; trust-constr gets its objective part with ``sigma = 1, lam =
+  0`` and its constraint part with ``sigma = 0``). Its pattern is the union of
+  the objective's and the constraints' Hessian patterns, fixed whatever the
+  multipliers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..api import hessian as prepare_hessian
+from ..api import jacobian as prepare_jacobian
+from ..errors import InputError
+from .constraints import ConstraintSet
+from .prepare import Arguments, tracing
+
+__all__ = ["NLP"]
+
+
+class NLP:
+    """The objective ``fun(x, *args)`` and a :class:`ConstraintSet`, prepared at
+    ``x0`` with ``engine`` (``"vm"`` or ``"tape"``). Every method takes the flat
+    point ``xf`` and the parameter arrays ``params``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from scipy.optimize import NonlinearConstraint
+    >>> from symasd.solvers.constraints import ConstraintSet
+    >>> from symasd.solvers.nlp import NLP
+    >>> from symasd.solvers.prepare import Arguments
+    >>> cs = ConstraintSet(NonlinearConstraint(lambda x: x[0] * x[1], 1.0, np.inf), (2,))
+    >>> nlp = NLP(lambda x: x[0] ** 2 + x[1] ** 2, np.ones(2), Arguments(()), cs, "tape")
+    >>> nlp.gradient(np.array([1.0, 2.0]), ())
+    array([2., 4.])
+    >>> nlp.hessian(np.array([1.0, 2.0]), 1.0, np.array([3.0]), ()).toarray()
+    array([[2., 3.],
+           [3., 2.]])
+    """
+
+    def __init__(self, fun: Callable, x0: np.ndarray, arguments: Arguments,
+                 constraints: ConstraintSet, engine: str):
+        self.fun, self.arguments, self.constraints = fun, arguments, constraints
+        self.engine = engine
+        self.shape = x0.shape
+        self.n = x0.size
+        self._x0 = x0
+        a = arguments
+
+        def objective(x, *params):
+            return fun(x, *a.full(params))
+
+        with tracing("fun", x0.shape, a):
+            self.objective = prepare_jacobian(objective, x0, *a.initial, mode="reverse",
+                                              engine=engine)
+        if self.objective.shape[0] != 1:
+            raise InputError("minimize: fun must return a scalar (the objective), but it "
+                             f"returns an array of shape {self.objective.graph.output_shape}")
+        cs = constraints
+        if cs.nonlinear_items:
+            self.constraint_jacobian = prepare_jacobian(cs.nonlinear, x0, engine=engine)
+            cs.set_nonlinear_sizes(cs.traced_sizes)
+            J = self.constraint_jacobian.sparsity
+            indptr = np.concatenate([J.indptr, J.nnz + cs.A.indptr[1:]])
+            indices = np.concatenate([J.indices, cs.A.indices])
+        else:
+            self.constraint_jacobian = None
+            indptr, indices = cs.A.indptr, cs.A.indices
+        self.m = cs.m
+        self.jacobian_indptr = indptr.astype(np.int64)
+        self.jacobian_indices = indices.astype(np.int64)
+        self._lagrangian = None
+
+    # the objective -----------------------------------------------------------
+    def value(self, xf, params) -> float:
+        return float(self.objective.graph(xf.reshape(self.shape), *params).ravel()[0])
+
+    def value_and_gradient(self, xf, params) -> tuple[float, np.ndarray]:
+        y, J = self.objective.value_and_jacobian(xf.reshape(self.shape), *params)
+        g = np.zeros(self.n)
+        g[J.indices] = J.data
+        return float(np.ravel(y)[0]), g
+
+    def gradient(self, xf, params) -> np.ndarray:
+        return self.value_and_gradient(xf, params)[1]
+
+    # the constraints (stacked, internal order) -------------------------------
+    def constraint_values(self, xf) -> np.ndarray:
+        cs = self.constraints
+        lin = cs.linear_values(xf)
+        if self.constraint_jacobian is None:
+            return lin
+        g = self.constraint_jacobian.graph(xf.reshape(self.shape)).ravel()
+        return np.concatenate([g, lin]) if lin.size else g
+
+    def jacobian_data(self, xf) -> np.ndarray:
+        """The stacked constraint Jacobian's nonzeros, in the order of
+        ``jacobian_indptr`` / ``jacobian_indices``."""
+        A = self.constraints.A
+        if self.constraint_jacobian is None:
+            return A.data.copy()
+        data = self.constraint_jacobian(xf.reshape(self.shape)).data
+        return np.concatenate([data, A.data]) if A.nnz else data
+
+    def jacobian(self, xf) -> sp.csr_array:
+        """The stacked constraint Jacobian (``m x n``), the same structure every call."""
+        return sp.csr_array((self.jacobian_data(xf), self.jacobian_indices, self.jacobian_indptr),
+                            shape=(self.m, self.n))
+
+    @property
+    def jacobian_sparsity(self) -> sp.csr_array:
+        return sp.csr_array((np.ones(self.jacobian_indices.size, dtype=bool),
+                             self.jacobian_indices, self.jacobian_indptr), shape=(self.m, self.n))
+
+    # the Lagrangian's Hessian --------------------------------------------------
+    @property
+    def lagrangian_hessian(self):
+        """The prepared Hessian of ``sigma * f + lam . g`` (prepared on first use)."""
+        if self._lagrangian is None:
+            fun, a, cs = self.fun, self.arguments, self.constraints
+            m = cs.m_nonlinear
+            if m:
+                def lagrangian(x, sigma, lam, *params):
+                    return sigma[0] * fun(x, *a.full(params)) + np.sum(lam * cs.nonlinear(x))
+                extra = (np.ones(1), np.ones(m))
+            else:
+                def lagrangian(x, sigma, *params):
+                    return sigma[0] * fun(x, *a.full(params))
+                extra = (np.ones(1),)
+            with tracing("fun", self.shape, a):
+                self._lagrangian = prepare_hessian(lagrangian, self._x0, *extra, *a.initial,
+                                                   engine=self.engine)
+        return self._lagrangian
+
+    def prepare_hessian(self) -> None:
+        """Prepare the Lagrangian's Hessian now (the time goes to the caller's
+        preparation, not to the solve)."""
+        self.lagrangian_hessian  # noqa: B018  (the property prepares it)
+
+    def hessian(self, xf, sigma: float, lam, params) -> sp.csr_array:
+        """``sigma * H_f + sum_i lam_i H_{g_i}`` at ``xf`` (``lam``: the multipliers of
+        the nonlinear rows; the linear rows have no curvature)."""
+        hes = self.lagrangian_hessian
+        s = np.array([float(sigma)])
+        if self.constraints.m_nonlinear:
+            lam = np.asarray(lam, dtype=np.float64)[: self.constraints.m_nonlinear]
+            return hes(xf.reshape(self.shape), s, lam, *params)
+        return hes(xf.reshape(self.shape), s, *params)

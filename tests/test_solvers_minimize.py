@@ -1,0 +1,316 @@
+"""symasd.solvers.minimize with trust-constr and IPOPT: Hock-Schittkowski problems
+with known solutions, the structures the solvers receive, multipliers (KKT
+residuals), problems without a solution, reuse, a missing IPOPT, bad input."""
+
+import sys
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+from reference import central_jacobian, complex_step_hessian
+from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint
+
+from symasd import InputError, MissingDependencyError, TracingError, solvers
+from symasd.solvers import ipopt
+
+HAVE_IPOPT = True
+try:
+    import cyipopt
+except ImportError:  # the test extra installs it (symasd[ipopt]); without it, only those skip
+    HAVE_IPOPT = False
+
+needs_ipopt = pytest.mark.skipif(not HAVE_IPOPT, reason='cyipopt is not installed: '
+                                 'pip install "symasd[ipopt]"')
+METHODS = ["trust-constr", pytest.param("ipopt", marks=needs_ipopt)]
+# trust-constr's interior point stops on the barrier problem's optimality (SciPy's test
+# leaves out complementarity), so with inequalities it is less exact than IPOPT
+TOL = {"trust-constr": 1e-4, "ipopt": 1e-7}
+TIGHT = {"trust-constr": {"gtol": 1e-12, "xtol": 1e-12, "maxiter": 3000}, "ipopt": {}}
+
+
+def hs071_f(x):
+    return x[0] * x[3] * (x[0] + x[1] + x[2]) + x[2]
+
+
+HS071 = dict(
+    fun=hs071_f, x0=np.array([1.0, 5.0, 5.0, 1.0]), bounds=Bounds(1.0, 5.0),
+    constraints=[NonlinearConstraint(lambda x: np.prod(x), 25.0, np.inf),
+                 NonlinearConstraint(lambda x: np.sum(x ** 2), 40.0, 40.0)])
+HS071_X = np.array([1.00000000, 4.74299963, 3.82114998, 1.37940829])
+
+
+def hs038_f(x):
+    return (100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2 + 90 * (x[3] - x[2] ** 2) ** 2
+            + (1 - x[2]) ** 2 + 10.1 * ((x[1] - 1) ** 2 + (x[3] - 1) ** 2)
+            + 19.8 * (x[1] - 1) * (x[3] - 1))
+
+
+def hs035_f(x):
+    return (9 - 8 * x[0] - 6 * x[1] - 4 * x[2] + 2 * x[0] ** 2 + 2 * x[1] ** 2 + x[2] ** 2
+            + 2 * x[0] * x[1] + 2 * x[0] * x[2])
+
+
+def hs040_c(x):
+    return np.stack([x[0] ** 3 + x[1] ** 2 - 1, x[0] ** 2 * x[3] - x[2], x[3] ** 2 - x[1]])
+
+
+# (name, problem, x*, f*): from Hock & Schittkowski, "Test Examples for Nonlinear
+# Programming Codes" (1981)
+PROBLEMS = [
+    ("hs006", dict(fun=lambda x: (1 - x[0]) ** 2, x0=np.array([-1.2, 1.0]),
+                   constraints={"type": "eq", "fun": lambda x: 10 * (x[1] - x[0] ** 2)}),
+     np.array([1.0, 1.0]), 0.0),
+    ("hs021", dict(fun=lambda x: 0.01 * x[0] ** 2 + x[1] ** 2 - 100, x0=np.array([-1.0, -1.0]),
+                   bounds=[(2, 50), (-50, 50)],
+                   constraints=LinearConstraint([[10.0, -1.0]], 10.0, np.inf)),
+     np.array([2.0, 0.0]), -99.96),
+    ("hs035", dict(fun=hs035_f, x0=np.full(3, 0.5), bounds=Bounds(0.0, np.inf),
+                   constraints=LinearConstraint([[1.0, 1.0, 2.0]], -np.inf, 3.0)),
+     np.array([4 / 3, 7 / 9, 4 / 9]), 1 / 9),
+    ("hs038", dict(fun=hs038_f, x0=np.array([-3.0, -1.0, -3.0, -1.0]),
+                   bounds=[(-10, 10)] * 4), np.ones(4), 0.0),
+    ("hs040", dict(fun=lambda x: -np.prod(x), x0=np.full(4, 0.8),
+                   constraints=NonlinearConstraint(hs040_c, 0.0, 0.0)),
+     2.0 ** -np.array([1 / 3, 1 / 2, 11 / 12, 1 / 4]), -0.25),
+    ("hs071", HS071, HS071_X, 17.0140173),
+]
+
+
+def _solve(method, problem, **kw):
+    p = dict(problem)
+    return solvers.minimize(p.pop("fun"), p.pop("x0"), method=method, options=TIGHT[method],
+                            **p, **kw)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name, problem, x_star, f_star", PROBLEMS, ids=[p[0] for p in PROBLEMS])
+def test_hock_schittkowski(method, name, problem, x_star, f_star):
+    r = _solve(method, problem)
+    assert r.success, r.message
+    np.testing.assert_allclose(r.x, x_star, atol=TOL[method] * 10)
+    assert abs(r.fun - f_star) <= TOL[method] * max(1.0, abs(f_star))
+    assert r.method == method and r.prepare_time > 0 and r.nit > 0
+
+
+def _kkt_residual(problem, r):
+    """grad f + sum_i J_i^T v_i - mult_x_L + mult_x_U at the solution, with the
+    derivatives by central differences (independent of symasd)."""
+    x = r.x
+    grad = central_jacobian(lambda y: np.atleast_1d(problem["fun"](y)), x)[0]
+    cons = problem.get("constraints", [])
+    cons = cons if isinstance(cons, list) else [cons]
+    for c, v in zip(cons, r.v, strict=True):
+        if isinstance(c, NonlinearConstraint):
+            J = central_jacobian(lambda y, c=c: np.atleast_1d(c.fun(y)), x)
+        elif isinstance(c, LinearConstraint):
+            J = np.atleast_2d(c.A)
+        else:
+            J = central_jacobian(lambda y, c=c: np.atleast_1d(c["fun"](y)), x)
+        grad = grad + J.T @ v
+    return grad - r.mult_x_L + r.mult_x_U
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_hs071_multipliers(method):
+    r = _solve(method, HS071)
+    # IPOPT's documented HS071 solution: lambda = (-0.552294, 0.161469), z_L = (1.087871, 0...)
+    np.testing.assert_allclose(np.concatenate(r.v), [-0.55229366, 0.16146856], atol=1e-4)
+    np.testing.assert_allclose(r.mult_g, [-0.55229366, 0.16146856], atol=1e-4)
+    np.testing.assert_allclose(r.mult_x_L, [1.08787121, 0, 0, 0], atol=1e-4)
+    np.testing.assert_allclose(r.mult_x_U, 0.0, atol=1e-4)
+    assert np.abs(_kkt_residual(HS071, r)).max() < 1e-5
+    np.testing.assert_allclose(r.constr[1], [40.0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_kkt_with_linear_and_dict_constraints_in_the_callers_order(method):
+    # one nonlinear between two linear constraints: the multipliers come back per
+    # constraint in the order given
+    problem = dict(fun=lambda x: np.sum((x - np.array([2.0, 1.0, 3.0])) ** 2),
+                   x0=np.zeros(3),
+                   constraints=[LinearConstraint([[1.0, 1.0, 0.0]], -np.inf, 1.0),
+                                NonlinearConstraint(lambda x: x[2] ** 2, 0.0, 4.0),
+                                {"type": "eq", "fun": lambda x: x[0] - 2 * x[1]}])
+    r = _solve(method, problem)
+    assert r.success
+    assert [v.shape for v in r.v] == [(1,), (1,), (1,)]
+    np.testing.assert_allclose(r.x, [2 / 3, 1 / 3, 2.0], atol=TOL[method] * 10)
+    kkt = 1e-3 if method == "trust-constr" else 1e-6
+    assert np.abs(_kkt_residual(problem, r)).max() < kkt
+
+
+N_LV = 12
+
+
+def lv_f(x):
+    return np.sum(100.0 * (x[:-1] ** 2 - x[1:]) ** 2 + (x[:-1] - 1.0) ** 2)
+
+
+def lv_c(x):
+    a, b, d = x[:-2], x[1:-1], x[2:]
+    return (3.0 * b ** 3 + 2.0 * d - 5.0 + np.sin(b - d) * np.sin(b + d) + 4.0 * b
+            - a * np.exp(a - b) - 3.0)
+
+
+LV_X0 = np.where(np.arange(N_LV) % 2 == 0, -1.2, 1.0)
+# predicted: row i of the constraint Jacobian has columns i, i+1, i+2; the Lagrangian's
+# Hessian is tridiagonal: constraint i has second derivatives in (x_i, x_i), (x_i, x_i+1),
+# (x_i+1, x_i+1), (x_i+1, x_i+2) and (x_i+2, x_i+2) but none in (x_i, x_i+2)
+LV_J = sp.csr_array(sum(sp.eye_array(N_LV - 2, N_LV, k=k) for k in range(3)))
+LV_H = sp.csr_array(sp.tril(sum(sp.eye_array(N_LV, k=k) for k in range(-1, 2))))
+
+
+@needs_ipopt
+def test_ipopt_receives_the_predicted_structures_and_exact_values(monkeypatch):
+    made = []
+    original = cyipopt.Problem
+
+    def spying(*args, problem_obj=None, **kw):
+        made.append(problem_obj)
+        return original(*args, problem_obj=problem_obj, **kw)
+
+    monkeypatch.setattr(cyipopt, "Problem", spying)
+    r = solvers.minimize(lv_f, LV_X0, method="ipopt",
+                         constraints=NonlinearConstraint(lv_c, 0.0, 0.0))
+    assert r.success
+    (cb,) = made
+    rows, cols = cb.jacobianstructure()
+    assert sorted(zip(rows, cols, strict=True)) == sorted(zip(*LV_J.nonzero(), strict=True))
+    rows, cols = cb.hessianstructure()
+    assert np.all(rows >= cols)
+    assert sorted(zip(rows, cols, strict=True)) == sorted(zip(*LV_H.nonzero(), strict=True))
+    # the values at a random point against complex-step references
+    rng = np.random.default_rng(2)
+    x, lam, sigma = rng.uniform(-1, 1, N_LV), rng.standard_normal(N_LV - 2), 0.7
+    np.testing.assert_allclose(cb.gradient(x), central_jacobian(lambda y: lv_f(y)[None], x)[0],
+                               rtol=1e-6)
+    J = sp.csr_array((cb.jacobian(x), cb.jacobianstructure()), shape=(N_LV - 2, N_LV))
+    np.testing.assert_allclose(J.toarray(), central_jacobian(lv_c, x), rtol=1e-6, atol=1e-8)
+    H = sp.csr_array((cb.hessian(x, lam, sigma), cb.hessianstructure()), shape=(N_LV, N_LV))
+    H_ref = complex_step_hessian(lambda y: sigma * lv_f(y) + lam @ lv_c(y), x)
+    np.testing.assert_allclose(H.toarray(), np.tril(H_ref), rtol=1e-6, atol=1e-6)
+
+
+def test_trust_constr_receives_the_predicted_sparse_structures(monkeypatch):
+    seen = {}
+    original = scipy.optimize.minimize
+
+    def spying(fun, x0, **kw):
+        seen.update(kw, x0=x0)
+        return original(fun, x0, **kw)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spying)
+    r = solvers.minimize(lv_f, LV_X0, constraints=NonlinearConstraint(lv_c, 0.0, 0.0))
+    assert r.success
+    x0 = seen["x0"]
+    (con,) = seen["constraints"]
+    J, Hc, Hf = con.jac(x0), con.hess(x0, np.ones(N_LV - 2)), seen["hess"](x0)
+    for M, P in ((J, LV_J), (Hc, LV_H + LV_H.T), (Hf, LV_H + LV_H.T)):
+        assert sp.issparse(M)
+        assert (sp.csr_array(M != 0, dtype=bool) > (P != 0)).nnz == 0      # within the pattern
+    np.testing.assert_array_equal(J.indices, LV_J.indices)
+    np.testing.assert_array_equal(Hc.indptr, Hf.indptr)   # one structure for both parts
+
+
+@needs_ipopt
+def test_luksan_vlcek_optimum_with_both_methods():
+    r = solvers.minimize(lv_f, np.where(np.arange(1000) % 2 == 0, -1.2, 1.0), method="ipopt",
+                         constraints=NonlinearConstraint(lv_c, 0.0, 0.0))
+    assert r.success and r.fun == pytest.approx(6.2324586324, rel=1e-8)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_infeasible_problem_ends_with_a_message(method):
+    options = {"maxiter": 200} if method == "trust-constr" else {"max_iter": 200}
+    r = solvers.minimize(lambda x: np.sum(x ** 2), np.ones(2), method=method, options=options,
+                         constraints=NonlinearConstraint(lambda x: np.sum(x ** 2), -np.inf,
+                                                         -1.0))
+    assert r.success is False and isinstance(r.message, str) and r.message
+
+
+def test_a_missing_ipopt_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cyipopt", None)      # import cyipopt -> ImportError
+    with pytest.raises(MissingDependencyError, match=r'pip install "symasd\[ipopt\]"'):
+        solvers.minimize(lambda x: np.sum(x ** 2), np.ones(2), method="ipopt")
+    problem = solvers.MinimizeProblem(lambda x: np.sum(x ** 2), np.ones(2))
+    with pytest.raises(MissingDependencyError, match="cyipopt-wheels"):
+        problem.solve(method="ipopt")
+    assert problem.solve().success                       # trust-constr needs nothing more
+    assert ipopt.INSTALL == 'pip install "symasd[ipopt]"'
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_prepared_problem_for_new_parameters(method):
+    calls = []
+
+    def distance(x, c):
+        calls.append(1)
+        return np.sum((x - c) ** 2)
+
+    problem = solvers.MinimizeProblem(
+        distance, np.array([1.0, 0.0]), args=(np.zeros(2),),
+        constraints=NonlinearConstraint(lambda x: np.sum(x ** 2), 1.0, 1.0))
+    first = problem.solve(method=method, args=(np.array([3.0, 4.0]),))
+    np.testing.assert_allclose(first.x, [0.6, 0.8], atol=1e-7)
+    assert first.prepare_time >= problem.prepare_time > 0
+    second = problem.solve(method=method, x0=np.array([0.0, 1.0]),
+                           args=(np.array([-5.0, 12.0]),))
+    np.testing.assert_allclose(second.x, [-5 / 13, 12 / 13], atol=1e-7)
+    assert second.prepare_time == 0.0
+    assert len(calls) == 2       # traced for the gradient and for the Lagrangian, once each
+
+
+@needs_ipopt
+def test_ipopt_options_pass_through_and_a_bad_one_is_named():
+    r = solvers.minimize(hs038_f, np.array([-3.0, -1.0, -3.0, -1.0]), method="ipopt",
+                         options={"max_iter": 3})
+    assert r.success is False and r.status == -1 and r.nit == 3
+    r = solvers.minimize(hs038_f, np.array([-3.0, -1.0, -3.0, -1.0]), method="ipopt",
+                         options={"hessian_approximation": "limited-memory"}, tol=1e-10)
+    assert r.success and r.nhev == 0
+    with pytest.raises(InputError, match=r"rejected the option max_iter=3.0 \(float\)"):
+        solvers.minimize(hs038_f, np.zeros(4), method="ipopt", options={"max_iter": 3.0})
+    with pytest.raises(InputError, match="callback is not supported"):
+        solvers.minimize(hs038_f, np.zeros(4), method="ipopt", callback=print)
+
+
+def test_bad_input():
+    f = lambda x: np.sum(x ** 2)  # noqa: E731
+    with pytest.raises(InputError, match=r"constraint 0 \(NonlinearConstraint\): lb has shape "
+                                         r"\(3,\), but the constraint has 2 value"):
+        solvers.minimize(f, np.ones(4), constraints=NonlinearConstraint(lambda x: x[:2],
+                                                                        [0, 0, 0], np.inf))
+    with pytest.raises(TracingError, match=r"constraint 1 \(NonlinearConstraint.fun\): .*branch"):
+        solvers.minimize(f, np.ones(2), constraints=[
+            NonlinearConstraint(lambda x: x[0], 0, 1),
+            NonlinearConstraint(lambda x: x[0] if x[1] > 0 else x[1], 0, 1)])
+    with pytest.raises(TracingError, match=r"constraint 0 \(dict\) 'fun' raised IndexError"):
+        solvers.minimize(f, np.ones(2), constraints={"type": "ineq", "fun": lambda x: x[5]})
+    with pytest.raises(InputError, match=r"fun must return a scalar .* shape \(2,\)"):
+        solvers.minimize(lambda x: x ** 2, np.ones(2))
+    with pytest.raises(InputError, match=r"Bounds.lb\) has shape \(3,\), but x0 has shape "
+                                         r"\(2,\)"):
+        solvers.minimize(f, np.ones(2), bounds=Bounds([0, 0, 0], [1, 1, 1]))
+    with pytest.raises(InputError, match="a sequence of 2 .low, high. pairs"):
+        solvers.minimize(f, np.ones(2), bounds=[(0, 1)] * 3)
+    with pytest.raises(InputError, match="A has 3 columns, but x0 has 2 unknowns"):
+        solvers.minimize(f, np.ones(2), constraints=LinearConstraint(np.ones((1, 3)), 0, 1))
+    with pytest.raises(InputError, match="jac is computed by symasd"):
+        solvers.minimize(f, np.ones(2), constraints=NonlinearConstraint(
+            lambda x: x[0], 0, 1, jac=lambda x: np.array([1.0, 0.0])))
+    with pytest.raises(InputError, match="unknown method 'SLSQP'"):
+        solvers.minimize(f, np.ones(2), method="SLSQP")
+    with pytest.raises(InputError, match="constraint 0 is a function"):
+        solvers.minimize(f, np.ones(2), constraints=[lambda x: x])
+    with pytest.raises(InputError, match=r"lb\[0\] = 2.0 > ub\[0\] = 1.0"):
+        solvers.minimize(f, np.ones(2), constraints=NonlinearConstraint(lambda x: x[0], 2, 1))
+    with pytest.raises(InputError, match="'type' must be 'eq' or 'ineq'"):
+        solvers.minimize(f, np.ones(2), constraints={"type": "le", "fun": lambda x: x[0]})
+    with pytest.raises(TracingError, match=r"fun raised IndexError .* x of shape \(2,\)"):
+        solvers.minimize(lambda x: x[0] * x[3], np.ones(2))
+    problem = solvers.MinimizeProblem(f, np.ones(2))
+    with pytest.raises(InputError, match=r"x0 has shape \(3,\)"):
+        problem.solve(x0=np.ones(3))
+    with pytest.raises(InputError, match="options must be a dict"):
+        problem.solve(options=[("gtol", 1e-3)])
