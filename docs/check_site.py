@@ -99,14 +99,24 @@ class _Server:
         self.httpd.server_close()
 
 
+def _high_fd(fd: int) -> int:
+    import fcntl
+
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
 class _Browser:
     """Headless Chromium spoken to with the DevTools protocol over fds 3 and 4."""
 
     def __init__(self, binary: str, timeout: float = 30.0):
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="symasd-chromium-")
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
+        # Fds 10 and up on our side, so that moving them to 3 and 4 cannot clobber one
+        # with the other (3<&4 4>&3 would).
+        to_browser_r, self._to_browser = map(_high_fd, os.pipe())
+        self._from_browser, from_browser_w = map(_high_fd, os.pipe())
         args = [binary, "--headless=new", "--no-sandbox", "--disable-gpu",
                 "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
                 "--disable-extensions", "--disable-background-networking",
@@ -115,11 +125,14 @@ class _Browser:
                 f"--window-size={WIDTH},{HEIGHT}", "about:blank"]
 
         # The protocol's pipes must be the browser's fds 3 (commands) and 4 (replies):
-        # a shell moves them there (subprocess would close fds made in preexec_fn).
+        # bash moves them there (subprocess would close fds made in preexec_fn; dash
+        # takes single-digit fds only).
         wire = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
-        self.proc = subprocess.Popen(["/bin/sh", "-c", wire, *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     pass_fds=(to_browser_r, from_browser_w))
+        self.log = Path(self.profile) / "chromium.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(["/bin/bash", "-c", wire, *args],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         pass_fds=(to_browser_r, from_browser_w))
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -151,7 +164,8 @@ class _Browser:
             if ready:
                 chunk = os.read(self._from_browser, 1 << 16)
                 if not chunk:
-                    raise RuntimeError("Chromium closed its DevTools pipe (did it start?)")
+                    tail = self.log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"Chromium closed its DevTools pipe; its output:\n{tail}")
                 self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
@@ -250,13 +264,28 @@ def _link_problems(links: list[str], base: str, cache: dict) -> list[str]:
     return problems
 
 
+def _screenshots(chrome: _Browser, session: str, path: Path) -> None:
+    """The page's top at ``path``, and its first figure scrolled into view at
+    ``<stem>-figure.png`` beside it."""
+    shot = chrome.send("Page.captureScreenshot", session, format="png")
+    path.write_bytes(base64.b64decode(shot["data"]))
+    found = chrome.send("Runtime.evaluate", session, returnByValue=True, expression=(
+        "(() => { const i = document.querySelector('article img');"
+        " if (!i) return false; i.scrollIntoView({block: 'center'}); return true; })()"))
+    if found["result"].get("value"):
+        time.sleep(0.3)
+        shot = chrome.send("Page.captureScreenshot", session, format="png")
+        path.with_name(f"{path.stem}-figure.png").write_bytes(base64.b64decode(shot["data"]))
+
+
 def check_site(site: Path, pages=PAGES, screenshot: Path | None = None,
                browser: str | None = None) -> dict[str, list[str]]:
     """Render ``pages`` of the built site in headless Chromium; the problems of each.
 
     ``screenshot``: where to save a PNG of the second page (the tutorial), its
-    first ``HEIGHT`` pixels at ``WIDTH`` wide. Raises FileNotFoundError when no
-    Chromium is found.
+    first ``HEIGHT`` pixels at ``WIDTH`` wide (and its first figure, in view, as
+    ``<stem>-figure.png`` beside it). Raises FileNotFoundError when no Chromium
+    is found.
     """
     browser = browser or find_browser()
     if browser is None:
@@ -296,8 +325,7 @@ def check_site(site: Path, pages=PAGES, screenshot: Path | None = None,
                 problems += _link_problems(report["links"], server.base, cache)
                 results[page or "index"] = problems
                 if screenshot is not None and k == 1:
-                    shot = chrome.send("Page.captureScreenshot", session, format="png")
-                    Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
+                    _screenshots(chrome, session, Path(screenshot))
         finally:
             chrome.close()
     return results

@@ -16,7 +16,7 @@ the built pages render in a real browser.
   built HTML resolves, and the API reference documents each public module.
 * ``docs/check_site.py`` renders the home page, the tutorial and the API
   reference in headless Chromium; that test is skipped only where no
-  Chromium binary exists.
+  Chromium binary exists (Debian: ``apt-get install -y chromium``).
 
 All of it needs the source checkout (``docs/``, ``mkdocs.yml``); the build
 and browser tests need the ``docs`` extra (part of ``test``).
@@ -220,7 +220,8 @@ def site(tmp_path_factory) -> Path:
                           "-f", str(CONFIG), "-d", str(out)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     log = run.stdout + run.stderr
-    assert run.returncode == 0 and "WARNING" not in log, f"mkdocs build --strict:\n{log}"
+    assert run.returncode == 0 and not re.search(r"^WARNING\b", log, re.M), (
+        f"mkdocs build --strict:\n{log}")
     return out
 
 
@@ -282,14 +283,27 @@ def test_api_reference_documents_each_public_module(site):
            "symasd.ensemble": "api/ensemble/index.html",
            "symasd.solvers": "api/solvers/index.html"}
     for module, page in api.items():
-        if importlib.util.find_spec(module) is None:
-            continue
         ids = _parse(site / page).ids
         imported = __import__(module, fromlist=["__all__"])
         names = [n for n in getattr(imported, "__all__", ())
                  if callable(getattr(imported, n)) and not n.isupper()]
         missing = [n for n in names if f"{module}.{n}" not in ids]
         assert names and missing == [], f"{page} lacks {missing}"
+
+
+@needs_checkout
+def test_api_docstring_extension():
+    """docs/griffe_docstrings.py (mkdocs.yml's Griffe extension) renames ``Example``
+    sections and turns Sphinx roles into code: its doctests."""
+    pytest.importorskip("griffe", reason="the docs extra is not installed")
+    import doctest
+
+    spec = importlib.util.spec_from_file_location("symasd_griffe_docstrings",
+                                                  DOCS / "griffe_docstrings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)
+    assert result.attempted >= 2 and result.failed == 0
 
 
 @needs_checkout
