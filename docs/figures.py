@@ -225,6 +225,17 @@ def fig_colors_vs_n() -> None:
     _save(fig, "colors_vs_n")
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def measure_benchmark(k: int = 3, max_n: int = 10_000) -> None:
     """Time one Jacobian of iter_diff for n = 10 ... max_n four ways (dense AD, sparse
     with preparation, sparse reused on the tape and compiled) and record the medians
@@ -250,7 +261,7 @@ def measure_benchmark(k: int = 3, max_n: int = 10_000) -> None:
         "what": f"seconds per Jacobian of iter_diff (k = {k}), medians of repeated calls",
         "command": "python docs/figures.py --measure benchmark",
         "symasd": symasd.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '?'}"
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}"
                    f"; Python {platform.python_version()}, NumPy {np.__version__}",
         "load_average_at_start": load_start,
         "date": time.strftime("%Y-%m-%d"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import re
 import shutil
@@ -165,6 +166,26 @@ def test_page_blocks_needing_optional_modules_run(page, tmp_path, monkeypatch):
         for module in _requirements(code) if lang == "python" else []:
             pytest.importorskip(module, reason=f"{_name(page)} has a block that needs {module}")
     _run_page(page, tmp_path, monkeypatch, with_optional=True)
+
+
+@needs_checkout
+def test_timing_figures_are_drawn_from_recorded_numbers(tmp_path, monkeypatch):
+    """docs/figures.py draws the benchmark plots from docs/data/*.json alone (no timing
+    while drawing), and every record says how and where it was measured."""
+    pytest.importorskip("matplotlib")
+    for record in (DOCS / "data").glob("*.json"):
+        data = json.loads(record.read_text(encoding="utf-8"))
+        assert {"what", "command", "machine"} <= set(data), record.name
+    spec = importlib.util.spec_from_file_location("symasd_doc_figures_recorded",
+                                                  DOCS / "figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    monkeypatch.setattr(figures, "IMG", tmp_path)
+    monkeypatch.setattr(figures, "measure_benchmark", None)   # would fail if called
+    names = ["benchmark", "compare_per_call", "compare_preparation"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        figures.main(names)
+    assert sorted(p.stem for p in tmp_path.glob("*.png")) == sorted(names)
 
 
 @needs_checkout
