@@ -1,18 +1,28 @@
-"""Regenerate every figure of docs/tutorial.md into docs/img/*.png.
+"""Regenerate every figure of the documentation into docs/img/*.png.
 
 Needs matplotlib (the optional extra ``plot``: ``pip install "symasd[plot]"``).
 Run from anywhere:
 
-    python docs/figures.py            # all figures
-    python docs/figures.py benchmark  # only the named ones
+    python docs/figures.py                      # all figures
+    python docs/figures.py benchmark            # only the named ones
+    python docs/figures.py --measure benchmark  # time iter_diff again, then plot
 
-The benchmark figure measures times on the machine that runs the script; the
-others are deterministic.
+The pattern and coloring figures are computed from symasd itself. The timing
+figures are drawn from **recorded numbers** in docs/data/: ``benchmark`` (the
+tutorial's three regimes) from ``iter_diff_benchmark.json``, which
+``--measure`` rewrites with times measured on the machine that runs it, and
+``compare_*`` (docs/benchmark-plots.md) from ``compare_7be8f2f.json``, the
+tables of one recorded run of ``benchmarks/compare.py`` in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import matplotlib
@@ -22,12 +32,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 import symasd  # noqa: E402
 from symasd.demo import iter_diff, median_time  # noqa: E402
 from symasd.dense import dense_jacobian  # noqa: E402
 
 IMG = Path(__file__).resolve().parent / "img"
+DATA = Path(__file__).resolve().parent / "data"
 DPI = 100
 # A qualitative palette; color c (0-based) is PALETTE[c % len(PALETTE)].
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948",
@@ -213,11 +225,25 @@ def fig_colors_vs_n() -> None:
     _save(fig, "colors_vs_n")
 
 
-def fig_benchmark(k: int = 3, max_n: int = 10_000) -> None:
-    """Time per Jacobian of iter_diff: dense AD, sparse with preparation, sparse reused."""
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def measure_benchmark(k: int = 3, max_n: int = 10_000) -> None:
+    """Time one Jacobian of iter_diff for n = 10 ... max_n four ways (dense AD, sparse
+    with preparation, sparse reused on the tape and compiled) and record the medians
+    in docs/data/iter_diff_benchmark.json (atomically)."""
     sizes = np.unique(np.logspace(1, np.log10(max_n), 9).round().astype(int))
     rng = np.random.default_rng(0)
     rows = []
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     for n in sizes:
         x0, x = np.zeros(n), rng.standard_normal(n)
         f = lambda v: iter_diff(v, k)  # noqa: E731
@@ -228,10 +254,41 @@ def fig_benchmark(k: int = 3, max_n: int = 10_000) -> None:
         t_tape = median_time(lambda: tape(x), 20)  # noqa: B023
         jac = symasd.jacobian(f, x0)
         t_vm = median_time(lambda: jac(x), 50)  # noqa: B023
-        rows.append((n, t_dense, t_prep, t_tape, t_vm))
+        rows.append([int(n), t_dense, t_prep, t_tape, t_vm])
         print(f"  n={n:>6}: dense {t_dense:.1e} s, sparse+prep {t_prep:.1e} s, "
               f"reused tape {t_tape:.1e} s, reused compiled {t_vm:.1e} s")
-    data = np.array(rows)
+    record = {
+        "what": f"seconds per Jacobian of iter_diff (k = {k}), medians of repeated calls",
+        "command": "python docs/figures.py --measure benchmark",
+        "symasd": symasd.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}"
+                   f"; Python {platform.python_version()}, NumPy {np.__version__}",
+        "load_average_at_start": load_start,
+        "date": time.strftime("%Y-%m-%d"),
+        "k": k,
+        "columns": ["n", "dense AD", "sparse AD with preparation", "sparse AD reused, tape",
+                    "sparse AD reused, compiled"],
+        "rows": rows,
+    }
+    DATA.mkdir(exist_ok=True)
+    path = DATA / "iter_diff_benchmark.json"
+    fd, tmp = tempfile.mkstemp(dir=DATA, suffix=".tmp")
+    with os.fdopen(fd, "w") as out:
+        json.dump(record, out, indent=1)
+        out.write("\n")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+
+
+def _recorded(name: str) -> dict:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+def fig_benchmark() -> None:
+    """Time per Jacobian of iter_diff: dense AD, sparse with preparation, sparse reused
+    (the recorded numbers of docs/data/iter_diff_benchmark.json)."""
+    record = _recorded("iter_diff_benchmark.json")
+    data = np.array(record["rows"], dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = ["dense AD (n JVPs)", "sparse AD, preparation included",
               "sparse AD reused (compressed JVPs, tape)",
@@ -243,11 +300,62 @@ def fig_benchmark(k: int = 3, max_n: int = 10_000) -> None:
     ax.loglog(n_ref, data[a, 3] * (n_ref / n_ref[a]), "k--", lw=0.8, label="slope 1")
     ax.set_xlabel("input size n")
     ax.set_ylabel("seconds per Jacobian")
-    ax.set_title(f"Jacobian of iter_diff (k = {k})", fontsize=10)
+    ax.set_title(f"Jacobian of iter_diff (k = {record['k']})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, "benchmark")
+
+
+# The tools of benchmarks/compare.py as drawn: label in the record -> (legend, color, style).
+COMPARE_TOOLS = {
+    "symasd vm": ("symasd (compiled)", PALETTE[0], "o-"),
+    "symasd tape": ("symasd (tape)", PALETTE[6], "o--"),
+    "NumPy (hand)": ("hand-written NumPy", "#555555", "s:"),
+    "asdex (jit)": ("asdex (jit)", PALETTE[1], "^-"),
+    "CasADi SX": ("CasADi SX", PALETTE[2], "v-"),
+    "CasADi MX": ("CasADi MX", PALETTE[4], "v--"),
+    "JAX jacfwd (dense)": ("JAX dense", PALETTE[3], "x-"),
+    "JAX hessian (dense)": ("JAX dense", PALETTE[3], "x-"),
+}
+
+
+def _compare_figure(column: str, ylabel: str, name: str, tools: list[str]) -> None:
+    record = _recorded("compare_7be8f2f.json")
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.4))
+    for ax, (title, rows) in zip(axes.ravel(), record["problems"].items(), strict=True):
+        for tool in tools:
+            points = sorted((r["n"], r[column]) for r in rows if r["tool"] == tool)
+            if not points:
+                continue
+            label, color, style = COMPARE_TOOLS[tool]
+            n, t = np.array(points).T
+            ax.loglog(n, t, style, color=color, label=label, ms=4)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("n", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())   # the Brusselator's span is short
+        ax.grid(True, which="major", alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=len(labels), fontsize=8)
+    fig.suptitle(f"{record['command']} (commit {record['commit']}): {ylabel}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    _save(fig, name)
+
+
+def fig_compare_per_call() -> None:
+    """Seconds per call of each tool on the four problems (recorded run)."""
+    _compare_figure("per_call_s", "seconds per call", "compare_per_call",
+                    ["symasd vm", "symasd tape", "NumPy (hand)", "asdex (jit)", "CasADi SX",
+                     "CasADi MX", "JAX jacfwd (dense)", "JAX hessian (dense)"])
+
+
+def fig_compare_preparation() -> None:
+    """Seconds of preparation (trace, detect, color, compile; jit) of each tool."""
+    _compare_figure("preparation_s", "seconds of preparation", "compare_preparation",
+                    ["symasd vm", "symasd tape", "asdex (jit)", "CasADi SX", "CasADi MX",
+                     "JAX jacfwd (dense)", "JAX hessian (dense)"])
 
 
 FIGURES = {
@@ -257,13 +365,19 @@ FIGURES = {
     "arrow": fig_arrow_bicoloring,
     "colors_vs_n": fig_colors_vs_n,
     "benchmark": fig_benchmark,
+    "compare_per_call": fig_compare_per_call,
+    "compare_preparation": fig_compare_preparation,
 }
 
 
 def main(names: list[str]) -> None:
+    measure = "--measure" in names
+    names = [n for n in names if n != "--measure"]
     unknown = sorted(set(names) - set(FIGURES))
     if unknown:
         raise SystemExit(f"unknown figure(s) {unknown}; choose from {sorted(FIGURES)}")
+    if measure:
+        measure_benchmark()
     for name in names or FIGURES:
         FIGURES[name]()
 
