@@ -4,6 +4,7 @@ bit for bit, on the local scheduler and on a LocalCluster of two worker processe
 import os
 import sys
 
+import cloudpickle
 import dask
 import dask.array as da
 import numpy as np
@@ -14,6 +15,11 @@ from test_derivatives import brusselator, rosenbrock
 import symasd
 from symasd import ensemble
 from symasd.errors import InputError, MissingDependencyError
+
+
+# the workers cannot import this test module (tests/ is no package on their path):
+# its functions travel by value, as those of a user's __main__ script do
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _rhs(y, p):
