@@ -16,7 +16,6 @@ import symasd
 from symasd import ensemble
 from symasd.errors import InputError, MissingDependencyError
 
-
 # the workers cannot import this test module (tests/ is no package on their path):
 # its functions travel by value, as those of a user's __main__ script do
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
