@@ -203,7 +203,7 @@ class _Spec:
 
     token: str
     solver: str
-    fun: object
+    fun: bytes  # cloudpickle'd: a function of a script or notebook goes by value
     x0: np.ndarray
     args: tuple
     prepare: dict
@@ -215,10 +215,13 @@ def _prepared(spec: _Spec):
         with _LOCK:
             problem = _PREPARED.get(spec.token)
             if problem is None:
+                import cloudpickle
+
                 from . import solvers
 
                 cls = getattr(solvers, _PROBLEMS[spec.solver])
-                problem = cls(spec.fun, spec.x0, args=spec.args, **spec.prepare)
+                problem = cls(cloudpickle.loads(spec.fun), spec.x0, args=spec.args,
+                              **spec.prepare)
                 _PREPARED[spec.token] = problem
                 while len(_PREPARED) > _KEEP_PREPARED:
                     _PREPARED.popitem(last=False)
@@ -289,7 +292,10 @@ def solve(solver: str, fun, x0s, args=(), *, client=None, prepare: dict | None =
     else:
         per_point = [tuple(args) if isinstance(args, tuple) else (args,)] * k
     distributed = _distributed()
-    spec = _Spec(uuid.uuid4().hex, solver, fun, x0s[0], per_point[0], dict(prepare or {}))
+    import cloudpickle  # a dependency of distributed
+
+    spec = _Spec(uuid.uuid4().hex, solver, cloudpickle.dumps(fun), x0s[0], per_point[0],
+                 dict(prepare or {}))
     own = client is None
     if own:
         cluster = distributed.LocalCluster(processes=True, threads_per_worker=1,
