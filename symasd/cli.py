@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                               help="the Hessian of a scalar function (default: the Jacobian)")
     parse_export.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
     parse_export.add_argument("-o", "--output", metavar="OUT.py",
-                              help="where to write the module (default: standard output)")
+                              help="where to write the module (default, or -: standard "
+                              "output)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo.run(args.n, args.k, args.max_n, args.plot)
@@ -62,13 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = export_function(args.target, parse_shape(args.shape), args.hessian,
                                  args.backend, command)
-        if args.output:
+        if args.output and args.output != "-":
             write_atomically(args.output, source)
         else:
             sys.stdout.write(source)
-    except (CommandError, OSError) as err:
+    except CommandError as err:
         print(f"symasd export: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"symasd export: error: cannot write {args.output}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symasd export: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -108,6 +108,9 @@ def _kernel(prepared) -> tuple[str, str]:
 
 
 def _params(prepared, p) -> tuple[np.ndarray, ...]:
+    arguments = getattr(prepared, "_arguments", None)
+    if arguments is not None:  # SciPy-style args: the same form as a prepared call takes
+        p = tuple(arguments.parameters(p))
     shapes = prepared.graph.param_shapes
     if len(p) != len(shapes):
         raise InputError(f"the prepared derivative takes {len(shapes)} parameter arrays after "
@@ -130,6 +133,10 @@ def _run(prepared, X, p, name: str, trailing: tuple[int, ...]):
     if shape[1:] != input_shape or len(shape) != 1 + len(input_shape):
         raise InputError(f"X has shape {shape}; expected (B, *INPUT_SHAPE) = "
                          f"(B, {', '.join(map(str, input_shape))})")
+    dtype = np.dtype(getattr(X, "dtype", None) or np.asarray(X).dtype)
+    if dtype.kind not in "fiu":
+        raise InputError(f"X has dtype {dtype}; pass real points (float64): symasd "
+                         "differentiates real functions")
     if not hasattr(X, "chunks"):  # NumPy (or anything array-like): here, in one call
         return _evaluate(kernel, name, np.asarray(X, dtype=np.float64), *params)
     da = _dask_array()

@@ -69,7 +69,7 @@ def load_function(target: str) -> Callable:
             spec = importlib.util.spec_from_file_location(name, module_name)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-        except Exception as err:
+        except (Exception, SystemExit) as err:  # a script that exits at import, too
             raise CommandError(f"cannot import {module_name}: {type(err).__name__}: "
                                f"{_one_line(err)}") from err
         finally:
@@ -78,7 +78,7 @@ def load_function(target: str) -> Callable:
         sys.path.insert(0, os.getcwd())  # as `python -m` does
         try:
             module = importlib.import_module(module_name)
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise CommandError(f"cannot import module {module_name!r}: "
                                f"{type(err).__name__}: {_one_line(err)}") from err
         finally:
@@ -110,7 +110,9 @@ def export_function(target: str, shape: tuple[int, ...], hessian_of: bool = Fals
         prepared = prepare(function, np.zeros(shape))
     except SymasdError as err:
         raise CommandError(f"cannot trace {name} at shape {shape}: {_one_line(err)}") from err
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise CommandError(f"cannot trace {name} at shape {shape}: {type(err).__name__} in "
                            f"the function: {_one_line(err)}") from err
-    return prepared.to_source(backend, made_by=command)
+    source = prepared.to_source(backend, made_by=command)
+    compile(source, "<generated module>", "exec")  # a SyntaxError here is our bug, not theirs
+    return source

@@ -486,3 +486,41 @@ def test_graphs_built_node_by_node_print_by_level():
     x, p = np.random.default_rng(5).uniform(-1, 1, 120), np.array([0.7, 1.3])
     _close(jac(x, p).data, vm(x, p).data)
     _close(jac._generated.f(x, p), g(x, p))
+
+
+def test_module_text_and_structure_are_safe():
+    """Header text that would break a docstring, a model named like a module global,
+    and the shared structure arrays (read-only, and on the host for CuPy)."""
+    jac = symasd.jacobian(lambda x: x[1:] * x[:-1], np.ones(4))
+    src = jac.to_source(made_by='symasd export C:\\Users\\x\\m.py:f """ --shape 4')
+    compile(src, "m.py", "exec")
+    mod = load_module(src, "m")
+    J = mod.jacobian(np.array([0.0, 1, 2, 3]))
+    with pytest.raises(ValueError):
+        J.eliminate_zeros()  # would rewrite the structure every later matrix shares
+    assert mod.jacobian(np.full(4, 2.0)).nnz == 6
+
+    def special(x):
+        return x * 2.0
+
+    def INPUT_SHAPE(x):  # noqa: N802  (a user's name, as written)
+        return x * 3.0
+
+    for f in (special, INPUT_SHAPE):
+        prepared = symasd.jacobian(f, np.ones(3), engine="numpy")
+        assert f"{f.__name__} = f" not in prepared.to_source()
+        _close(prepared(np.ones(3)).data, symasd.jacobian(f, np.ones(3))(np.ones(3)).data)
+    cupy_src = jac.to_source("cupy")
+    assert "INDPTR = _SI" in cupy_src and "= cp.asarray(_indices(" in cupy_src
+
+
+def test_cli_output_errors_and_stdout(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL)
+    (tmp_path / "exits.py").write_text("raise SystemExit(5)\n")
+    out = _cli("export", "model:rhs", "--shape", "6", "-o", "-", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith('"""Sparse Jacobian')
+    out = _cli("export", "model:rhs", "--shape", "6", "-o", str(tmp_path / "no" / "m.py"),
+               cwd=tmp_path)
+    assert out.returncode == 2 and "cannot write" in out.stderr and ".tmp" not in out.stderr
+    out = _cli("export", "exits.py:f", "--shape", "3", cwd=tmp_path)
+    assert out.returncode == 2 and "SystemExit" in out.stderr

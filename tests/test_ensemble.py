@@ -158,3 +158,16 @@ def test_solve_ivp_ensemble(client):
     for r, y0, (k,) in zip(results, y0s, ks, strict=True):
         assert r.success
         np.testing.assert_allclose(r.y[:, -1], y0 * np.exp(-k), rtol=1e-7)
+
+
+def test_complex_points_and_static_arguments():
+    hes = symasd.hessian(rosenbrock, np.zeros(10))
+    with pytest.raises(InputError, match="complex"):
+        ensemble.data(hes, np.ones((4, 10)) + 1j)
+
+    def scaled(x, k):  # k: a Python number, static data
+        return x * k
+
+    jac = symasd.jacobian(scaled, np.ones(3), 3)
+    D = ensemble.data(jac, np.ones((2, 3)), 3)
+    assert np.array_equal(D, np.full((2, 3), 3.0))

@@ -77,7 +77,10 @@ def _smallest(steps: np.ndarray) -> str:
 class ConstantPool:
     """The distinct constant arrays of one generated module, each named once."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = "", wrap: str = ""):
+        # prefix: of the names (a second pool beside the first); wrap: a function
+        # applied to every decoded array (cp.asarray: the constants live on the GPU)
+        self._prefix, self._wrap = prefix, wrap
         self._names: dict[tuple[str, bytes], str] = {}
         self._lines: list[str] = []
         self._counts = {"I": 0, "C": 0}
@@ -86,10 +89,12 @@ class ConstantPool:
         key = (kind, arr.tobytes())
         name = self._names.get(key)
         if name is None:
-            name = f"{kind}{self._counts[kind]}"
+            name = f"{self._prefix}{kind}{self._counts[kind]}"
             self._counts[kind] += 1
             self._names[key] = name
-            self._lines.append(f"{name} = {encode(arr)}\n")
+            value = encode(arr)
+            self._lines.append(f"{name} = {self._wrap}({value})\n" if self._wrap
+                               else f"{name} = {value}\n")
         return name
 
     def index(self, arr: np.ndarray) -> str:

@@ -301,6 +301,11 @@ class CupyPrinter(ArrayPrinter):
         # a ufunc, which cupy.fuse compiles (it may not compile astype)
         return f"cp.where({expr}, 1.0, 0.0)"
 
+    def _print_POLYGAMMA(self, a: str, order: str) -> str:
+        # cupyx's polygamma is a ufunc of a float order (fusable, no astype)
+        self.uses_special = True
+        return f"special.polygamma({order}, {a})"
+
     def __init__(self, pool: ConstantPool):
         super().__init__(pool)
         self.kernels: list[str] = []
