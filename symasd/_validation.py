@@ -102,7 +102,9 @@ def point(x, what: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     if shape is not None and arr.shape != shape:
         raise InputError(f"{what} has shape {arr.shape}, but the graph was traced with shape "
                          f"{shape}; pass an array of that shape")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    # asarray, not ascontiguousarray: that one makes a 0-d array 1-d, and a 0-d
+    # parameter must keep its shape () to be passed back as it was traced
+    return np.asarray(arr, dtype=np.float64, order="C")
 
 
 def finite(arr: np.ndarray, what: str, why: str) -> None:
@@ -191,7 +193,9 @@ def seeds(S, rows: int, what: str, rows_name: str) -> np.ndarray:
                          f"{rows_name}={rows}; expected shape ({rows}, c)")
     if arr.shape[1] < 1:
         raise InputError(f"{what} has no columns; pass at least one direction")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    # asarray, not ascontiguousarray: that one makes a 0-d array 1-d, and a 0-d
+    # parameter must keep its shape () to be passed back as it was traced
+    return np.asarray(arr, dtype=np.float64, order="C")
 
 
 def chunk(value, what: str = "chunk") -> int | None:

@@ -524,3 +524,17 @@ def test_cli_output_errors_and_stdout(tmp_path):
     assert out.returncode == 2 and "cannot write" in out.stderr and ".tmp" not in out.stderr
     out = _cli("export", "exits.py:f", "--shape", "3", cwd=tmp_path)
     assert out.returncode == 2 and "SystemExit" in out.stderr
+
+
+def test_zero_dimensional_parameters_keep_their_shape():
+    """A 0-d float parameter (a time, a scale) is passed back as it was traced, to the
+    prepared object, the exported module (one value per point in a batch) and the VM."""
+    jac = symasd.jacobian(lambda x, a: a * x, np.ones(3), np.array(2.0))
+    assert jac.graph.param_shapes == ((),)
+    assert (jac(np.ones(3), np.array(3.0)).data == 3.0).all()
+    mod = load_module(jac.to_source(), "scaled")
+    assert mod.PARAM_SHAPES == ((),)
+    D = mod.jacobian_data(np.ones((2, 3)), np.array([2.0, 5.0]))
+    assert (D == [[2.0] * 3, [5.0] * 3]).all()
+    hes = symasd.hessian(lambda x: x ** 3, np.array(2.0))
+    assert hes.graph.input_shape == () and hes(np.array(1.0)).toarray().tolist() == [[6.0]]
