@@ -193,9 +193,7 @@ def seeds(S, rows: int, what: str, rows_name: str) -> np.ndarray:
                          f"{rows_name}={rows}; expected shape ({rows}, c)")
     if arr.shape[1] < 1:
         raise InputError(f"{what} has no columns; pass at least one direction")
-    # asarray, not ascontiguousarray: that one makes a 0-d array 1-d, and a 0-d
-    # parameter must keep its shape () to be passed back as it was traced
-    return np.asarray(arr, dtype=np.float64, order="C")
+    return np.ascontiguousarray(arr, dtype=np.float64)
 
 
 def chunk(value, what: str = "chunk") -> int | None:
