@@ -6,6 +6,7 @@ or ``pip install .``)::
 
     python benchmarks/bench_coloring.py            # full run (a few minutes)
     python benchmarks/bench_coloring.py --quick    # small sizes only, seconds
+    python benchmarks/bench_coloring.py --dense    # dense rows and columns only
 
 Every timing is the **median** of repeated calls in this process after one
 untimed warm-up call.  ``symasd.color(pattern, problem, order)`` is timed as
@@ -21,6 +22,17 @@ point), ``iter_diff`` (Jacobian of ``np.diff`` applied ``k`` times: ``k + 1``
 bands), arrow patterns (dense first row and column plus the diagonal) and
 symmetric banded patterns.
 
+Dense rows and columns (``--dense``, also part of the full run): the arrow
+pattern at n = 10^6 (column, row, bidirectional, star, acyclic), a random
+10^5 x 10^5 pattern with 3 nonzeros per row plus 5 dense rows and 5 dense
+columns (every problem; star and acyclic on ``P + P.T``), a near-dense
+single-shooting trajectory Jacobian (2000 positions x 4000 controls, row k
+depends on the controls of steps 0..k: 4 x 10^6 nonzeros), and the Hessian
+patterns of ARWHEAD and BDQRTIC (``benchmarks/problems.py``) at n = 10^4,
+10^5, 10^6, with the log-log slope of the time from 10^4 to 10^6.  Each
+coloring is checked with ``symasd.is_valid_coloring`` (untimed; skipped
+above 10^7 nonzeros).
+
 Comparisons in the same run on the same patterns: ``networkx.greedy_color``
 (``largest_first``) on the column intersection graph (built beforehand, not
 timed, ``n <= 10^4``), SciPy's ``scipy.optimize._numdiff.group_columns``
@@ -34,6 +46,7 @@ skipped with a printed note.  Ratios are "their time / symasd time".
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -58,6 +71,8 @@ TARGETS = {
     ("star", "laplacian", 1000): 1.0,
     "decompress": 0.05,
 }
+# issue 14: colorings with dense rows and columns
+DENSE_TARGETS = {"arrow": 1.0, "random_hubs": 0.5, "trajectory": 1.0}
 
 
 # ---------------------------------------------------------------------------
@@ -110,6 +125,90 @@ def arrow(n: int) -> sp.csr_array:
     r = np.concatenate([i, np.zeros(n - 1, int), i[1:]])
     c = np.concatenate([i, i[1:], np.zeros(n - 1, int)])
     return sp.csr_array((np.ones(r.size, bool), (r, c)), shape=(n, n))
+
+
+def random_hubs(n: int, per_row: int = 3, dense_rows: int = 5, dense_cols: int = 5,
+                seed: int = 0) -> sp.csr_array:
+    """n x n: ``per_row`` random nonzeros per row, plus dense rows and columns."""
+    rng = np.random.default_rng(seed)
+    r = np.repeat(np.arange(n), per_row)
+    c = rng.integers(0, n, n * per_row)
+    dr = rng.choice(n, dense_rows, replace=False)
+    dc = rng.choice(n, dense_cols, replace=False)
+    r = np.concatenate([r, np.repeat(dr, n), np.tile(np.arange(n), dense_cols)])
+    c = np.concatenate([c, np.tile(np.arange(n), dense_rows), np.repeat(dc, n)])
+    P = sp.csr_array((np.ones(r.size, bool), (r, c)), shape=(n, n))
+    P.sum_duplicates()
+    return P
+
+
+def trajectory(steps: int = 2000, controls: int = 2) -> sp.csr_array:
+    """Single shooting: position k depends on the controls of steps 0..k (near-dense)."""
+    lens = controls * (np.arange(steps) + 1)
+    r = np.repeat(np.arange(steps), lens)
+    c = np.concatenate([np.arange(k) for k in lens])
+    return sp.csr_array((np.ones(r.size, bool), (r, c)), shape=(steps, steps * controls))
+
+
+def hessian_pattern(name: str, n: int) -> sp.csr_array:
+    import problems
+
+    return symasd.hessian_sparsity(getattr(problems, name), np.ones(n))
+
+
+def dense_cases(quick: bool):
+    """(kind, label, pattern, problems) with dense rows and columns."""
+    out = []
+    n = 10_000 if quick else 1_000_000
+    out.append(("arrow", f"arrow n={n}", arrow(n),
+                ["column", "row", "bidirectional", "star", "acyclic"]))
+    n = 10_000 if quick else 100_000
+    P = random_hubs(n)
+    out.append(("random_hubs", f"random n={n}, 3/row + 5 dense rows + 5 dense cols", P,
+                ["column", "row", "bidirectional"]))
+    out.append(("random_hubs", "  the same, P + P.T", sp.csr_array(P + P.T),
+                ["star", "acyclic"]))
+    steps = 300 if quick else 2000
+    out.append(("trajectory", f"trajectory {steps} x {2 * steps}", trajectory(steps),
+                ["column", "row", "bidirectional"]))
+    return out
+
+
+def dense_section(quick: bool, budget: float) -> None:
+    rows = []
+    for kind, label, P, problems in dense_cases(quick):
+        for problem in problems:
+            t, runs, r = median_time(lambda P=P, problem=problem: symasd.color(P, problem),
+                                     min_runs=3, budget=budget, max_runs=10)
+            valid = "-" if P.nnz > 10**7 else str(symasd.is_valid_coloring(P, r))
+            target = DENSE_TARGETS[kind]
+            rows.append([label, f"{P.shape[0]}x{P.shape[1]}", str(P.nnz), problem,
+                         str(r.ncolors) + (f" ({r.method})" if problem == "bidirectional"
+                                           else ""),
+                         fmt_time(t), f"< {fmt_time(target)} {'PASS' if t < target else 'FAIL'}",
+                         valid])
+            print(f"  done: {label} {problem} ({runs} runs)", file=sys.stderr)
+    print("## Dense rows and columns (order='largest_first')\n")
+    table(["pattern", "shape", "nnz", "problem", "colors", "median", "target", "valid"], rows)
+
+    sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+    rows = []
+    for name in ("arwhead", "bdqrtic"):
+        for problem in ("star", "acyclic"):
+            times, colors = [], []
+            for n in sizes:
+                P = hessian_pattern(name, n)
+                t, _, r = median_time(lambda P=P, problem=problem: symasd.color(P, problem),
+                                      min_runs=3, budget=budget, max_runs=20)
+                times.append(t)
+                colors.append(r.ncolors)
+                assert n > 10**6 or symasd.is_valid_coloring(P, r)
+            slope = math.log10(times[-1] / times[0]) / math.log10(sizes[-1] / sizes[0])
+            rows.append([name.upper(), problem, " / ".join(map(str, colors))]
+                        + [fmt_time(t) for t in times] + [f"{slope:.2f}"])
+    print("## Hessian patterns with a dense row and column (order='largest_first')\n")
+    table(["problem", "coloring", "colors"] + [f"n={n:.0e}" for n in sizes]
+          + [f"slope {sizes[0]:.0e}-{sizes[-1]:.0e}"], rows)
 
 
 def check_brusselator_against_tracing(P: sp.csr_array) -> str:
@@ -263,16 +362,23 @@ def cases(quick: bool):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only")
+    ap.add_argument("--dense", action="store_true",
+                    help="only the patterns with dense rows and columns")
     ap.add_argument("--budget", type=float, default=2.0,
                     help="seconds of repeated runs per measurement (default 2)")
     args = ap.parse_args(argv)
     budget = 0.3 if args.quick else args.budget
 
+    flags = "".join(f" --{k}" for k in ("quick", "dense") if getattr(args, k))
     print(f"# symasd coloring benchmark{' (quick)' if args.quick else ''}\n")
     print(f"- {machine_description()}")
-    print(f"- command: `python benchmarks/bench_coloring.py{' --quick' if args.quick else ''}`")
+    print(f"- command: `python benchmarks/bench_coloring.py{flags}`")
     print("- times: median of repeated runs in one process after a warm-up call")
     print(f"- load average at start (1/5/15 min): {load_average()}\n")
+    if args.dense:
+        dense_section(args.quick, budget)
+        print(f"- load average at end (1/5/15 min): {load_average()}")
+        return 0
 
     asdex, asdex_note = load_asdex()
     casadi, casadi_note = load_casadi()
@@ -373,6 +479,7 @@ def main(argv=None) -> int:
             rows.append([label, problem] + [str(c) for c in counts] + [str(best), extra or "-"])
     table(["pattern", "problem"] + list(ORDERS) + ["best", "best + improve=20"], rows)
     print(f"- Brusselator pattern check: {check_brusselator_against_tracing(brusselator(32))}")
+    dense_section(args.quick, budget)
     print(f"- load average at end (1/5/15 min): {load_average()}")
     return 0
 

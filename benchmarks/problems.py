@@ -14,6 +14,8 @@ problem                shape                  nnz
 iter_diff(x, k)        (n - k) x n            (n - k) * (k + 1)
 brusselator_rhs(y)     2N^2 x 2N^2            12 N^2 (N >= 3)
 chained_rosenbrock(x)  Hessian n x n          3 n - 2
+arwhead(x)             Hessian n x n          3 n - 2
+bdqrtic(x)             Hessian n x n          9 n - 20 (n >= 5)
 conv_tanh(img)         576 x 784              576 * 25 = 14400
 =====================  =====================  ===========================
 """
@@ -29,6 +31,8 @@ __all__ = [
     "brusselator_rhs",
     "brusselator_size",
     "chained_rosenbrock",
+    "arwhead",
+    "bdqrtic",
     "conv_tanh",
     "CONV_KERNEL",
     "expected_nnz",
@@ -96,6 +100,26 @@ def chained_rosenbrock(x, *, xp=np):
     return xp.sum(100.0 * (x[1:] - head ** 2) ** 2 + (1.0 - head) ** 2)
 
 
+def arwhead(x, *, xp=np):
+    """ARWHEAD (CUTEst): ``sum_i (3 - 4 x[i]) + (x[i]^2 + x[n-1]^2)^2``, i < n - 1.
+
+    An arrowhead Hessian: the diagonal and a dense last row and column
+    (``3 n - 2`` nonzeros); 2 star colors, while column coloring needs ``n``.
+    """
+    return xp.sum(3.0 - 4.0 * x[:-1]) + xp.sum((x[:-1] ** 2 + x[-1] ** 2) ** 2)
+
+
+def bdqrtic(x, *, xp=np):
+    """BDQRTIC (CUTEst): ``sum_i (3 - 4 x[i])^2 + (x[i]^2 + 2 x[i+1]^2 + 3 x[i+2]^2
+    + 4 x[i+3]^2 + 5 x[n-1]^2)^2`` for ``i < n - 4``.
+
+    A band of half-bandwidth 3 plus a dense last row and column.
+    """
+    q = (x[:-4] ** 2 + 2.0 * x[1:-3] ** 2 + 3.0 * x[2:-2] ** 2 + 4.0 * x[3:-1] ** 2
+         + 5.0 * x[-1] ** 2)
+    return xp.sum((3.0 - 4.0 * x[:-4]) ** 2) + xp.sum(q ** 2)
+
+
 # A fixed 5 x 5 kernel with no zero entry (so that every tap is structural).
 CONV_KERNEL = np.round(np.random.default_rng(5).uniform(0.1, 1.0, (5, 5))
                        * np.where(np.arange(25).reshape(5, 5) % 2, -1.0, 1.0), 3)
@@ -126,8 +150,10 @@ def expected_nnz(name: str, n: int, k: int = 3) -> int:
         return (n - k) * (k + 1)
     if name == "brusselator":
         return 6 * n
-    if name == "rosenbrock":
+    if name in ("rosenbrock", "arwhead"):
         return 3 * n - 2
+    if name == "bdqrtic":
+        return 9 * n - 20
     if name == "conv_tanh":
         return 576 * 25
     raise KeyError(name)

@@ -14,31 +14,312 @@
 #   colors no nonzero needs can be neutralized.
 #
 # Symmetric kernels take the CSR adjacency (ptr, idx) of a structurally
-# symmetric pattern, possibly with diagonal entries (skipped), and ``edge``:
-# for every CSR position k with idx[k] != row, an id in [0, n_edges) shared by
-# the positions of (i, j) and (j, i).  All arrays are allocated by the caller.
+# symmetric pattern, possibly with diagonal entries (skipped), and ``mirror``
+# (star: the CSR position of (j, i) for the position of (i, j)) or ``edge``
+# (acyclic: for every CSR position k with idx[k] != row, an id in
+# [0, n_edges) shared by the positions of (i, j) and (j, i)).
+#
+# Dense rows and columns (docs/coloring.md, "Dense rows and columns").  The
+# textbook kernels find the colors a vertex may not take by scanning the
+# neighbours of its neighbours: a row of n entries (column problems) or a
+# vertex of degree n (symmetric problems) is scanned once from each of its n
+# members, O(n^2).  Here such *heavy* rows or vertices (the caller marks
+# them: ``heavy[h]`` is an index in [0, nheavy) or -1) keep what the scans
+# would read in tables indexed by color instead, updated when a member gets
+# its color:
+#
+# * greedy: per heavy row, the bit set of the colors used in it and the
+#   first word of that set that is not full;
+# * star: per heavy vertex w, the bit set of the colors of its colored
+#   neighbours, the bit set of the colors of the neighbours x that are the
+#   hub of the 2-colored star holding the edge (w, x), and for every color c
+#   the CSR position of one edge from w to a neighbour of color c;
+# * acyclic: per heavy vertex, the colors of its neighbours and one edge to
+#   each color (all edges from w to one color lie in one 2-colored tree).
+#
+# The kernels give exactly the colors of the textbook algorithms, whichever
+# vertices are marked heavy (tests/test_coloring.py compares), in
+# O(nnz * (1 + colors / 64)) time for the heavy part.  The forbidden colors of
+# the vertex being colored are a bit set too, cleared word by word through a
+# list of the words written.  The tables of heavy vertices grow with the
+# number of colors (the kernels allocate them with malloc and free them);
+# every other array is allocated by the caller or, for scratch, by the
+# kernel's Python entry point.
 include "_types.pxi"
 
+import numpy as np
 
-cdef inline ITYPE_t _first_fit(const ITYPE_t[::1] forbidden, ITYPE_t v) noexcept nogil:
-    cdef ITYPE_t c = 0
-    while forbidden[c] == v:
-        c += 1
-    return c
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
+
+cdef extern from "coloring_bits.h":
+    int sym_ctz64(uint64_t x) noexcept nogil
+
+ctypedef uint64_t WORD_t
+cdef WORD_t FULL = ~(<WORD_t>0)
+
+
+# -- a set of colors as bits, cleared through the list of words written -------
+
+cdef struct ColorSet:
+    WORD_t* bits
+    ITYPE_t* dirty
+    ITYPE_t ndirty
+
+
+cdef inline void _cs_add(ColorSet* s, ITYPE_t c) noexcept nogil:
+    cdef ITYPE_t w = c >> 6
+    if s.bits[w] == 0:
+        s.dirty[s.ndirty] = w
+        s.ndirty += 1
+    s.bits[w] |= (<WORD_t>1) << (c & 63)
+
+
+cdef inline void _cs_or(ColorSet* s, const WORD_t* src, ITYPE_t nwords) noexcept nogil:
+    cdef ITYPE_t i
+    for i in range(nwords):
+        if src[i]:
+            if s.bits[i] == 0:
+                s.dirty[s.ndirty] = i
+                s.ndirty += 1
+            s.bits[i] |= src[i]
+
+
+cdef inline void _cs_clear(ColorSet* s) noexcept nogil:
+    cdef ITYPE_t k
+    for k in range(s.ndirty):
+        s.bits[s.dirty[k]] = 0
+    s.ndirty = 0
+
+
+# -- per-heavy-vertex tables, growing with the number of colors ---------------
+
+cdef struct Tables:
+    ITYPE_t count       # heavy rows or vertices
+    ITYPE_t words       # words per bit set: the tables hold colors < 64 * words
+    ITYPE_t max_words
+    WORD_t* a           # count x words
+    WORD_t* b           # count x words, or NULL
+    ITYPE_t* sa         # count x words: skip pointers over the full words of a
+    ITYPE_t* sb         # the same for b, or NULL
+    int* rep            # count x (64 * words): edge id or position + 1 (0: none), or NULL
+
+# Skip pointers: in every row, ``skip[k] == k`` while word k is not full;
+# a full word points further right (a disjoint-set forest over the words,
+# with path compression), so the first word at or after k that is not full
+# is found in near-constant time however many full words lie between.
+
+
+cdef ITYPE_t* _new_skips(ITYPE_t* old, ITYPE_t count, ITYPE_t ow, ITYPE_t nw) noexcept nogil:
+    """Skip pointers for rows of nw words, the first ow of each copied from ``old``."""
+    cdef ITYPE_t* new = <ITYPE_t*> malloc(count * nw * sizeof(ITYPE_t))
+    cdef ITYPE_t r, k
+    if new != NULL:
+        for r in range(count):
+            if ow:
+                memcpy(new + r * nw, old + r * ow, ow * sizeof(ITYPE_t))
+            for k in range(ow, nw):
+                new[r * nw + k] = k
+    free(old)
+    return new
+
+
+cdef int _tables_init(Tables* t, ITYPE_t count, ITYPE_t max_words, bint with_b,
+                      bint with_rep) noexcept nogil:
+    t.count = count
+    t.words = 1 if max_words > 1 else max_words
+    t.max_words = max_words
+    t.a = NULL
+    t.b = NULL
+    t.sa = NULL
+    t.sb = NULL
+    t.rep = NULL
+    if count == 0:
+        return 0
+    t.a = <WORD_t*> calloc(count * t.words, sizeof(WORD_t))
+    t.sa = _new_skips(NULL, count, 0, t.words)
+    if with_b:
+        t.b = <WORD_t*> calloc(count * t.words, sizeof(WORD_t))
+        t.sb = _new_skips(NULL, count, 0, t.words)
+    if with_rep:
+        t.rep = <int*> calloc(count * t.words * 64, sizeof(int))
+    if (t.a == NULL or t.sa == NULL or (with_b and (t.b == NULL or t.sb == NULL))
+            or (with_rep and t.rep == NULL)):
+        return -1
+    return 0
+
+
+cdef void _tables_free(Tables* t) noexcept nogil:
+    free(t.a)
+    free(t.b)
+    free(t.sa)
+    free(t.sb)
+    free(t.rep)
+    t.a = NULL
+    t.b = NULL
+    t.sa = NULL
+    t.sb = NULL
+    t.rep = NULL
+
+
+cdef WORD_t* _regrid_words(WORD_t* old, ITYPE_t count, ITYPE_t ow, ITYPE_t nw) noexcept nogil:
+    cdef WORD_t* new = <WORD_t*> calloc(count * nw, sizeof(WORD_t))
+    cdef ITYPE_t r
+    if new != NULL:
+        for r in range(count):
+            memcpy(new + r * nw, old + r * ow, ow * sizeof(WORD_t))
+    free(old)
+    return new
+
+
+cdef int _tables_fit(Tables* t, ITYPE_t color, ITYPE_t[::1] heavy,
+                     ITYPE_t budget) noexcept nogil:
+    """Grow the tables (doubling) so that they hold ``color``; -1 if out of memory.
+
+    Rows are numbered by decreasing degree; when the grown tables would take
+    more than ``budget`` bytes, the last rows are dropped and their vertices
+    (rows) become light again (``heavy[v] = -1``): the kernels keep what the
+    light path reads for every vertex, so this changes only the speed.
+    """
+    cdef ITYPE_t ow = t.words, nw, r, v, per_row, keep
+    cdef int* rep
+    if t.count == 0 or color < 64 * ow:
+        return 0
+    nw = 2 * ow
+    if nw <= (color >> 6):
+        nw = (color >> 6) + 1
+    if nw > t.max_words:
+        nw = t.max_words
+    per_row = nw * <ITYPE_t>(sizeof(WORD_t) + sizeof(ITYPE_t)) * (2 if t.b != NULL else 1)
+    if t.rep != NULL:
+        per_row += nw * 64 * <ITYPE_t>sizeof(int)
+    keep = budget // per_row
+    if keep < t.count:
+        for v in range(heavy.shape[0]):
+            if heavy[v] >= keep:
+                heavy[v] = -1
+        t.count = keep
+        if keep == 0:
+            _tables_free(t)
+            return 0
+    t.a = _regrid_words(t.a, t.count, ow, nw)
+    t.sa = _new_skips(t.sa, t.count, ow, nw)
+    if t.a == NULL or t.sa == NULL:
+        return -1
+    if t.b != NULL:
+        t.b = _regrid_words(t.b, t.count, ow, nw)
+        t.sb = _new_skips(t.sb, t.count, ow, nw)
+        if t.b == NULL or t.sb == NULL:
+            return -1
+    if t.rep != NULL:
+        rep = <int*> calloc(t.count * nw * 64, sizeof(int))
+        if rep == NULL:
+            return -1
+        for r in range(t.count):
+            memcpy(rep + r * nw * 64, t.rep + r * ow * 64, ow * 64 * sizeof(int))
+        free(t.rep)
+        t.rep = rep
+    t.words = nw
+    return 0
+
+
+cdef inline void _set_bit(WORD_t* row, ITYPE_t c) noexcept nogil:
+    row[c >> 6] |= (<WORD_t>1) << (c & 63)
+
+
+cdef inline void _table_add(Tables* t, bint in_b, ITYPE_t r, ITYPE_t c) noexcept nogil:
+    """Add color c to row r of table a (or b), keeping its skip pointers."""
+    cdef WORD_t* row = (t.b if in_b else t.a) + r * t.words
+    cdef ITYPE_t k = c >> 6
+    row[k] |= (<WORD_t>1) << (c & 63)
+    if row[k] == FULL:
+        ((t.sb if in_b else t.sa) + r * t.words)[k] = k + 1
+
+
+cdef inline ITYPE_t _open_word(ITYPE_t* skip, ITYPE_t words, ITYPE_t k) noexcept nogil:
+    """The first word at or after k that is not full (``words`` if none)."""
+    cdef ITYPE_t root = k, nxt
+    while root < words and skip[root] != root:
+        root = skip[root]
+    while k < root and k < words:
+        nxt = skip[k]
+        skip[k] = root
+        k = nxt
+    return root
+
+
+# -- first fit against the forbidden set and some table rows, read lazily ------
+#
+# Forbidding every color of a heavy row (all the colors around a hub) would
+# cost a word per 64 colors each time; instead the rows are listed (``lazy``:
+# 2 * r for row r of table a, 2 * r + 1 for table b) and read only at the
+# words where a free color may be: a word that is full in one listed row is
+# skipped (skip pointers), and the others are read until a free color turns up.
+
+cdef inline ITYPE_t _first_fit_lazy(const ColorSet* s, const Tables* t, const ITYPE_t* lazy,
+                                    ITYPE_t nlazy) noexcept nogil:
+    cdef ITYPE_t wi = 0, k, r, j
+    cdef bint moved
+    cdef WORD_t word
+    while True:
+        moved = True
+        while moved and wi < t.words:
+            moved = False
+            for k in range(nlazy):
+                r = lazy[k]
+                if r & 1:
+                    j = _open_word(t.sb + (r >> 1) * t.words, t.words, wi)
+                else:
+                    j = _open_word(t.sa + (r >> 1) * t.words, t.words, wi)
+                if j > wi:
+                    wi = j
+                    moved = True
+        word = s.bits[wi]
+        if wi < t.words:
+            for k in range(nlazy):
+                r = lazy[k]
+                if r & 1:
+                    word |= t.b[(r >> 1) * t.words + wi]
+                else:
+                    word |= t.a[(r >> 1) * t.words + wi]
+        if word != FULL:
+            return wi * 64 + sym_ctz64(~word)
+        wi += 1
+
+
+cdef inline ITYPE_t _defer(bint in_b, ITYPE_t r, ITYPE_t* lazy, ITYPE_t nlazy) noexcept nogil:
+    """List row r of table a (b) for ``_first_fit_lazy``; returns the new list length."""
+    lazy[nlazy] = 2 * r + (1 if in_b else 0)
+    return nlazy + 1
+
+
+def _color_set(ITYPE_t n):
+    """Scratch of a ColorSet for colors 0 .. n (bits, dirty list)."""
+    cdef ITYPE_t words = (n >> 6) + 2
+    return np.zeros(words, dtype=np.uint64), np.empty(words, dtype=np.int64)
 
 
 def greedy(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
            const ITYPE_t[::1] ptr2, const ITYPE_t[::1] idx2,
-           const ITYPE_t[::1] order, ITYPE_t[::1] forbidden, ITYPE_t[::1] color):
+           const ITYPE_t[::1] order, ITYPE_t[::1] heavy, ITYPE_t nheavy,
+           ITYPE_t budget, ITYPE_t[::1] color):
     """First-fit coloring of the vertices in ``order``; returns the number of colors.
 
     (input)  ptr1, idx1, ptr2, idx2: two-level adjacency; for the column
              problem (ptr1, idx1) is the CSC and (ptr2, idx2) the CSR of the
              pattern, so that two columns conflict iff they share a row
              order: permutation of the n vertices
-    (scratch) forbidden: length n + 1, filled with -1
+             heavy: for every hyperedge h (row of the column problem), -1, or
+             its index in [0, nheavy), by decreasing size, if its members'
+             colors are kept as a bit set instead of being scanned (any
+             choice gives the same colors; the caller marks the large ones);
+             rows dropped to keep the tables within ``budget`` bytes are set
+             to -1 (see ``_tables_fit``)
     (output) color: length n, filled with -1; color[v] is the smallest color
              not used by a neighbour colored before v
+
+    Returns -1 when the tables of heavy rows cannot be allocated.
 
     NumPy/Python equivalent::
 
@@ -48,72 +329,139 @@ def greedy(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
             color[v] = min(set(range(n + 1)) - used)
     """
     cdef ITYPE_t n = order.shape[0]
-    cdef ITYPE_t i, v, a, b, h, w, c, ncolors = 0
+    cdef ITYPE_t i, v, a, b, h, hh, w, c, nlazy, ncolors = 0
+    fb_arr, fd_arr = _color_set(n)
+    cdef WORD_t[::1] fb = fb_arr
+    cdef ITYPE_t[::1] fd = fd_arr
+    cdef ITYPE_t[::1] lazy = np.empty(max(int(np.max(np.diff(ptr1), initial=0)), 1),
+                                      dtype=np.int64)
+    cdef ColorSet forb
+    cdef Tables t
+    cdef int status = 0
+    forb.bits = &fb[0]
+    forb.dirty = &fd[0]
+    forb.ndirty = 0
     with nogil:
+        status = _tables_init(&t, nheavy, (n >> 6) + 2, False, False)
         for i in range(n):
+            if status != 0:
+                break
             v = order[i]
+            nlazy = 0
             for a in range(ptr1[v], ptr1[v + 1]):
                 h = idx1[a]
+                hh = heavy[h]
+                if hh >= 0:
+                    nlazy = _defer(False, hh, &lazy[0], nlazy)
+                    continue
                 for b in range(ptr2[h], ptr2[h + 1]):
                     w = idx2[b]
                     if w != v and color[w] >= 0:
-                        forbidden[color[w]] = v
-            c = _first_fit(forbidden, v)
+                        _cs_add(&forb, color[w])
+            c = _first_fit_lazy(&forb, &t, &lazy[0], nlazy)
+            _cs_clear(&forb)
             color[v] = c
             if c + 1 > ncolors:
                 ncolors = c + 1
-    return ncolors
+            if nlazy:
+                status = _tables_fit(&t, c, heavy, budget)
+                if status != 0:
+                    break
+                for a in range(ptr1[v], ptr1[v + 1]):
+                    hh = heavy[idx1[a]]
+                    if hh >= 0:
+                        _table_add(&t, False, hh, c)
+        _tables_free(&t)
+    return -1 if status != 0 else ncolors
 
 
-cdef inline void _forbid_neighbour_colors(ITYPE_t v, ITYPE_t w,
-                                          const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
-                                          const ITYPE_t[::1] color,
-                                          ITYPE_t[::1] forbidden,
-                                          ITYPE_t[::1] treated) noexcept nogil:
-    """Forbid for v the colors of all colored neighbours of w."""
-    cdef ITYPE_t b, x
-    for b in range(ptr[w], ptr[w + 1]):
-        x = idx[b]
-        if x != w and color[x] >= 0:
-            forbidden[color[x]] = v
+cdef inline ITYPE_t _forbid_neighbour_colors(ITYPE_t v, ITYPE_t w,
+                                             const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                                             const ITYPE_t[::1] color,
+                                             const ITYPE_t[::1] heavy, const Tables* t,
+                                             const WORD_t[::1] low, const BOOL_t[::1] high,
+                                             ColorSet* forb, ITYPE_t[::1] treated,
+                                             ITYPE_t* lazy, ITYPE_t nlazy) noexcept nogil:
+    """Forbid for v the colors of all colored neighbours of w (those of a heavy
+    w: its row of table a is listed in ``lazy``); returns the new list length."""
+    cdef ITYPE_t b, x, hw = heavy[w]
     treated[w] = v
+    if hw >= 0:
+        return _defer(False, hw, lazy, nlazy)
+    elif not high[w]:
+        _cs_or(forb, &low[w], 1)
+    else:
+        for b in range(ptr[w], ptr[w + 1]):
+            x = idx[b]
+            if x != w and color[x] >= 0:
+                _cs_add(forb, color[x])
+    return nlazy
 
 
-def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] edge,
-         const ITYPE_t[::1] order, ITYPE_t[::1] forbidden,
-         ITYPE_t[::1] first_v, ITYPE_t[::1] first_w, ITYPE_t[::1] first_e,
-         ITYPE_t[::1] treated, ITYPE_t[::1] star_of, ITYPE_t[::1] hub,
-         ITYPE_t[::1] color):
-    """Greedy star coloring; returns the number of colors.
+def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirror,
+         const ITYPE_t[::1] order, ITYPE_t[::1] heavy,
+         ITYPE_t nheavy, ITYPE_t budget, ITYPE_t[::1] color):
+    """Greedy star coloring; returns the number of colors (-1: out of memory).
 
     (input)  ptr, idx: CSR adjacency of a symmetric pattern (diagonal skipped)
-             edge: edge id of every off-diagonal CSR position (module comment)
+             mirror: CSR position of (j, i) for the position of (i, j)
              order: permutation of the n vertices
-    (scratch) forbidden, first_v, treated: length n + 1, filled with -1;
-              first_w, first_e: length n + 1; star_of, hub: length n_edges
+             heavy: -1, or the index in [0, nheavy), by decreasing degree, of
+             a vertex whose neighbourhood is summarized in tables (module
+             comment); any choice gives the same colors; budget: as for
+             ``greedy``
     (output) color: length n, filled with -1
 
     The result is a distance-1 coloring in which every path on four vertices
-    uses at least three colors.  Bookkeeping: every edge between two colored
-    vertices belongs to one 2-colored star ``star_of[edge]``; ``hub[s]`` is the
-    star's center, or -1 while the star is a single edge.  When v is colored,
+    uses at least three colors.  Bookkeeping (Gebremedhin et al. keep a star
+    id per edge and a hub per star; a star gets its hub while it is a single
+    edge and keeps it, so one flag per CSR position says the same):
+    ``far_hub[k]`` is 1 when the edge at position k of row w, to x = idx[k],
+    lies in a 2-colored star centered at x.  When v is colored,
     ``first_*[c]`` remembers the first neighbour of v met with color c (and
-    the id of that edge); meeting a second one makes v a hub, and every color
-    adjacent to either spoke is then forbidden (``treated`` avoids treating a
-    spoke twice for the same v).  A neighbour w that is a spoke of a star
-    centered at x forbids color[x].
+    the position of that edge); meeting a second one makes v a hub, and every
+    color adjacent to either spoke is then forbidden (``treated`` avoids
+    treating a spoke twice for the same v).  A neighbour w that is a spoke of
+    a star centered at x forbids color[x].
     """
     cdef ITYPE_t n = order.shape[0]
-    cdef ITYPE_t i, v, a, b, w, x, c, p, q, s, e, nstars = 0, ncolors = 0
-    cdef bint found
+    cdef ITYPE_t nnz = idx.shape[0]
+    cdef ITYPE_t i, v, a, b, w, x, c, cw, p, q, k, hv, hw, hx, nlazy, ncolors = 0
+    # at most two rows listed per neighbour (module comment above _first_fit_lazy)
+    cdef ITYPE_t[::1] lazy = np.empty(2 * max(int(np.max(np.diff(ptr), initial=0)), 1) + 2,
+                                      dtype=np.int64)
+    cdef ITYPE_t[::1] first_v = np.full(n + 1, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] first_w = np.zeros(n + 1, dtype=np.int64)
+    cdef ITYPE_t[::1] first_a = np.zeros(n + 1, dtype=np.int64)
+    cdef ITYPE_t[::1] treated = np.full(n + 1, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] nhubs = np.zeros(n + 1, dtype=np.int64)
+    cdef BOOL_t[::1] far_hub = np.zeros(max(nnz, 1), dtype=np.uint8)
+    # every vertex: the colors < 64 of its colored neighbours, and whether any
+    # has a color >= 64 (then only a scan or the tables tell)
+    cdef WORD_t[::1] low = np.zeros(n + 1, dtype=np.uint64)
+    cdef BOOL_t[::1] high = np.zeros(n + 1, dtype=np.uint8)
+    fb_arr, fd_arr = _color_set(n)
+    cdef WORD_t[::1] fb = fb_arr
+    cdef ITYPE_t[::1] fd = fd_arr
+    cdef ColorSet forb
+    cdef Tables t
+    cdef int status = 0
+    forb.bits = &fb[0]
+    forb.dirty = &fd[0]
+    forb.ndirty = 0
     with nogil:
+        status = _tables_init(&t, nheavy, (n >> 6) + 2, True, True)
         for i in range(n):
+            if status != 0:
+                break
             v = order[i]
+            hv = heavy[v]
+            nlazy = 0
             # distance-1 constraint
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
                 if w != v and color[w] >= 0:
-                    forbidden[color[w]] = v
+                    _cs_add(&forb, color[w])
             # star constraints
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
@@ -125,51 +473,107 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] edge
                 if p == v:
                     # v has two neighbours (q and w) of color c: v would be a hub
                     if treated[q] != v:
-                        _forbid_neighbour_colors(v, q, ptr, idx, color, forbidden, treated)
-                    _forbid_neighbour_colors(v, w, ptr, idx, color, forbidden, treated)
+                        nlazy = _forbid_neighbour_colors(v, q, ptr, idx, color, heavy, &t,
+                                                         low, high, &forb, treated,
+                                                         &lazy[0], nlazy)
+                    nlazy = _forbid_neighbour_colors(v, w, ptr, idx, color, heavy, &t, low,
+                                                     high, &forb, treated, &lazy[0], nlazy)
                 else:
                     first_v[c] = v
                     first_w[c] = w
-                    first_e[c] = edge[a]
-                    for b in range(ptr[w], ptr[w + 1]):
-                        x = idx[b]
-                        if x == w or x == v or color[x] < 0:
-                            continue
-                        if hub[star_of[edge[b]]] == x:
-                            # w is a spoke of the star centered at x
-                            forbidden[color[x]] = v
-            c = _first_fit(forbidden, v)
+                    first_a[c] = a
+                    hw = heavy[w]
+                    if hw >= 0:
+                        # the colors of the hubs that w is a spoke of
+                        nlazy = _defer(True, hw, &lazy[0], nlazy)
+                    elif nhubs[w]:
+                        for b in range(ptr[w], ptr[w + 1]):
+                            if far_hub[b]:
+                                # w is a spoke of the star centered at idx[b]
+                                _cs_add(&forb, color[idx[b]])
+            c = _first_fit_lazy(&forb, &t, &lazy[0], nlazy)
+            _cs_clear(&forb)
             color[v] = c
             if c + 1 > ncolors:
                 ncolors = c + 1
+            status = _tables_fit(&t, c, heavy, budget)
+            if status != 0:
+                break
+            hv = heavy[v]
             # update the 2-colored stars with the edges from v
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
                 if w == v or color[w] < 0:
                     continue
-                found = False
-                for b in range(ptr[w], ptr[w + 1]):
-                    x = idx[b]
-                    if x != v and x != w and color[x] == c:
-                        # v - w - x with color[v] == color[x]: w is the hub
-                        s = star_of[edge[b]]
-                        hub[s] = w
-                        star_of[edge[a]] = s
-                        found = True
-                        break
-                if not found:
-                    p = first_v[color[w]]
-                    q = first_w[color[w]]
+                cw = color[w]
+                # a position k in w's row of an edge (w, x), x != v, color[x] == c
+                k = -1
+                hw = heavy[w]
+                if hw >= 0:
+                    k = t.rep[hw * t.words * 64 + c] - 1
+                elif c >= 64 or (low[w] >> c) & 1:
+                    for b in range(ptr[w], ptr[w + 1]):
+                        x = idx[b]
+                        if x != v and x != w and color[x] == c:
+                            k = b
+                            break
+                if k >= 0:
+                    # v - w - x with color[v] == color[x]: w is the hub, x and v spokes
+                    x = idx[k]
+                    if not far_hub[mirror[k]]:
+                        far_hub[mirror[k]] = 1
+                        nhubs[x] += 1
+                        hx = heavy[x]
+                        if hx >= 0:
+                            _table_add(&t, True, hx, cw)
+                    far_hub[a] = 1
+                    nhubs[v] += 1
+                    if hv >= 0:
+                        _table_add(&t, True, hv, cw)
+                else:
+                    p = first_v[cw]
+                    q = first_w[cw]
                     if p == v and q != w:
-                        # w and q are two neighbours of v with the same color
-                        s = star_of[first_e[color[w]]]
-                        hub[s] = v
-                        star_of[edge[a]] = s
-                    else:
-                        star_of[edge[a]] = nstars
-                        hub[nstars] = -1
-                        nstars += 1
-    return ncolors
+                        # w and q are two neighbours of v with the same color: v is the
+                        # hub, q and w spokes
+                        k = mirror[first_a[cw]]
+                        if not far_hub[k]:
+                            far_hub[k] = 1
+                            nhubs[q] += 1
+                            hx = heavy[q]
+                            if hx >= 0:
+                                _table_add(&t, True, hx, c)
+                        far_hub[mirror[a]] = 1
+                        nhubs[w] += 1
+                        if hw >= 0:
+                            _table_add(&t, True, hw, c)
+            # the tables of heavy vertices learn the edges from v (after the
+            # updates above, which look for edges to other vertices only)
+            for a in range(ptr[v], ptr[v + 1]):
+                w = idx[a]
+                if w == v or color[w] < 0:
+                    continue
+                if c < 64:
+                    low[w] |= (<WORD_t>1) << c
+                else:
+                    high[w] = 1
+                cw = color[w]
+                if cw < 64:
+                    low[v] |= (<WORD_t>1) << cw
+                else:
+                    high[v] = 1
+                hw = heavy[w]
+                if hw >= 0:
+                    _table_add(&t, False, hw, c)
+                    if t.rep[hw * t.words * 64 + c] == 0:
+                        t.rep[hw * t.words * 64 + c] = <int>(mirror[a] + 1)
+                if hv >= 0:
+                    cw = color[w]
+                    _table_add(&t, False, hv, cw)
+                    if t.rep[hv * t.words * 64 + cw] == 0:
+                        t.rep[hv * t.words * 64 + cw] = <int>(a + 1)
+        _tables_free(&t)
+    return -1 if status != 0 else ncolors
 
 
 cdef inline ITYPE_t _find(ITYPE_t e, ITYPE_t[::1] parent) noexcept nogil:
@@ -195,18 +599,25 @@ cdef inline void _union(ITYPE_t r1, ITYPE_t r2, ITYPE_t[::1] parent,
         rank[r1] += 1
 
 
-def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] edge,
-            const ITYPE_t[::1] order, ITYPE_t[::1] forbidden,
-            ITYPE_t[::1] first_v, ITYPE_t[::1] first_e,
-            ITYPE_t[::1] visit_v, ITYPE_t[::1] visit_w,
-            ITYPE_t[::1] parent, ITYPE_t[::1] rank, ITYPE_t[::1] color):
-    """Greedy acyclic coloring; returns the number of colors.
+cdef inline void _visit_tree(ITYPE_t v, ITYPE_t w, ITYPE_t e, ITYPE_t cx,
+                             ITYPE_t[::1] parent, ITYPE_t[::1] visit_v,
+                             ITYPE_t[::1] visit_w, ITYPE_t[::1] forbidden) noexcept nogil:
+    """v meets the tree holding edge e = (w, x), color[x] == cx, through w."""
+    cdef ITYPE_t r = _find(e, parent)
+    if visit_v[r] != v:
+        visit_v[r] = v
+        visit_w[r] = w
+    elif visit_w[r] != w:
+        forbidden[cx] = v
 
-    (input)  ptr, idx, edge, order: as for ``star``
-    (scratch) forbidden, first_v: length n + 1, filled with -1;
-              first_e: length n + 1; visit_v: length n_edges, filled with -1;
-              visit_w: length n_edges; parent: length n_edges with
-              parent[e] = e; rank: length n_edges, zeros
+
+def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] edge,
+            ITYPE_t nedges, const ITYPE_t[::1] order, ITYPE_t[::1] heavy,
+            ITYPE_t nheavy, ITYPE_t budget, ITYPE_t[::1] color):
+    """Greedy acyclic coloring; returns the number of colors (-1: out of memory).
+
+    (input)  ptr, idx, order, heavy, budget: as for ``star``; edge: the edge id of
+             every off-diagonal position (module comment)
     (output) color: length n, filled with -1
 
     The result is a distance-1 coloring in which every cycle uses at least
@@ -218,13 +629,33 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
     vertex of each tree met from v): coloring v with c would close a cycle.
     After coloring v, the edges from v join the trees of their colors
     (``first_*``: edges from v to the same color form one star) and trees
-    linked through v are merged.
+    linked through v are merged.  All edges from w to vertices of one color
+    are in one tree, so a heavy w needs one edge per color.
     """
     cdef ITYPE_t n = order.shape[0]
-    cdef ITYPE_t i, v, a, b, w, x, c, r, r2, ncolors = 0
+    cdef ITYPE_t i, v, a, b, w, x, c, cx, r, r2, hv, hw, wi, ncolors = 0
+    cdef ITYPE_t ne = max(nedges, 1)
+    cdef ITYPE_t[::1] forbidden = np.full(n + 1, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] first_v = np.full(n + 1, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] first_e = np.zeros(n + 1, dtype=np.int64)
+    cdef ITYPE_t[::1] visit_v = np.full(ne, -1, dtype=np.int64)
+    cdef ITYPE_t[::1] visit_w = np.zeros(ne, dtype=np.int64)
+    cdef ITYPE_t[::1] parent = np.arange(ne, dtype=np.int64)
+    cdef ITYPE_t[::1] rank = np.zeros(ne, dtype=np.int64)
+    # as in ``star``: the colors < 64 of every vertex's colored neighbours
+    cdef WORD_t[::1] low = np.zeros(n + 1, dtype=np.uint64)
+    cdef Tables t
+    cdef int status = 0
+    cdef WORD_t bits
+    cdef WORD_t* row
+    cdef int* rep
     with nogil:
+        status = _tables_init(&t, nheavy, (n >> 6) + 2, False, True)
         for i in range(n):
+            if status != 0:
+                break
             v = order[i]
+            hv = heavy[v]
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
                 if w != v and color[w] >= 0:
@@ -233,22 +664,38 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                 w = idx[a]
                 if w == v or color[w] < 0:
                     continue
+                hw = heavy[w]
+                if hw >= 0:
+                    # one edge per color of w's neighbours: they all lie in one tree
+                    row = t.a + hw * t.words
+                    rep = t.rep + hw * t.words * 64
+                    for wi in range(t.words):
+                        bits = row[wi]
+                        while bits:
+                            cx = wi * 64 + sym_ctz64(bits)
+                            bits &= bits - 1
+                            if forbidden[cx] != v:
+                                _visit_tree(v, w, rep[cx] - 1, cx, parent, visit_v, visit_w,
+                                            forbidden)
+                    continue
                 for b in range(ptr[w], ptr[w + 1]):
                     x = idx[b]
                     if x == w or x == v or color[x] < 0:
                         continue
                     if forbidden[color[x]] != v:
                         # prevent a cycle through the tree holding (w, x)
-                        r = _find(edge[b], parent)
-                        if visit_v[r] != v:
-                            visit_v[r] = v
-                            visit_w[r] = w
-                        elif visit_w[r] != w:
-                            forbidden[color[x]] = v
-            c = _first_fit(forbidden, v)
+                        _visit_tree(v, w, edge[b], color[x], parent, visit_v, visit_w,
+                                    forbidden)
+            c = 0
+            while forbidden[c] == v:
+                c += 1
             color[v] = c
             if c + 1 > ncolors:
                 ncolors = c + 1
+            status = _tables_fit(&t, c, heavy, budget)
+            if status != 0:
+                break
+            hv = heavy[v]
             # grow stars centered at v
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
@@ -267,6 +714,17 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                 w = idx[a]
                 if w == v or color[w] < 0:
                     continue
+                hw = heavy[w]
+                if hw >= 0:
+                    x = t.rep[hw * t.words * 64 + c] - 1
+                    if x >= 0:
+                        r = _find(edge[a], parent)
+                        r2 = _find(x, parent)
+                        if r != r2:
+                            _union(r, r2, parent, rank)
+                    continue
+                if c < 64 and not (low[w] >> c) & 1:
+                    continue
                 for b in range(ptr[w], ptr[w + 1]):
                     x = idx[b]
                     if x == w or x == v or color[x] != c:
@@ -275,7 +733,27 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                     r2 = _find(edge[b], parent)
                     if r != r2:
                         _union(r, r2, parent, rank)
-    return ncolors
+            # the tables of heavy vertices learn the edges from v
+            for a in range(ptr[v], ptr[v + 1]):
+                w = idx[a]
+                if w == v or color[w] < 0:
+                    continue
+                if c < 64:
+                    low[w] |= (<WORD_t>1) << c
+                if color[w] < 64:
+                    low[v] |= (<WORD_t>1) << color[w]
+                hw = heavy[w]
+                if hw >= 0:
+                    _set_bit(t.a + hw * t.words, c)
+                    if t.rep[hw * t.words * 64 + c] == 0:
+                        t.rep[hw * t.words * 64 + c] = <int>(edge[a] + 1)
+                if hv >= 0:
+                    x = color[w]
+                    _set_bit(t.a + hv * t.words, x)
+                    if t.rep[hv * t.words * 64 + x] == 0:
+                        t.rep[hv * t.words * 64 + x] = <int>(edge[a] + 1)
+        _tables_free(&t)
+    return -1 if status != 0 else ncolors
 
 
 def bicoloring_sides(const ITYPE_t[::1] col_color, const ITYPE_t[::1] row_color,

@@ -14,23 +14,33 @@
 # symmetric and bidirectional problems (adjacency degrees).  The Python caller
 # allocates every array; the kernels never allocate, raise or touch Python
 # objects.
+#
+# ``heavy[h]`` (one flag per hyperedge) marks the dense rows of a distance-2
+# graph: listing their members from each member would cost O(size^2), so the
+# neighbour lists leave them out.  ``degrees`` counts each of them as
+# ``size - 1`` neighbours (an upper bound where they overlap, capped at
+# n - 1) and the dynamic orders keep that part of a key fixed.
 include "_types.pxi"
 
 
 cdef inline ITYPE_t _neighbours(ITYPE_t v,
                                 const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
                                 const ITYPE_t[::1] ptr2, const ITYPE_t[::1] idx2,
+                                const BOOL_t[::1] heavy,
                                 ITYPE_t[::1] marker, ITYPE_t stamp,
                                 ITYPE_t[::1] buf) noexcept nogil:
-    """Write the distinct neighbours of v into buf and return their number.
+    """Write the distinct neighbours of v through light hyperedges into buf
+    and return their number.
 
-    ``marker[w] == stamp`` afterwards for every neighbour w (and for v); the
-    caller passes a stamp never used before on this marker array.
+    ``marker[w] == stamp`` afterwards for every such neighbour w (and for v);
+    the caller passes a stamp never used before on this marker array.
     """
     cdef ITYPE_t a, b, h, w, count = 0
     marker[v] = stamp
     for a in range(ptr1[v], ptr1[v + 1]):
         h = idx1[a]
+        if heavy[h]:
+            continue
         for b in range(ptr2[h], ptr2[h + 1]):
             w = idx2[b]
             if marker[w] != stamp:
@@ -42,20 +52,27 @@ cdef inline ITYPE_t _neighbours(ITYPE_t v,
 
 def degrees(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
             const ITYPE_t[::1] ptr2, const ITYPE_t[::1] idx2,
+            const BOOL_t[::1] heavy,
             ITYPE_t[::1] marker, ITYPE_t[::1] buf, ITYPE_t[::1] out):
     """Number of distinct neighbours of every vertex.
 
     (input)  ptr1, idx1, ptr2, idx2: the two-level adjacency (module comment)
+             heavy: flags of the hyperedges counted as ``size - 1`` (module comment)
     (scratch) marker: length n, filled with -1 by the caller; buf: length n
     (output) out: length n
 
-    NumPy equivalent for a distance-2 graph of the pattern ``A``:
-    ``G = (A.T @ A) != 0; setdiag(G, 0); out = G.sum(axis=1)``.
+    NumPy equivalent for a distance-2 graph of the pattern ``A`` without
+    heavy rows: ``G = (A.T @ A) != 0; setdiag(G, 0); out = G.sum(axis=1)``.
     """
-    cdef ITYPE_t v, n = out.shape[0]
+    cdef ITYPE_t v, a, h, d, n = out.shape[0]
     with nogil:
         for v in range(n):
-            out[v] = _neighbours(v, ptr1, idx1, ptr2, idx2, marker, v, buf)
+            d = _neighbours(v, ptr1, idx1, ptr2, idx2, heavy, marker, v, buf)
+            for a in range(ptr1[v], ptr1[v + 1]):
+                h = idx1[a]
+                if heavy[h]:
+                    d += ptr2[h + 1] - ptr2[h] - 1
+            out[v] = d if d < n - 1 else n - 1
 
 
 # -- bucket queue: doubly linked lists of vertices, one list per key ---------
@@ -82,14 +99,15 @@ cdef inline void _pop(ITYPE_t v, ITYPE_t key, ITYPE_t[::1] head,
 
 def dynamic_order(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
                   const ITYPE_t[::1] ptr2, const ITYPE_t[::1] idx2,
-                  const ITYPE_t[::1] initial, ITYPE_t[::1] key,
+                  const BOOL_t[::1] heavy, const ITYPE_t[::1] initial, ITYPE_t[::1] key,
                   const ITYPE_t[::1] insertion,
                   ITYPE_t[::1] head, ITYPE_t[::1] nxt, ITYPE_t[::1] prv,
                   ITYPE_t[::1] marker, ITYPE_t[::1] buf, ITYPE_t[::1] order,
                   int kind):
     """Dynamic vertex orderings with a bucket queue, in O(|V| + sum |N(v)|).
 
-    (input)  ptr1, idx1, ptr2, idx2: the two-level adjacency (module comment)
+    (input)  ptr1, idx1, ptr2, idx2, heavy: the two-level adjacency (module
+                 comment); heavy hyperedges take no part in the updates
              initial: initial key of each vertex (degrees, or zeros)
              insertion: permutation of the vertices; they enter their buckets
                  in this sequence, so within a bucket the last inserted comes
@@ -131,7 +149,7 @@ def dynamic_order(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
                 order[n - 1 - step] = v
             else:
                 order[step] = v
-            cnt = _neighbours(v, ptr1, idx1, ptr2, idx2, marker, v, buf)
+            cnt = _neighbours(v, ptr1, idx1, ptr2, idx2, heavy, marker, v, buf)
             for t in range(cnt):
                 w = buf[t]
                 if key[w] < 0:

@@ -327,6 +327,20 @@ class PreparedHessian(_Prepared):
         return self._summary("PreparedHessian", self._mode.products(self.coloring))
 
 
+def _bicoloring_cost_bound(P) -> float:
+    """A lower bound on the cost of any bicoloring of the m x n pattern ``P``.
+
+    Each entry of ``B_col = A @ S_col`` (m x c_col) and of ``B_row = S_row.T @ A``
+    (c_row x n) gives at most one nonzero directly, so ``nnz <= m c_col + n c_row``
+    and the cost ``c_col + REVERSE_COST c_row`` is at least
+    ``nnz * min(1 / m, REVERSE_COST / n)``: about the mean row (or column) length,
+    which the one-sided colorings reach when rows are alike (bands, near-dense
+    patterns). A bicoloring pays where rows and columns differ (dense ones).
+    """
+    m, n = P.shape
+    return P.nnz * min(1.0 / max(m, 1), REVERSE_COST / max(n, 1))
+
+
 def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
     """The colored candidates of ``mode``; for ``"auto"`` the one-sided ones, except
     one that cannot win (a row coloring needs at least as many colors as the
@@ -347,8 +361,12 @@ def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
         row_nnz.size else False
     dense_cols = colors.get("reverse", col_nnz.max(initial=0)) > 2 * np.median(col_nnz) if \
         col_nnz.size else False
-    if min(colors.values()) > _BIDIRECTIONAL_ABOVE and dense_rows and dense_cols:
-        cands.append(Candidate.of(JACOBIAN["bidirectional"], P, order))
+    if (min(colors.values()) > _BIDIRECTIONAL_ABOVE and dense_rows and dense_cols
+            and _bicoloring_cost_bound(P) < min(c.cost for c in cands)):
+        bi = Candidate.of(JACOBIAN["bidirectional"], P, order)
+        # a one-sided winner ("column" / "row") is a forward or reverse coloring again
+        if bi.coloring.method not in ("column", "row"):
+            cands.append(bi)
     return cands
 
 
@@ -391,7 +409,8 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         VJPs), ``"bidirectional"`` (both), ``"dense"`` (one JVP per column),
         or ``"auto"``: the cheapest by number of products (a VJP weighted
         1.5; bidirectional is tried when both one-sided colorings need more
-        than 8 products), and with the compiled engine, among modes within 25% of that,
+        than 8 products and a bicoloring could cost less, by a bound from the
+        number of nonzeros), and with the compiled engine, among modes within 25% of that,
         the one whose derivative DAG has the fewest nodes.
     order : str or list
         Vertex ordering of the coloring (see :func:`symasd.color`).

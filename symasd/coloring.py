@@ -647,8 +647,9 @@ def _compact(colors: np.ndarray) -> np.ndarray:
     out = np.full(colors.shape[0], -1, dtype=np.int64)
     used = colors >= 0
     if used.any():
-        _, inv = np.unique(colors[used], return_inverse=True)
-        out[used] = inv
+        # a linear renumbering (colors are below the number of vertices)
+        present = np.bincount(colors[used]) > 0
+        out[used] = (np.cumsum(present) - 1)[colors[used]]
     return out
 
 
@@ -763,10 +764,11 @@ def _permutation(order, adj: Adjacency, seed) -> tuple[np.ndarray, str]:
 def _greedy(adj: Adjacency, perm: np.ndarray) -> tuple[np.ndarray, int]:
     n = adj.n
     colors = np.full(n, -1, dtype=np.int64)
+    heavy, nheavy = _heavy_ids(np.diff(adj.ptr2) * adj.heavy, 0)
     ncolors = _coloring.greedy(
-        adj.ptr1, adj.idx1, adj.ptr2, adj.idx2, perm, np.full(n + 1, -1, dtype=np.int64), colors
+        adj.ptr1, adj.idx1, adj.ptr2, adj.idx2, perm, heavy, nheavy, TABLE_BUDGET, colors
     )
-    return colors, int(ncolors)
+    return colors, _colors_of(ncolors)
 
 
 def _iterated_greedy(adj: Adjacency, colors, ncolors, passes: int):
@@ -785,39 +787,62 @@ def _iterated_greedy(adj: Adjacency, colors, ncolors, passes: int):
     return colors, ncolors
 
 
-def _star(ptr, idx, edge, nedges, perm) -> tuple[np.ndarray, int]:
-    n = perm.shape[0]
-    colors = np.full(n, -1, dtype=np.int64)
-    ncolors = _coloring.star(
-        ptr, idx, edge, perm,
-        np.full(n + 1, -1, dtype=np.int64),
-        np.full(n + 1, -1, dtype=np.int64),
-        np.zeros(n + 1, dtype=np.int64),
-        np.zeros(n + 1, dtype=np.int64),
-        np.full(n + 1, -1, dtype=np.int64),
-        np.zeros(max(nedges, 1), dtype=np.int64),
-        np.zeros(max(nedges, 1), dtype=np.int64),
-        colors,
-    )
-    return colors, int(ncolors)
+#: Vertices of more neighbours than this keep their neighbourhood's colors in
+#: tables in the star and acyclic kernels (cysrc/coloring.pyx), instead of
+#: being scanned from each neighbour; the colors are the same either way.
+HUB_DEGREE = 32
+
+
+#: Bytes the kernels' tables of dense rows and hubs may take; beyond it the
+#: smallest of them are scanned again (same colors, more time).
+TABLE_BUDGET = 1 << 27
+
+
+def _heavy_ids(sizes: np.ndarray, threshold: int,
+               int_positions: bool = False) -> tuple[np.ndarray, int]:
+    """``(ids, count)``: the entries of ``sizes`` above ``threshold`` numbered
+    ``0 .. count - 1`` by decreasing size (ties by index), the others -1.
+
+    The kernels of ``cysrc/coloring.pyx`` keep tables for these rows or
+    vertices.  The symmetric kernels' tables store positions as C ints
+    (``int_positions``): then none is marked once the sizes reach ``2**31``.
+
+    Example
+    -------
+    >>> _heavy_ids(np.array([5, 1, 9, 7]), 4)
+    (array([ 2, -1,  0,  1]), 3)
+    """
+    ids = np.full(sizes.shape[0], -1, dtype=np.int64)
+    if sizes.shape[0] == 0 or (int_positions and int(sizes.sum()) >= 2**31 - 2):
+        return ids, 0
+    where = np.flatnonzero(sizes > threshold)
+    where = where[np.argsort(-sizes[where], kind="stable")]
+    ids[where] = np.arange(where.shape[0], dtype=np.int64)
+    return ids, int(where.shape[0])
+
+
+def _hubs(ptr: np.ndarray) -> tuple[np.ndarray, int]:
+    return _heavy_ids(np.diff(ptr), HUB_DEGREE, int_positions=True)
+
+
+def _colors_of(ncolors: int) -> int:
+    if ncolors < 0:
+        raise MemoryError("not enough memory for the color tables of the dense rows")
+    return int(ncolors)
+
+
+def _star(ptr, idx, mirror, perm) -> tuple[np.ndarray, int]:
+    colors = np.full(perm.shape[0], -1, dtype=np.int64)
+    heavy, nheavy = _hubs(ptr)
+    return colors, _colors_of(
+        _coloring.star(ptr, idx, mirror, perm, heavy, nheavy, TABLE_BUDGET, colors))
 
 
 def _acyclic(ptr, idx, edge, nedges, perm) -> tuple[np.ndarray, int]:
-    n = perm.shape[0]
-    colors = np.full(n, -1, dtype=np.int64)
-    ne = max(nedges, 1)
-    ncolors = _coloring.acyclic(
-        ptr, idx, edge, perm,
-        np.full(n + 1, -1, dtype=np.int64),
-        np.full(n + 1, -1, dtype=np.int64),
-        np.zeros(n + 1, dtype=np.int64),
-        np.full(ne, -1, dtype=np.int64),
-        np.zeros(ne, dtype=np.int64),
-        np.arange(ne, dtype=np.int64),
-        np.zeros(ne, dtype=np.int64),
-        colors,
-    )
-    return colors, int(ncolors)
+    colors = np.full(perm.shape[0], -1, dtype=np.int64)
+    heavy, nheavy = _hubs(ptr)
+    return colors, _colors_of(
+        _coloring.acyclic(ptr, idx, edge, nedges, perm, heavy, nheavy, TABLE_BUDGET, colors))
 
 
 def _neutralize(st: _Structure, colors: np.ndarray, ncolors: int):
@@ -939,13 +964,16 @@ def color(
 
     if problem in ("star", "acyclic"):
         mirror = st.mirror()
-        edge, nedges = st.edges(mirror)
+        if problem == "acyclic":
+            edge, nedges = st.edges(mirror)
         adj = Adjacency.graph(st.indptr, st.indices)
-        kernel = _star if problem == "star" else _acyclic
         best = None
         for o in orders:
             perm, name = _permutation(o, adj, seed)
-            colors, ncolors = kernel(st.indptr, st.indices, edge, nedges, perm)
+            if problem == "star":
+                colors, ncolors = _star(st.indptr, st.indices, mirror, perm)
+            else:
+                colors, ncolors = _acyclic(st.indptr, st.indices, edge, nedges, perm)
             if best is None or ncolors < best[1]:
                 best = (colors, ncolors, name)
         colors, ncolors, name = best
@@ -959,7 +987,7 @@ def color(
     nnz = st.nnz
     aug_ptr = np.concatenate([csc_ptr, st.indptr[1:] + nnz])
     aug_idx = np.concatenate([csc_idx + n, st.indices])
-    edge = np.concatenate([csc_to_csr, np.arange(nnz, dtype=np.int64)])
+    aug_mirror = np.concatenate([csc_to_csr + nnz, st.csr_to_csc])
     adj = Adjacency.graph(aug_ptr, aug_idx)
     col_adj = Adjacency.column_intersection(csc_ptr, csc_idx, st.indptr, st.indices)
     row_adj = Adjacency.column_intersection(st.indptr, st.indices, csc_ptr, csc_idx)
@@ -976,7 +1004,7 @@ def color(
     for o in orders:
         perm, name = _permutation(o, adj, seed)
         for method, p in (("augmented", perm), ("augmented_reversed", perm[::-1].copy())):
-            colors, ncolors = _star(aug_ptr, aug_idx, edge, nnz, p)
+            colors, ncolors = _star(aug_ptr, aug_idx, aug_mirror, p)
             rc, cc = _neutralize(st, colors, ncolors)
             consider(rc, cc, name, method)
         # one-sided candidates, unless their lower bound (the densest row or

@@ -27,6 +27,15 @@ bidirectional coloring.  Such a graph is handed to the kernels as a
 :class:`Adjacency` (two-level adjacency, so the column intersection graph is
 never built).  The dynamic orderings run in ``O(sum of neighbourhood sizes)``
 with bucket queues in ``cysrc/ordering.pyx``.
+
+Dense rows: a row with more than :data:`DENSE_ROW` entries joins every pair
+of its columns, so listing the distance-2 neighbours of each of its members
+would cost ``O(size^2)``.  Such rows are *heavy*: a column's degree counts
+each of its heavy rows as ``size - 1`` neighbours (an upper bound where rows
+overlap, capped at ``n - 1``; exact for a column in at most one heavy row and
+no light row that shares a column with it), and the dynamic orderings leave
+heavy rows out of their updates (that part of a key stays fixed).  Patterns
+without such rows get the exact degrees.
 """
 
 from __future__ import annotations
@@ -50,6 +59,10 @@ ORDERS: tuple[str, ...] = (
 
 _DYNAMIC = {"smallest_last": 0, "dynamic_largest_first": 1, "incidence_degree": 2}
 
+#: Rows (columns, for row problems) with more entries than this are heavy in a
+#: column intersection graph: see the module docstring.
+DENSE_ROW = 64
+
 
 @dataclass(frozen=True, eq=False)
 class Adjacency:
@@ -60,6 +73,10 @@ class Adjacency:
 
         N(v) = {w for h in idx1[ptr1[v]:ptr1[v+1]]
                   for w in idx2[ptr2[h]:ptr2[h+1]]} - {v}
+
+    ``heavy`` flags the hyperedges whose members are not listed from each
+    member (dense rows of a column intersection graph, see the module
+    docstring); ``None`` means none.
 
     Example
     -------
@@ -75,11 +92,18 @@ class Adjacency:
     idx1: np.ndarray
     ptr2: np.ndarray
     idx2: np.ndarray
+    heavy: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("ptr1", "idx1", "ptr2", "idx2"):
             value = np.ascontiguousarray(getattr(self, name), dtype=np.int64)
             object.__setattr__(self, name, value)
+        nh = self.ptr2.shape[0] - 1
+        heavy = (np.zeros(nh, dtype=np.uint8) if self.heavy is None
+                 else np.ascontiguousarray(self.heavy, dtype=bool).view(np.uint8))
+        if heavy.shape != (nh,):
+            raise ValueError(f"heavy must have one flag per hyperedge ({nh}); got {heavy.shape}")
+        object.__setattr__(self, "heavy", heavy)
 
     @property
     def n(self) -> int:
@@ -90,8 +114,12 @@ class Adjacency:
     def column_intersection(
         cls, csc_ptr: np.ndarray, csc_idx: np.ndarray, csr_ptr: np.ndarray, csr_idx: np.ndarray
     ) -> Adjacency:
-        """Columns of a pattern, adjacent when they share a row (distance 2)."""
-        return cls(csc_ptr, csc_idx, csr_ptr, csr_idx)
+        """Columns of a pattern, adjacent when they share a row (distance 2).
+
+        Rows of more than :data:`DENSE_ROW` entries are marked heavy.
+        """
+        sizes = np.diff(np.asarray(csr_ptr))
+        return cls(csc_ptr, csc_idx, csr_ptr, csr_idx, heavy=sizes > DENSE_ROW)
 
     @classmethod
     def graph(cls, ptr: np.ndarray, idx: np.ndarray) -> Adjacency:
@@ -102,6 +130,8 @@ class Adjacency:
 
 def degrees(adj: Adjacency) -> np.ndarray:
     """Number of distinct neighbours of every vertex (``int64`` array).
+
+    Heavy hyperedges count as ``size - 1`` neighbours each (module docstring).
 
     Example
     -------
@@ -114,7 +144,7 @@ def degrees(adj: Adjacency) -> np.ndarray:
     out = np.empty(n, dtype=np.int64)
     marker = np.full(n, -1, dtype=np.int64)
     buf = np.empty(n, dtype=np.int64)
-    _ordering.degrees(adj.ptr1, adj.idx1, adj.ptr2, adj.idx2, marker, buf, out)
+    _ordering.degrees(adj.ptr1, adj.idx1, adj.ptr2, adj.idx2, adj.heavy, marker, buf, out)
     return out
 
 
@@ -159,7 +189,7 @@ def vertex_order(adj: Adjacency, order: str, seed: int | None = 0) -> np.ndarray
     head = np.full(top + n + 1, -1, dtype=np.int64)
     out = np.empty(n, dtype=np.int64)
     _ordering.dynamic_order(
-        adj.ptr1, adj.idx1, adj.ptr2, adj.idx2,
+        adj.ptr1, adj.idx1, adj.ptr2, adj.idx2, adj.heavy,
         initial, np.empty(n, dtype=np.int64), insertion,
         head, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
         np.full(n, -1, dtype=np.int64), np.empty(n, dtype=np.int64), out, kind,

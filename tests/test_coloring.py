@@ -709,6 +709,7 @@ def test_degrees_kernel_marker_contract():
     idx = np.array([1, 2, 0, 0], dtype=np.int64)
     out = np.empty(3, dtype=np.int64)
     _ordering.degrees(np.arange(4, dtype=np.int64), np.arange(3, dtype=np.int64), ptr, idx,
+                      np.zeros(3, dtype=np.uint8),
                       np.full(3, -1, dtype=np.int64), np.empty(3, dtype=np.int64), out)
     assert out.tolist() == [2, 1, 1]
 

@@ -172,6 +172,49 @@ def test_auto_jacobian_chooses_as_before(case):
         assert jac.ncolors == case[5]
 
 
+def _band(x):  # 41 taps: every row alike, no bicoloring can beat the 41 JVPs
+    return sum((k + 1.0) * x[k:len(x) - 40 + k] ** 2 for k in range(41))
+
+
+def test_auto_skips_bicolorings_that_cannot_pay(monkeypatch):
+    from symasd import api
+
+    tried = []
+    real = Candidate.of.__func__
+
+    def spy(cls, mode, pattern, order="largest_first"):
+        tried.append(mode.name)
+        return real(cls, mode, pattern, order)
+
+    monkeypatch.setattr(Candidate, "of", classmethod(spy))
+    P = symasd.jacobian_sparsity(_band, np.zeros(200))
+    assert api._bicoloring_cost_bound(P) >= 41
+    names = [c.mode.name for c in api._jacobian_candidates(P, "auto", "largest_first")]
+    assert "bidirectional" not in names and "bidirectional" not in tried
+    assert names[0] == "forward" and tried == names  # (reverse too, unless it cannot win)
+    # with a dense row and column the bound is small, and the bicoloring wins
+    tried.clear()
+    P = symasd.jacobian_sparsity(arrow, np.zeros(60))
+    assert api._bicoloring_cost_bound(P) < 3
+    cands = api._jacobian_candidates(P, "auto", "largest_first")
+    assert tried[0] == "forward" and tried[-1] == "bidirectional" and cands[-1].cost < 5
+
+
+def test_bicoloring_cost_bound_is_a_lower_bound():
+    from symasd import api
+
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        m, n = rng.integers(1, 40, 2)
+        A = rng.random((m, n)) < rng.uniform(0.02, 0.6)
+        A[rng.integers(m), :] |= trial % 3 == 0
+        A[:, rng.integers(n)] |= trial % 4 == 0
+        P = sp.csr_array(A)
+        for order in ("largest_first", "natural", "smallest_last"):
+            r = JACOBIAN["bidirectional"].color(P, order)
+            assert JACOBIAN["bidirectional"].cost(r) >= api._bicoloring_cost_bound(P) - 1e-9
+
+
 @pytest.mark.parametrize("f,n,engine,expected,ncolors",
                          [(rosenbrock, 50, "auto", "star", 3),
                           (rosenbrock, 50, "tape", "acyclic", 2),
