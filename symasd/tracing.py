@@ -1181,8 +1181,9 @@ def _structural(fn, sequence=False):
         ids = [_to_ids(v, b) for v in items]
         is_bool = all(_is_bool(v) for v in items)
         res = fn(ids if sequence else ids[0], *args, **kwargs)
-        if isinstance(res, list | tuple):
-            return [_wrap(r, b, is_bool) for r in res]
+        if isinstance(res, list | tuple) and res and all(isinstance(r, np.ndarray)
+                                                         for r in res):
+            return [_wrap(r, b, is_bool) for r in res]  # np.split and its kin
         if isinstance(res, np.ndarray) and res.dtype == _I:
             return _wrap(res, b, is_bool)
         return res
@@ -1296,30 +1297,69 @@ def _scipy_culprit(tb) -> str | None:
     return None
 
 
+# Array libraries whose functions take a SymArray for a foreign object and fail
+# somewhere inside (JAX reads its shape, PyTorch refuses it), with errors that
+# say nothing of the cause.
+_FOREIGN_LIBRARIES = ("jax", "jaxlib", "torch", "tensorflow", "cupy", "dask")
+
+
+def _foreign_library(err: BaseException) -> str | None:
+    """The first foreign array library (:data:`_FOREIGN_LIBRARIES`) that the
+    traceback of ``err``, or of an exception chained to it, went through. JAX
+    removes its own frames from the tracebacks it raises, but names itself in
+    its messages ("... is not a valid JAX type")."""
+    if "JAX" in str(err):
+        return "jax"
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        tb = err.__traceback__
+        while tb is not None:
+            top = tb.tb_frame.f_globals.get("__name__", "").partition(".")[0]
+            if top in _FOREIGN_LIBRARIES:
+                return top
+            tb = tb.tb_next
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def _call_traced(f: Callable, *args):
     try:
         with np.errstate(all="ignore"):
             return f(*args)
-    except (ValueError, TypeError) as err:
-        text = str(err)
-        culprit = _scipy_culprit(err.__traceback__)
-        if isinstance(err, TracingError):
-            if culprit is None:
-                raise
-            raise TracingError(f"{culprit} cannot be traced: {text} {_SCIPY_ADVICE}") from err
-        if "inhomogeneous" in text:
-            raise TracingError("np.array of symbolic pieces of different shapes; use "
-                               "np.stack or np.concatenate, or broadcast the pieces "
-                               "first") from err
-        # NumPy reports a symbolic scalar stored into a float array as a sequence
-        # (SymArray supports indexing); say what actually went wrong.
-        if "setting an array element with a sequence" in text:
-            raise TracingError(_CONVERT_MESSAGE) from err
-        if culprit is not None and any(s in text for s in _OBJECT_ERRORS):
-            raise TracingError(f"{culprit} cannot be traced: SciPy converts its arguments "
-                               f"to plain NumPy arrays ({type(err).__name__}: {text}). "
-                               f"{_SCIPY_ADVICE}") from err
+    except Exception as err:
+        library = _foreign_library(err)
+        if library is not None:
+            raise TracingError(
+                f"the function calls {library}, which cannot compute with symasd's symbolic "
+                f"arrays ({type(err).__name__} inside {library}); symasd traces NumPy "
+                f"code: write it with numpy (for code written for several array "
+                f"libraries, pass numpy as its array module, for example xp=np)") from err
+        if isinstance(err, (ValueError, TypeError)):
+            _explain(err)
         raise
+
+
+def _explain(err: ValueError | TypeError) -> None:
+    """Raise a :class:`TracingError` that says what went wrong where NumPy's or
+    SciPy's own error ``err`` does not (the caller re-raises ``err`` otherwise)."""
+    text = str(err)
+    culprit = _scipy_culprit(err.__traceback__)
+    if isinstance(err, TracingError):
+        if culprit is not None:
+            raise TracingError(f"{culprit} cannot be traced: {text} {_SCIPY_ADVICE}") from err
+    elif "inhomogeneous" in text:
+        raise TracingError("np.array of symbolic pieces of different shapes; use "
+                           "np.stack or np.concatenate, or broadcast the pieces "
+                           "first") from err
+    # NumPy reports a symbolic scalar stored into a float array as a sequence
+    # (SymArray supports indexing); say what actually went wrong.
+    elif "setting an array element with a sequence" in text:
+        raise TracingError(_CONVERT_MESSAGE) from err
+    elif culprit is not None and any(s in text for s in _OBJECT_ERRORS):
+        raise TracingError(f"{culprit} cannot be traced: SciPy converts its arguments "
+                           f"to plain NumPy arrays ({type(err).__name__}: {text}). "
+                           f"{_SCIPY_ADVICE}") from err
 
 
 def trace(f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,

@@ -419,3 +419,26 @@ def test_graphs_with_mostly_constant_outputs_evaluate_every_entry():
         with np.errstate(all="ignore"):
             expected = f(x)
         assert_same_values(g(x), expected)
+
+
+def test_shape_queries_of_symbolic_arrays_are_plain_numbers():
+    # np.shape, np.ndim and np.size of a traced array are the integers NumPy gives,
+    # so code that allocates from them (np.ones(np.shape(x))) traces
+    seen = {}
+
+    def f(x):
+        seen.update(shape=np.shape(x), scalar=np.shape(x[0]), ndim=np.ndim(x),
+                     size=np.size(x), rows=np.size(x, 0))
+        return x * np.ones(np.shape(x)) + np.arange(np.size(x)).reshape(np.shape(x))
+
+    J = symasd.jacobian(f, np.zeros((2, 3)))(np.ones((2, 3)))
+    assert seen == {"shape": (2, 3), "scalar": (3,), "ndim": 2, "size": 6, "rows": 2}
+    assert type(seen["shape"][0]) is int
+    np.testing.assert_array_equal(J.toarray(), np.eye(6))
+
+
+def test_a_function_written_with_jax_gets_a_tracing_error():
+    jnp = pytest.importorskip("jax.numpy")
+    for f in (lambda x: jnp.sin(x), lambda x: jnp.sum(x ** 2)):
+        with pytest.raises(TracingError, match="calls jax.*write it with numpy"):
+            symasd.trace(f, np.zeros(3))
