@@ -16,6 +16,8 @@ from libc.stdint cimport uint64_t
 
 cdef uint64_t _HIGH = 0xFFFFFFFF00000000ULL
 cdef uint64_t _LOW = 0x00000000FFFFFFFFULL
+# rows interned between two checks of the storage's room
+cdef ITYPE_t _CHUNK = 4096
 
 
 cdef inline uint64_t _mix(uint64_t h, uint64_t v) noexcept nogil:
@@ -193,18 +195,33 @@ cdef class NodeTable:
         self.a1_arr[:n] = a1
         self.a2_arr[:n] = a2
         self.c_arr[:n] = c
-        self.hashed_arr[:n] = 1
         self.n = n
-        cdef ITYPE_t k
-        # first users are only kept for sharing
-        for k in range(n - 1 if self.share else -1, -1, -1):  # earliest user wins
-            if a0[k] >= 0:
-                self.first_user[a0[k]] = k
-            if a1[k] >= 0:
-                self.first_user[a1[k]] = k
-            if a2[k] >= 0:
-                self.first_user[a2[k]] = k
-        while 2 * n > size:
+        cdef ITYPE_t k, hashed = 0
+        with nogil:
+            # first users are only kept for sharing
+            for k in range(n - 1 if self.share else -1, -1, -1):  # earliest user wins
+                if a0[k] >= 0:
+                    self.first_user[a0[k]] = k
+                if a1[k] >= 0:
+                    self.first_user[a1[k]] = k
+                if a2[k] >= 0:
+                    self.first_user[a2[k]] = k
+            # as in _find_or_add: a node that is the first user of one of its
+            # arguments is found through that argument, so only leaves and the
+            # nodes that reuse used arguments go into the hash table (a traced
+            # graph has few: loading it costs far less than hashing every node)
+            for k in range(n):
+                if a0[k] < 0 and a1[k] < 0 and a2[k] < 0:
+                    self.hashed[k] = 1
+                elif not self.share:
+                    self.hashed[k] = 0
+                else:
+                    self.hashed[k] = not ((a0[k] >= 0 and self.first_user[a0[k]] == k)
+                                          or (a1[k] >= 0 and self.first_user[a1[k]] == k)
+                                          or (a2[k] >= 0 and self.first_user[a2[k]] == k))
+                hashed += self.hashed[k]
+        # room for as many again before the first rehash
+        while 4 * hashed > size:
             size *= 2
         self._rehash(size)
 
@@ -220,21 +237,26 @@ cdef class NodeTable:
                 L = c.shape[0]
         if L < 0:
             raise ValueError("intern needs at least one array or an explicit length")
-        self._reserve(L)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         cdef bint has0 = a0 is not None, has1 = a1 is not None
         cdef bint has2 = a2 is not None, hasc = c is not None
-        cdef ITYPE_t i, x, y, z
+        cdef ITYPE_t i, x, y, z, start = 0, stop
         cdef double v
         cdef uint8_t o = <uint8_t>op
-        with nogil:
-            for i in range(L):
-                x = a0[i] if has0 else -1
-                y = a1[i] if has1 else -1
-                z = a2[i] if has2 else -1
-                v = c[i] if hasc else 0.0
-                ids[i] = self._find_or_add(o, x, y, z, v)
+        # reserved chunk by chunk: a block of constants often holds few
+        # distinct values, and room for all rows would grow the hash table
+        while start < L:
+            stop = min(L, start + _CHUNK)
+            self._reserve(stop - start)
+            with nogil:
+                for i in range(start, stop):
+                    x = a0[i] if has0 else -1
+                    y = a1[i] if has1 else -1
+                    z = a2[i] if has2 else -1
+                    v = c[i] if hasc else 0.0
+                    ids[i] = self._find_or_add(o, x, y, z, v)
+            start = stop
         return out
 
     cdef inline bint _has_const_arg(self, ITYPE_t k, uint8_t o) noexcept nogil:
@@ -362,24 +384,35 @@ cdef class NodeTable:
                 kinds[i] = <uint8_t>kind
         if declined:
             return None
-        self._reserve(L)
-        cdef ITYPE_t squares_from, plain_from
-        with nogil:
-            for i in range(L):
-                if kinds[i] == 2:
-                    ids[i] = self._find_or_add(OP_CONST, -1, -1, -1, vals[i])
-            squares_from = self.n
-            for i in range(L):
-                if kinds[i] == 4:
-                    ids[i] = self._find_or_add(OP_SQUARE, a[i], -1, -1, 0.0)
-            plain_from = self.n
-            for i in range(L):
-                if kinds[i] == 0:
-                    x = a[i]
-                    y = b[i]
-                    if commutative and y < x:
-                        x, y = y, x
-                    ids[i] = self._find_or_add(o, x, y, -1, 0.0)
+        # room is reserved chunk by chunk, as nodes are added: most blocks fold
+        # to a few distinct constants, and reserving for every row at once
+        # would grow (and rehash) the hash table for nodes that never come
+        cdef ITYPE_t squares_from = 0, plain_from = 0, start, stop
+        cdef int pass_kind
+        for pass_kind in (2, 4, 0):
+            if pass_kind == 4:
+                squares_from = self.n
+            elif pass_kind == 0:
+                plain_from = self.n
+            start = 0
+            while start < L:
+                stop = min(L, start + _CHUNK)
+                self._reserve(stop - start)
+                with nogil:
+                    for i in range(start, stop):
+                        if kinds[i] != pass_kind:
+                            continue
+                        if pass_kind == 2:
+                            ids[i] = self._find_or_add(OP_CONST, -1, -1, -1, vals[i])
+                        elif pass_kind == 4:
+                            ids[i] = self._find_or_add(OP_SQUARE, a[i], -1, -1, 0.0)
+                        else:
+                            x = a[i]
+                            y = b[i]
+                            if commutative and y < x:
+                                x, y = y, x
+                            ids[i] = self._find_or_add(o, x, y, -1, 0.0)
+                start = stop
         return out, squares_from, plain_from
 
     def affine_operand(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b):

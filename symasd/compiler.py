@@ -178,18 +178,24 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
             T[K] = _select_tangents(b, g, code, K, Ta, nz)
             continue
         P = _partials(b, g, code, K)
-        acc = None
+        # the rows of K are still zero in T (a node is in one group): the terms
+        # are written there directly, entry by entry (no dense table per argument)
+        first = True
         for i, t, m in zip(live, Ta, nz, strict=True):
             r, c = np.nonzero(m)
-            contrib = np.full(t.shape, zero, dtype=_I)
-            contrib[r, c] = _products(b, code, P[i][r], t[r, c])
-            if acc is None:
-                acc = contrib
-            else:  # add only where both terms are nonzero; elsewhere take the other
-                both = (acc != zero) & (contrib != zero)
-                acc = np.where(acc == zero, contrib, acc)
-                acc[both] = b.binary(Code.ADD, acc[both], contrib[both])
-        T[K] = acc
+            terms = _products(b, code, P[i][r], t[r, c])
+            rows = K[r]
+            if first:
+                T[rows, c] = terms
+                first = False
+                continue
+            # add only where both terms are nonzero; elsewhere take the other
+            prev = T[rows, c]
+            both = (prev != zero) & (terms != zero)
+            take = prev == zero
+            T[rows[take], c[take]] = terms[take]
+            if both.any():
+                T[rows[both], c[both]] = b.binary(Code.ADD, prev[both], terms[both])
     return T
 
 
