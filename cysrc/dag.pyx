@@ -103,9 +103,6 @@ cdef class NodeTable:
         """Forget every node and keep the storage, for reuse by another trace
         (memory already touched costs no page faults). Arrays handed out
         before (``arrays()``, graphs viewing them) must no longer be used."""
-        self.hashed_arr[: self.n] = 0
-        if self.share:
-            self.first_arr[: self.n] = -1
         self.slots[:] = 0
         self.n = 0
         self.n_hashed = 0
@@ -118,9 +115,10 @@ cdef class NodeTable:
         a2_arr = np.empty(cap, dtype=np.int64)
         c_arr = np.empty(cap, dtype=np.float64)
         # without sharing only leaves are looked up, and leaves have no
-        # arguments: first users are never read
-        first_arr = np.full(cap if self.share else 1, -1, dtype=np.int64)
-        hashed_arr = np.zeros(cap, dtype=np.uint8)
+        # arguments: first users are never read. Both are set for a node when
+        # it is appended (_append): fresh memory is not touched before it is used
+        first_arr = np.empty(cap if self.share else 1, dtype=np.int64)
+        hashed_arr = np.empty(cap, dtype=np.uint8)
         if self.n:
             op_arr[: self.n] = self.op_arr[: self.n]
             a0_arr[: self.n] = self.a0_arr[: self.n]
@@ -197,6 +195,8 @@ cdef class NodeTable:
         self.c_arr[:n] = c
         self.n = n
         cdef ITYPE_t k, hashed = 0
+        if self.share:
+            self.first_arr[:n] = -1
         with nogil:
             # first users are only kept for sharing
             for k in range(n - 1 if self.share else -1, -1, -1):  # earliest user wins
@@ -482,6 +482,9 @@ cdef class NodeTable:
         self.a1[k] = y
         self.a2[k] = z
         self.c[k] = v
+        self.hashed[k] = 0
+        if self.share:
+            self.first_user[k] = -1
         self.n += 1
         return k
 

@@ -510,8 +510,12 @@ def compile_hessian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
                                  ColumnColoringResult)):
         raise InputError(f"a Hessian is compiled from a star, acyclic or column coloring, "
                          f"not a {coloring.problem} coloring")
-    _, _, G2 = gradient_graph(g)
-    b = Builder.from_graph(G2)
+    b, _, G2 = gradient_graph(g)
+    if G2.n_nodes != b.n_nodes:
+        # finish renumbered the gradient's nodes: build on a copy with G2's ids
+        # (else the gradient's builder goes on, and holds G2's nodes with the
+        # same ids: loading them into a new one would only hash them again)
+        b = Builder.from_graph(G2)
     # the Hessian needs the tangents of the gradient only: the nodes that only
     # the value needs (the tree summing a sum's terms) are not differentiated
     gradient = G2.outputs[1:]
