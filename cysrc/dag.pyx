@@ -350,6 +350,83 @@ cdef class NodeTable:
                 return 1
         return 3 if self._simplifiable(o, x, y) else 0
 
+    cdef inline ITYPE_t _rest(self, ITYPE_t k, double* factor) noexcept nogil:
+        """For a node ``k`` with a constant argument (``_has_const_arg``): that
+        constant in ``*factor`` and the other argument, as
+        ``Builder._const_operand`` picks them (the first argument if both)."""
+        if self.op[self.a0[k]] == OP_CONST:
+            factor[0] = self.c[self.a0[k]]
+            return self.a1[k]
+        factor[0] = self.c[self.a1[k]]
+        return self.a0[k]
+
+    cdef inline int _rule(self, uint8_t o, ITYPE_t x, ITYPE_t y, double* val, ITYPE_t* o1,
+                          ITYPE_t* o2) noexcept nogil:
+        """For a row that ``_classify`` leaves to ``Builder.binary``'s rules
+        (kind 3): which rule of ``Builder.binary`` (global tracing) applies
+        first, in its order, as a kind ``Builder._binary_rules`` builds from
+        ``*val``, ``*o1`` and ``*o2``; 3 where the rule is not one of these
+        (the block then takes ``Builder.binary``'s NumPy path):
+
+        5 ``-o1`` (``-1 * y``, ``0 - y``); 6 ``-o1`` (``x * -1``); 7 and 8
+        ``o(val, o1)`` (``c1 op (c2 op z)`` reassociated, constant first or
+        second); 9 and 10 ``val * o1`` (``c * -z``, ``-z * c``); 11
+        ``reciprocal(o1)`` (``1 / y``); 12 ``val * (o1 * o2)`` (``(c1 x) (c2 y)``).
+        """
+        cdef bint cx = self.op[x] == OP_CONST, cy = self.op[y] == OP_CONST
+        cdef double vx = self.c[x], vy = self.c[y], f
+        if o == OP_MUL:
+            if cx and vx == -1.0:
+                o1[0] = y
+                return 5
+            if cy and vy == -1.0:
+                o1[0] = x
+                return 6
+            if cx and self._has_const_arg(y, OP_MUL):
+                o1[0] = self._rest(y, &f)
+                val[0] = vx * f
+                return 7
+            if cy and self._has_const_arg(x, OP_MUL):
+                o1[0] = self._rest(x, &f)
+                val[0] = vy * f
+                return 8
+            if cx and self.op[y] == OP_NEG:
+                o1[0] = self.a0[y]
+                val[0] = -vx
+                return 9
+            if cy and self.op[x] == OP_NEG:
+                o1[0] = self.a0[x]
+                val[0] = -vy
+                return 10
+            if x != y and self._has_const_arg(x, OP_MUL) and self._has_const_arg(y, OP_MUL):
+                o1[0] = self._rest(x, &f)
+                val[0] = f
+                o2[0] = self._rest(y, &f)
+                val[0] = val[0] * f
+                return 12
+            return 3
+        if o == OP_ADD:
+            if cx and self._has_const_arg(y, OP_ADD):
+                o1[0] = self._rest(y, &f)
+                val[0] = vx + f
+                return 7
+            if cy and self._has_const_arg(x, OP_ADD):
+                o1[0] = self._rest(x, &f)
+                val[0] = vy + f
+                return 8
+            return 3
+        if o == OP_SUB:
+            if cx and vx == 0.0:
+                o1[0] = y
+                return 5
+            return 3
+        if o == OP_DIV:
+            if cx and vx == 1.0:
+                o1[0] = y
+                return 11
+            return 3
+        return 3
+
     def intern_simple_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
                              bint commutative, ITYPE_t zero):
         """Intern ``op(a, b)`` when every row is plain, settled by a rule that
@@ -357,6 +434,10 @@ cdef class NodeTable:
         ``x/1``, folding two constants under ``+ - * /``; ``zero`` is the id
         of the constant 0) or a square ``x * x -> square(x)`` (``u * u * v``);
         else return None and intern nothing.
+
+        Where a row needs one of the rules that ``_rule`` lists, nothing is
+        interned and ``("rules", kinds, ids, vals, first, second)`` is returned
+        for the builder (``Builder._binary_rules``) to build in its order.
 
         Returns ``(ids, squares_from, plain_from)``: as in ``Builder.binary``,
         folded constants are appended first, then the squares from
@@ -375,15 +456,31 @@ cdef class NodeTable:
         cdef ITYPE_t[::1] ids = out
         cdef uint8_t[::1] kinds = kinds_arr
         cdef double[::1] vals = vals_arr
+        cdef bint rules = False
+        cdef ITYPE_t[::1] first, second
+        first_arr = second_arr = None
         with nogil:
             for i in range(L):
                 kind = self._classify(o, a[i], b[i], zero, &ids[i], &vals[i])
                 if kind == 3:
-                    declined = True
-                    break
+                    if not rules:
+                        with gil:
+                            first_arr = np.empty(L, dtype=np.int64)
+                            second_arr = np.empty(L, dtype=np.int64)
+                            first = first_arr
+                            second = second_arr
+                        rules = True
+                    kind = self._rule(o, a[i], b[i], &vals[i], &first[i], &second[i])
+                    if kind == 3:
+                        declined = True
+                        break
                 kinds[i] = <uint8_t>kind
         if declined:
             return None
+        if rules:
+            # rows for Builder.binary's rules: nothing is interned here, the
+            # builder builds the blocks in its order (Builder._binary_rules)
+            return "rules", kinds_arr, out, vals_arr, first_arr, second_arr
         # room is reserved chunk by chunk, as nodes are added: most blocks fold
         # to a few distinct constants, and reserving for every row at once
         # would grow (and rehash) the hash table for nodes that never come
@@ -753,3 +850,35 @@ cdef inline bint _affine(uint8_t o, const uint8_t[::1] op, const ITYPE_t *args,
     if o == OP_DIV:
         return op[args[1]] == OP_CONST and _constant_tangent(args[0], affine, F, words)
     return False
+
+
+def tangent_entries(const ITYPE_t[:, ::1] T, const ITYPE_t[::1] args, const ITYPE_t[::1] K,
+                    ITYPE_t zero):
+    """The entries of ``T[args[K]]`` that are not ``zero``, in row-major order:
+    ``(r, c, v)`` with ``v = T[args[K[r]], c]``. What ``np.nonzero(T[args[K]] !=
+    zero)`` and a gather give, without the dense ``(len(K), ncolors)`` tables
+    (a symbolic forward sweep reads every group's argument tangents this way).
+    """
+    cdef ITYPE_t L = K.shape[0], C = T.shape[1], i, j, count = 0, row
+    with nogil:
+        for i in range(L):
+            row = args[K[i]]
+            for j in range(C):
+                count += T[row, j] != zero
+    r_arr = np.empty(count, dtype=np.int64)
+    c_arr = np.empty(count, dtype=np.int64)
+    v_arr = np.empty(count, dtype=np.int64)
+    cdef ITYPE_t[::1] r = r_arr, c = c_arr, v = v_arr
+    cdef ITYPE_t t
+    count = 0
+    with nogil:
+        for i in range(L):
+            row = args[K[i]]
+            for j in range(C):
+                t = T[row, j]
+                if t != zero:
+                    r[count] = i
+                    c[count] = j
+                    v[count] = t
+                    count += 1
+    return r_arr, c_arr, v_arr

@@ -96,7 +96,8 @@ def _groups(g: Graph, roots: np.ndarray | None = None):
     if inner.size == 0:
         return
     key = levels[inner] * 256 + g.op[inner]
-    order = np.argsort(key, kind="stable")
+    # a stable sort of 16-bit keys is a radix sort (graphs under 256 levels)
+    order = np.argsort(key.astype(np.uint16) if key.max() < 65536 else key, kind="stable")
     nodes = inner[order]
     key = key[order]
     bounds = np.flatnonzero(key[1:] != key[:-1]) + 1
@@ -163,27 +164,36 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
         live = _LIVE[code]
         if not live:
             continue
-        Ta = [T[arg_arrays[i][K]] for i in live]
-        nz = [t != zero for t in Ta]
-        active = nz[0].any(axis=1)
-        for m in nz[1:]:
-            active |= m.any(axis=1)
+        if code in _SELECTS:
+            Ta = [T[arg_arrays[i][K]] for i in live]
+            nz = [t != zero for t in Ta]
+            active = np.logical_or.reduce([m.any(axis=1) for m in nz])
+            if not active.any():
+                continue
+            if not active.all():
+                K = K[active]
+                Ta = [t[active] for t in Ta]
+                nz = [m[active] for m in nz]
+            T[K] = _select_tangents(b, g, code, K, Ta, nz)
+            continue
+        # the nonzero tangents of each live argument, as (row in K, color, id)
+        entries = [_dag.tangent_entries(T, arg_arrays[i], K, zero) for i in live]
+        active = np.zeros(K.size, dtype=bool)
+        for r, _, _ in entries:
+            active[r] = True
         if not active.all():
             if not active.any():
                 continue
+            # only the nodes with a nonzero tangent are differentiated
             K = K[active]
-            Ta = [t[active] for t in Ta]
-            nz = [m[active] for m in nz]
-        if code in _SELECTS:
-            T[K] = _select_tangents(b, g, code, K, Ta, nz)
-            continue
+            renumber = np.cumsum(active) - 1
+            entries = [(renumber[r], c, v) for r, c, v in entries]
         P = _partials(b, g, code, K)
         # the rows of K are still zero in T (a node is in one group): the terms
         # are written there directly, entry by entry (no dense table per argument)
         first = True
-        for i, t, m in zip(live, Ta, nz, strict=True):
-            r, c = np.nonzero(m)
-            terms = _products(b, code, P[i][r], t[r, c])
+        for i, (r, c, v) in zip(live, entries, strict=True):
+            terms = _products(b, code, P[i][r], v)
             rows = K[r]
             if first:
                 T[rows, c] = terms
