@@ -16,6 +16,8 @@ from libc.stdint cimport uint64_t
 
 cdef uint64_t _HIGH = 0xFFFFFFFF00000000ULL
 cdef uint64_t _LOW = 0x00000000FFFFFFFFULL
+# rows interned between two checks of the storage's room
+cdef ITYPE_t _CHUNK = 4096
 
 
 cdef inline uint64_t _mix(uint64_t h, uint64_t v) noexcept nogil:
@@ -101,9 +103,6 @@ cdef class NodeTable:
         """Forget every node and keep the storage, for reuse by another trace
         (memory already touched costs no page faults). Arrays handed out
         before (``arrays()``, graphs viewing them) must no longer be used."""
-        self.hashed_arr[: self.n] = 0
-        if self.share:
-            self.first_arr[: self.n] = -1
         self.slots[:] = 0
         self.n = 0
         self.n_hashed = 0
@@ -116,9 +115,10 @@ cdef class NodeTable:
         a2_arr = np.empty(cap, dtype=np.int64)
         c_arr = np.empty(cap, dtype=np.float64)
         # without sharing only leaves are looked up, and leaves have no
-        # arguments: first users are never read
-        first_arr = np.full(cap if self.share else 1, -1, dtype=np.int64)
-        hashed_arr = np.zeros(cap, dtype=np.uint8)
+        # arguments: first users are never read. Both are set for a node when
+        # it is appended (_append): fresh memory is not touched before it is used
+        first_arr = np.empty(cap if self.share else 1, dtype=np.int64)
+        hashed_arr = np.empty(cap, dtype=np.uint8)
         if self.n:
             op_arr[: self.n] = self.op_arr[: self.n]
             a0_arr[: self.n] = self.a0_arr[: self.n]
@@ -193,18 +193,35 @@ cdef class NodeTable:
         self.a1_arr[:n] = a1
         self.a2_arr[:n] = a2
         self.c_arr[:n] = c
-        self.hashed_arr[:n] = 1
         self.n = n
-        cdef ITYPE_t k
-        # first users are only kept for sharing
-        for k in range(n - 1 if self.share else -1, -1, -1):  # earliest user wins
-            if a0[k] >= 0:
-                self.first_user[a0[k]] = k
-            if a1[k] >= 0:
-                self.first_user[a1[k]] = k
-            if a2[k] >= 0:
-                self.first_user[a2[k]] = k
-        while 2 * n > size:
+        cdef ITYPE_t k, hashed = 0
+        if self.share:
+            self.first_arr[:n] = -1
+        with nogil:
+            # first users are only kept for sharing
+            for k in range(n - 1 if self.share else -1, -1, -1):  # earliest user wins
+                if a0[k] >= 0:
+                    self.first_user[a0[k]] = k
+                if a1[k] >= 0:
+                    self.first_user[a1[k]] = k
+                if a2[k] >= 0:
+                    self.first_user[a2[k]] = k
+            # as in _find_or_add: a node that is the first user of one of its
+            # arguments is found through that argument, so only leaves and the
+            # nodes that reuse used arguments go into the hash table (a traced
+            # graph has few: loading it costs far less than hashing every node)
+            for k in range(n):
+                if a0[k] < 0 and a1[k] < 0 and a2[k] < 0:
+                    self.hashed[k] = 1
+                elif not self.share:
+                    self.hashed[k] = 0
+                else:
+                    self.hashed[k] = not ((a0[k] >= 0 and self.first_user[a0[k]] == k)
+                                          or (a1[k] >= 0 and self.first_user[a1[k]] == k)
+                                          or (a2[k] >= 0 and self.first_user[a2[k]] == k))
+                hashed += self.hashed[k]
+        # room for as many again before the first rehash
+        while 4 * hashed > size:
             size *= 2
         self._rehash(size)
 
@@ -220,21 +237,26 @@ cdef class NodeTable:
                 L = c.shape[0]
         if L < 0:
             raise ValueError("intern needs at least one array or an explicit length")
-        self._reserve(L)
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         cdef bint has0 = a0 is not None, has1 = a1 is not None
         cdef bint has2 = a2 is not None, hasc = c is not None
-        cdef ITYPE_t i, x, y, z
+        cdef ITYPE_t i, x, y, z, start = 0, stop
         cdef double v
         cdef uint8_t o = <uint8_t>op
-        with nogil:
-            for i in range(L):
-                x = a0[i] if has0 else -1
-                y = a1[i] if has1 else -1
-                z = a2[i] if has2 else -1
-                v = c[i] if hasc else 0.0
-                ids[i] = self._find_or_add(o, x, y, z, v)
+        # reserved chunk by chunk: a block of constants often holds few
+        # distinct values, and room for all rows would grow the hash table
+        while start < L:
+            stop = min(L, start + _CHUNK)
+            self._reserve(stop - start)
+            with nogil:
+                for i in range(start, stop):
+                    x = a0[i] if has0 else -1
+                    y = a1[i] if has1 else -1
+                    z = a2[i] if has2 else -1
+                    v = c[i] if hasc else 0.0
+                    ids[i] = self._find_or_add(o, x, y, z, v)
+            start = stop
         return out
 
     cdef inline bint _has_const_arg(self, ITYPE_t k, uint8_t o) noexcept nogil:
@@ -328,6 +350,83 @@ cdef class NodeTable:
                 return 1
         return 3 if self._simplifiable(o, x, y) else 0
 
+    cdef inline ITYPE_t _rest(self, ITYPE_t k, double* factor) noexcept nogil:
+        """For a node ``k`` with a constant argument (``_has_const_arg``): that
+        constant in ``*factor`` and the other argument, as
+        ``Builder._const_operand`` picks them (the first argument if both)."""
+        if self.op[self.a0[k]] == OP_CONST:
+            factor[0] = self.c[self.a0[k]]
+            return self.a1[k]
+        factor[0] = self.c[self.a1[k]]
+        return self.a0[k]
+
+    cdef inline int _rule(self, uint8_t o, ITYPE_t x, ITYPE_t y, double* val, ITYPE_t* o1,
+                          ITYPE_t* o2) noexcept nogil:
+        """For a row that ``_classify`` leaves to ``Builder.binary``'s rules
+        (kind 3): which rule of ``Builder.binary`` (global tracing) applies
+        first, in its order, as a kind ``Builder._binary_rules`` builds from
+        ``*val``, ``*o1`` and ``*o2``; 3 where the rule is not one of these
+        (the block then takes ``Builder.binary``'s NumPy path):
+
+        5 ``-o1`` (``-1 * y``, ``0 - y``); 6 ``-o1`` (``x * -1``); 7 and 8
+        ``o(val, o1)`` (``c1 op (c2 op z)`` reassociated, constant first or
+        second); 9 and 10 ``val * o1`` (``c * -z``, ``-z * c``); 11
+        ``reciprocal(o1)`` (``1 / y``); 12 ``val * (o1 * o2)`` (``(c1 x) (c2 y)``).
+        """
+        cdef bint cx = self.op[x] == OP_CONST, cy = self.op[y] == OP_CONST
+        cdef double vx = self.c[x], vy = self.c[y], f
+        if o == OP_MUL:
+            if cx and vx == -1.0:
+                o1[0] = y
+                return 5
+            if cy and vy == -1.0:
+                o1[0] = x
+                return 6
+            if cx and self._has_const_arg(y, OP_MUL):
+                o1[0] = self._rest(y, &f)
+                val[0] = vx * f
+                return 7
+            if cy and self._has_const_arg(x, OP_MUL):
+                o1[0] = self._rest(x, &f)
+                val[0] = vy * f
+                return 8
+            if cx and self.op[y] == OP_NEG:
+                o1[0] = self.a0[y]
+                val[0] = -vx
+                return 9
+            if cy and self.op[x] == OP_NEG:
+                o1[0] = self.a0[x]
+                val[0] = -vy
+                return 10
+            if x != y and self._has_const_arg(x, OP_MUL) and self._has_const_arg(y, OP_MUL):
+                o1[0] = self._rest(x, &f)
+                val[0] = f
+                o2[0] = self._rest(y, &f)
+                val[0] = val[0] * f
+                return 12
+            return 3
+        if o == OP_ADD:
+            if cx and self._has_const_arg(y, OP_ADD):
+                o1[0] = self._rest(y, &f)
+                val[0] = vx + f
+                return 7
+            if cy and self._has_const_arg(x, OP_ADD):
+                o1[0] = self._rest(x, &f)
+                val[0] = vy + f
+                return 8
+            return 3
+        if o == OP_SUB:
+            if cx and vx == 0.0:
+                o1[0] = y
+                return 5
+            return 3
+        if o == OP_DIV:
+            if cx and vx == 1.0:
+                o1[0] = y
+                return 11
+            return 3
+        return 3
+
     def intern_simple_binary(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b,
                              bint commutative, ITYPE_t zero):
         """Intern ``op(a, b)`` when every row is plain, settled by a rule that
@@ -335,6 +434,10 @@ cdef class NodeTable:
         ``x/1``, folding two constants under ``+ - * /``; ``zero`` is the id
         of the constant 0) or a square ``x * x -> square(x)`` (``u * u * v``);
         else return None and intern nothing.
+
+        Where a row needs one of the rules that ``_rule`` lists, nothing is
+        interned and ``("rules", kinds, ids, vals, first, second)`` is returned
+        for the builder (``Builder._binary_rules``) to build in its order.
 
         Returns ``(ids, squares_from, plain_from)``: as in ``Builder.binary``,
         folded constants are appended first, then the squares from
@@ -353,33 +456,60 @@ cdef class NodeTable:
         cdef ITYPE_t[::1] ids = out
         cdef uint8_t[::1] kinds = kinds_arr
         cdef double[::1] vals = vals_arr
+        cdef bint rules = False
+        cdef ITYPE_t[::1] first, second
+        first_arr = second_arr = None
         with nogil:
             for i in range(L):
                 kind = self._classify(o, a[i], b[i], zero, &ids[i], &vals[i])
                 if kind == 3:
-                    declined = True
-                    break
+                    if not rules:
+                        with gil:
+                            first_arr = np.empty(L, dtype=np.int64)
+                            second_arr = np.empty(L, dtype=np.int64)
+                            first = first_arr
+                            second = second_arr
+                        rules = True
+                    kind = self._rule(o, a[i], b[i], &vals[i], &first[i], &second[i])
+                    if kind == 3:
+                        declined = True
+                        break
                 kinds[i] = <uint8_t>kind
         if declined:
             return None
-        self._reserve(L)
-        cdef ITYPE_t squares_from, plain_from
-        with nogil:
-            for i in range(L):
-                if kinds[i] == 2:
-                    ids[i] = self._find_or_add(OP_CONST, -1, -1, -1, vals[i])
-            squares_from = self.n
-            for i in range(L):
-                if kinds[i] == 4:
-                    ids[i] = self._find_or_add(OP_SQUARE, a[i], -1, -1, 0.0)
-            plain_from = self.n
-            for i in range(L):
-                if kinds[i] == 0:
-                    x = a[i]
-                    y = b[i]
-                    if commutative and y < x:
-                        x, y = y, x
-                    ids[i] = self._find_or_add(o, x, y, -1, 0.0)
+        if rules:
+            # rows for Builder.binary's rules: nothing is interned here, the
+            # builder builds the blocks in its order (Builder._binary_rules)
+            return "rules", kinds_arr, out, vals_arr, first_arr, second_arr
+        # room is reserved chunk by chunk, as nodes are added: most blocks fold
+        # to a few distinct constants, and reserving for every row at once
+        # would grow (and rehash) the hash table for nodes that never come
+        cdef ITYPE_t squares_from = 0, plain_from = 0, start, stop
+        cdef int pass_kind
+        for pass_kind in (2, 4, 0):
+            if pass_kind == 4:
+                squares_from = self.n
+            elif pass_kind == 0:
+                plain_from = self.n
+            start = 0
+            while start < L:
+                stop = min(L, start + _CHUNK)
+                self._reserve(stop - start)
+                with nogil:
+                    for i in range(start, stop):
+                        if kinds[i] != pass_kind:
+                            continue
+                        if pass_kind == 2:
+                            ids[i] = self._find_or_add(OP_CONST, -1, -1, -1, vals[i])
+                        elif pass_kind == 4:
+                            ids[i] = self._find_or_add(OP_SQUARE, a[i], -1, -1, 0.0)
+                        else:
+                            x = a[i]
+                            y = b[i]
+                            if commutative and y < x:
+                                x, y = y, x
+                            ids[i] = self._find_or_add(o, x, y, -1, 0.0)
+                start = stop
         return out, squares_from, plain_from
 
     def affine_operand(self, int op, const ITYPE_t[::1] a, const ITYPE_t[::1] b):
@@ -449,6 +579,9 @@ cdef class NodeTable:
         self.a1[k] = y
         self.a2[k] = z
         self.c[k] = v
+        self.hashed[k] = 0
+        if self.share:
+            self.first_user[k] = -1
         self.n += 1
         return k
 
@@ -717,3 +850,35 @@ cdef inline bint _affine(uint8_t o, const uint8_t[::1] op, const ITYPE_t *args,
     if o == OP_DIV:
         return op[args[1]] == OP_CONST and _constant_tangent(args[0], affine, F, words)
     return False
+
+
+def tangent_entries(const ITYPE_t[:, ::1] T, const ITYPE_t[::1] args, const ITYPE_t[::1] K,
+                    ITYPE_t zero):
+    """The entries of ``T[args[K]]`` that are not ``zero``, in row-major order:
+    ``(r, c, v)`` with ``v = T[args[K[r]], c]``. What ``np.nonzero(T[args[K]] !=
+    zero)`` and a gather give, without the dense ``(len(K), ncolors)`` tables
+    (a symbolic forward sweep reads every group's argument tangents this way).
+    """
+    cdef ITYPE_t L = K.shape[0], C = T.shape[1], i, j, count = 0, row
+    with nogil:
+        for i in range(L):
+            row = args[K[i]]
+            for j in range(C):
+                count += T[row, j] != zero
+    r_arr = np.empty(count, dtype=np.int64)
+    c_arr = np.empty(count, dtype=np.int64)
+    v_arr = np.empty(count, dtype=np.int64)
+    cdef ITYPE_t[::1] r = r_arr, c = c_arr, v = v_arr
+    cdef ITYPE_t t
+    count = 0
+    with nogil:
+        for i in range(L):
+            row = args[K[i]]
+            for j in range(C):
+                t = T[row, j]
+                if t != zero:
+                    r[count] = i
+                    c[count] = j
+                    v[count] = t
+                    count += 1
+    return r_arr, c_arr, v_arr

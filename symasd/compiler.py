@@ -96,7 +96,8 @@ def _groups(g: Graph, roots: np.ndarray | None = None):
     if inner.size == 0:
         return
     key = levels[inner] * 256 + g.op[inner]
-    order = np.argsort(key, kind="stable")
+    # a stable sort of 16-bit keys is a radix sort (graphs under 256 levels)
+    order = np.argsort(key.astype(np.uint16) if key.max() < 65536 else key, kind="stable")
     nodes = inner[order]
     key = key[order]
     bounds = np.flatnonzero(key[1:] != key[:-1]) + 1
@@ -163,33 +164,48 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
         live = _LIVE[code]
         if not live:
             continue
-        Ta = [T[arg_arrays[i][K]] for i in live]
-        nz = [t != zero for t in Ta]
-        active = nz[0].any(axis=1)
-        for m in nz[1:]:
-            active |= m.any(axis=1)
+        if code in _SELECTS:
+            Ta = [T[arg_arrays[i][K]] for i in live]
+            nz = [t != zero for t in Ta]
+            active = np.logical_or.reduce([m.any(axis=1) for m in nz])
+            if not active.any():
+                continue
+            if not active.all():
+                K = K[active]
+                Ta = [t[active] for t in Ta]
+                nz = [m[active] for m in nz]
+            T[K] = _select_tangents(b, g, code, K, Ta, nz)
+            continue
+        # the nonzero tangents of each live argument, as (row in K, color, id)
+        entries = [_dag.tangent_entries(T, arg_arrays[i], K, zero) for i in live]
+        active = np.zeros(K.size, dtype=bool)
+        for r, _, _ in entries:
+            active[r] = True
         if not active.all():
             if not active.any():
                 continue
+            # only the nodes with a nonzero tangent are differentiated
             K = K[active]
-            Ta = [t[active] for t in Ta]
-            nz = [m[active] for m in nz]
-        if code in _SELECTS:
-            T[K] = _select_tangents(b, g, code, K, Ta, nz)
-            continue
+            renumber = np.cumsum(active) - 1
+            entries = [(renumber[r], c, v) for r, c, v in entries]
         P = _partials(b, g, code, K)
-        acc = None
-        for i, t, m in zip(live, Ta, nz, strict=True):
-            r, c = np.nonzero(m)
-            contrib = np.full(t.shape, zero, dtype=_I)
-            contrib[r, c] = _products(b, code, P[i][r], t[r, c])
-            if acc is None:
-                acc = contrib
-            else:  # add only where both terms are nonzero; elsewhere take the other
-                both = (acc != zero) & (contrib != zero)
-                acc = np.where(acc == zero, contrib, acc)
-                acc[both] = b.binary(Code.ADD, acc[both], contrib[both])
-        T[K] = acc
+        # the rows of K are still zero in T (a node is in one group): the terms
+        # are written there directly, entry by entry (no dense table per argument)
+        first = True
+        for i, (r, c, v) in zip(live, entries, strict=True):
+            terms = _products(b, code, P[i][r], v)
+            rows = K[r]
+            if first:
+                T[rows, c] = terms
+                first = False
+                continue
+            # add only where both terms are nonzero; elsewhere take the other
+            prev = T[rows, c]
+            both = (prev != zero) & (terms != zero)
+            take = prev == zero
+            T[rows[take], c[take]] = terms[take]
+            if both.any():
+                T[rows[both], c[both]] = b.binary(Code.ADD, prev[both], terms[both])
     return T
 
 
@@ -504,8 +520,12 @@ def compile_hessian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
                                  ColumnColoringResult)):
         raise InputError(f"a Hessian is compiled from a star, acyclic or column coloring, "
                          f"not a {coloring.problem} coloring")
-    _, _, G2 = gradient_graph(g)
-    b = Builder.from_graph(G2)
+    b, _, G2 = gradient_graph(g)
+    if G2.n_nodes != b.n_nodes:
+        # finish renumbered the gradient's nodes: build on a copy with G2's ids
+        # (else the gradient's builder goes on, and holds G2's nodes with the
+        # same ids: loading them into a new one would only hash them again)
+        b = Builder.from_graph(G2)
     # the Hessian needs the tangents of the gradient only: the nodes that only
     # the value needs (the tree summing a sum's terms) are not differentiated
     gradient = G2.outputs[1:]

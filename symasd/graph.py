@@ -257,6 +257,8 @@ class Builder:
             before = self.table.n
             done = self.table.intern_simple_binary(int(code), a, b, code in COMMUTATIVE_CODES,
                                                    self.zero)
+            if done is not None and len(done) == 6:  # ("rules", ...): see _binary_rules
+                return self._binary_rules(code, a, b, *done[1:])
             if done is not None:
                 ids, squares_from, plain_from = done
                 # one block each for folded constants, squares and plain nodes
@@ -340,6 +342,46 @@ class Builder:
         if everything:
             return ids
         out[todo] = ids
+        return out
+
+    def _binary_rules(self, code: Code, a, b, kinds, ids, vals, first, second) -> np.ndarray:
+        """``code(a, b)`` for a block that ``NodeTable.intern_simple_binary`` has
+        classified row by row (its ``_rule`` lists the kinds): the blocks are
+        built in the order of the NumPy path below (folded constants, then each
+        rule on its rows, squares, factored constants, plain nodes), so the
+        nodes and ids are the same, without a dozen NumPy passes over the block."""
+        out = ids
+        present = np.bincount(kinds, minlength=13)
+
+        def rows(kind):
+            return np.flatnonzero(kinds == kind) if present[kind] else None
+
+        m = rows(2)
+        if m is not None:
+            out[m] = self.const(vals[m])
+        for kind in (5, 6, 7, 8, 9, 10, 11, 4, 12):
+            m = rows(kind)
+            if m is None:
+                continue
+            if kind in (5, 6):
+                out[m] = self.unary(Code.NEG, first[m])
+            elif kind in (7, 8):
+                out[m] = self.binary(code, self.const(vals[m]), first[m])
+            elif kind in (9, 10):
+                out[m] = self.binary(Code.MUL, self.const(vals[m]), first[m])
+            elif kind == 11:
+                out[m] = self.unary(Code.RECIPROCAL, first[m])
+            elif kind == 4:
+                out[m] = self.unary(Code.SQUARE, a[m])
+            else:
+                out[m] = self.binary(Code.MUL, self.const(vals[m]),
+                                     self.binary(Code.MUL, first[m], second[m]))
+        m = rows(0)
+        if m is not None:
+            x, y = a[m], b[m]
+            if code in COMMUTATIVE_CODES:
+                x, y = np.minimum(x, y), np.maximum(x, y)
+            out[m] = self._intern(code, x, y)
         return out
 
     def _const_operand(self, ids: np.ndarray, code: Code):
