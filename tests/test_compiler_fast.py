@@ -4,6 +4,7 @@ Hessian sweep that goes on with the gradient's builder."""
 
 import numpy as np
 import pytest
+from builders import NumPyPathTable
 
 import symasd
 from symasd import _dag
@@ -125,20 +126,6 @@ def test_hessian_going_on_with_the_gradient_builder(name, f, mode):
     np.testing.assert_allclose(got, H, rtol=1e-12, atol=1e-12)
 
 
-class _NumPyPathTable:
-    """A node table whose C fast path always declines: ``Builder.binary`` then
-    takes its NumPy path, the reference for the rules ported to C."""
-
-    def __init__(self, table):
-        self._table = table
-
-    def intern_simple_binary(self, *args):
-        return None
-
-    def __getattr__(self, name):
-        return getattr(self._table, name)
-
-
 def _random_pool(b, rng):
     """Ids of constants (0, 1, -1, NaN, inf ...), inputs, and nodes that the
     rules look into: negations, products and sums with a constant."""
@@ -156,7 +143,7 @@ def _random_pool(b, rng):
 def test_binary_rules_in_c_build_what_the_numpy_path_builds(seed):
     rng = np.random.default_rng(seed)
     fast, slow = Builder(), Builder()
-    slow.table = _NumPyPathTable(slow.table)
+    slow.table = NumPyPathTable(slow.table)
     codes = [Code.ADD, Code.SUB, Code.MUL, Code.DIV, Code.MULZ, Code.POW, Code.MAX]
     for step in range(40):
         pools = [_random_pool(bl, np.random.default_rng(1000 * seed + step)) for bl in (fast, slow)]

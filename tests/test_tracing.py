@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from builders import NumPyPathTable
 from reference import assert_same_values, central_jacobian
 
 import symasd
@@ -302,20 +303,6 @@ def test_symbols_and_graph_from():
         symasd.graph_from(x * 2, x)
 
 
-class _NoFastPath:
-    """A node table whose one-pass interning always declines, so every block
-    goes through Builder.binary's NumPy rules."""
-
-    def __init__(self, table):
-        self._table = table
-
-    def intern_simple_binary(self, *args):
-        return None
-
-    def __getattr__(self, name):
-        return getattr(self._table, name)
-
-
 def _structure(builder, ids):
     """Each id as a nested tuple (op, const, args...): comparable across builders."""
     op, a0, a1, a2, c = builder.arrays()
@@ -356,7 +343,7 @@ def test_one_pass_interning_agrees_with_the_rules(name):
     code = Code[name]
     fast = Builder()
     slow = Builder()
-    slow.table = _NoFastPath(slow.table)
+    slow.table = NumPyPathTable(slow.table)
     pool_f, pool_s = _operand_pool(fast), _operand_pool(slow)
     assert _structure(fast, pool_f) == _structure(slow, pool_s)
     n = pool_f.size
