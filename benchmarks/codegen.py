@@ -9,8 +9,10 @@ Measured on the Brusselator Jacobian (``benchmarks/problems.py``):
   SciPy (``python -c``, timed inside it);
 * batched evaluation: the generated module's ``jacobian_data`` at one point
   and at batches of 10 ... 1000 points (N = 32), time per point and its ratio
-  to the single-point call, medians of repeated calls; and the same single
-  point through ``engine="numpy"`` and the virtual machine.
+  to the single-point call (a new result; a reused one, ``out=``; and a
+  Fortran-ordered batch, which is node-major and read without a copy),
+  medians of repeated calls; and the same single point through
+  ``engine="numpy"`` and the virtual machine.
 
 Run: ``python benchmarks/codegen.py`` (about a minute).
 """
@@ -95,13 +97,21 @@ def main() -> int:
     print(f"Brusselator N = {N}: single point, module jacobian_data {single * 1e6:.1f} us, "
           f"engine='numpy' call (csr_array) {median_time(jac, x) * 1e6:.1f} us, "
           f"engine='vm' call {median_time(vm, x) * 1e6:.1f} us\n")
-    print("| batch | time per call | time per point | per point / single point |")
-    print("| --- | --- | --- | --- |")
+    print("Per point / single point, for x C-ordered (batch, n) with a new result, the same "
+          "x into a reused result (out=), and x Fortran-ordered (node-major, read in place) "
+          "into a reused result:\n")
+    print("| batch | time per call (new) | per point (new) | new | out= | node-major x, out= |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for batch in (1, 10, 100, 1000):
         X = rng.uniform(0, 1, (batch, n))
+        XF = np.asfortranarray(X)
+        D = mod.jacobian_data(X)
         t = median_time(mod.jacobian_data, X)
+        t_out = median_time(lambda X=X, D=D: mod.jacobian_data(X, out=D))
+        t_f = median_time(lambda X=XF, D=D: mod.jacobian_data(X, out=D))
         print(f"| {batch} | {t * 1e3:.2f} ms | {t / batch * 1e6:.2f} us | "
-              f"{t / batch / single:.2f} |")
+              f"{t / batch / single:.2f} | {t_out / batch / single:.2f} | "
+              f"{t_f / batch / single:.2f} |")
     return 0
 
 

@@ -105,8 +105,8 @@ def _rows(a, batch, shape):
     lead = tuple(a.shape[:a.ndim - len(shape)])
     size = int(np.prod(shape, dtype=np.int64))
     rows = {xp}.moveaxis(a.reshape(lead + (size,)), -1, 0)
-    if lead:
-        rows = {xp}.ascontiguousarray(rows)
+    if lead and not rows.flags.c_contiguous:
+        rows = _node_major(a.reshape(-1, size)).reshape((size,) + lead)
     return rows.reshape((size,) + (1,) * (len(batch) - len(lead)) + lead)
 
 
@@ -121,12 +121,19 @@ def _point(x, p):
                              f"{{shape}} (one point: use the _data function for batches)")
 
 
+def _as_row(value, batch):
+    """A scalar as one row of points (value where there are none): a strided or indexed
+    store of a row is a copy per row, of a scalar an element-by-element fill."""
+    return {xp}.full(batch, value) if batch else value
+
+
 def _cat(parts, batch):
     """Concatenate along the node axis, broadcasting the batch axes."""
     return {xp}.concatenate([{xp}.broadcast_to(a, a.shape[:1] + batch) for a in parts], axis=0)
 
 
 {run}
+{node_major}
 def _flat(a, batch, count):
     """(size, *batch) (a's batch axes may broadcast) as (size, count)."""
     if tuple(a.shape[1:]) != batch:
@@ -203,6 +210,27 @@ def _run(kernel, size, x, p, out):
                          f"{out.dtype} {tuple(out.shape)}")
     out[...] = result
     return out
+
+'''
+
+_NUMPY_NODE_MAJOR = '''\
+def _node_major(a):
+    """a, (count, size), copied to a C-ordered (size, count): a few points at a time,
+    whose rows stay in cache (a plain copy of the transpose reads with a stride of
+    size and runs several times slower)."""
+    count, size = a.shape
+    out = np.empty((size, count))
+    step = max(8, 32768 // max(size, 1))
+    for start in range(0, count, step):
+        out[:, start:start + step] = a[start:start + step].T
+    return out
+
+'''
+
+_CUPY_NODE_MAJOR = '''\
+def _node_major(a):
+    """a, (count, size), copied to a C-ordered (size, count)."""
+    return cp.ascontiguousarray(a.T)
 
 '''
 
@@ -368,7 +396,9 @@ def module_source(spec: ModuleSpec, backend: str = "numpy") -> str:
     )
     if backend == "cupy":
         tail += ("_INDPTR_DEVICE = cp.asarray(INDPTR)\n_INDICES_DEVICE = cp.asarray(INDICES)\n")
-    helpers = _HELPERS.format(xp=xp, run=_NUMPY_RUN if backend == "numpy" else _CUPY_RUN)
+    numpy = backend == "numpy"
+    helpers = _HELPERS.format(xp=xp, run=_NUMPY_RUN if numpy else _CUPY_RUN,
+                              node_major=_NUMPY_NODE_MAJOR if numpy else _CUPY_NODE_MAJOR)
     return (header + imports + "\n" + structure + helpers + _SHAPED + "\n"
             + matrix + "\n"
             + (kernels + "\n\n" if kernels else "") + code + alias_line + tail)

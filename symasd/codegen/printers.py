@@ -14,7 +14,9 @@ virtual machine is tested against: comparisons and logical ops give 0.0 or
 1.0, ``where`` selects on ``cond != 0``, ``maximum``/``minimum`` propagate NaN.
 
 :class:`NumpyPrinter` prints for NumPy (floating-point warnings silenced, as
-the virtual machine raises none). :class:`CupyPrinter` differs from it by the
+the virtual machine raises none), and writes a ufunc's result over an operand
+read for the last time, so that a batch's megabyte temporaries are not
+allocated (and page-faulted) afresh by every statement. :class:`CupyPrinter` differs from it by the
 module it prints and by fusing: runs of elementwise statements that read each
 other whole are printed as one function compiled by ``cupy.fuse``, one GPU
 kernel instead of one per statement.
@@ -29,7 +31,7 @@ Example
 >>> print("\\n".join(lines))
 with np.errstate(all="ignore"):
     t0 = np.sin(x[1:5])
-    t1 = (x[0:4] * t0)
+    t1 = np.multiply(x[0:4], t0, out=t0)
     del t0
 dest[...] = t1
 """
@@ -37,6 +39,8 @@ dest[...] = t1
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..errors import MissingRuleError
 from ..evaluation import periodic_block
@@ -147,7 +151,14 @@ class ArrayPrinter:
         self.scratch.append(name)
         for where, part in a.parts:
             pos = self._slice(where) if isinstance(where, Slice) else self.pool.index(where.index)
-            lines.append(f"{name}[{pos}] = {self.operand(part, lines, name + '_')}")
+            lines.append(f"{name}[{pos}] = {self.stored(where, part, lines, name + '_')}")
+
+    def stored(self, where: Slice | Take, a, lines: list[str], tag: str) -> str:
+        """The expression stored at positions ``where`` (a strided or indexed store
+        of a literal gets it as a row of points: see the module's ``_as_row``)."""
+        if isinstance(a, Literal) and not (isinstance(where, Slice) and where.step == 1):
+            return f"_as_row({self.literal(a.value)}, batch)"
+        return self.operand(a, lines, tag)
 
     # -- ops -------------------------------------------------------------------
 
@@ -243,23 +254,27 @@ class ArrayPrinter:
         if isinstance(a, Scatter):
             for where, part in a.parts:
                 if isinstance(where, Slice):
-                    self._store(f"dest[{self._slice(where)}]", where.step, part, lines)
+                    self._store(where, part, lines)
                 else:
                     lines.append(f"dest[{self.pool.index(where.index)}] = "
-                                 f"{self.operand(part, lines, 'part')}")
+                                 f"{self.stored(where, part, lines, 'part')}")
         else:
-            self._store("dest", 1, a, lines)
+            self._store(None, a, lines)
 
-    def _store(self, target: str, step: int, a, lines: list[str]) -> None:
-        """``target[...] = a``; constants that repeat with a short period (the
-        coefficients of a stencil) are stored without reading a long constant."""
-        if isinstance(a, Constant) and step == 1:
+    def _store(self, where: Slice | None, a, lines: list[str]) -> None:
+        """``dest[where] = a`` (all of ``dest`` for None); constants that repeat with a
+        short period (the coefficients of a stencil) are stored without reading a long
+        constant."""
+        target = "dest" if where is None else f"dest[{self._slice(where)}]"
+        if isinstance(a, Constant) and (where is None or where.step == 1):
             block = periodic_block(a.values)
             if block is not None:  # the generated module's _tile is fill_periodic
                 lines.append(f"_tile({target}, {self.pool.floats(block)}[col])")
                 return
-        where = "[...]" if target == "dest" else ""
-        lines.append(f"{target}{where} = {self.operand(a, lines, 'part')}")
+        if where is None:
+            lines.append(f"dest[...] = {self.operand(a, lines, 'part')}")
+        else:
+            lines.append(f"{target} = {self.stored(where, a, lines, 'part')}")
 
     def body(self, program: Program) -> list[str]:
         """The lines writing the outputs into ``dest`` from ``x``, ``p``, ``batch``
@@ -278,10 +293,67 @@ class NumpyPrinter(ArrayPrinter):
     """NumPy source; floating-point warnings are silenced around the statements
     (the virtual machine raises none: NaN and infinities just propagate)."""
 
+    #: NumPy ufuncs of the ops, which can write their result over an operand
+    UFUNCS = {
+        **{op: name for op, name in ArrayPrinter.FUNCTIONS.items()
+           if isinstance(getattr(np, name), np.ufunc)},
+        Code.ADD: "add", Code.SUB: "subtract", Code.MUL: "multiply", Code.DIV: "divide",
+        Code.NEG: "negative", Code.POWC: "power",
+    }
+
     def wrap(self, lines: list[str]) -> list[str]:
         if not lines:
             return []
         return ['with np.errstate(all="ignore"):'] + ["    " + line for line in lines]
+
+    def statements(self, program: Program) -> list[str]:
+        self._last_read = {st.run: st.free_after for st in program.statements}
+        self._length = {st.run: st.length for st in program.statements}
+        self._batched: set[int] = set()  # runs whose values carry the batch axes
+        return super().statements(program)
+
+    def statement(self, st: Statement, lines: list[str]) -> None:
+        """``t<r> = <op>(<operands>)``, or, where an operand is a whole earlier run of
+        the same length read here for the last time, ``t<r> = np.<ufunc>(<operands>,
+        out=t<k>)``: a batch's temporaries are megabytes each, and a fresh one costs
+        page faults on every call."""
+        if any(self._batched_access(a) for a in st.args):
+            self._batched.add(st.run)
+        over = self._dying_operand(st)
+        if over is None:
+            super().statement(st, lines)
+            return
+        self.scratch = []
+        args = [self.operand(a, lines, f"a{st.run}_{i}") for i, a in enumerate(st.args)]
+        if st.exponent is not None:
+            args.append(self.operand(st.exponent, lines, f"a{st.run}"))
+        lines.append(f"t{st.run} = np.{self.UFUNCS[st.op]}({', '.join(args)}, out=t{over})")
+        if self.scratch:
+            lines.append(f"del {', '.join(self.scratch)}")
+            self.scratch = []
+
+    def _batched_access(self, a) -> bool:
+        """Whether access ``a`` has the batch axes (reads ``x``, ``p`` or such a run;
+        assembled arrays always have them)."""
+        if isinstance(a, Scatter):
+            return True
+        if isinstance(a, Concat):
+            return any(self._batched_access(part) for part in a.parts)
+        if isinstance(a, Whole | Slice | Take):
+            return a.source in (X, P) or a.source in self._batched
+        return False
+
+    def _dying_operand(self, st: Statement) -> int | None:
+        """The run whose array ``st`` can overwrite: read whole, last read here, of
+        ``st``'s length and with the batch axes (so of the result's shape)."""
+        if st.op not in self.UFUNCS:
+            return None
+        for a in st.args:
+            if (isinstance(a, Whole) and a.source >= 0 and a.source in self._batched
+                    and self._length[a.source] == st.length
+                    and self._last_read[a.source] == st.run):
+                return a.source
+        return None
 
 
 class CupyPrinter(ArrayPrinter):
