@@ -25,7 +25,9 @@ import scipy.sparse as sp
 from ..api import hessian as prepare_hessian
 from ..api import jacobian as prepare_jacobian
 from ..errors import InputError
+from ..tracing import SymArray, _call_traced, trace
 from .constraints import ConstraintSet
+from .graphs import restricted, with_lagrangian
 from .prepare import Arguments, tracing
 
 __all__ = ["NLP"]
@@ -59,20 +61,34 @@ class NLP:
         self.shape = x0.shape
         self.n = x0.size
         self._x0 = x0
-        a = arguments
+        a, cs = arguments, constraints
+        traced_shape = {}
 
-        def objective(x, *params):
-            return fun(x, *a.full(params))
+        def objective_and_constraints(x, *params):
+            with tracing("fun", x0.shape, a):
+                fx = _call_traced(fun, x, *a.full(params))
+                # (np.shape of a symbolic array is not its shape)
+                traced_shape["fun"] = fx.shape if isinstance(fx, SymArray) else np.shape(fx)
+                parts = [np.reshape(fx, -1)]
+            if cs.nonlinear_items:
+                parts.append(cs.nonlinear(x))
+            return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
-        with tracing("fun", x0.shape, a):
-            self.objective = prepare_jacobian(objective, x0, *a.initial, mode="reverse",
-                                              engine=engine)
-        if self.objective.shape[0] != 1:
+        # one trace of f and c together (tracing is most of the preparation);
+        # the three graphs below share its nodes
+        g = trace(objective_and_constraints, x0, *a.initial)
+        if int(np.prod(traced_shape["fun"])) != 1:
             raise InputError("minimize: fun must return a scalar (the objective), but it "
-                             f"returns an array of shape {self.objective.graph.output_shape}")
-        cs = constraints
+                             f"returns an array of shape {traced_shape['fun']}")
+        f_node, c_nodes = int(g.outputs[0]), g.outputs[1:]
+        self._lagrangian_graph = with_lagrangian(g, f_node, c_nodes)
+        self.objective = prepare_jacobian(
+            restricted(g, g.outputs[:1], traced_shape["fun"], g.param_shapes), x0,
+            mode="reverse", engine=engine)
         if cs.nonlinear_items:
-            self.constraint_jacobian = prepare_jacobian(cs.nonlinear, x0, engine=engine)
+            # the constraints read no parameter: SciPy passes them x alone
+            self.constraint_jacobian = prepare_jacobian(
+                restricted(g, c_nodes, (c_nodes.size,), ()), x0, engine=engine)
             cs.set_nonlinear_sizes(cs.traced_sizes)
             J = self.constraint_jacobian.sparsity
             indptr = np.concatenate([J.indptr, J.nnz + cs.A.indptr[1:]])
@@ -131,19 +147,8 @@ class NLP:
     def lagrangian_hessian(self):
         """The prepared Hessian of ``sigma * f + lam . g`` (prepared on first use)."""
         if self._lagrangian is None:
-            fun, a, cs = self.fun, self.arguments, self.constraints
-            m = cs.m_nonlinear
-            if m:
-                def lagrangian(x, sigma, lam, *params):
-                    return sigma[0] * fun(x, *a.full(params)) + np.sum(lam * cs.nonlinear(x))
-                extra = (np.ones(1), np.ones(m))
-            else:
-                def lagrangian(x, sigma, *params):
-                    return sigma[0] * fun(x, *a.full(params))
-                extra = (np.ones(1),)
-            with tracing("fun", self.shape, a):
-                self._lagrangian = prepare_hessian(lagrangian, self._x0, *extra, *a.initial,
-                                                   engine=self.engine)
+            self._lagrangian = prepare_hessian(self._lagrangian_graph, self._x0,
+                                               engine=self.engine)
         return self._lagrangian
 
     def prepare_hessian(self) -> None:
@@ -158,5 +163,5 @@ class NLP:
         s = np.array([float(sigma)])
         if self.constraints.m_nonlinear:
             lam = np.asarray(lam, dtype=np.float64)[: self.constraints.m_nonlinear]
-            return hes(xf.reshape(self.shape), s, lam, *params)
-        return hes(xf.reshape(self.shape), s, *params)
+            return hes(xf.reshape(self.shape), *params, s, lam)
+        return hes(xf.reshape(self.shape), *params, s)
