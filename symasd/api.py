@@ -256,17 +256,27 @@ class PreparedJacobian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``csr_array`` (``m x n``)."""
-        if self._arguments is not None:
-            params = self._arguments.parameters(params)
-        if self._generated is not None:
-            return self._matrix(self._generated_data(self._generated.jacobian_data, x, params))
-        if self.engine == "tape":
-            return self._matrix(self._tape(x, params, values=False)[1])
-        xf, pf = validation.inputs(x, params, *self._shapes)
-        return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
+        return self._matrix(self._data(x, params))
 
     def value_and_jacobian(self, x, *params) -> tuple[np.ndarray, sp.csr_array]:
         """``(f(x), J(x))``, sharing the work of both."""
+        y, data = self._value_and_data(x, params)
+        return y.reshape(self.graph.output_shape), self._matrix(data)
+
+    def _data(self, x, params) -> np.ndarray:
+        """The nonzeros of ``J(x)`` in the order of ``sparsity`` (no matrix is built:
+        the solvers' callbacks take the data alone)."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
+        if self._generated is not None:
+            return self._generated_data(self._generated.jacobian_data, x, params)
+        if self.engine == "tape":
+            return self._tape(x, params, values=False)[1]
+        xf, pf = validation.inputs(x, params, *self._shapes)
+        return evaluate_flat(self.compiled.matrix_graph, xf, pf)
+
+    def _value_and_data(self, x, params) -> tuple[np.ndarray, np.ndarray]:
+        """``f(x)`` flat and the nonzeros of ``J(x)``, from one evaluation."""
         if self._arguments is not None:
             params = self._arguments.parameters(params)
         if self._generated is not None:
@@ -278,7 +288,7 @@ class PreparedJacobian(_Prepared):
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
         else:
             y, data = self._tape(x, params)
-        return y.reshape(self.graph.output_shape), self._matrix(np.ascontiguousarray(data))
+        return y, np.ascontiguousarray(data)
 
     def __repr__(self) -> str:
         return self._summary("PreparedJacobian", self._mode.products(self.coloring))
@@ -296,14 +306,7 @@ class PreparedHessian(_Prepared):
 
     def __call__(self, x, *params) -> sp.csr_array:
         """The Hessian at ``x`` as a symmetric ``csr_array`` (``n x n``)."""
-        if self._arguments is not None:
-            params = self._arguments.parameters(params)
-        if self._generated is not None:
-            return self._matrix(self._generated_data(self._generated.hessian_data, x, params))
-        if self.engine == "tape":
-            return self._matrix(self._tape(x, params, gradient=False, value=False)[2])
-        xf, pf = validation.inputs(x, params, *self._shapes)
-        return self._matrix(evaluate_flat(self.compiled.matrix_graph, xf, pf))
+        return self._matrix(self._data(x, params))
 
     def value_gradient_and_hessian(self, x, *params):
         """``(f(x), grad f(x), H(x))``; the gradient has the shape of ``x``."""
@@ -322,6 +325,17 @@ class PreparedHessian(_Prepared):
             v, g, data = self._tape(x, params)
         return (float(v), g.reshape(self.graph.input_shape),
                 self._matrix(np.ascontiguousarray(data)))
+
+    def _data(self, x, params) -> np.ndarray:
+        """The nonzeros of ``H(x)`` in the order of ``sparsity`` (no matrix is built)."""
+        if self._arguments is not None:
+            params = self._arguments.parameters(params)
+        if self._generated is not None:
+            return self._generated_data(self._generated.hessian_data, x, params)
+        if self.engine == "tape":
+            return self._tape(x, params, gradient=False, value=False)[2]
+        xf, pf = validation.inputs(x, params, *self._shapes)
+        return evaluate_flat(self.compiled.matrix_graph, xf, pf)
 
     def __repr__(self) -> str:
         return self._summary("PreparedHessian", self._mode.products(self.coloring))

@@ -192,6 +192,55 @@ def test_ipopt_receives_the_predicted_structures_and_exact_values(monkeypatch):
     np.testing.assert_allclose(H.toarray(), np.tril(H_ref), rtol=1e-6, atol=1e-6)
 
 
+def test_ipopt_callbacks_compute_each_value_with_its_derivative_once_per_point(monkeypatch):
+    """IPOPT asks for f, grad f, c and J at a point in four callbacks; symasd runs two
+    sweeps there (f with its gradient, c with J), serves the rest from them, and
+    recomputes at every other point, whatever a caller does to the arrays it got."""
+    from symasd.solvers.constraints import ConstraintSet
+    from symasd.solvers.nlp import NLP
+    from symasd.solvers.prepare import Arguments
+
+    nlp = NLP(lv_f, LV_X0, Arguments(()),
+              ConstraintSet(NonlinearConstraint(lv_c, 0.0, 0.0), (N_LV,)), "tape")
+    sweeps = {"objective": 0, "constraints": 0}
+    value_and_gradient = nlp.value_and_gradient
+    constraints_and_jacobian = nlp.constraint_values_and_jacobian_data
+
+    def counted_objective(*a):
+        sweeps["objective"] += 1
+        return value_and_gradient(*a)
+
+    def counted_constraints(*a):
+        sweeps["constraints"] += 1
+        return constraints_and_jacobian(*a)
+
+    monkeypatch.setattr(nlp, "value_and_gradient", counted_objective)
+    monkeypatch.setattr(nlp, "constraint_values_and_jacobian_data", counted_constraints)
+    cb = ipopt._Callbacks(nlp, ())
+    rng = np.random.default_rng(5)
+    points = [rng.uniform(-1, 1, N_LV) for _ in range(2)]
+    for k, x in enumerate([points[0], points[1], points[0]]):
+        c = cb.constraints(x.copy())
+        f = cb.objective(x.copy())
+        g = cb.gradient(x.copy())
+        J = cb.jacobian(x.copy())
+        assert sweeps == {"objective": k + 1, "constraints": k + 1}
+        np.testing.assert_allclose(f, lv_f(x), rtol=1e-14)
+        np.testing.assert_allclose(c, lv_c(x), rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(g, central_jacobian(lambda y: lv_f(y)[None], x)[0],
+                                   rtol=1e-6)
+        Jm = sp.csr_array((J, cb.jacobianstructure()), shape=(N_LV - 2, N_LV))
+        np.testing.assert_allclose(Jm.toarray(), central_jacobian(lv_c, x), rtol=1e-6,
+                                   atol=1e-8)
+        # what IPOPT does with the arrays it was given does not reach the kept ones
+        for a in (c, g, J):
+            a[:] = np.nan
+        np.testing.assert_array_equal(cb.gradient(x), value_and_gradient(x, ())[1])
+        np.testing.assert_array_equal(cb.jacobian(x), constraints_and_jacobian(x)[1])
+        np.testing.assert_array_equal(cb.constraints(x), constraints_and_jacobian(x)[0])
+        assert sweeps == {"objective": k + 1, "constraints": k + 1}
+
+
 def test_trust_constr_receives_the_predicted_sparse_structures(monkeypatch):
     seen = {}
     original = scipy.optimize.minimize

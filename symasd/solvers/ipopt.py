@@ -64,6 +64,36 @@ def _timed(method):
     return timed
 
 
+class _AtPoint:
+    """What was computed at the last point IPOPT asked about.
+
+    IPOPT asks for the value and the derivatives at each new point in separate
+    callbacks (the constraints, then the objective, then the gradient and the
+    Jacobian at the same point; at the start twice over), and one sweep yields
+    a value and its first derivative together (the objective's reverse sweep,
+    the constraints' forward sweep), so each value is computed with its
+    derivative and the derivative is served from here at the same point. At a
+    trial point that the line search rejects, the derivative is computed for
+    nothing; Newton-like steps are mostly accepted, where this halves the
+    sweeps.
+    """
+
+    def __init__(self):
+        self.x = None
+        self.values = None
+
+    def get(self, x):
+        """The values kept for ``x`` (compared exactly), or None."""
+        if self.x is not None and np.array_equal(self.x, x):
+            return self.values
+        return None
+
+    def put(self, x, values):
+        self.x = np.array(x, dtype=np.float64, copy=True)
+        self.values = values
+        return values
+
+
 class _Callbacks:
     """The problem object cyipopt calls back: values and derivatives of ``nlp``."""
 
@@ -75,21 +105,35 @@ class _Callbacks:
         self._jac_structure = (np.repeat(np.arange(nlp.m), np.diff(nlp.jacobian_indptr)),
                                nlp.jacobian_indices.copy())
         self._hess_structure = None
+        self._objective = _AtPoint()
+        self._constraints = _AtPoint()
+
+    def _value_and_gradient(self, x):
+        kept = self._objective.get(x)
+        if kept is None:
+            kept = self._objective.put(x, self.nlp.value_and_gradient(x, self.params))
+        return kept
+
+    def _constraints_and_jacobian(self, x):
+        kept = self._constraints.get(x)
+        if kept is None:
+            kept = self._constraints.put(x, self.nlp.constraint_values_and_jacobian_data(x))
+        return kept
 
     @_timed
     def objective(self, x):
         self.nfev += 1
-        return self.nlp.value(x, self.params)
+        return self._value_and_gradient(x)[0]
 
     @_timed
     def gradient(self, x):
         self.ngev += 1
-        return self.nlp.gradient(x, self.params)
+        return self._value_and_gradient(x)[1].copy()
 
     @_timed
     def constraints(self, x):
         self.ncev += 1
-        return self.nlp.constraint_values(x)
+        return self._constraints_and_jacobian(x)[0].copy()
 
     def jacobianstructure(self):
         return self._jac_structure
@@ -97,7 +141,7 @@ class _Callbacks:
     @_timed
     def jacobian(self, x):
         self.njev += 1
-        return self.nlp.jacobian_data(x)
+        return self._constraints_and_jacobian(x)[1].copy()
 
     def _lower(self):
         if self._hess_structure is None:
@@ -115,8 +159,7 @@ class _Callbacks:
     def hessian(self, x, lagrange, obj_factor):
         self.nhev += 1
         self._lower()
-        H = self.nlp.hessian(x, obj_factor, lagrange, self.params)
-        return H.data[self._lower_entries]
+        return self.nlp.hessian_data(x, obj_factor, lagrange, self.params)[self._lower_entries]
 
     def intermediate(self, alg_mod, iter_count, *rest):
         self.nit = int(iter_count)

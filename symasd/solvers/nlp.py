@@ -106,10 +106,10 @@ class NLP:
         return float(self.objective.graph(xf.reshape(self.shape), *params).ravel()[0])
 
     def value_and_gradient(self, xf, params) -> tuple[float, np.ndarray]:
-        y, J = self.objective.value_and_jacobian(xf.reshape(self.shape), *params)
+        y, data = self.objective._value_and_data(xf.reshape(self.shape), params)
         g = np.zeros(self.n)
-        g[J.indices] = J.data
-        return float(np.ravel(y)[0]), g
+        g[self.objective.sparsity.indices] = data
+        return float(y[0]), g
 
     def gradient(self, xf, params) -> np.ndarray:
         return self.value_and_gradient(xf, params)[1]
@@ -129,8 +129,19 @@ class NLP:
         A = self.constraints.A
         if self.constraint_jacobian is None:
             return A.data.copy()
-        data = self.constraint_jacobian(xf.reshape(self.shape)).data
+        data = self.constraint_jacobian._data(xf.reshape(self.shape), ())
         return np.concatenate([data, A.data]) if A.nnz else data
+
+    def constraint_values_and_jacobian_data(self, xf) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`constraint_values` and :meth:`jacobian_data` from one sweep (the
+        Jacobian's forward sweep computes the values on its way)."""
+        cs, A = self.constraints, self.constraints.A
+        lin = cs.linear_values(xf)
+        if self.constraint_jacobian is None:
+            return lin, A.data.copy()
+        y, data = self.constraint_jacobian._value_and_data(xf.reshape(self.shape), ())
+        return ((np.concatenate([y, lin]) if lin.size else y),
+                (np.concatenate([data, A.data]) if A.nnz else data))
 
     def jacobian(self, xf) -> sp.csr_array:
         """The stacked constraint Jacobian (``m x n``), the same structure every call."""
@@ -159,9 +170,13 @@ class NLP:
     def hessian(self, xf, sigma: float, lam, params) -> sp.csr_array:
         """``sigma * H_f + sum_i lam_i H_{g_i}`` at ``xf`` (``lam``: the multipliers of
         the nonlinear rows; the linear rows have no curvature)."""
+        return self.lagrangian_hessian._matrix(self.hessian_data(xf, sigma, lam, params))
+
+    def hessian_data(self, xf, sigma: float, lam, params) -> np.ndarray:
+        """The nonzeros of :meth:`hessian`, in the order of ``lagrangian_hessian.sparsity``."""
         hes = self.lagrangian_hessian
         s = np.array([float(sigma)])
         if self.constraints.m_nonlinear:
             lam = np.asarray(lam, dtype=np.float64)[: self.constraints.m_nonlinear]
-            return hes(xf.reshape(self.shape), *params, s, lam)
-        return hes(xf.reshape(self.shape), *params, s)
+            return hes._data(xf.reshape(self.shape), (*params, s, lam))
+        return hes._data(xf.reshape(self.shape), (*params, s))
