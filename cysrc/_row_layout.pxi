@@ -480,6 +480,42 @@ cdef ITYPE_t _output_runs(const ITYPE_t[:, ::1] units, const ITYPE_t[::1] unit_o
     return nr
 
 
+cdef inline bint _arg_units(const ITYPE_t[:, ::1] plan, const uint8_t[::1] op,
+                            const ITYPE_t[:, ::1] units, const ITYPE_t[::1] unit_of,
+                            ITYPE_t u, ITYPE_t *au) noexcept nogil:
+    """Whether unit ``u`` is a stretch of a strided segment (not of leaves) each of
+    whose argument progressions lies within one unit; then ``au[t]`` is that unit
+    for argument ``t`` (-1: unused), and every node of ``u`` reads its arguments
+    from the same units: what a pass over the nodes would find once per node, it
+    finds once. (Units are contiguous runs of nodes, so the first and the last
+    term of a progression tell.)"""
+    cdef ITYPE_t g = units[u, 0], us = units[u, 1], ue = units[u, 2], t, b, st, lo, hi
+    if not _blocked(&op[0], &plan[g, 0]):
+        return 0
+    for t in range(3):
+        b = plan[g, 3 + 2 * t]
+        st = plan[g, 4 + 2 * t]
+        if b < 0:
+            au[t] = -1
+            continue
+        lo = b + (us - plan[g, 0]) * st
+        hi = b + (ue - 1 - plan[g, 0]) * st
+        if unit_of[lo] != unit_of[hi]:
+            return 0
+        au[t] = unit_of[lo]
+    return 1
+
+
+cdef inline bint _tangent_read_unit(const uint8_t[::1] op, const ITYPE_t[:, ::1] units,
+                                    const uint8_t[:, ::1] d2, const uint8_t[:, ::1] cross,
+                                    uint8_t o, ITYPE_t t, ITYPE_t other) noexcept nogil:
+    """:func:`_tangent_read` for every node of a unit of opcode ``o`` whose other
+    argument lies in unit ``other`` (-1: unused); a unit has one opcode."""
+    if d2[o, t]:
+        return 1
+    return cross[o, 0] and other >= 0 and not _const_node(&op[0], units[other, 1])
+
+
 cdef enum:
     TILE_WINDOW = 64     # segments in flight in a tiled forward order
 
@@ -508,16 +544,17 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     # (the forward-over-reverse layouts keep the plan's segments: most of their
     # tangents are kept for the reverse pass anyway, which walks the segments)
     tile = tile and reuse and mode == LAYOUT_FORWARD
-    seg_of_arr = np.empty(n, dtype=np.int64)
-    cdef ITYPE_t[::1] seg_of = seg_of_arr
+    cdef ITYPE_t[::1] seg_of
     cdef ITYPE_t[:, ::1] sched
     cdef ITYPE_t[::1] progress
-    with nogil:
-        for g in range(nseg):
-            for k in range(plan[g, 0], plan[g, 1]):
-                seg_of[k] = g
     # units of rows, in execution order: the tiled order, or the segments
     if tile:
+        seg_of_arr = np.empty(n, dtype=np.int64)
+        seg_of = seg_of_arr
+        with nogil:
+            for g in range(nseg):
+                for k in range(plan[g, 0], plan[g, 1]):
+                    seg_of[k] = g
         units_arr = np.empty((max(n, 1), UNIT_COLS), dtype=np.int64)
         progress_arr = np.empty(nseg, dtype=np.int64)
         sched = units_arr
@@ -535,7 +572,9 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     kind_arr = np.zeros(nu, dtype=np.uint8)
     off_arr = np.zeros(nu, dtype=np.int64)
     last_arr = np.empty(nu, dtype=np.int64)
-    pos_arr = np.full(n, -1, dtype=np.int64)
+    # pos: the output position of each node (forward layouts with outputs), else
+    # the tangent-read flags of the units (LAYOUT_TANGENTS)
+    pos_arr = np.full(n if m else max(nu, 1), -1, dtype=np.int64)
     cp_arr = np.empty(m, dtype=np.int64)
     ranges_arr = np.ascontiguousarray(units_arr[:, 1:])
     cdef ITYPE_t[::1] unit_of = unit_of_arr, off = off_arr, last = last_arr, pos = pos_arr
@@ -553,6 +592,7 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     cdef ITYPE_t[::1] run_ptr = run_ptr_arr, order = order_arr
     cdef ITYPE_t[:, ::1] runs = runs_arr
     cdef ITYPE_t nruns = 0
+    cdef ITYPE_t au[3]
     cdef bint ok
     cdef uint8_t o
     with nogil:
@@ -591,7 +631,7 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
                 kind[u] = ROWS_SEED
                 off[u] = <ITYPE_t>cst[s]
                 continue
-            if gathered:
+            if gathered or m == 0:
                 continue
             r = pos[s]
             ok = r >= 0 and r + (e - s) <= m
@@ -605,6 +645,18 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
         # the last unit that reads each unit; outputs are read at the end, and so are
         # the tangents that the reverse pass of hvp_sweep reads
         for u in range(nu):
+            if _arg_units(plan, op, units, unit_of, u, au):
+                # the same for every node of the unit: one update per argument
+                o = op[units[u, 1]]
+                for t in range(3):
+                    if au[t] < 0:
+                        continue
+                    if mode == LAYOUT_TANGENTS and t < 2 and _tangent_read_unit(
+                            op, units, d2, cross, o, t, au[1 - t]):
+                        last[au[t]] = nu
+                    elif last[au[t]] < u:
+                        last[au[t]] = u
+                continue
             for k in range(units[u, 1], units[u, 2]):
                 o = op[k]
                 if _is_leaf(o):
@@ -631,15 +683,22 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
             # zero)
             for u in range(nu):
                 pos[u] = last[u] == nu
-            k = n
-            while k > 0:
-                k -= 1
-                if not pos[unit_of[k]] or _is_leaf(op[k]):
+            # (units in node order here, so a unit's readers are flagged before it)
+            u = nu
+            while u > 0:
+                u -= 1
+                if not pos[u] or _is_leaf(op[units[u, 1]]):
                     continue
-                for t in range(3):
-                    a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
-                    if a >= 0:
-                        pos[unit_of[a]] = 1
+                if _arg_units(plan, op, units, unit_of, u, au):
+                    for t in range(3):
+                        if au[t] >= 0:
+                            pos[au[t]] = 1
+                    continue
+                for k in range(units[u, 1], units[u, 2]):
+                    for t in range(3):
+                        a = arg0[k] if t == 0 else (arg1[k] if t == 1 else arg2[k])
+                        if a >= 0:
+                            pos[unit_of[a]] = 1
             for u in range(nu):
                 if not pos[u] and kind[u] != ROWS_NONE:
                     kind[u] = ROWS_SKIP

@@ -15,9 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(sys.modules["symasd"].__file__).parent
 
 
+# An editable install (`pip install -e .`, the development setup) adds a finder
+# that supplies any symasd module the copied folder lacks from the checkout, so
+# the copy would import the checkout's kernels; it is removed first, which leaves
+# what a regular installation has.
+_IMPORT = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in "
+           "getattr(f, '__module__', '')]; import symasd")
+
+
 def _import_in(folder: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "-c", "import symasd"], cwd=folder, env=env,
+    return subprocess.run([sys.executable, "-c", _IMPORT], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -725,6 +725,51 @@ def test_programs_plans_give_identical_hessian_vector_products(prog, seed):
     _assert_same(results)
 
 
+def _as_indexed(plan):
+    """``plan`` with every segment indexed: the same boundaries, hence the same
+    units, read node by node."""
+    out = np.array(plan, copy=True)
+    out[:, 2] = 0
+    out[:, 3:] = (-1, 0, -1, 0, -1, 0)
+    return out
+
+
+def _layouts(sweep_plan):
+    return {"forward": sweep_plan.forward_layout(False),
+            "gathered": sweep_plan.forward_layout(True),
+            **{f"hvp {name} values={v}": lay for v in (True, False)
+               for name, lay in zip(("tangents", "adjoints"), sweep_plan.hvp_layouts(v),
+                                    strict=True)}}
+
+
+@settings(max_examples=60, deadline=None)
+@given(prog=programs(max_steps=8, n_min=8, n_max=60), fine=st.booleans())
+def test_layouts_read_strided_units_as_their_nodes(prog, fine):
+    """A row layout takes a strided unit whose argument progressions each lie in one
+    unit as a whole (what its nodes read, found once); it is the layout that reading
+    the same units node by node gives: the same units, slots and value flags, and
+    sweeps over either give the same numbers, bit for bit."""
+    n = prog[0]
+    for f in (lambda x: run(prog, x), lambda x: run_scalar(prog, x)):
+        g = symasd.trace(f, np.zeros(n))
+        plan = _vm.plan(g.op, g.arg0, g.arg1, g.arg2, 2) if fine else segments(g)
+        strided, indexed = (sweeps._sweep_plan(g, p) for p in (plan, _as_indexed(plan)))
+        for (name, a), b in zip(_layouts(strided).items(), _layouts(indexed).values(),
+                                strict=True):
+            assert a.n_slots == b.n_slots, name
+            np.testing.assert_array_equal(a.units, b.units, err_msg=name)
+            np.testing.assert_array_equal(a.vneed, b.vneed, err_msg=name)
+        x, S = _plan_inputs(prog, n)
+        with np.errstate(all="ignore"):
+            for got, want in ((forward_numeric(g, x, (), S, plan=plan),
+                               forward_numeric(g, x, (), S, plan=_as_indexed(plan))),
+                              *(((hvp_numeric(g, x, (), S, plan=plan),
+                                  hvp_numeric(g, x, (), S, plan=_as_indexed(plan))),)
+                                if g.n_outputs == 1 else ())):
+                for u, v in zip(got, want, strict=True):
+                    np.testing.assert_array_equal(u, v)
+
+
 def _chain_graph(n):
     """``y_k = y_{k-1} * c + x_k`` node by node: strided segments whose arguments lie
     in the segment itself."""
