@@ -659,6 +659,66 @@ def live_nodes(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] 
                     live[a2[k]] = 1
 
 
+def compact_nodes(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
+                  const ITYPE_t[::1] a2, const double[::1] cst, const uint8_t[::1] keep,
+                  const ITYPE_t[::1] starts, const ITYPE_t[::1] roots):
+    """The nodes flagged in ``keep`` (closed under arguments, as :func:`live_nodes`
+    leaves it), renumbered in order: ``(op, arg0, arg1, arg2, const, block_starts,
+    roots)`` of the kept nodes, arguments and ``roots`` (node ids, kept) in the new
+    ids, unused arguments ``-1``. ``starts``: the first node of each block (sorted);
+    a block keeps its start where any of its nodes is kept."""
+    cdef ITYPE_t n = op.shape[0], k, j = 0, b, nb = starts.shape[0], e
+    if keep.shape[0] != n or a0.shape[0] != n or a1.shape[0] != n or a2.shape[0] != n \
+            or cst.shape[0] != n:
+        raise ValueError("node arrays of different lengths")
+    new_arr = np.empty(n, dtype=np.int64)
+    cdef ITYPE_t[::1] new = new_arr
+    with nogil:
+        for k in range(n):
+            new[k] = j
+            j += keep[k] != 0
+    cdef ITYPE_t m = j
+    op_arr = np.empty(m, dtype=np.uint8)
+    b0_arr = np.empty(m, dtype=np.int64)
+    b1_arr = np.empty(m, dtype=np.int64)
+    b2_arr = np.empty(m, dtype=np.int64)
+    c_arr = np.empty(m, dtype=np.float64)
+    bs_arr = np.empty(nb, dtype=np.int64)
+    out_arr = np.empty(roots.shape[0], dtype=np.int64)
+    cdef uint8_t[::1] op2 = op_arr
+    cdef ITYPE_t[::1] b0 = b0_arr, b1 = b1_arr, b2 = b2_arr, bs = bs_arr, out = out_arr
+    cdef double[::1] c2 = c_arr
+    cdef ITYPE_t a, nbs = 0
+    with nogil:
+        for k in range(n):
+            if not keep[k]:
+                continue
+            j = new[k]
+            op2[j] = op[k]
+            a = a0[k]
+            b0[j] = new[a] if a >= 0 else -1
+            a = a1[k]
+            b1[j] = new[a] if a >= 0 else -1
+            a = a2[k]
+            b2[j] = new[a] if a >= 0 else -1
+            c2[j] = cst[k]
+        for b in range(nb):
+            e = starts[b + 1] if b + 1 < nb else n
+            k = starts[b]
+            while k < e and not keep[k]:
+                k += 1
+            # (blocks that keep a node keep their start: the new id of its first
+            # kept node, which no earlier block shares)
+            if k < e and (nbs == 0 or bs[nbs - 1] != new[k]):
+                bs[nbs] = new[k]
+                nbs += 1
+    for k in range(roots.shape[0]):
+        if not (0 <= roots[k] < n and keep[roots[k]]):
+            raise ValueError(f"root {roots[k]} is not a kept node")
+        out[k] = new[roots[k]]
+    return op_arr, b0_arr, b1_arr, b2_arr, c_arr, bs_arr[:nbs].copy(), out_arr
+
+
 def node_levels(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::1] a1,
                 const ITYPE_t[::1] a2, ITYPE_t[::1] level):
     """Longest distance of every node from a leaf: leaves are level 0 and every

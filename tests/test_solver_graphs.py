@@ -4,6 +4,7 @@ on random programs; its Hessian matches one prepared from a separate trace."""
 
 import numpy as np
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from programs import programs, run, run_scalar
 
 import symasd
@@ -37,6 +38,38 @@ def test_restriction_and_lagrangian_equal_the_functions(prog):
     assert f_graph.n_nodes <= g.n_nodes and c_graph.n_nodes <= g.n_nodes
     expected = sigma[0] * full[0] + np.sum(lam * full[1:])
     np.testing.assert_allclose(L(x, sigma, lam), expected, rtol=1e-12, atol=1e-12)
+
+
+def _restricted_by_numpy(g, outputs):
+    """The restriction's node arrays and blocks, computed with NumPy: the kept nodes
+    renumbered by a cumulative count, each block that keeps a node starting at the
+    count of kept nodes before it."""
+    keep = np.zeros(g.n_nodes, dtype=bool)
+    stack = list(outputs)
+    while stack:
+        k = stack.pop()
+        if not keep[k]:
+            keep[k] = True
+            stack.extend(a for a in (g.arg0[k], g.arg1[k], g.arg2[k]) if a >= 0)
+    new_id = np.append(np.cumsum(keep) - 1, -1)
+    kept_before = np.concatenate([[0], np.cumsum(keep)])[np.append(g.block_starts, g.n_nodes)]
+    return (g.op[keep], new_id[g.arg0[keep]], new_id[g.arg1[keep]], new_id[g.arg2[keep]],
+            g.const[keep], new_id[outputs],
+            np.unique(kept_before[:-1][np.diff(kept_before) > 0]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs(max_steps=6, n_max=30), st.integers(0, 2**16))
+def test_restriction_keeps_exactly_the_needed_nodes_and_their_blocks(prog, seed):
+    n = prog[0]
+    g = symasd.trace(_joint(prog), np.zeros(n))
+    pick = np.random.default_rng(seed).random(g.n_outputs) < 0.5
+    outputs = g.outputs[pick] if pick.any() else g.outputs[-1:]
+    h = restricted(g, outputs, (outputs.size,), ())
+    for got, want in zip((h.op, h.arg0, h.arg1, h.arg2, h.const, h.outputs, h.block_starts),
+                         _restricted_by_numpy(g, outputs), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=15, deadline=None)

@@ -48,17 +48,11 @@ def restricted(g: Graph, outputs: np.ndarray, output_shape, param_shapes) -> Gra
         return Graph(op=g.op, arg0=g.arg0, arg1=g.arg1, arg2=g.arg2, const=g.const,
                      outputs=outputs, input_shape=g.input_shape,
                      block_starts=g.block_starts, **shapes)
-    new_id = np.append(np.cumsum(keep, dtype=_I) - 1, -1)     # -1 (no argument) stays -1
-    starts = np.append(g.block_starts, g.n_nodes)
-    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=_I)])[starts]
-    return Graph(op=np.ascontiguousarray(g.op[keep]),
-                 arg0=np.ascontiguousarray(new_id[g.arg0[keep]]),
-                 arg1=np.ascontiguousarray(new_id[g.arg1[keep]]),
-                 arg2=np.ascontiguousarray(new_id[g.arg2[keep]]),
-                 const=np.ascontiguousarray(g.const[keep]),
-                 outputs=np.ascontiguousarray(new_id[outputs]), input_shape=g.input_shape,
-                 block_starts=np.unique(kept_before[:-1][np.diff(kept_before) > 0]),
-                 **shapes)
+    op, arg0, arg1, arg2, const, starts, roots = _dag.compact_nodes(
+        g.op, g.arg0, g.arg1, g.arg2, g.const, live,
+        np.ascontiguousarray(g.block_starts, dtype=_I), outputs)
+    return Graph(op=op, arg0=arg0, arg1=arg1, arg2=arg2, const=const, outputs=roots,
+                 input_shape=g.input_shape, block_starts=starts, **shapes)
 
 
 def with_lagrangian(g: Graph, objective: int, constraints: np.ndarray) -> Graph:
