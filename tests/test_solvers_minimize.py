@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from programs import programs, run_scalar
 from reference import central_jacobian, complex_step_hessian
 from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint
 
@@ -239,6 +242,32 @@ def test_ipopt_callbacks_compute_each_value_with_its_derivative_once_per_point(m
         np.testing.assert_array_equal(cb.jacobian(x), constraints_and_jacobian(x)[1])
         np.testing.assert_array_equal(cb.constraints(x), constraints_and_jacobian(x)[0])
         assert sweeps == {"objective": k + 1, "constraints": k + 1}
+
+
+@settings(max_examples=60, deadline=None)
+@given(prog=programs(max_steps=6, n_min=2, n_max=12), seed=st.integers(0, 2**16))
+def test_the_tape_gradient_is_the_prepared_reverse_jacobian(prog, seed):
+    """With the tape engine the objective's gradient is one dense reverse sweep, with
+    no pattern: an input outside the pattern gets exactly 0, so it equals the
+    prepared one-row Jacobian scattered into zeros, bit for bit, NaN and
+    infinities (and selections, whose conditions have no derivative) included."""
+    from symasd.solvers.constraints import ConstraintSet
+    from symasd.solvers.nlp import NLP
+    from symasd.solvers.prepare import Arguments
+
+    n = prog[0]
+    nlp = NLP(lambda x: run_scalar(prog, x), np.zeros(n), Arguments(()),
+              ConstraintSet((), (n,)), "tape")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, n)
+    x[rng.random(n) < 0.2] = rng.choice([np.nan, np.inf, -np.inf, 0.0])
+    with np.errstate(all="ignore"):
+        value, dense = nlp.value_and_gradient(x, ())
+        y, J = nlp.objective.value_and_jacobian(x)
+    expected = np.zeros(n)
+    expected[J.indices] = J.data
+    np.testing.assert_array_equal(dense.view(np.int64), expected.view(np.int64))
+    np.testing.assert_array_equal(np.float64(value), y.ravel()[0])
 
 
 def test_trust_constr_receives_the_predicted_sparse_structures(monkeypatch):

@@ -25,12 +25,16 @@ import scipy.sparse as sp
 from ..api import hessian as prepare_hessian
 from ..api import jacobian as prepare_jacobian
 from ..errors import InputError
+from ..sweeps import reverse_numeric
 from ..tracing import SymArray, _call_traced, trace
 from .constraints import ConstraintSet
 from .graphs import restricted, with_lagrangian
 from .prepare import Arguments, tracing
 
 __all__ = ["NLP"]
+
+_ONE = np.ones((1, 1))  # the reverse sweep's seed of a scalar objective
+_ONE.flags.writeable = False
 
 
 class NLP:
@@ -82,9 +86,14 @@ class NLP:
                              f"returns an array of shape {traced_shape['fun']}")
         f_node, c_nodes = int(g.outputs[0]), g.outputs[1:]
         self._lagrangian_graph = with_lagrangian(g, f_node, c_nodes)
-        self.objective = prepare_jacobian(
-            restricted(g, g.outputs[:1], traced_shape["fun"], g.param_shapes), x0,
-            mode="reverse", engine=engine)
+        self._objective_graph = restricted(g, g.outputs[:1], traced_shape["fun"],
+                                           g.param_shapes)
+        # the tape's gradient is one reverse sweep, dense (an input outside the
+        # pattern gets no adjoint: exactly 0), so it needs neither the pattern nor a
+        # coloring; the compiled engine prepares its gradient now
+        self._objective = None
+        if engine != "tape":
+            self.objective  # noqa: B018  (the property prepares it)
         if cs.nonlinear_items:
             # the constraints read no parameter: SciPy passes them x alone
             self.constraint_jacobian = prepare_jacobian(
@@ -102,10 +111,23 @@ class NLP:
         self._lagrangian = None
 
     # the objective -----------------------------------------------------------
+    @property
+    def objective(self):
+        """The prepared gradient of ``f``, a one-row Jacobian in reverse mode
+        (prepared on first use with the tape engine, which does not need it)."""
+        if self._objective is None:
+            self._objective = prepare_jacobian(self._objective_graph, self._x0,
+                                               mode="reverse", engine=self.engine)
+        return self._objective
+
     def value(self, xf, params) -> float:
-        return float(self.objective.graph(xf.reshape(self.shape), *params).ravel()[0])
+        return float(self._objective_graph(xf.reshape(self.shape), *params).ravel()[0])
 
     def value_and_gradient(self, xf, params) -> tuple[float, np.ndarray]:
+        if self.engine == "tape":
+            y, B = reverse_numeric(self._objective_graph, xf.reshape(self.shape), params,
+                                   _ONE)
+            return float(y[0]), B.reshape(self.n)
         y, data = self.objective._value_and_data(xf.reshape(self.shape), params)
         g = np.zeros(self.n)
         g[self.objective.sparsity.indices] = data
