@@ -671,6 +671,9 @@ def compact_nodes(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[::
     if keep.shape[0] != n or a0.shape[0] != n or a1.shape[0] != n or a2.shape[0] != n \
             or cst.shape[0] != n:
         raise ValueError("node arrays of different lengths")
+    for b in range(nb):
+        if not (0 <= starts[b] < n and (b == 0 or starts[b - 1] < starts[b])):
+            raise ValueError("block starts must be increasing node ids")
     new_arr = np.empty(n, dtype=np.int64)
     cdef ITYPE_t[::1] new = new_arr
     with nogil:

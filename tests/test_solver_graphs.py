@@ -3,6 +3,7 @@ outputs of the joint trace, and the appended Lagrangian equals sigma * f + lam .
 on random programs; its Hessian matches one prepared from a separate trace."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from programs import programs, run, run_scalar
@@ -70,6 +71,16 @@ def test_restriction_keeps_exactly_the_needed_nodes_and_their_blocks(prog, seed)
                          _restricted_by_numpy(g, outputs), strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_compacting_refuses_block_starts_out_of_order_or_range():
+    from symasd import _dag
+    g = symasd.trace(lambda x: np.sin(x) * x[0], np.zeros(4))
+    live = np.ones(g.n_nodes, dtype=np.uint8)
+    for starts in ([2, 0], [0, 0], [0, g.n_nodes], [-1]):
+        with pytest.raises(ValueError, match="block starts"):
+            _dag.compact_nodes(g.op, g.arg0, g.arg1, g.arg2, g.const, live,
+                               np.array(starts, dtype=np.int64), g.outputs)
 
 
 @settings(max_examples=15, deadline=None)

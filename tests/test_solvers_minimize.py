@@ -242,6 +242,13 @@ def test_ipopt_callbacks_compute_each_value_with_its_derivative_once_per_point(m
         np.testing.assert_array_equal(cb.jacobian(x), constraints_and_jacobian(x)[1])
         np.testing.assert_array_equal(cb.constraints(x), constraints_and_jacobian(x)[0])
         assert sweeps == {"objective": k + 1, "constraints": k + 1}
+    # a point that differs only in the sign of a zero is another point
+    x = points[0].copy()
+    x[0] = 0.0
+    cb.objective(x)
+    x[0] = -0.0
+    cb.objective(x)
+    assert sweeps["objective"] == 5
 
 
 @settings(max_examples=60, deadline=None)

@@ -83,15 +83,21 @@ class _AtPoint:
         self.values = None
 
     def get(self, x):
-        """The values kept for ``x`` (compared exactly), or None."""
-        if self.x is not None and np.array_equal(self.x, x):
+        """The values kept for ``x`` (compared bit for bit: -0.0 is not 0.0 here,
+        since ``f`` may tell them apart), or None."""
+        if self.x is not None and np.array_equal(self.x, _bits(x)):
             return self.values
         return None
 
     def put(self, x, values):
-        self.x = np.array(x, dtype=np.float64, copy=True)
+        self.x = _bits(x).copy()
         self.values = values
         return values
+
+
+def _bits(x) -> np.ndarray:
+    """The bits of the float64 values of ``x``."""
+    return np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
 
 
 class _Callbacks:
