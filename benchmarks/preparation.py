@@ -23,6 +23,14 @@ Sections (``--section``, repeatable; default all):
   preparation and per-call time against CasADi MX's build (graph +
   ``jacobian`` / ``hessian`` + ``Function``) and call, with compare.py's
   own builders (``ca_*``), as ratios (below 1: symasd is faster).
+* ``engine``: what ``engine="auto"`` chooses, against both choices: the
+  ``compare`` cases, ARWHEAD and BDQRTIC, and three models a new user
+  writes (``benchmarks/problems.py``: a Godunov finite-volume residual, a
+  softmax cross-entropy over 10 classes, a hanging chain's energy) at
+  n = 10^4 and 10^5: preparation and per-call time with ``engine="tape"``,
+  ``"vm"`` and the default, the compiled preparation in units of the tape's,
+  and the calls after which compiling has paid back (``(vm prep - tape prep) /
+  (tape call - vm call)``; "never" where the compiled call is not faster).
 * ``memory``: the peak resident memory (``ru_maxrss``) of a process that
   prepares the ``iter_diff`` Jacobian at n = 10^6 and the chained
   Rosenbrock Hessian at n = 10^6 (default engine), next to that of the
@@ -56,7 +64,8 @@ ROOT = HERE.parent
 
 CALL_BUDGET = 0.3  # seconds of repeated calls per per-call measurement
 TINY = {"arwhead": 64, "bdqrtic": 64, "iter_diff": 64, "rosenbrock": 64,
-        "ext_rosenbrock": 64, "brusselator": 2 * 8 * 8}
+        "ext_rosenbrock": 64, "brusselator": 2 * 8 * 8, "godunov": 64, "softmax": 80,
+        "chain": 65}
 
 
 # ---------------------------------------------------------------------------
@@ -86,6 +95,9 @@ def _problem(name: str):
         "iter_diff": (problems.iter_diff, "jacobian", uniform(-1.0, 1.0)),
         "rosenbrock": (problems.chained_rosenbrock, "hessian", uniform(-1.5, 1.5)),
         "brusselator": (problems.brusselator_rhs, "jacobian", uniform(0.5, 1.5)),
+        "godunov": (problems.godunov_burgers, "jacobian", uniform(-1.0, 1.0)),
+        "softmax": (problems.softmax_cross_entropy, "hessian", uniform(-2.0, 2.0)),
+        "chain": (problems.hanging_chain, "hessian", uniform(0.5, 1.5)),
     }
     return table[name]
 
@@ -302,6 +314,45 @@ def section_compare(args, roots) -> None:
             print(row, flush=True)
 
 
+ENGINE_CASES = {
+    **{prob: [(label, n) for label, n in sizes] for prob, sizes in COMPARE_CASES.items()},
+    **{prob: [(f"n=10^{e}", 10 ** e) for e in (4, 5)]
+       for prob in ("arwhead", "bdqrtic", "godunov", "softmax", "chain")},
+}
+
+ENGINE_QUICK = {**COMPARE_QUICK,
+                **{prob: [("n=10^4", 10 ** 4)] for prob in ("godunov", "softmax", "chain")}}
+
+
+def _payback(tape, vm) -> str:
+    gain = tape["call"] - vm["call"]
+    if gain <= 0:
+        return "never"
+    return f"{max(0.0, (vm['prep'] - tape['prep']) / gain):.0f}"
+
+
+def section_engine(args, roots) -> None:
+    print("\n### engine='auto' against both engines: preparation, calls, payback\n")
+    print("| case | size | tape prep | vm prep | vm / tape prep | tape call | vm call "
+          "| payback (calls) | auto picks | auto prep / tape prep |")
+    print("|---" * 10 + "|")
+    cases = ENGINE_QUICK if args.quick else ENGINE_CASES
+    for prob, sizes in cases.items():
+        if args.only and prob not in args.only:
+            continue
+        for label, n in sizes:
+            base = dict(tool="symasd", problem=prob, n=n, root=roots[0][1])
+            res = measure({e: dict(base, engine=e) for e in ("tape", "vm")}
+                          | {"auto": base}, args.repeats)
+            if not all(k in res for k in ("tape", "vm", "auto")):
+                continue
+            tape, vm, auto = res["tape"], res["vm"], res["auto"]
+            print(f"| {prob} | {label} | {fmt(tape['prep'])} | {fmt(vm['prep'])} | "
+                  f"{ratio(vm['prep'], tape['prep'])} | {fmt(tape['call'])} | "
+                  f"{fmt(vm['call'])} | {_payback(tape, vm)} | {auto['engine']} | "
+                  f"{ratio(auto['prep'], tape['prep'])} |", flush=True)
+
+
 def section_memory(args, roots) -> None:
     print("\n### Peak memory of preparing (ru_maxrss of the process, default engine)\n")
     print("| case | checkout | RSS before | peak RSS | prep |")
@@ -320,7 +371,8 @@ def section_memory(args, roots) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--section", action="append", choices=("arrow", "compare", "memory"))
+    ap.add_argument("--section", action="append",
+                    choices=("arrow", "compare", "engine", "memory"))
     ap.add_argument("--quick", action="store_true",
                     help="small sizes, one repeat: under a minute")
     ap.add_argument("--sizes", type=int, nargs="+", default=None,
@@ -345,7 +397,7 @@ def main(argv=None) -> int:
           f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}; medians of {args.repeats} "
           f"processes; python {sys.version.split()[0]})")
     for name, fn in (("arrow", section_arrow), ("compare", section_compare),
-                     ("memory", section_memory)):
+                     ("engine", section_engine), ("memory", section_memory)):
         if args.section is None or name in args.section:
             fn(args, roots)
     return 0

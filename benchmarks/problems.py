@@ -35,6 +35,9 @@ __all__ = [
     "bdqrtic",
     "conv_tanh",
     "CONV_KERNEL",
+    "godunov_burgers",
+    "softmax_cross_entropy",
+    "hanging_chain",
     "expected_nnz",
 ]
 
@@ -142,6 +145,46 @@ def conv_tanh(img, *, xp=np):
             term = float(CONV_KERNEL[a, b]) * im[a:a + oh, b:b + ow]
             acc = term if acc is None else acc + term
     return xp.tanh(acc).ravel()
+
+
+def godunov_burgers(u, *, xp=np):
+    """The finite-volume residual of Burgers' equation with Godunov's flux, the
+    kind of code a new user writes for a conservation law: for the convex flux
+    ``u^2 / 2`` the flux between cells ``i`` and ``i+1`` is
+    ``max(f(max(u_i, 0)), f(min(u_i+1, 0)))``; walls at both ends. A
+    tridiagonal Jacobian built from selections (``maximum``, ``minimum``).
+    """
+    flux = xp.maximum(0.5 * xp.maximum(u[:-1], 0.0) ** 2, 0.5 * xp.minimum(u[1:], 0.0) ** 2)
+    return xp.concatenate([xp.zeros(1), flux]) - xp.concatenate([flux, xp.zeros(1)])
+
+
+SOFTMAX_CLASSES = 10
+
+
+def softmax_cross_entropy(z, *, xp=np):
+    """The cross-entropy of a softmax over :data:`SOFTMAX_CLASSES` classes, summed
+    over ``z.size // SOFTMAX_CLASSES`` samples whose labels cycle through the
+    classes: ``sum_s logsumexp(z_s) - z_s[label_s]``. Its Hessian is block
+    diagonal, a dense ``10 x 10`` block ``diag(p) - p p^T`` per sample.
+    """
+    from scipy.special import logsumexp
+
+    Z = z.reshape(-1, SOFTMAX_CLASSES)
+    rows = np.arange(Z.shape[0])
+    return xp.sum(logsumexp(Z, axis=1) - Z[rows, rows % SOFTMAX_CLASSES])
+
+
+def hanging_chain(z, *, xp=np):
+    """The potential energy of a hanging chain by the trapezoidal rule
+    (``examples/hanging_chain_ipopt.py``'s objective): ``z`` holds the heights
+    ``x`` at ``m + 1`` points and the slopes ``u`` of the ``m`` segments, ``m =
+    (z.size - 1) // 2`` (a last entry of even-sized ``z`` is unused);
+    ``h * (sum(w) - (w_0 + w_m-1) / 2)`` with ``w = x[:-1] sqrt(1 + u^2)``.
+    """
+    m = (z.size - 1) // 2
+    x, u = z[: m + 1], z[m + 1: 2 * m + 1]
+    w = x[:-1] * xp.sqrt(1.0 + u ** 2)
+    return (1.0 / m) * (xp.sum(w) - 0.5 * (w[0] + w[-1]))
 
 
 def expected_nnz(name: str, n: int, k: int = 3) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from reference import central_jacobian
 
 import symasd
 from symasd import modes
@@ -238,6 +239,31 @@ def test_auto_on_the_benchmark_problems():
     for engine, expected in (("auto", ("star", 3)), ("tape", ("acyclic", 2))):
         hes = symasd.hessian(pb.chained_rosenbrock, np.zeros(200) + 0.3, engine=engine)
         assert (hes.mode, hes.ncolors) == expected
+
+
+@pytest.mark.skipif(not PROBLEMS.is_file(), reason=f"no {PROBLEMS} (not a source checkout)")
+@pytest.mark.parametrize("engine", ["tape", "vm"])
+def test_the_new_user_benchmark_models_against_finite_differences(engine):
+    """The models of preparation.py's engine section (a Godunov residual, a softmax
+    cross-entropy, a hanging chain) have the derivatives central differences give,
+    at points away from the Godunov flux's kinks."""
+    spec = importlib.util.spec_from_file_location("symasd_bench_problems", PROBLEMS)
+    pb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pb)
+    rng = np.random.default_rng(3)
+    u = rng.uniform(0.2, 1.0, 12) * rng.choice([-1.0, 1.0], 12)
+    J = symasd.jacobian(pb.godunov_burgers, u, engine=engine)(u)
+    np.testing.assert_allclose(J.toarray(), central_jacobian(pb.godunov_burgers, u),
+                               rtol=1e-6, atol=1e-8)
+    for f, x in ((pb.softmax_cross_entropy, rng.standard_normal(30)),
+                 (pb.hanging_chain, rng.uniform(0.5, 1.5, 13))):
+        H = symasd.hessian(f, x, engine=engine)(x)
+
+        def grad(y, f=f):
+            return central_jacobian(lambda z: np.atleast_1d(f(z)), y, 1e-5)[0]
+
+        np.testing.assert_allclose(H.toarray(), central_jacobian(grad, x, 1e-4),
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_compiler_reads_the_coloring_result():
