@@ -533,35 +533,20 @@ class Builder:
             # (almost) nothing to prune: keep every node and view the builder's
             # arrays, whose first n entries are never written again (nodes are
             # only appended); a few unused nodes cost less than renumbering
+            nodes = (op, a0, a1, a2, c)
             new_outputs = outputs
-
-            def kept(arr):
-                return arr
-
-            remap = kept
+            block_starts = np.unique(np.asarray(self.block_starts, dtype=_I))
         else:
-            new_id = np.append(np.cumsum(keep, dtype=_I) - 1, -1)  # -1 stays -1
-
-            def kept(arr):
-                return np.ascontiguousarray(arr[keep])
-
-            def remap(arr):
-                return np.ascontiguousarray(new_id[arr[keep]])
-
-            new_outputs = np.ascontiguousarray(new_id[outputs])
-
-        starts = np.asarray(self.block_starts + [op.shape[0]], dtype=_I)
-        if kept is remap:
-            block_starts = np.unique(starts[:-1])
-        else:
-            kept_before = np.concatenate([[0], np.cumsum(keep, dtype=_I)])[starts]
-            block_starts = np.unique(kept_before[:-1][np.diff(kept_before) > 0])
+            # the kept nodes renumbered in order, in one pass
+            *nodes, block_starts, new_outputs = _dag.compact_nodes(
+                op, a0, a1, a2, c, live, np.unique(np.asarray(self.block_starts, dtype=_I)),
+                outputs)
         return Graph(
-            op=kept(op),
-            arg0=remap(a0),
-            arg1=remap(a1),
-            arg2=remap(a2),
-            const=kept(c),
+            op=nodes[0],
+            arg0=nodes[1],
+            arg1=nodes[2],
+            arg2=nodes[3],
+            const=nodes[4],
             outputs=new_outputs,
             input_shape=tuple(input_shape),
             output_shape=tuple(output_shape),
