@@ -46,7 +46,7 @@ from .arguments import Arguments
 from .codegen import BACKENDS, ModuleSpec, load_module, module_source, write_atomically
 from .coloring import ColoringResult
 from .compiler import CompiledDerivative
-from .costs import compile_cost
+from .costs import compile_cost, compiled_is_slower
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
@@ -434,7 +434,9 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         compiled DAG as generated vectorized NumPy / CuPy code, the code
         :meth:`PreparedJacobian.export` writes) or ``"auto"``: ``"vm"``, unless
         compiling would not pay (:mod:`symasd.costs` estimates it first: dense
-        and near-dense derivatives, very large ones), then ``"tape"``. A
+        and near-dense derivatives, very large ones) or the compiled DAG turns
+        out slower to call than the tape's sweeps (more than 2 nodes per graph
+        node and color, a softmax's for instance), then ``"tape"``. A
         compiled engine is refused before it starts if it would need more
         memory than the machine has available. Measured on two cores
         (``benchmarks/compare.py``, ``docs/benchmarks.md``), the virtual
@@ -468,7 +470,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
-    engine = _resolve_engine(engine, g, best)
+    requested, engine = engine, _resolve_engine(engine, g, best)
     if engine == "tape":
         return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
     limit = _COMPILE_SLACK * best.cost
@@ -476,6 +478,9 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
                 if c is best or (c.cost <= limit and compile_cost(g, c.mode, c.coloring).compiles)]
     chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
+    if requested == "auto" and compiled_is_slower(g, best.coloring.ncolors,
+                                                  dag.matrix_graph.n_nodes):
+        return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
     return PreparedJacobian(g, P, chosen, engine, dag, arguments, _name_of(f))
 
 
@@ -519,10 +524,17 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
     first = Candidate.of(chosen_mode or HESSIAN["star"], P, order)
-    if _resolve_engine(engine, g, first) == "tape":
+    def on_the_tape():
         # the tape also weighs an acyclic coloring: every color is one HVP per call
         best = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
         return PreparedHessian(g, P, best, "tape", None, arguments, _name_of(f))
-    engine = _resolve_engine(engine, g, first)
-    return PreparedHessian(g, P, first, engine, first.mode.compile(g, first.coloring),
-                           arguments, _name_of(f))
+
+    resolved = _resolve_engine(engine, g, first)
+    if resolved == "tape":
+        return on_the_tape()
+    dag = first.mode.compile(g, first.coloring)
+    if engine == "auto":
+        tape = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
+        if compiled_is_slower(g, tape.coloring.ncolors, dag.matrix_graph.n_nodes):
+            return on_the_tape()
+    return PreparedHessian(g, P, first, resolved, dag, arguments, _name_of(f))

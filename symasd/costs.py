@@ -26,6 +26,17 @@ compiled unless the estimated memory exceeds what the machine has available,
 which is refused with an :class:`~symasd.errors.InputError` before any of it
 is allocated.
 
+Once compiled, the derivative DAG's size is known, and with it what a call
+costs: the virtual machine's call over the tape's is about ``k x DAG nodes /
+(graph nodes x colors)``, with ``k`` between 0.35 and 1 on the Rosenbrock,
+ARWHEAD, BDQRTIC, Godunov, hanging-chain and softmax derivatives
+(``benchmarks/preparation.py --section engine``). A DAG of more than :data:`DAG_PER_TAPE_PRODUCT`
+nodes per graph node and color (a softmax cross-entropy's Hessian: 4, its
+compiled call 1.7-2.6x slower than the tape's) is slower to call than the
+sweeps it replaces, so ``engine="auto"`` drops it and takes the tape
+(:func:`compiled_is_slower`), unless it has at most :data:`DAG_KEEP_NODES`
+nodes: such a call takes tens of microseconds, where fixed costs decide.
+
 Example
 -------
 >>> import numpy as np, symasd
@@ -48,13 +59,20 @@ from .graph import Graph
 from .modes import HessianMode, Mode
 from .ops import classification_tables
 
-__all__ = ["CompileCost", "compile_cost", "COMPILE_BUDGET", "CELL_LIMIT"]
+__all__ = ["CompileCost", "compile_cost", "compiled_is_slower", "COMPILE_BUDGET", "CELL_LIMIT",
+           "DAG_PER_TAPE_PRODUCT", "DAG_KEEP_NODES"]
 
 #: Directions above which ``engine="auto"`` takes the tape (about 5 s of compiling).
 COMPILE_BUDGET = 5_000_000
 #: Cells of the symbolic forward sweep's tangent table above which ``"auto"`` takes
 #: the tape (160 MB of ids).
 CELL_LIMIT = 20_000_000
+#: Derivative DAG nodes per (graph node x color) above which the compiled call is
+#: slower than the tape's sweeps (see the module).
+DAG_PER_TAPE_PRODUCT = 2.0
+#: DAGs below this many nodes are kept whatever their ratio: their call costs tens
+#: of microseconds, where the fixed costs of a call decide (the tape's are larger).
+DAG_KEEP_NODES = 50_000
 #: Bytes of compiling per direction (the builder's tables and the DAG: 170 measured)
 BYTES_PER_DIRECTION = 200
 #: A Hessian's forward sweep runs over the gradient graph: about this many nodes
@@ -128,3 +146,18 @@ def compile_cost(graph: Graph, mode: Mode, coloring: ColoringResult) -> CompileC
     if isinstance(coloring, RowColoringResult):
         return CompileCost(_count(graph, 1, c, output_colors=coloring.colors), 0)
     return CompileCost(_count(graph, 0, c, coloring.colors), graph.n_nodes * c)
+
+
+def compiled_is_slower(graph: Graph, tape_colors: int, dag_nodes: int) -> bool:
+    """Whether a compiled derivative of ``dag_nodes`` nodes (its matrix graph) costs
+    more per call than the tape's ``tape_colors`` products over ``graph``.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> hes = symasd.hessian(lambda x: np.sum(x[1:] * x[:-1]), np.zeros(100), engine="vm")
+    >>> compiled_is_slower(hes.graph, hes.ncolors, hes.compiled.matrix_graph.n_nodes)
+    False
+    """
+    return dag_nodes > max(DAG_KEEP_NODES,
+                           DAG_PER_TAPE_PRODUCT * graph.n_nodes * max(int(tape_colors), 1))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from programs import programs, run, run_scalar
-from reference import complex_step_hessian
+from reference import complex_step_hessian, complex_step_jacobian
 
 import symasd
 from symasd import _dag, _pattern, api, costs
@@ -142,6 +142,55 @@ def test_auto_engine_follows_the_estimate(monkeypatch):
     assert symasd.jacobian(f, np.zeros(40)).engine == "tape"
     monkeypatch.setattr(costs, "COMPILE_BUDGET", 10**9)
     assert symasd.jacobian(f, np.zeros(40)).engine == "vm"
+
+
+def test_auto_drops_a_compiled_derivative_slower_than_the_tape(monkeypatch):
+    """A softmax cross-entropy's Hessian compiles to about 4 DAG nodes per graph node
+    and color (its compiled call slower than the tape's): auto takes the tape, with
+    the tape's coloring and the same matrix; engine="vm" still compiles it. Small
+    DAGs are kept whatever their ratio (fixed call costs decide there), and so is
+    Rosenbrock's (one node per node); a lower threshold drops a Jacobian's too."""
+    from scipy.special import logsumexp
+
+    def xent(z):
+        Z = z.reshape(-1, 10)
+        rows = np.arange(Z.shape[0])
+        return np.sum(logsumexp(Z, axis=1) - Z[rows, rows % 10])
+
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(2000)
+    auto = symasd.hessian(xent, z)
+    vm = symasd.hessian(xent, z, engine="vm")
+    assert auto.engine == "tape" and auto.compiled is None
+    assert vm.engine == "vm"
+    dag = vm.compiled.matrix_graph.n_nodes
+    assert costs.compiled_is_slower(vm.graph, auto.ncolors, dag)
+    assert dag > max(costs.DAG_KEEP_NODES,
+                     costs.DAG_PER_TAPE_PRODUCT * vm.graph.n_nodes * auto.ncolors)
+    np.testing.assert_allclose(auto(z).toarray(), vm(z).toarray(), rtol=1e-12, atol=1e-14)
+    small = z[:30]
+    assert symasd.hessian(xent, small).engine == "vm"
+    np.testing.assert_allclose(symasd.hessian(xent, small, engine="tape")(small).toarray(),
+                               complex_step_hessian(xent, small), rtol=1e-6, atol=1e-8)
+    rosen = lambda x: np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)  # noqa: E731
+    assert symasd.hessian(rosen, np.zeros(50_000)).engine == "vm"
+    monkeypatch.setattr(costs, "DAG_PER_TAPE_PRODUCT", 100.0)
+    assert symasd.hessian(xent, z).engine == "vm"
+    # Jacobians likewise: the softmax itself, about 0.75 DAG nodes per graph node and
+    # color (a dense 10 x 10 block per sample), kept at the default threshold
+    softmax = lambda z: np.exp(z.reshape(-1, 10) - logsumexp(z.reshape(-1, 10), axis=1,  # noqa: E731
+                                                              keepdims=True)).ravel()
+    monkeypatch.setattr(costs, "DAG_PER_TAPE_PRODUCT", 2.0)
+    jac_vm = symasd.jacobian(softmax, z, engine="vm")
+    assert jac_vm.compiled.matrix_graph.n_nodes > costs.DAG_KEEP_NODES
+    assert symasd.jacobian(softmax, z).engine == "vm"
+    monkeypatch.setattr(costs, "DAG_PER_TAPE_PRODUCT", 0.1)
+    jac = symasd.jacobian(softmax, z)
+    assert jac.engine == "tape" and jac.compiled is None
+    assert symasd.jacobian(softmax, z, engine="vm").engine == "vm"
+    np.testing.assert_allclose(jac(z).toarray(), jac_vm(z).toarray(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(symasd.jacobian(softmax, small, engine="tape")(small).toarray(),
+                               complex_step_jacobian(softmax, small), rtol=1e-12, atol=1e-14)
 
 
 def test_compile_cost_counts_are_upper_bounds_of_the_derivative_nodes():
