@@ -40,14 +40,17 @@ ENGINES = ("auto", "vm", "tape")
 
 
 def check_x0(x0, what: str = "x0") -> np.ndarray:
-    """A starting point: a non-empty, finite float64 array (a copy).
+    """A starting point: a non-empty, finite float64 array (a copy). Integers (and
+    booleans) are converted, as SciPy's solvers convert them.
 
     Example
     -------
     >>> from symasd.solvers.prepare import check_x0
-    >>> check_x0([1.0, 2.0])
+    >>> check_x0([1, 2])
     array([1., 2.])
     """
+    if np.asarray(x0).dtype.kind in "iub":
+        x0 = np.asarray(x0, dtype=np.float64)
     x = np.array(validation.point(x0, what), dtype=np.float64)
     if x.size == 0:
         raise InputError(f"{what} is empty; the solver needs at least one unknown")
