@@ -366,3 +366,53 @@ def test_logsumexp_options():
     # SciPy's own function still runs on numbers
     np.testing.assert_allclose(special.logsumexp(x), np.log(np.sum(np.exp(x))))
     assert special.logsumexp.__symasd_original__ is not special.logsumexp
+
+
+def test_interp_values_derivatives_and_local_tables():
+    """np.interp with constant breakpoints: NumPy's values bit for bit (breakpoints,
+    outside, repeated breakpoints, NaN and infinities included), the slope of the
+    piece as derivative (central differences away from the breakpoints), a
+    diagonal pattern, traced values fp, and with local=True tables of any size."""
+    rng = np.random.default_rng(4)
+    xp = np.sort(rng.uniform(-1, 1, 9))
+    xp[4] = xp[3]  # an empty piece
+    fp = rng.standard_normal(9)
+    x = np.concatenate([rng.uniform(-1.5, 1.5, 60), xp, [np.nan, np.inf, -np.inf]])
+    for kw in ({}, {"left": -7.0, "right": 3.5}):
+        f = lambda x, kw=kw: np.interp(x, xp, fp, **kw)  # noqa: E731
+        g = symasd.trace(f, np.zeros(x.size))
+        np.testing.assert_array_equal(g(x).view(np.int64), f(x).view(np.int64))
+        J = symasd.jacobian(f, np.zeros(x.size))
+        assert J.nnz == x.size and (J.sparsity.indices == np.arange(x.size)).all()
+        inner = rng.uniform(-1.5, 1.5, 30)
+        inner = inner[np.min(np.abs(inner[:, None] - xp[None, :]), axis=1) > 1e-3]
+        Ji = symasd.jacobian(f, inner)(inner).toarray()
+        np.testing.assert_allclose(Ji, central_jacobian(f, inner), rtol=1e-7, atol=1e-9)
+        assert symasd.jacobian(f, inner, engine="tape")(inner).toarray() == pytest.approx(Ji)
+    # traced values: the derivative reaches x through the slopes and fp
+    h = lambda z: np.interp(z[:5], np.linspace(-1, 1, 4), z[5:] ** 2)  # noqa: E731
+    z = np.concatenate([rng.uniform(-0.9, 0.9, 5), rng.uniform(0.5, 1.5, 4)])
+    np.testing.assert_array_equal(symasd.trace(h, z)(z), h(z))
+    np.testing.assert_allclose(symasd.jacobian(h, z)(z).toarray(), central_jacobian(h, z),
+                               rtol=1e-6, atol=1e-8)
+    # a large table on many values: refused globally with what to do (it would select
+    # among 1000 pieces for each of 2001 values), traced at x0 with local=True
+    big_xp = np.linspace(0.0, 1.0, 1001)
+    big = lambda x: np.interp(x, big_xp, np.sin(big_xp))  # noqa: E731
+    with pytest.raises(TracingError, match="local=True"):
+        symasd.jacobian(big, np.full(2001, 0.5))
+    few = np.array([0.1, 0.5, 1.0])  # (globally for a few values)
+    np.testing.assert_array_equal(symasd.trace(big, np.zeros(3))(few), big(few))
+    x0 = np.concatenate([rng.uniform(0, 1, 20), [-0.5, 1.5, 1.0]])
+    loc = symasd.jacobian(big, x0, local=True)
+    np.testing.assert_array_equal(loc.graph(x0), big(x0))
+    np.testing.assert_allclose(loc(x0).toarray()[:20], central_jacobian(big, x0)[:20],
+                               rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(loc(x0).toarray()[20:].diagonal(20), 0.0)
+    # what is not traced says so
+    with pytest.raises(TracingError, match="increasing"):
+        symasd.trace(lambda x: np.interp(x, [1.0, 0.0], [0.0, 1.0]), np.zeros(3))
+    with pytest.raises(TracingError, match="period"):
+        symasd.trace(lambda x: np.interp(x, [0.0, 1.0], [0.0, 1.0], period=1.0), np.zeros(3))
+    with pytest.raises(TracingError, match="xp must not depend on x"):
+        symasd.trace(lambda x: np.interp(x[:2], x[2:], [0.0, 1.0]), np.array([0., 1., 2., 3.]))
