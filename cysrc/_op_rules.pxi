@@ -439,7 +439,8 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
     elif op == OP_RECIPROCAL:
         h[0] = 2.0 * v * v * v
     elif op == OP_POWC:
-        h[0] = c * (c - 1.0) * pow(x, c - 2.0)
+        # x ** 1 is x exactly, and cubes are common: skip pow there
+        h[0] = c * (c - 1.0) * (x if c == 3.0 else pow(x, c - 2.0))
     elif op == OP_SINC:
         if fabs(x) < SINC_SERIES:
             h[0] = _sinc_d2_series(x)
