@@ -524,17 +524,18 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
     first = Candidate.of(chosen_mode or HESSIAN["star"], P, order)
-    def on_the_tape():
+    def tape_candidate():
         # the tape also weighs an acyclic coloring: every color is one HVP per call
-        best = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
-        return PreparedHessian(g, P, best, "tape", None, arguments, _name_of(f))
+        return min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
 
     resolved = _resolve_engine(engine, g, first)
     if resolved == "tape":
-        return on_the_tape()
+        return PreparedHessian(g, P, tape_candidate(), "tape", None, arguments, _name_of(f))
     dag = first.mode.compile(g, first.coloring)
-    if engine == "auto":
-        tape = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
-        if compiled_is_slower(g, tape.coloring.ncolors, dag.matrix_graph.n_nodes):
-            return on_the_tape()
+    nodes = dag.matrix_graph.n_nodes
+    # (a DAG that is not slower than one color's sweep is kept without coloring again)
+    if engine == "auto" and compiled_is_slower(g, 1, nodes):
+        tape = tape_candidate()
+        if compiled_is_slower(g, tape.coloring.ncolors, nodes):
+            return PreparedHessian(g, P, tape, "tape", None, arguments, _name_of(f))
     return PreparedHessian(g, P, first, resolved, dag, arguments, _name_of(f))
