@@ -82,6 +82,7 @@ class Builder:
             self.block_starts = start.block_starts.tolist()
         self.local = local
         self._values = np.zeros(4096) if local else None
+        self._param_point = np.zeros(0)
         self.zero = int(self.const(np.zeros(1))[0])
         self.one = int(self.const(np.ones(1))[0])
 
@@ -144,9 +145,13 @@ class Builder:
         return self._intern(Code.VAR, c=np.arange(self._point.size, dtype=np.float64))
 
     def parameters(self, point: np.ndarray) -> np.ndarray:
-        """Ids of ``PARAM`` leaves for the flattened (concatenated) parameters."""
-        self._param_point = np.ascontiguousarray(point, dtype=np.float64).ravel()
-        return self._intern(Code.PARAM, c=np.arange(self._param_point.size, dtype=np.float64))
+        """Ids of ``PARAM`` leaves for the flattened (concatenated) parameters
+        ``point``, numbered after those of earlier calls (a graph's parameters are
+        all of them, concatenated in that order)."""
+        new = np.ascontiguousarray(point, dtype=np.float64).ravel()
+        start = self._param_point.size
+        self._param_point = np.concatenate([self._param_point, new]) if start else new
+        return self._intern(Code.PARAM, c=np.arange(start, start + new.size, dtype=np.float64))
 
     def const(self, values) -> np.ndarray:
         """Ids of constant nodes holding ``values`` (flattened)."""

@@ -1403,11 +1403,17 @@ def _initial_capacity(n_inputs: int) -> int:
 
 
 def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool = False,
-               share: bool = True, structural: bool = False) -> Graph:
+               share: bool = True, structural: bool = False,
+               extend: Callable | None = None) -> Graph:
     """:func:`trace` building in ``table``, an empty ``symasd._dag.NodeTable``
     (or a new one if None). The graph views the table's storage: it is valid
     until the table is reset. ``structural=True``: a graph for sparsity
-    patterns only (see :class:`~symasd.graph.Builder`)."""
+    patterns only (see :class:`~symasd.graph.Builder`).
+
+    ``extend(builder, ids)``, if given, appends nodes to the trace before it is
+    frozen: it receives the builder and the flat ids of ``f``'s outputs, and
+    returns the graph's output ids and the shapes of the parameters it added
+    (with ``builder.parameters``, after ``p0``'s)."""
     x0 = _check_point(x0, "x0")
     for i, p in enumerate(p0):
         if isinstance(p, SymArray):
@@ -1430,7 +1436,12 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
                 for i, p in enumerate(params)]
     out = _call_traced(f, x, *arguments.merge(syms))
     ids = _output_ids(out, builder)
-    return builder.finish(ids.ravel(), x0.shape, ids.shape, [p.shape for p in params])
+    shapes = [p.shape for p in params]
+    if extend is not None:
+        ids, added = extend(builder, ids.ravel())
+        ids = np.asarray(ids, dtype=np.int64)
+        shapes += [tuple(s) for s in added]
+    return builder.finish(ids.ravel(), x0.shape, ids.shape, shapes)
 
 
 def symbols(name: str, shape: int | Sequence[int]) -> SymArray:

@@ -26,9 +26,9 @@ from ..api import hessian as prepare_hessian
 from ..api import jacobian as prepare_jacobian
 from ..errors import InputError
 from ..sweeps import reverse_numeric
-from ..tracing import SymArray, _call_traced, trace
+from ..tracing import SymArray, _call_traced, trace_into
 from .constraints import ConstraintSet
-from .graphs import restricted, with_lagrangian
+from .graphs import append_lagrangian, restricted
 from .prepare import Arguments, tracing
 
 __all__ = ["NLP"]
@@ -68,26 +68,31 @@ class NLP:
         a, cs = arguments, constraints
         traced_shape = {}
 
-        def objective_and_constraints(x, *params):
+        def constraints_and_objective(x, *params):
+            # the constraints first: their graph is then a prefix of the trace,
+            # which it views instead of copying (graphs.restricted)
+            parts = [cs.nonlinear(x)] if cs.nonlinear_items else []
             with tracing("fun", x0.shape, a):
                 fx = _call_traced(fun, x, *a.full(params))
                 # (np.shape of a symbolic array is not its shape)
                 traced_shape["fun"] = fx.shape if isinstance(fx, SymArray) else np.shape(fx)
-                parts = [np.reshape(fx, -1)]
-            if cs.nonlinear_items:
-                parts.append(cs.nonlinear(x))
+                parts.append(np.reshape(fx, -1))
             return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
-        # one trace of f and c together (tracing is most of the preparation);
-        # the three graphs below share its nodes
-        g = trace(objective_and_constraints, x0, *a.initial)
-        if int(np.prod(traced_shape["fun"])) != 1:
-            raise InputError("minimize: fun must return a scalar (the objective), but it "
-                             f"returns an array of shape {traced_shape['fun']}")
-        f_node, c_nodes = int(g.outputs[0]), g.outputs[1:]
-        self._lagrangian_graph = with_lagrangian(g, f_node, c_nodes)
-        self._objective_graph = restricted(g, g.outputs[:1], traced_shape["fun"],
-                                           g.param_shapes)
+        def lagrangian(builder, ids):
+            if int(np.prod(traced_shape["fun"])) != 1:
+                raise InputError("minimize: fun must return a scalar (the objective), but "
+                                 f"it returns an array of shape {traced_shape['fun']}")
+            return append_lagrangian(builder, ids, ids.size - 1)
+
+        # one trace of c, f and the Lagrangian together (tracing is most of the
+        # preparation); the three graphs below share its nodes
+        g = trace_into(None, constraints_and_objective, x0, *a.initial, extend=lagrangian)
+        c_nodes, f_node = g.outputs[:-2], g.outputs[-2:-1]
+        # the parameters: the caller's, then sigma and (with constraints) lam
+        user_params = g.param_shapes[:len(g.param_shapes) - 1 - (c_nodes.size > 0)]
+        self._lagrangian_graph = restricted(g, g.outputs[-1:], (), g.param_shapes)
+        self._objective_graph = restricted(g, f_node, traced_shape["fun"], user_params)
         # the tape's gradient is one reverse sweep, dense (an input outside the
         # pattern gets no adjoint: exactly 0), so it needs neither the pattern nor a
         # coloring; the compiled engine prepares its gradient now
