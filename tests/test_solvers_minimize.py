@@ -124,6 +124,11 @@ def test_hs071_multipliers(method):
     np.testing.assert_allclose(r.mult_x_U, 0.0, atol=1e-4)
     assert np.abs(_kkt_residual(HS071, r)).max() < 1e-5
     np.testing.assert_allclose(r.constr[1], [40.0], rtol=1e-8)
+    # the values at the solution, as the constraint functions give them (IPOPT's
+    # come from the callbacks' last evaluation at that point)
+    for c, values in zip(HS071["constraints"], r.constr, strict=True):
+        np.testing.assert_allclose(values, np.atleast_1d(c.fun(r.x)), rtol=1e-14, atol=0)
+    assert "_constraint_values" not in r
 
 
 @pytest.mark.parametrize("method", METHODS)

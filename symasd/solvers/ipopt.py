@@ -225,6 +225,8 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
         problem.close()
     status = int(info["status"])
     message = info["status_msg"]
+    # IPOPT ends at a point whose constraints it evaluated: kept for the result
+    kept = cb._constraints.get(np.asarray(x))
     if isinstance(message, bytes):
         message = message.decode(errors="replace")
     return OptimizeResult(x=np.asarray(x), fun=float(info["obj_val"]), success=status in _SOLVED,
@@ -232,4 +234,5 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
                           njev=cb.njev, nhev=cb.nhev, mult_g=np.asarray(info["mult_g"]),
                           mult_x_L=np.asarray(info["mult_x_L"]),
                           mult_x_U=np.asarray(info["mult_x_U"]), eval_time=cb.eval_time,
-                          info=info)
+                          info=info,
+                          _constraint_values=None if kept is None else kept[0].copy())

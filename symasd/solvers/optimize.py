@@ -126,7 +126,10 @@ class MinimizeProblem:
         result.x = np.asarray(result.x).reshape(self.input_shape)
         result.v = cs.split(result.mult_g)
         result.mult_g = cs.to_caller_order(result.mult_g)
-        result.constr = cs.split(self.nlp.constraint_values(result.x.ravel()))
+        values = result.pop("_constraint_values", None)
+        if values is None:
+            values = self.nlp.constraint_values(result.x.ravel())
+        result.constr = cs.split(values)
         result.method = method
         result.prepare_time = prepare
         result.solve_time = watch.seconds["solve"]
