@@ -76,13 +76,15 @@ cdef class NodeTable:
 
     def __cinit__(self, ITYPE_t capacity=1024, bint share=True):
         # the hash table holds only leaves and nodes that reuse used arguments,
-        # far fewer than ``capacity``: room for a quarter of it (a traced program
-        # hashes up to a third of its nodes: Luksan-Vlcek 800,000 of 2.6 million),
-        # so that a large trace does not rehash everything it hashed as the table
-        # grows (a fifth of the trace's time at n = 10^5). Slots that are never
-        # written cost no physical memory.
+        # far fewer than ``capacity``: it starts with room for a sixteenth of it
+        # and grows. Each growth rehashes everything hashed so far (a fifth of the
+        # time of tracing Luksan-Vlcek at n = 10^5, which hashes 800,000 of 2.6
+        # million nodes, when the table started at 4,096 slots); a table much
+        # larger than its entries costs cache misses and page faults instead (a
+        # quarter more time to trace the chained Rosenbrock at 10^4 with room for
+        # a quarter of ``capacity``).
         cdef ITYPE_t size = 64
-        while size < 2 * min(capacity, 2048) or (share and size < capacity // 2):
+        while size < 2 * min(capacity, 2048) or (share and size < capacity // 8):
             size *= 2
         self.share = share
         self.n = 0
