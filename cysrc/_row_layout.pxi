@@ -786,6 +786,37 @@ def _plan(seg, ITYPE_t n):
     return out
 
 
+def check_plan_nodes(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
+                     const ITYPE_t[::1] arg2, const ITYPE_t[:, ::1] seg):
+    """Check that the strided rows of the plan ``seg`` (as :func:`_plan` returns it)
+    describe the nodes: every node of a strided row has the row's first opcode
+    and, for each argument ``t``, ``arg_t = b_t + i st_t`` (``-1`` where the row
+    has none). The sweeps take a strided row's opcode and arguments from the
+    row, so a plan that is not the graph's would compute another function.
+    O(nodes); raises ValueError naming the first row and node that differ."""
+    cdef ITYPE_t r, k, i, t, s, e, want
+    cdef const ITYPE_t *args[3]
+    args[0] = &arg0[0] if op.shape[0] else NULL
+    args[1] = &arg1[0] if op.shape[0] else NULL
+    args[2] = &arg2[0] if op.shape[0] else NULL
+    for r in range(seg.shape[0]):
+        if not seg[r, 2]:
+            continue
+        s = seg[r, 0]
+        e = seg[r, 1]
+        for k in range(s, e):
+            i = k - s
+            if op[k] != op[s]:
+                raise ValueError(f"strided plan row {r}: node {k} has opcode {op[k]}, "
+                                 f"the row's first node {op[s]}")
+            for t in range(3):
+                want = -1 if seg[r, 3 + 2 * t] < 0 else seg[r, 3 + 2 * t] + i * seg[r, 4 + 2 * t]
+                if args[t][k] != want:
+                    raise ValueError(f"strided plan row {r}: argument {t} of node {k} is "
+                                     f"{args[t][k]}, the row says {want}")
+    return None
+
+
 cdef int _open_layout(Layout *lay, RowLayout layout, int mode, const ITYPE_t[:, ::1] units,
                       double *T, const Nodes *nd, ITYPE_t n_nodes,
                       ITYPE_t n_inputs) except -1:

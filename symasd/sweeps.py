@@ -164,9 +164,13 @@ def _sweep_plan(graph: Graph, plan=None) -> _sweeps.SweepPlan:
     of its node arrays and segment plan, which also caches its row layouts. Built
     once per graph on ``segments(graph)`` and kept with it (:meth:`Graph.derived`),
     or, for a given ``plan`` (rows as from ``symasd._vm.plan``, for testing), built
-    afresh on it (checked by the kernel)."""
+    afresh on it (checked against the nodes: ``ValueError`` for a plan of
+    another graph)."""
     if plan is not None:
-        return _new_sweep_plan(graph, np.asarray(plan))
+        sp = _new_sweep_plan(graph, np.asarray(plan))
+        # (the graph's own plan needs no check: symasd._vm.plan builds it from the nodes)
+        _sweeps.check_plan_nodes(graph.op, graph.arg0, graph.arg1, graph.arg2, sp.segments)
+        return sp
     return graph.derived("_sweep_plan", lambda g: _new_sweep_plan(g, segments(g)))
 
 

@@ -1242,3 +1242,39 @@ def test_hvp_without_value_skips_the_values_nobody_reads():
     args = (sweeps._sweep_plan(h), x, np.zeros(0), V)
     with pytest.raises(ValueError, match="compute no value"):
         _sweeps.hvp_sweep(*args, layouts=sweeps._sweep_plan(h).hvp_layouts(False))
+
+
+def test_a_plan_that_does_not_describe_the_graph_is_refused():
+    """The sweeps take a strided segment's opcode from its first node and its
+    arguments from the plan's progressions: a plan whose strided row spans nodes
+    of another opcode, or whose progressions are not the nodes' arguments, is
+    refused, not swept into wrong numbers. (A plan holds no opcodes: another
+    graph's plan of the same shape describes this graph as well.)"""
+    x = np.linspace(0.1, 0.9, 6)
+    g = symasd.trace(lambda v: np.sum(np.sin(v) * v[::-1]), x)
+    h = symasd.trace(lambda v: np.sum(np.cos(v) * v[::-1]), x)
+    V = np.eye(6)
+    fine = _plans(g)["fine"]                    # strided rows from length 2
+    own = hvp_numeric(g, x, (), V, plan=fine)
+    for a, b in zip(hvp_numeric(g, x, (), V, plan=_plans(h)["fine"]), own, strict=True):
+        np.testing.assert_array_equal(a, b)
+    plan = np.array(fine)
+    strided = np.flatnonzero((plan[:, 2] == 1) & (plan[:, 3] >= 0))
+    # a strided row stretched over the first node of the next row (another opcode)
+    r = int(next(r for r in strided if r + 1 < len(plan) and plan[r + 1, 1] - plan[r + 1, 0] > 1
+                 and g.op[plan[r + 1, 0]] != g.op[plan[r, 0]]))
+    bad = plan.copy()
+    bad[r, 1] += 1
+    bad[r + 1, 0] += 1
+    with pytest.raises(ValueError, match=f"strided plan row {r}: node .* opcode"):
+        hvp_numeric(g, x, (), V, plan=bad)
+    # a progression that is not the nodes' arguments (v[::-1] read forwards)
+    r = int(next(r for r in strided if plan[r, 4] == -1 or plan[r, 6] == -1))
+    bad = plan.copy()
+    t = 0 if bad[r, 4] == -1 else 1
+    bad[r, 3 + 2 * t] -= (bad[r, 1] - bad[r, 0] - 1)
+    bad[r, 4 + 2 * t] = 1
+    with pytest.raises(ValueError, match=f"strided plan row {r}: argument {t}"):
+        forward_numeric(g, x, (), V, plan=bad)
+    with pytest.raises(ValueError, match=f"strided plan row {r}: argument {t}"):
+        reverse_numeric(g, x, (), np.ones((1, 1)), plan=bad)
