@@ -319,6 +319,24 @@ def test_an_infeasible_problem_ends_with_a_message(method):
     assert r.success is False and isinstance(r.message, str) and r.message
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_constraints_with_no_jacobian_entry(method):
+    """A constraint that does not depend on x has an empty Jacobian (IPOPT refuses
+    a problem with constraints and no Jacobian entry: it gets one explicit zero)."""
+    def constant(x):
+        return np.array([1.0]) + 0.0 * x[0]    # the tracer folds 0 * x away
+
+    r = solvers.minimize(lambda x: np.sum((x - 2.0) ** 2), np.zeros(3), method=method,
+                         constraints=NonlinearConstraint(constant, 0.0, 2.0))
+    assert r.success
+    np.testing.assert_allclose(r.x, 2.0, atol=1e-6)
+    np.testing.assert_array_equal(r.constr[0], [1.0])
+    options = {"maxiter": 200} if method == "trust-constr" else {"max_iter": 200}
+    r = solvers.minimize(lambda x: np.sum((x - 2.0) ** 2), np.zeros(3), method=method,
+                         options=options, constraints=NonlinearConstraint(constant, 2.0, 3.0))
+    assert r.success is False and isinstance(r.message, str) and r.message
+
+
 def test_a_missing_ipopt_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "cyipopt", None)      # import cyipopt -> ImportError
     with pytest.raises(MissingDependencyError, match=r'pip install "symasd\[ipopt\]"'):

@@ -110,6 +110,11 @@ class _Callbacks:
         self.nfev = self.ngev = self.ncev = self.njev = self.nhev = 0
         self._jac_structure = (np.repeat(np.arange(nlp.m), np.diff(nlp.jacobian_indptr)),
                                nlp.jacobian_indices.copy())
+        # IPOPT refuses constraints whose Jacobian has no entry at all (constant
+        # constraints): it is given one explicit zero, at (0, 0)
+        self._jac_padded = nlp.m > 0 and self._jac_structure[1].size == 0
+        if self._jac_padded:
+            self._jac_structure = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
         self._hess_structure = None
         self._objective = _AtPoint()
         self._constraints = _AtPoint()
@@ -147,6 +152,8 @@ class _Callbacks:
     @_timed
     def jacobian(self, x):
         self.njev += 1
+        if self._jac_padded:
+            return np.zeros(1)
         return self._constraints_and_jacobian(x)[1].copy()
 
     def _lower(self):
