@@ -744,20 +744,26 @@ def _build_layout(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[
     return lay
 
 
-def _plan(seg, ITYPE_t n):
+def _plan(seg, ITYPE_t n, const uint8_t[::1] op=None):
     """The segment plan to run: ``seg`` (rows of ``symasd._vm.plan``) checked against
-    ``n`` nodes, or one indexed segment over all nodes when ``seg`` is None.
+    ``n`` nodes, or, when ``seg`` is None, indexed segments over all nodes: one per
+    run of leaves of one opcode and one per run of other nodes (``op``, the node
+    opcodes, is needed then: the kernels treat a segment whose first node is a
+    leaf as leaves of its opcode).
 
     The check is O(segments): the rows must tile ``[0, n)`` in order, and every
     argument progression of a strided row must stay within the nodes before the
     node that reads it (so no strided access leaves the arrays).
     """
-    cdef ITYPE_t r, t, s, e, bt, st, prev = 0
+    cdef ITYPE_t r, t, s, e, bt, st, k, prev = 0
     if seg is None:
-        out = np.zeros((1 if n else 0, SEG_COLS), dtype=np.int64)
-        if n:
-            out[0, 1] = n
-            out[0, 3:] = (-1, 0, -1, 0, -1, 0)
+        if op is None or op.shape[0] != n:
+            raise ValueError("a plan of indexed segments needs the n node opcodes")
+        starts = [k for k in range(n) if k == 0 or _leaf_kind(op[k]) != _leaf_kind(op[k - 1])]
+        out = np.zeros((len(starts), SEG_COLS), dtype=np.int64)
+        out[:, 0] = starts
+        out[:, 1] = starts[1:] + [n]
+        out[:, 3:] = (-1, 0, -1, 0, -1, 0)
         return out
     out = np.ascontiguousarray(seg, dtype=np.int64)
     if out.ndim != 2 or out.shape[1] != SEG_COLS:
@@ -786,24 +792,36 @@ def _plan(seg, ITYPE_t n):
     return out
 
 
+cdef inline int _leaf_kind(uint8_t o) noexcept nogil:
+    """The opcode of a leaf, -1 for any other node: a segment's nodes must agree."""
+    return o if _is_leaf(o) else -1
+
+
 def check_plan_nodes(const uint8_t[::1] op, const ITYPE_t[::1] arg0, const ITYPE_t[::1] arg1,
                      const ITYPE_t[::1] arg2, const ITYPE_t[:, ::1] seg):
-    """Check that the strided rows of the plan ``seg`` (as :func:`_plan` returns it)
-    describe the nodes: every node of a strided row has the row's first opcode
-    and, for each argument ``t``, ``arg_t = b_t + i st_t`` (``-1`` where the row
-    has none). The sweeps take a strided row's opcode and arguments from the
-    row, so a plan that is not the graph's would compute another function.
-    O(nodes); raises ValueError naming the first row and node that differ."""
+    """Check that the plan ``seg`` (as :func:`_plan` returns it) describes the
+    nodes: the nodes of a row are all leaves of one opcode or all other nodes
+    (the kernels take a row whose first node is an input as a run of inputs),
+    and every node of a strided row has the row's first opcode and, for each
+    argument ``t``, ``arg_t = b_t + i st_t`` (``-1`` where the row has none; the
+    sweeps take a strided row's opcode and arguments from the row). A plan that
+    is not the graph's would compute another function. O(nodes); raises
+    ValueError naming the first row and node that differ."""
     cdef ITYPE_t r, k, i, t, s, e, want
     cdef const ITYPE_t *args[3]
     args[0] = &arg0[0] if op.shape[0] else NULL
     args[1] = &arg1[0] if op.shape[0] else NULL
     args[2] = &arg2[0] if op.shape[0] else NULL
     for r in range(seg.shape[0]):
-        if not seg[r, 2]:
-            continue
         s = seg[r, 0]
         e = seg[r, 1]
+        for k in range(s + 1, e):
+            if _leaf_kind(op[k]) != _leaf_kind(op[s]):
+                raise ValueError(f"plan row {r}: node {k} (opcode {op[k]}) and the row's "
+                                 f"first node (opcode {op[s]}) are not both leaves of one "
+                                 "opcode or both other nodes")
+        if not seg[r, 2]:
+            continue
         for k in range(s, e):
             i = k - s
             if op[k] != op[s]:

@@ -22,8 +22,9 @@ cdef class SweepPlan:
              n_inputs: the number of inputs; d1, d2, cross:
              ``classification_tables()[1:]`` (which first, second and cross
              partials can be nonzero); seg: the segment plan (rows of
-             ``symasd._vm.plan``, as ``symasd.evaluation.segments``; None: all nodes in one
-             indexed segment), checked here
+             ``symasd._vm.plan``, as ``symasd.evaluation.segments``; None: indexed
+             segments, one per run of leaves of one opcode or of other nodes),
+             checked here
     Build it once per graph: :meth:`forward_layout` and :meth:`hvp_layouts`
     cache the row layouts with it, and the sweeps read its views without
     acquiring an array's buffer at every call.
@@ -64,7 +65,7 @@ cdef class SweepPlan:
         _check_tables(self.d1_v)
         _check_tables(self.d2_v)
         _check_tables(self.cross_v)
-        self.seg_v = self.segments = _plan(seg, n)
+        self.seg_v = self.segments = _plan(seg, n, self.op_v)
         self.units_v = self.units = _segment_units(self.segments)
         self.n_nodes = n
         self.n_inputs = n_inputs

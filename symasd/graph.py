@@ -82,7 +82,9 @@ class Builder:
             self.block_starts = start.block_starts.tolist()
         self.local = local
         self._values = np.zeros(4096) if local else None
-        self._param_point = np.zeros(0)
+        # the parameters so far (new ones are numbered after them): a preloaded
+        # graph's, whose values are not known (only local builders read them)
+        self._param_point = np.zeros(start.n_params if start is not None else 0)
         self.zero = int(self.const(np.zeros(1))[0])
         self.one = int(self.const(np.ones(1))[0])
 

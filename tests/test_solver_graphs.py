@@ -131,3 +131,13 @@ def test_lagrangian_hessian_equals_a_separate_trace(prog):
     sigma, lam = np.array([0.7]), rng.standard_normal(m)
     np.testing.assert_allclose(H(x, sigma, lam).toarray(), ref(x, sigma, lam).toarray(),
                                rtol=1e-9, atol=1e-9)
+
+
+def test_a_restriction_that_reads_undeclared_parameters_is_refused():
+    g = symasd.trace(lambda x, p: np.concatenate([np.sin(x), x * p]), np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="read parameter 2"):
+        compacted(g, g.outputs[3:], (3,), ())
+    with pytest.raises(ValueError, match="read parameter 2"):
+        restricted(g, g.outputs[3:], (3,), ((2,),))
+    h = restricted(g, g.outputs[3:], (3,), ((3,),))
+    np.testing.assert_array_equal(h(np.arange(3.0), np.full(3, 2.0)), [0.0, 2.0, 4.0])

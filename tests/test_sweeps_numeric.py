@@ -1278,3 +1278,22 @@ def test_a_plan_that_does_not_describe_the_graph_is_refused():
         forward_numeric(g, x, (), V, plan=bad)
     with pytest.raises(ValueError, match=f"strided plan row {r}: argument {t}"):
         reverse_numeric(g, x, (), np.ones((1, 1)), plan=bad)
+
+
+def test_indexed_rows_mixing_inputs_and_other_nodes_are_refused_and_never_built():
+    """The kernels take a row whose first node is an input as a run of inputs:
+    an indexed row of inputs and other nodes is refused, and the plan built when
+    none is given (``SweepPlan(seg=None)``) splits rows where leaves end."""
+    x = np.array([0.3, 0.5, 0.7, 1.1])
+    g = symasd.trace(lambda v: np.sum(v[1:] * v[:-1]), x)
+    assert g.op[0] == Code.VAR
+    V = np.eye(4)
+    with pytest.raises(ValueError, match="plan row 0: node .* not both leaves"):
+        hvp_numeric(g, x, (), V, plan=np.array([[0, g.n_nodes, 0, -1, 0, -1, 0, -1, 0]]))
+    built = _one_segment_plan(g).segments
+    inputs = [(g.op[s:e] == Code.VAR) for s, e in built[:, :2]]
+    assert len(built) > 1 and all(row.all() or not row.any() for row in inputs)
+    value, grad, HV = hvp_numeric(g, x, (), V, plan=built)
+    np.testing.assert_allclose(grad, [0.5, 1.0, 1.6, 0.7], rtol=1e-15)
+    np.testing.assert_array_equal(HV, np.eye(4, k=1) + np.eye(4, k=-1))
+    assert float(value) == pytest.approx(0.3 * 0.5 + 0.5 * 0.7 + 0.7 * 1.1)

@@ -429,3 +429,21 @@ def test_a_function_written_with_jax_gets_a_tracing_error():
     for f in (lambda x: jnp.sin(x), lambda x: jnp.sum(x ** 2)):
         with pytest.raises(TracingError, match="calls jax.*write it with numpy"):
             symasd.trace(f, np.zeros(3))
+
+
+def test_builder_parameters_are_numbered_after_earlier_ones():
+    """Parameters added later (the Lagrangian's multipliers after the caller's, a
+    builder that starts from a graph with parameters) are new leaves numbered after
+    the earlier ones, never an existing leaf."""
+    from symasd.graph import Builder
+    from symasd.ops import Code
+    g = symasd.trace(lambda x, p: x * p, np.ones(2), np.ones(2))
+    b = Builder.from_graph(g)
+    new = b.parameters(np.ones(1))
+    op, _, _, _, c = b.arrays()
+    assert new[0] >= g.n_nodes and op[new[0]] == Code.PARAM and c[new[0]] == 2.0
+    local = Builder(local=True)
+    first = local.parameters(np.array([3.0, 4.0]))
+    second = local.parameters(np.array([5.0]))
+    assert local.arrays()[4][second].tolist() == [2.0]
+    np.testing.assert_array_equal(local.values(np.concatenate([first, second])), [3., 4., 5.])

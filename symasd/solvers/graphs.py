@@ -98,6 +98,11 @@ def _reads_params_below(g: Graph, end: int, n_params: int) -> bool:
 
 def _compact(g: Graph, outputs, live, output_shape, param_shapes) -> Graph:
     shapes = _shapes(g, output_shape, param_shapes)
+    n_params = sum(int(np.prod(s, dtype=_I)) for s in param_shapes)
+    read = live.view(bool) & (g.op == Code.PARAM)
+    if read.any() and g.const[read].max() >= n_params:
+        raise ValueError(f"the restricted outputs read parameter {int(g.const[read].max())}, "
+                         f"but param_shapes {shapes['param_shapes']} declare {n_params}")
     if live.view(bool).all():
         return Graph(op=g.op, arg0=g.arg0, arg1=g.arg1, arg2=g.arg2, const=g.const,
                      outputs=outputs, input_shape=g.input_shape,

@@ -125,6 +125,12 @@ class _Callbacks:
             kept = self._objective.put(x, self.nlp.value_and_gradient(x, self.params))
         return kept
 
+    def constraint_values_at(self, x):
+        """The constraint values computed at ``x`` by the last constraint or Jacobian
+        callback (a copy), or None if it was at another point."""
+        kept = self._constraints.get(x)
+        return None if kept is None else kept[0].copy()
+
     def _constraints_and_jacobian(self, x):
         kept = self._constraints.get(x)
         if kept is None:
@@ -187,7 +193,10 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
     2 infeasible, -1 iteration limit, ...), ``message``, ``nit``, ``nfev``,
     ``njev``, ``nhev``, ``mult_g`` (stacked, internal order), ``mult_x_L``,
     ``mult_x_U``, ``eval_time`` (seconds in symasd's callbacks: function and
-    derivative evaluations) and ``info`` (cyipopt's dictionary).
+    derivative evaluations), ``info`` (cyipopt's dictionary) and
+    ``_constraint_values``: the stacked constraint values at ``x`` if a callback
+    computed them there, else None (for the caller, which removes it:
+    :meth:`~symasd.solvers.optimize.MinimizeProblem.solve`).
 
     Example
     -------
@@ -232,8 +241,8 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
         problem.close()
     status = int(info["status"])
     message = info["status_msg"]
-    # IPOPT ends at a point whose constraints it evaluated: kept for the result
-    kept = cb._constraints.get(np.asarray(x))
+    # IPOPT mostly ends at the point it evaluated last (not always: with
+    # honor_original_bounds it may move x into the bounds afterwards)
     if isinstance(message, bytes):
         message = message.decode(errors="replace")
     return OptimizeResult(x=np.asarray(x), fun=float(info["obj_val"]), success=status in _SOLVED,
@@ -241,5 +250,4 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
                           njev=cb.njev, nhev=cb.nhev, mult_g=np.asarray(info["mult_g"]),
                           mult_x_L=np.asarray(info["mult_x_L"]),
                           mult_x_U=np.asarray(info["mult_x_U"]), eval_time=cb.eval_time,
-                          info=info,
-                          _constraint_values=None if kept is None else kept[0].copy())
+                          info=info, _constraint_values=cb.constraint_values_at(np.asarray(x)))

@@ -70,7 +70,9 @@ class NLP:
 
         def constraints_and_objective(x, *params):
             # the constraints first: their graph is then a prefix of the trace,
-            # which it views instead of copying (graphs.restricted)
+            # which it views instead of copying when that prefix holds no
+            # parameter leaf (no array args) and few nodes they do not read
+            # (graphs.restricted)
             parts = [cs.nonlinear(x)] if cs.nonlinear_items else []
             with tracing("fun", x0.shape, a):
                 fx = _call_traced(fun, x, *a.full(params))
