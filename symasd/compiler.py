@@ -493,11 +493,14 @@ def compile_jacobian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
 
 
 def gradient_graph(g: Graph) -> tuple[Builder, np.ndarray, Graph]:
-    """The graph with outputs ``[f, grad f]`` of a scalar graph ``g``."""
+    """The graph with outputs ``[f, grad f]`` of a scalar graph ``g``, and the
+    builder it views (same ids: the builder can go on appending to it, and its
+    nodes that the outputs do not read are left in place)."""
     b = Builder.from_graph(g)
     grad = reverse_adjoints(b, g, np.zeros(1, dtype=_I), 1)[0]
     outputs = np.concatenate([g.outputs, grad])
-    return b, outputs, b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes)
+    return b, outputs, b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes,
+                                compact=None)
 
 
 def compile_hessian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
@@ -520,14 +523,11 @@ def compile_hessian(g: Graph, coloring: ColoringResult) -> CompiledDerivative:
                                  ColumnColoringResult)):
         raise InputError(f"a Hessian is compiled from a star, acyclic or column coloring, "
                          f"not a {coloring.problem} coloring")
+    # the gradient's builder goes on (G2 keeps its ids: loading G2 into a new
+    # builder would only hash its nodes again); the Hessian needs the tangents of
+    # the gradient only: the nodes that only the value needs (the tree summing a
+    # sum's terms) and those the gradient left unused are not differentiated
     b, _, G2 = gradient_graph(g)
-    if G2.n_nodes != b.n_nodes:
-        # finish renumbered the gradient's nodes: build on a copy with G2's ids
-        # (else the gradient's builder goes on, and holds G2's nodes with the
-        # same ids: loading them into a new one would only hash them again)
-        b = Builder.from_graph(G2)
-    # the Hessian needs the tangents of the gradient only: the nodes that only
-    # the value needs (the tree summing a sum's terms) are not differentiated
     gradient = G2.outputs[1:]
     T = forward_tangents(b, G2, np.asarray(coloring.colors, dtype=_I), coloring.ncolors,
                          roots=gradient)

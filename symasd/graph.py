@@ -525,18 +525,22 @@ class Builder:
         return out
 
     def finish(self, outputs: np.ndarray, input_shape, output_shape, param_shapes=(),
-               compact: bool = False) -> Graph:
+               compact: bool | None = False) -> Graph:
         """Freeze the nodes needed by ``outputs`` into a :class:`Graph`
         (renumbered without the unneeded ones when they are more than 1/8, or
         whenever there are any with ``compact=True``: for graphs that will be
-        evaluated many times)."""
+        evaluated many times; never with ``compact=None``: the graph keeps the
+        builder's ids, for a builder that goes on appending to it)."""
         outputs = np.ascontiguousarray(outputs, dtype=_I).ravel()
         op, a0, a1, a2, c = self.arrays()
-        live = np.zeros(op.shape[0], dtype=np.uint8)
-        _dag.live_nodes(op, a0, a1, a2, outputs, live)
-        keep = live.view(bool)
-        n_live = np.count_nonzero(keep)
-        if n_live == keep.shape[0] or (not compact and 8 * n_live >= 7 * keep.shape[0]):
+        if compact is None:
+            n_live = keep_all = op.shape[0]
+        else:
+            live = np.zeros(op.shape[0], dtype=np.uint8)
+            _dag.live_nodes(op, a0, a1, a2, outputs, live)
+            keep = live.view(bool)
+            n_live, keep_all = np.count_nonzero(keep), keep.shape[0]
+        if n_live == keep_all or (not compact and 8 * n_live >= 7 * keep_all):
             # (almost) nothing to prune: keep every node and view the builder's
             # arrays, whose first n entries are never written again (nodes are
             # only appended); a few unused nodes cost less than renumbering
