@@ -31,8 +31,6 @@ into expressions).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import _dag
@@ -45,7 +43,7 @@ from .coloring import (
     StarColoringResult,
 )
 from .errors import InputError
-from .graph import Builder, Graph
+from .graph import Builder, Graph, compacted
 from .ops import OPS, SINGULAR_CODES, Code
 
 __all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
@@ -54,18 +52,38 @@ __all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
 _I = np.int64
 
 
-@dataclass(frozen=True)
 class CompiledDerivative:
     """A derivative DAG. ``graph.outputs`` holds, in order, ``n_values`` function
     values, ``n_gradient`` gradient entries (Hessians only) and ``nnz`` matrix
     entries in the CSR order of the pattern; ``matrix_graph`` computes the
-    matrix entries alone (no node that only the values need)."""
+    matrix entries alone (no node that only the values need).
 
-    graph: Graph
-    matrix_graph: Graph
-    n_values: int
-    n_gradient: int
-    nnz: int
+    ``graph`` is given uncompacted (the builder's nodes, some of which its outputs
+    do not read) and compacted on first use: a prepared derivative that is only
+    asked for its matrix never needs it, and compacting a graph of millions of
+    nodes takes tens of milliseconds, mostly in page faults on the copy.
+    """
+
+    def __init__(self, graph: Graph, matrix_graph: Graph, n_values: int, n_gradient: int,
+                 nnz: int):
+        self._uncompacted, self._graph = graph, None
+        self.matrix_graph = matrix_graph
+        self.n_values, self.n_gradient, self.nnz = n_values, n_gradient, nnz
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            self._graph = compacted(self._uncompacted)
+            self._uncompacted = None
+        return self._graph
+
+    def __getstate__(self) -> dict:
+        self.graph  # noqa: B018  (a pickle holds the compacted graph, not the builder's arrays)
+        return dict(self.__dict__)
+
+    def __repr__(self) -> str:
+        return (f"CompiledDerivative(n_values={self.n_values}, n_gradient={self.n_gradient}, "
+                f"nnz={self.nnz}, matrix_graph={self.matrix_graph!r})")
 
 
 # Opcodes as plain ints where arrays are compared with them: NumPy compares an
@@ -442,8 +460,11 @@ def substitute(b: Builder, B_flat: np.ndarray, program, nnz: int) -> np.ndarray:
 
 
 def _finish(b: Builder, g: Graph, heads: list[np.ndarray], data: np.ndarray):
+    """The graph of ``heads`` and ``data`` over the builder's nodes (compacted by
+    :class:`CompiledDerivative` when first used) and the compacted graph of
+    ``data`` alone."""
     outputs = np.concatenate(heads + [data])
-    full = b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes, compact=True)
+    full = b.finish(outputs, g.input_shape, outputs.shape, g.param_shapes, compact=None)
     return full, b.finish(data, g.input_shape, data.shape, g.param_shapes, compact=True)
 
 

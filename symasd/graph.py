@@ -37,7 +37,7 @@ from .ops import BOOLEAN_CODES, COMMUTATIVE_CODES, OPS, PAYLOAD_CODES, Code
 
 T = TypeVar("T")
 
-__all__ = ["Builder", "Graph"]
+__all__ = ["Builder", "Graph", "compacted"]
 
 _I = np.int64
 # Opcodes as plain ints where arrays are compared with them: NumPy compares an
@@ -530,41 +530,50 @@ class Builder:
         (renumbered without the unneeded ones when they are more than 1/8, or
         whenever there are any with ``compact=True``: for graphs that will be
         evaluated many times; never with ``compact=None``: the graph keeps the
-        builder's ids, for a builder that goes on appending to it)."""
-        outputs = np.ascontiguousarray(outputs, dtype=_I).ravel()
+        builder's ids, for a builder that goes on appending to it, or for
+        :func:`compacted` later)."""
         op, a0, a1, a2, c = self.arrays()
+        # a view of the builder's arrays, whose first n entries are never
+        # written again (nodes are only appended)
+        g = Graph(op=op, arg0=a0, arg1=a1, arg2=a2, const=c,
+                  outputs=np.ascontiguousarray(outputs, dtype=_I).ravel(),
+                  input_shape=tuple(input_shape), output_shape=tuple(output_shape),
+                  param_shapes=tuple(tuple(s) for s in param_shapes),
+                  block_starts=np.unique(np.asarray(self.block_starts, dtype=_I)),
+                  local=self.local)
         if compact is None:
-            n_live = keep_all = op.shape[0]
-        else:
-            live = np.zeros(op.shape[0], dtype=np.uint8)
-            _dag.live_nodes(op, a0, a1, a2, outputs, live)
-            keep = live.view(bool)
-            n_live, keep_all = np.count_nonzero(keep), keep.shape[0]
-        if n_live == keep_all or (not compact and 8 * n_live >= 7 * keep_all):
-            # (almost) nothing to prune: keep every node and view the builder's
-            # arrays, whose first n entries are never written again (nodes are
-            # only appended); a few unused nodes cost less than renumbering
-            nodes = (op, a0, a1, a2, c)
-            new_outputs = outputs
-            block_starts = np.unique(np.asarray(self.block_starts, dtype=_I))
-        else:
-            # the kept nodes renumbered in order, in one pass
-            *nodes, block_starts, new_outputs = _dag.compact_nodes(
-                op, a0, a1, a2, c, live, np.unique(np.asarray(self.block_starts, dtype=_I)),
-                outputs)
-        return Graph(
-            op=nodes[0],
-            arg0=nodes[1],
-            arg1=nodes[2],
-            arg2=nodes[3],
-            const=nodes[4],
-            outputs=new_outputs,
-            input_shape=tuple(input_shape),
-            output_shape=tuple(output_shape),
-            param_shapes=tuple(tuple(s) for s in param_shapes),
-            block_starts=block_starts,
-            local=self.local,
-        )
+            return g
+        # (a few unused nodes cost less than renumbering)
+        return compacted(g, slack=0.0 if compact else 0.125)
+
+
+def compacted(g: Graph, slack: float = 0.0) -> Graph:
+    """``g`` without the nodes its outputs do not need, renumbered in order in one
+    pass; ``g`` itself when those are at most a ``slack`` fraction of its nodes.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> from symasd.graph import Builder, compacted
+    >>> from symasd.ops import Code
+    >>> b = Builder()
+    >>> x = b.variables(np.zeros(2))
+    >>> _ = b.unary(Code.SIN, x)                        # not an output
+    >>> g = b.finish(b.binary(Code.MUL, x[:1], x[1:]), (2,), (1,), compact=None)
+    >>> g.n_nodes, compacted(g).n_nodes
+    (7, 3)
+    """
+    live = np.zeros(g.n_nodes, dtype=np.uint8)
+    _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, g.outputs, live)
+    unneeded = g.n_nodes - int(np.count_nonzero(live))
+    if unneeded <= slack * g.n_nodes:
+        return g
+    op, a0, a1, a2, c, block_starts, outputs = _dag.compact_nodes(
+        g.op, g.arg0, g.arg1, g.arg2, g.const, live, np.asarray(g.block_starts, dtype=_I),
+        g.outputs)
+    return Graph(op=op, arg0=a0, arg1=a1, arg2=a2, const=c, outputs=outputs,
+                 input_shape=g.input_shape, output_shape=g.output_shape,
+                 param_shapes=g.param_shapes, block_starts=block_starts, local=g.local)
 
 
 @dataclass(frozen=True, eq=False)
