@@ -26,6 +26,8 @@ from ..ops import Code
 __all__ = ["append_lagrangian", "restricted", "compacted"]
 
 _I = np.int64
+# (NumPy compares an array with an IntEnum member several times slower than with an int)
+_PARAM = int(Code.PARAM)
 
 
 def restricted(g: Graph, outputs: np.ndarray, output_shape, param_shapes) -> Graph:
@@ -92,14 +94,14 @@ def _shapes(g: Graph, output_shape, param_shapes) -> dict:
 def _reads_params_below(g: Graph, end: int, n_params: int) -> bool:
     """Whether every parameter leaf among the first ``end`` nodes of ``g`` is one of
     the first ``n_params`` parameters (a graph's nodes read only earlier nodes)."""
-    leaves = g.op[:end] == Code.PARAM
+    leaves = g.op[:end] == _PARAM
     return not leaves.any() or bool((g.const[:end][leaves] < n_params).all())
 
 
 def _compact(g: Graph, outputs, live, output_shape, param_shapes) -> Graph:
     shapes = _shapes(g, output_shape, param_shapes)
     n_params = sum(int(np.prod(s, dtype=_I)) for s in param_shapes)
-    read = live.view(bool) & (g.op == Code.PARAM)
+    read = live.view(bool) & (g.op == _PARAM)
     if read.any() and g.const[read].max() >= n_params:
         raise ValueError(f"the restricted outputs read parameter {int(g.const[read].max())}, "
                          f"but param_shapes {shapes['param_shapes']} declare {n_params}")
