@@ -152,14 +152,20 @@ def hessian_sparsity(f: Callable | Graph, x0=None, *p0, local: bool = False) -> 
     return _graph_pattern(f, x0, p0, local, _hessian_kernel)
 
 
+_SMALL_HESSIAN = 4096
+
+
 def _hessian_kernel(g: Graph) -> sp.csr_array:
     if g.n_outputs != 1:
         raise InputError(f"the Hessian needs a scalar-valued function, but f has output shape "
                          f"{g.output_shape}; sum the outputs or take a weighted sum "
                          "(w @ f(x)) first")
     # the pair buffer may use at most half the memory available (then a clear
-    # MemoryError, before the system runs out)
-    available = available_memory()
+    # MemoryError, before the system runs out); below 4096 inputs it moves to a
+    # bit matrix of at most 2 MB before it outgrows that, so nothing is asked
+    # (reading the system's memory figures costs 0.1 ms, a tenth of a small
+    # Hessian's preparation)
+    available = available_memory() if g.n_inputs > _SMALL_HESSIAN else None
     max_pairs = -1 if available is None else available // 32
     indptr, indices = _pattern.hessian_pattern(g.op, g.arg0, g.arg1, g.arg2, g.const, _D1, _D2,
                                                _CROSS, int(g.outputs[0]), g.n_inputs, max_pairs)
