@@ -547,9 +547,11 @@ class Builder:
         return compacted(g, slack=0.0 if compact else 0.125)
 
 
-def compacted(g: Graph, slack: float = 0.0) -> Graph:
+def compacted(g: Graph, slack: float = 0.0, *, live: np.ndarray | None = None) -> Graph:
     """``g`` without the nodes its outputs do not need, renumbered in order in one
     pass; ``g`` itself when those are at most a ``slack`` fraction of its nodes.
+    ``live``: the flags of the needed nodes (uint8, as ``_dag.live_nodes`` marks
+    them), if the caller has them already.
 
     Example
     -------
@@ -563,13 +565,15 @@ def compacted(g: Graph, slack: float = 0.0) -> Graph:
     >>> g.n_nodes, compacted(g).n_nodes
     (7, 3)
     """
-    live = np.zeros(g.n_nodes, dtype=np.uint8)
-    _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, g.outputs, live)
+    if live is None:
+        live = np.zeros(g.n_nodes, dtype=np.uint8)
+        _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, g.outputs, live)
     unneeded = g.n_nodes - int(np.count_nonzero(live))
     if unneeded <= slack * g.n_nodes:
         return g
     op, a0, a1, a2, c, block_starts, outputs = _dag.compact_nodes(
-        g.op, g.arg0, g.arg1, g.arg2, g.const, live, np.asarray(g.block_starts, dtype=_I),
+        g.op, g.arg0, g.arg1, g.arg2, g.const, live,
+        np.ascontiguousarray(g.block_starts, dtype=_I),
         g.outputs)
     return Graph(op=op, arg0=a0, arg1=a1, arg2=a2, const=c, outputs=outputs,
                  input_shape=g.input_shape, output_shape=g.output_shape,

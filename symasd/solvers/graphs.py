@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _dag
 from ..graph import Builder, Graph
+from ..graph import compacted as graph_compacted
 from ..ops import Code
 
 __all__ = ["append_lagrangian", "restricted", "compacted"]
@@ -105,15 +106,10 @@ def _compact(g: Graph, outputs, live, output_shape, param_shapes) -> Graph:
     if read.any() and g.const[read].max() >= n_params:
         raise ValueError(f"the restricted outputs read parameter {int(g.const[read].max())}, "
                          f"but param_shapes {shapes['param_shapes']} declare {n_params}")
-    if live.view(bool).all():
-        return Graph(op=g.op, arg0=g.arg0, arg1=g.arg1, arg2=g.arg2, const=g.const,
-                     outputs=outputs, input_shape=g.input_shape,
-                     block_starts=g.block_starts, **shapes)
-    op, arg0, arg1, arg2, const, starts, roots = _dag.compact_nodes(
-        g.op, g.arg0, g.arg1, g.arg2, g.const, live,
-        np.ascontiguousarray(g.block_starts, dtype=_I), outputs)
-    return Graph(op=op, arg0=arg0, arg1=arg1, arg2=arg2, const=const, outputs=roots,
-                 input_shape=g.input_shape, block_starts=starts, **shapes)
+    chosen = Graph(op=g.op, arg0=g.arg0, arg1=g.arg1, arg2=g.arg2, const=g.const,
+                   outputs=outputs, input_shape=g.input_shape, block_starts=g.block_starts,
+                   **shapes)
+    return graph_compacted(chosen, live=live)
 
 
 def append_lagrangian(builder: Builder, ids: np.ndarray, m: int
