@@ -759,10 +759,12 @@ def _plan(seg, ITYPE_t n, const uint8_t[::1] op=None):
     if seg is None:
         if op is None or op.shape[0] != n:
             raise ValueError("a plan of indexed segments needs the n node opcodes")
-        starts = [k for k in range(n) if k == 0 or _leaf_kind(op[k]) != _leaf_kind(op[k - 1])]
-        out = np.zeros((len(starts), SEG_COLS), dtype=np.int64)
+        codes = np.asarray(op)
+        kind = np.where(np.isin(codes, (OP_CONST, OP_VAR, OP_PARAM)), codes.astype(np.int64), -1)
+        starts = np.flatnonzero(np.diff(kind, prepend=-2)) if n else np.zeros(0, dtype=np.int64)
+        out = np.zeros((starts.shape[0], SEG_COLS), dtype=np.int64)
         out[:, 0] = starts
-        out[:, 1] = starts[1:] + [n]
+        out[:, 1] = np.append(starts[1:], n)
         out[:, 3:] = (-1, 0, -1, 0, -1, 0)
         return out
     out = np.ascontiguousarray(seg, dtype=np.int64)
