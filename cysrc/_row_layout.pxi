@@ -755,7 +755,7 @@ def _plan(seg, ITYPE_t n, const uint8_t[::1] op=None):
     argument progression of a strided row must stay within the nodes before the
     node that reads it (so no strided access leaves the arrays).
     """
-    cdef ITYPE_t r, t, s, e, bt, st, k, prev = 0
+    cdef ITYPE_t r, t, s, e, bt, st, prev = 0
     if seg is None:
         if op is None or op.shape[0] != n:
             raise ValueError("a plan of indexed segments needs the n node opcodes")
