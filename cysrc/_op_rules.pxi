@@ -319,7 +319,8 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
     elif op == OP_RECIPROCAL:
         d[0] = -(v * v)
     elif op == OP_POWC:
-        d[0] = c * pow(x, c - 1.0)
+        # a cube's x ** 2 is x * x, as the compiler's SQUARE node computes it
+        d[0] = c * (x * x if c == 3.0 else pow(x, c - 1.0))
     elif op == OP_SINC:
         d[0] = _sinc_d1_series(x) if fabs(x) < SINC_SERIES else (cos(PI * x) - v) / x
     elif op == OP_POW:
