@@ -193,8 +193,10 @@ class Builder:
             return a.copy()
         if self.structural and code == Code.NEG:
             return a.copy()
-        out = np.empty_like(a)
         is_c, va = self._const_info(a)
+        if code != Code.NEG and not is_c.any():
+            return self._intern(code, a)
+        out = np.empty_like(a)
         todo = ~is_c
         if is_c.any():
             out[is_c] = self._fold(code, va[is_c])
@@ -216,9 +218,21 @@ class Builder:
     def powc(self, a: np.ndarray, p) -> np.ndarray:
         """Ids of ``a ** p`` for constant exponents ``p`` (scalar or per element)."""
         a = np.asarray(a, dtype=_I)
+        if a.size == 0:
+            return a.copy()
+        is_c, va = self._const_info(a)
+        if np.ndim(p) == 0 and not is_c.any():
+            # one exponent, no constant base (the usual x ** 2): no per-element masks
+            p = float(p)
+            if p == 1.0:
+                return a.copy()
+            if p == 0.0:
+                return np.full(a.shape, self.one, dtype=_I)
+            if p in (2.0, -1.0):
+                return self.unary(Code.SQUARE if p == 2.0 else Code.RECIPROCAL, a)
+            return self._intern(Code.POWC, a, c=np.full(a.shape, p))
         p = np.broadcast_to(np.asarray(p, dtype=np.float64), a.shape)
         out = np.empty_like(a)
-        is_c, va = self._const_info(a)
         if is_c.any():
             out[is_c] = self._fold(Code.POWC, va[is_c], c=p[is_c])
         todo = ~is_c

@@ -365,6 +365,11 @@ class SymArray:
     __rtruediv__ = _arithmetic(np.true_divide, Code.DIV, reflected=True)
 
     def __pow__(self, o):
+        # x ** 2 with a Python or NumPy scalar exponent: straight to the builder
+        # (NumPy's dispatch and broadcasting cost more than the node on small arrays)
+        if isinstance(o, float | int | np.floating | np.integer) and not isinstance(o, bool):
+            return SymArray(self._b.powc(self._ids.ravel(), float(o)).reshape(self.shape),
+                            self._b)
         return np.power(self, o)
 
     def __rpow__(self, o):

@@ -119,6 +119,35 @@ def test_simplification_rules():
     assert g.n_nodes == 1 and g(np.ones(3)) == 6.0
 
 
+@pytest.mark.parametrize("exponent", [0, 1, 2, -1, 3, 0.5, -0.0, 2.5, np.float64(2),
+                                      np.int64(3), float("nan")])
+def test_scalar_exponents_trace_as_per_element_exponents(exponent):
+    # x ** scalar goes straight to the builder; the nodes must be those of the
+    # general route (an exponent per element), with constant bases folded alike
+    x0 = np.array([0.5, 1.5, 2.0, 3.0])
+
+    def fast(x):
+        return np.concatenate([x, np.array([2.0, 0.0])]) ** exponent
+
+    def general(x):
+        return np.power(np.concatenate([x, np.array([2.0, 0.0])]),
+                        np.full(6, float(exponent)))
+
+    def no_constants(x):
+        return x ** exponent
+
+    def no_constants_general(x):
+        return np.power(x, np.full(4, float(exponent)))
+
+    for a, b in ((fast, general), (no_constants, no_constants_general)):
+        ga, gb = symasd.trace(a, x0), symasd.trace(b, x0)
+        for name in ("op", "arg0", "outputs"):
+            np.testing.assert_array_equal(getattr(ga, name), getattr(gb, name))
+        np.testing.assert_array_equal(ga.const, gb.const)
+        with np.errstate(all="ignore"):
+            assert_same_values(ga(x0 + 0.25), a(x0 + 0.25))
+
+
 def test_reductions_are_balanced_trees():
     g = symasd.trace(lambda x: x.sum(), np.zeros(1024))
     # depth log2(1024) = 10: count levels by walking the left spine
