@@ -46,7 +46,7 @@ from .arguments import Arguments
 from .codegen import BACKENDS, ModuleSpec, load_module, module_source, write_atomically
 from .coloring import ColoringResult
 from .compiler import CompiledDerivative
-from .costs import compile_cost, compiled_is_slower
+from .costs import compile_cost, compiled_is_slower, compiles
 from .decompression import CSRTemplate
 from .display import pattern_text
 from .errors import InputError
@@ -390,9 +390,9 @@ def _resolve_engine(engine: str, g: Graph, chosen: Candidate) -> str:
     available is refused before it starts."""
     if engine == "tape":
         return engine
-    cost = compile_cost(g, chosen.mode, chosen.coloring)
     if engine == "auto":
-        return "vm" if cost.compiles else "tape"
+        return "vm" if compiles(g, chosen.mode, chosen.coloring) else "tape"
+    cost = compile_cost(g, chosen.mode, chosen.coloring)
     available = available_memory()
     if available is not None and cost.bytes > available:
         raise InputError(
@@ -475,7 +475,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
     limit = _COMPILE_SLACK * best.cost
     compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
-                if c is best or (c.cost <= limit and compile_cost(g, c.mode, c.coloring).compiles)]
+                if c is best or (c.cost <= limit and compiles(g, c.mode, c.coloring))]
     chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
     if requested == "auto" and compiled_is_slower(g, best.coloring.ncolors,

@@ -144,6 +144,32 @@ def test_auto_engine_follows_the_estimate(monkeypatch):
     assert symasd.jacobian(f, np.zeros(40)).engine == "vm"
 
 
+def test_compiles_checks_the_cells_before_counting(monkeypatch):
+    """``costs.compiles`` agrees with ``compile_cost(...).compiles`` for every mode,
+    and past the cell limit it decides without the bitset pass."""
+    f = lambda x: np.sin(x[1:]) * x[:-1] + x[0] ** 2  # noqa: E731
+    g = symasd.trace(f, np.zeros(30))
+    P = symasd.jacobian_sparsity(g)
+    h = symasd.trace(lambda x: np.sum(f(x) ** 2), np.zeros(30))
+    cases = [(g, JACOBIAN[m], JACOBIAN[m].color(P)) for m in ("forward", "reverse",
+                                                               "bidirectional")]
+    cases.append((h, HESSIAN["star"], HESSIAN["star"].color(symasd.hessian_sparsity(h))))
+    for limit in (10**9, 60):
+        monkeypatch.setattr(costs, "CELL_LIMIT", limit)
+        for graph, mode, coloring in cases:
+            assert costs.compiles(graph, mode, coloring) == \
+                costs.compile_cost(graph, mode, coloring).compiles
+    monkeypatch.setattr(costs, "CELL_LIMIT", 0)
+
+    def no_count(*args):
+        raise AssertionError("the directions were counted")
+
+    monkeypatch.setattr(costs, "_count", no_count)
+    assert not costs.compiles(*cases[0])
+    assert not costs.compiles(*cases[-1])
+    assert symasd.hessian(lambda x: np.sum(f(x) ** 2), np.zeros(30)).engine == "tape"
+
+
 def test_auto_drops_a_compiled_derivative_slower_than_the_tape(monkeypatch):
     """A softmax cross-entropy's Hessian compiles to about 4 DAG nodes per graph node
     and color (its compiled call slower than the tape's): auto takes the tape, with
