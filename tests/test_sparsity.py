@@ -165,6 +165,32 @@ def test_patterns_are_canonical_csr(n):
         assert P.has_sorted_indices and P.has_canonical_format
 
 
+
+def test_hessian_rows_of_every_length_and_spread():
+    """Short rows, a dense hub row (each column reached by several terms: repeats to
+    drop) and a long row spread thin over the columns each take their own sort in
+    the pattern kernel; all give exactly the pairs of the terms."""
+    n = 40_000
+    far = np.arange(0, n, 1000)             # 40 columns spread over 625 words of bits
+
+    def f(x):
+        hub = np.sum((x[:-2] + x[1:-1] + x[-1]) ** 2)      # rows 0 .. n-2 and the hub
+        spread = np.sum(x[1] * x[far]) + np.sum(x[2] * x[far[::-1]])
+        return hub + spread
+
+    H = symasd.hessian_sparsity(f, np.zeros(n))
+    expected = set()
+    for i in range(n - 2):
+        block = (i, i + 1, n - 1)
+        expected.update((a, b) for a in block for b in block)
+    for row in (1, 2):
+        expected.update((row, int(j)) for j in far if j != row)
+        expected.update((int(j), row) for j in far if j != row)
+    rows, cols = H.nonzero()
+    assert set(zip(rows.tolist(), cols.tolist(), strict=True)) == expected
+    assert H.has_sorted_indices and H.has_canonical_format
+    assert np.diff(H.indptr)[n - 1] == n            # the hub row is full
+
 def test_large_pattern_scales_with_nnz():
     n = 200_000
     J = symasd.jacobian_sparsity(iter_diff, np.zeros(n))
