@@ -76,6 +76,7 @@ cdef enum:
     MERGE_STACK = 61    # SMALL_WORDS - HDR: unions up to this size merge on the stack
     BIG_PRODUCT = 16    # products with at least this many pairs are deduplicated exactly
     LOSSY_BITS = 14     # direct-mapped cache of recent small products
+    RECENT_BITS = 12    # direct-mapped cache of recently recorded pairs
 
 
 cdef struct SetHdr:
@@ -452,6 +453,13 @@ cdef struct PairBuffer:
     # emits some duplicate pairs, which the final CSR build removes)
     ITYPE_t *lossy_a
     ITYPE_t *lossy_b
+    # direct-mapped cache of the pairs recorded lately (lossy too): overlapping
+    # terms (a band, a hub that every term reads) emit the same pairs from
+    # neighbouring products, and a pair found here is not recorded again, so
+    # the buffer holds about the distinct pairs (BDQRTIC: a quarter of them),
+    # not every emission; its memory, first touched, was most of the time
+    ITYPE_t *recent_r
+    ITYPE_t *recent_c
     # the dense mode: once the pairs would take more memory than an n x n bit
     # matrix (both triangles, `words` 64-bit words a row), they go into one
     # instead (dense and near-dense Hessians: the pairs of a sum of squares of
@@ -569,6 +577,21 @@ cdef int _seen_before(PairBuffer *buf, ITYPE_t a, ITYPE_t b) noexcept nogil:
     return 0
 
 
+cdef inline ITYPE_t _record(PairBuffer *buf, ITYPE_t w, ITYPE_t r, ITYPE_t c) noexcept nogil:
+    """Record the pair ``(r, c)`` at position ``w`` unless it was recorded lately;
+    returns the next free position."""
+    cdef unsigned long long h = ((<unsigned long long>r * 0x9E3779B97F4A7C15ULL)
+                                 ^ <unsigned long long>c) * 0xC2B2AE3D27D4EB4FULL
+    cdef ITYPE_t s = <ITYPE_t>(h >> (64 - RECENT_BITS))
+    if buf.recent_r[s] == r and buf.recent_c[s] == c:
+        return w
+    buf.recent_r[s] = r
+    buf.recent_c[s] = c
+    buf.rows[w] = r
+    buf.cols[w] = c
+    return w + 1
+
+
 cdef int _emit_product(PairBuffer *buf, SetHdr *A, SetHdr *B) noexcept nogil:
     """Record the pairs ``A x B`` (upper triangle; both triangles in the bit matrix);
     each set pair at most once for large products. Returns -1 when out of memory,
@@ -616,22 +639,18 @@ cdef int _emit_product(PairBuffer *buf, SetHdr *A, SetHdr *B) noexcept nogil:
         for i in range(na):
             x = ea[i]
             for j in range(i, na):
-                buf.rows[w] = x
-                buf.cols[w] = ea[j]
-                w += 1
+                w = _record(buf, w, x, ea[j])
     else:
         for i in range(na):
             x = ea[i]
             for j in range(nb):
                 if x <= eb[j]:
-                    buf.rows[w] = x
-                    buf.cols[w] = eb[j]
+                    w = _record(buf, w, x, eb[j])
                 else:
-                    buf.rows[w] = eb[j]
-                    buf.cols[w] = x
-                w += 1
+                    w = _record(buf, w, eb[j], x)
     buf.size = w
     return 0
+
 
 
 cdef inline int _product_slots(uint8_t o, const ITYPE_t *args, const uint8_t[:, ::1] d2,
@@ -766,6 +785,8 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
     buf.seen_b = <ITYPE_t *>malloc(buf.seen_cap * sizeof(ITYPE_t))
     buf.lossy_a = <ITYPE_t *>malloc((1 << LOSSY_BITS) * sizeof(ITYPE_t))
     buf.lossy_b = <ITYPE_t *>malloc((1 << LOSSY_BITS) * sizeof(ITYPE_t))
+    buf.recent_r = <ITYPE_t *>malloc((1 << RECENT_BITS) * sizeof(ITYPE_t))
+    buf.recent_c = <ITYPE_t *>malloc((1 << RECENT_BITS) * sizeof(ITYPE_t))
     buf.dense = NULL
     buf.tmp = NULL
     buf.n = n_inputs
@@ -780,12 +801,14 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
     try:
         if (uses == NULL or sets == NULL or live == NULL or buf.rows == NULL
                 or buf.cols == NULL or buf.seen_a == NULL or buf.seen_b == NULL
-                or buf.lossy_a == NULL or buf.lossy_b == NULL):
+                or buf.lossy_a == NULL or buf.lossy_b == NULL or buf.recent_r == NULL
+                or buf.recent_c == NULL):
             raise MemoryError("not enough memory for the Hessian pattern")
         with nogil:
             memset(buf.seen_a, 0xFF, buf.seen_cap * sizeof(ITYPE_t))
             memset(buf.lossy_a, 0xFF, (1 << LOSSY_BITS) * sizeof(ITYPE_t))
             memset(buf.lossy_b, 0xFF, (1 << LOSSY_BITS) * sizeof(ITYPE_t))
+            memset(buf.recent_r, 0xFF, (1 << RECENT_BITS) * sizeof(ITYPE_t))
             memset(sets, 0, n * sizeof(SetHdr *))
             memset(live, 0, n)
             memset(uses, 0, n * sizeof(ITYPE_t))
@@ -885,6 +908,8 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
         free(buf.seen_b)
         free(buf.lossy_a)
         free(buf.lossy_b)
+        free(buf.recent_r)
+        free(buf.recent_c)
         _ws_free(buf.dense)
         free(buf.tmp)
         _ws_free(counts)

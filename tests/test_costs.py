@@ -267,9 +267,13 @@ def test_dense_hessian_pattern_and_its_memory_bound():
     np.testing.assert_array_equal(ip, dp)
     np.testing.assert_array_equal(ii, di)
     assert ii.size == 12 * 12  # a squared residual of all weights: dense
+    # 1830 distinct pairs in the upper triangle of a dense 60 x 60 Hessian: more
+    # than a buffer of at most 100 (checked when it grows) may hold
+    X60 = rng.standard_normal((5, 60))
+    g60 = symasd.trace(lambda w: np.sum((X60 @ w) ** 2), np.ones(60))
     with pytest.raises(MemoryError, match="would need more than"):
-        _pattern.hessian_pattern(g.op, g.arg0, g.arg1, g.arg2, g.const, D1, D2, CROSS,
-                                 int(g.outputs[0]), g.n_inputs, 100, 0)
+        _pattern.hessian_pattern(g60.op, g60.arg0, g60.arg1, g60.arg2, g60.const, D1, D2,
+                                 CROSS, int(g60.outputs[0]), g60.n_inputs, 100, 0)
     H = symasd.hessian_sparsity(loss, np.ones(12)).toarray()
     ref = np.abs(complex_step_hessian(loss, rng.standard_normal(12))) > 1e-8
     np.testing.assert_array_equal(H, ref)
