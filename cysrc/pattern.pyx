@@ -652,7 +652,6 @@ cdef int _emit_product(PairBuffer *buf, SetHdr *A, SetHdr *B) noexcept nogil:
     return 0
 
 
-
 cdef inline int _product_slots(uint8_t o, const ITYPE_t *args, const uint8_t[:, ::1] d2,
                                const uint8_t[:, ::1] cross) noexcept nogil:
     """Bit i set when argument i enters a second-order product of the node."""

@@ -195,7 +195,7 @@ class Builder:
             return a.copy()
         is_c, va = self._const_info(a)
         if code != Code.NEG and not is_c.any():
-            return self._intern(code, a)
+            return self._intern(code, np.ascontiguousarray(a).ravel()).reshape(a.shape)
         out = np.empty_like(a)
         todo = ~is_c
         if is_c.any():
@@ -230,7 +230,8 @@ class Builder:
                 return np.full(a.shape, self.one, dtype=_I)
             if p in (2.0, -1.0):
                 return self.unary(Code.SQUARE if p == 2.0 else Code.RECIPROCAL, a)
-            return self._intern(Code.POWC, a, c=np.full(a.shape, p))
+            return self._intern(Code.POWC, np.ascontiguousarray(a).ravel(),
+                                c=np.full(a.size, p)).reshape(a.shape)
         p = np.broadcast_to(np.asarray(p, dtype=np.float64), a.shape)
         out = np.empty_like(a)
         if is_c.any():

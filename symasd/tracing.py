@@ -368,7 +368,11 @@ class SymArray:
         # x ** 2 with a Python or NumPy scalar exponent: straight to the builder
         # (NumPy's dispatch and broadcasting cost more than the node on small arrays)
         if isinstance(o, float | int | np.floating | np.integer) and not isinstance(o, bool):
-            return SymArray(self._b.powc(self._ids.ravel(), float(o)).reshape(self.shape),
+            try:
+                exponent = float(o)
+            except OverflowError:  # an int past float64: the ufunc route says so
+                return np.power(self, o)
+            return SymArray(self._b.powc(self._ids.ravel(), exponent).reshape(self.shape),
                             self._b)
         return np.power(self, o)
 

@@ -165,7 +165,6 @@ def test_patterns_are_canonical_csr(n):
         assert P.has_sorted_indices and P.has_canonical_format
 
 
-
 def test_hessian_rows_of_every_length_and_spread():
     """Short rows, a dense hub row (each column reached by several terms: repeats to
     drop) and a long row spread thin over the columns each take their own sort in
@@ -190,6 +189,7 @@ def test_hessian_rows_of_every_length_and_spread():
     assert set(zip(rows.tolist(), cols.tolist(), strict=True)) == expected
     assert H.has_sorted_indices and H.has_canonical_format
     assert np.diff(H.indptr)[n - 1] == n            # the hub row is full
+
 
 def test_large_pattern_scales_with_nnz():
     n = 200_000

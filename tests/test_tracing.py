@@ -148,6 +148,24 @@ def test_scalar_exponents_trace_as_per_element_exponents(exponent):
             assert_same_values(ga(x0 + 0.25), a(x0 + 0.25))
 
 
+def test_builder_fast_paths_take_strided_and_2d_ids():
+    from symasd.graph import Builder
+    from symasd.ops import Code
+
+    b = Builder()
+    x = b.variables(np.arange(6.0))
+    for ids in (x[::2], x.reshape(2, 3)):
+        for out in (b.unary(Code.SIN, ids), b.powc(ids, 3.0), b.powc(ids, 2.0)):
+            assert out.shape == ids.shape
+        np.testing.assert_array_equal(b.unary(Code.SIN, ids), b.unary(Code.SIN, ids.copy()))
+        np.testing.assert_array_equal(b.powc(ids, 3.0), b.powc(ids.copy(), 3.0))
+
+
+def test_an_exponent_past_float64_is_a_tracing_error():
+    with pytest.raises(TracingError, match="cannot trace a value of type int"):
+        symasd.trace(lambda x: x ** 10**400, np.ones(3))
+
+
 def test_reductions_are_balanced_trees():
     g = symasd.trace(lambda x: x.sum(), np.zeros(1024))
     # depth log2(1024) = 10: count levels by walking the left spine
