@@ -757,8 +757,11 @@ def hessian_pattern(const uint8_t[::1] op, const ITYPE_t[::1] a0, const ITYPE_t[
     ("live") contributes ``S_i x S_i`` for every argument ``i`` with a nonzero
     second derivative and ``S_i x S_j`` for every argument pair with a nonzero
     cross derivative, where ``S`` are first-order index sets. The pairs go into
-    a buffer, or, once they would take more memory than an ``n_inputs^2`` bit
-    matrix of at most ``dense_max_bytes``, into that matrix.
+    a buffer (less those a cache of recent pairs has seen: neighbouring
+    products repeat most of each other's), or, once they would take more memory
+    than an ``n_inputs^2`` bit matrix of at most ``dense_max_bytes``, into that
+    matrix. The buffer becomes CSR by counting; each row is then sorted and its
+    repeats dropped (``_sort_unique``).
     """
     cdef ITYPE_t n = op.shape[0]
     cdef int err = 0
