@@ -228,10 +228,13 @@ class Builder:
                 return a.copy()
             if p == 0.0:
                 return np.full(a.shape, self.one, dtype=_I)
+            flat = np.ascontiguousarray(a).ravel()
             if p in (2.0, -1.0):
-                return self.unary(Code.SQUARE if p == 2.0 else Code.RECIPROCAL, a)
-            return self._intern(Code.POWC, np.ascontiguousarray(a).ravel(),
-                                c=np.full(a.size, p)).reshape(a.shape)
+                # (unary would look for constant bases again)
+                ids = self._intern(Code.SQUARE if p == 2.0 else Code.RECIPROCAL, flat)
+            else:
+                ids = self._intern(Code.POWC, flat, c=np.full(a.size, p))
+            return ids.reshape(a.shape)
         p = np.broadcast_to(np.asarray(p, dtype=np.float64), a.shape)
         out = np.empty_like(a)
         if is_c.any():
