@@ -146,6 +146,64 @@ def substitution_program(const ITYPE_t[::1] group_ptr, const ITYPE_t[::1] group_
     return t
 
 
+def program_layout(const ITYPE_t[::1] targets, const ITYPE_t[::1] mirrors,
+                   const ITYPE_t[::1] sources, const ITYPE_t[::1] dep_ptr,
+                   const ITYPE_t[::1] dep_indices):
+    """What :func:`pack_program` needs to know first: ``(nlead, length, largest)``.
+
+    ``nlead``: the leading steps without dependencies that write one position (the
+    diagonal); ``length``: the packed length of the other steps (``4 + ndeps``
+    each); ``largest``: the largest index of the program (0 if it has none), which
+    decides whether int32 holds it. The arrays are those of ``SubstitutionProgram``.
+    """
+    cdef Py_ssize_t t, n = targets.shape[0]
+    cdef ITYPE_t nlead = 0, big = 0
+    if (mirrors.shape[0] != n or sources.shape[0] != n or dep_ptr.shape[0] != n + 1
+            or dep_indices.shape[0] < (dep_ptr[n] if n else 0)):
+        raise ValueError("program arrays of inconsistent lengths")
+    with nogil:
+        while (nlead < n and dep_ptr[nlead + 1] == dep_ptr[nlead]
+               and targets[nlead] == mirrors[nlead]):
+            nlead += 1
+        for t in range(n):
+            big = max(big, max(targets[t], max(mirrors[t], sources[t])))
+        for t in range(dep_ptr[n] if n else 0):
+            big = max(big, dep_indices[t])
+    return (nlead, 4 * (n - nlead) + (dep_ptr[n] - dep_ptr[nlead] if n else 0), big)
+
+
+def pack_program(const ITYPE_t[::1] targets, const ITYPE_t[::1] mirrors,
+                 const ITYPE_t[::1] sources, const ITYPE_t[::1] dep_ptr,
+                 const ITYPE_t[::1] dep_indices, ITYPE_t nlead,
+                 GATHER_IDX[::1] diag, GATHER_IDX[::1] steps):
+    """Write the packed form that :func:`substitute_packed` reads, in one pass.
+
+    (input)  the program arrays and ``nlead`` (from :func:`program_layout`, whose
+             ``largest`` must fit the dtype of the outputs)
+    (output) diag: ``2 * nlead`` entries, pairs ``(targets[t], sources[t])`` of the
+             leading steps; steps: the other steps in order, each ``ndeps, source,
+             target, mirror`` and its dependencies (``length`` entries)
+    """
+    cdef Py_ssize_t t, d, k = 0, n = targets.shape[0]
+    if diag.shape[0] != 2 * nlead or not 0 <= nlead <= n:
+        raise ValueError("diag must hold 2 * nlead entries")
+    if steps.shape[0] != 4 * (n - nlead) + (dep_ptr[n] - dep_ptr[nlead] if n else 0):
+        raise ValueError("steps must hold the packed length of program_layout")
+    with nogil:
+        for t in range(nlead):
+            diag[2 * t] = <GATHER_IDX>targets[t]
+            diag[2 * t + 1] = <GATHER_IDX>sources[t]
+        for t in range(nlead, n):
+            steps[k] = <GATHER_IDX>(dep_ptr[t + 1] - dep_ptr[t])
+            steps[k + 1] = <GATHER_IDX>sources[t]
+            steps[k + 2] = <GATHER_IDX>targets[t]
+            steps[k + 3] = <GATHER_IDX>mirrors[t]
+            k += 4
+            for d in range(dep_ptr[t], dep_ptr[t + 1]):
+                steps[k] = <GATHER_IDX>dep_indices[d]
+                k += 1
+
+
 def substitute_packed(const DTYPE_t[::1] b, const GATHER_IDX[::1] diag,
                       const GATHER_IDX[::1] steps, DTYPE_t[::1] values):
     """Run a substitution program in the packed form of ``SubstitutionProgram.packed``.

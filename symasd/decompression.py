@@ -340,27 +340,13 @@ class SubstitutionProgram:
         every index fits (int64 otherwise): the program is read once per call,
         after a sweep has evicted it from cache, so its bytes are its cost.
         """
-        nd = np.diff(self.dep_ptr)
-        lead = (nd == 0) & (self.targets == self.mirrors)
-        nlead = int(np.argmin(lead)) if not lead.all() else lead.shape[0]
-        big = max((int(a.max()) for a in (self.targets, self.mirrors, self.sources,
-                                          self.dep_indices) if a.size), default=0)
+        arrays = [np.ascontiguousarray(a, dtype=np.int64) for a in (
+            self.targets, self.mirrors, self.sources, self.dep_ptr, self.dep_indices)]
+        nlead, length, big = _decompress.program_layout(*arrays)
         dtype = np.int32 if big <= np.iinfo(np.int32).max else np.int64
         diag = np.empty(2 * nlead, dtype=dtype)
-        diag[0::2] = self.targets[:nlead]
-        diag[1::2] = self.sources[:nlead]
-        nd = nd[nlead:]
-        start = np.zeros(nd.shape[0] + 1, dtype=np.int64)
-        np.cumsum(4 + nd, out=start[1:])
-        steps = np.empty(int(start[-1]), dtype=dtype)
-        head = start[:-1]
-        steps[head] = nd
-        steps[head + 1] = self.sources[nlead:]
-        steps[head + 2] = self.targets[nlead:]
-        steps[head + 3] = self.mirrors[nlead:]
-        deps = self.dep_indices[self.dep_ptr[nlead]:]
-        steps[np.repeat(head + 4 - self.dep_ptr[nlead:-1] + self.dep_ptr[nlead], nd)
-              + np.arange(deps.shape[0])] = deps
+        steps = np.empty(length, dtype=dtype)
+        _decompress.pack_program(*arrays, nlead, diag, steps)
         diag.flags.writeable = False
         steps.flags.writeable = False
         return diag, steps

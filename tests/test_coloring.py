@@ -606,6 +606,26 @@ def test_packed_substitution_is_bit_identical():
         assert np.array_equal(q.run(b, np.empty(H.nnz)).view(np.int64), want.view(np.int64))
 
 
+def test_packed_program_layout_and_wide_indices():
+    """The packed form holds each step as ``ndeps, source, target, mirror, deps``
+    after the leading diagonal pairs, and is int64 once an index passes int32."""
+    big = 2 ** 31
+    p = SubstitutionProgram(
+        targets=np.array([0, 3, 1]), mirrors=np.array([0, 3, 2]),
+        sources=np.array([5, 6, big]), dep_ptr=np.array([0, 0, 0, 2]),
+        dep_indices=np.array([0, 3]))
+    diag, steps = p.packed
+    assert diag.dtype == steps.dtype == np.int64
+    assert diag.tolist() == [0, 5, 3, 6]
+    assert steps.tolist() == [2, big, 1, 2, 0, 3]
+    q = SubstitutionProgram(
+        targets=np.array([1, 0]), mirrors=np.array([2, 0]), sources=np.array([7, 4]),
+        dep_ptr=np.array([0, 1, 1]), dep_indices=np.array([4]))
+    diag, steps = q.packed
+    assert diag.dtype == np.int32 and diag.size == 0
+    assert steps.tolist() == [1, 7, 1, 2, 4, 0, 4, 0, 0]
+
+
 def test_decompress_keeps_structure_and_explicit_zeros():
     P = laplacian2d(5)
     M = random_values(P, np.random.default_rng(0))
