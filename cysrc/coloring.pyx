@@ -55,6 +55,7 @@ from libc.string cimport memcpy
 
 cdef extern from "coloring_bits.h":
     int sym_ctz64(uint64_t x) noexcept nogil
+    void sym_prefetch(const void *p) noexcept nogil
 
 ctypedef uint64_t WORD_t
 cdef WORD_t FULL = ~(<WORD_t>0)
@@ -576,72 +577,141 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
     return -1 if status != 0 else ncolors
 
 
-cdef inline ITYPE_t _find(ITYPE_t e, ITYPE_t[::1] parent) noexcept nogil:
+# ``acyclic`` prefetches what it reads of neighbours further than this from the
+# vertex it colors (a random pattern's are cache misses, a band's are not)
+cdef enum:
+    PREFETCH_GAP = 64
+    PREFETCH_AHEAD = 2   # neighbours ahead whose rows are asked for
+
+cdef inline bint _far(ITYPE_t v, ITYPE_t w) noexcept nogil:
+    """Whether w is further than PREFETCH_GAP from v."""
+    return <uint64_t>(w - v + PREFETCH_GAP) > <uint64_t>(2 * PREFETCH_GAP)
+
+
+# The disjoint-set forest of ``acyclic``'s 2-colored trees, one record per edge:
+# a tree visit reads the parent and the visit marks of the root together (one
+# cache line; with separate arrays the finds of a large pattern cost a miss in
+# each), int32 while every vertex and edge id fits, int64 otherwise.
+cdef struct Tree32:
+    int32_t parent
+    int32_t visit_v     # the last vertex v that met this tree (when it is a root), or -1
+    int32_t visit_w     # the neighbour of v through which it met it
+    int32_t rank
+
+cdef struct Tree64:
+    int64_t parent
+    int64_t visit_v
+    int64_t visit_w
+    int64_t rank
+
+ctypedef fused TreeT:
+    Tree32
+    Tree64
+
+
+cdef inline ITYPE_t _find(ITYPE_t e, TreeT* tr) noexcept nogil:
     cdef ITYPE_t root = e, nxt
-    while parent[root] != root:
-        root = parent[root]
-    while parent[e] != root:
-        nxt = parent[e]
-        parent[e] = root
+    while tr[root].parent != root:
+        root = tr[root].parent
+    while tr[e].parent != root:
+        nxt = tr[e].parent
+        tr[e].parent = root
         e = nxt
     return root
 
 
-cdef inline void _union(ITYPE_t r1, ITYPE_t r2, ITYPE_t[::1] parent,
-                        ITYPE_t[::1] rank) noexcept nogil:
+cdef inline void _union(ITYPE_t r1, ITYPE_t r2, TreeT* tr) noexcept nogil:
     """Union of two distinct roots, by rank."""
-    if rank[r1] < rank[r2]:
-        parent[r1] = r2
-    elif rank[r1] > rank[r2]:
-        parent[r2] = r1
+    if tr[r1].rank < tr[r2].rank:
+        tr[r1].parent = r2
+    elif tr[r1].rank > tr[r2].rank:
+        tr[r2].parent = r1
     else:
-        parent[r2] = r1
-        rank[r1] += 1
+        tr[r2].parent = r1
+        tr[r1].rank += 1
 
 
-cdef inline void _visit_tree(ITYPE_t v, ITYPE_t w, ITYPE_t e, ITYPE_t cx,
-                             ITYPE_t[::1] parent, ITYPE_t[::1] visit_v,
-                             ITYPE_t[::1] visit_w, ITYPE_t[::1] forbidden) noexcept nogil:
+cdef inline void _visit_tree(ITYPE_t v, ITYPE_t w, ITYPE_t e, ITYPE_t cx, TreeT* tr,
+                             ITYPE_t[::1] forbidden) noexcept nogil:
     """v meets the tree holding edge e = (w, x), color[x] == cx, through w."""
-    cdef ITYPE_t r = _find(e, parent)
-    if visit_v[r] != v:
-        visit_v[r] = v
-        visit_w[r] = w
-    elif visit_w[r] != w:
+    cdef ITYPE_t r = _find(e, tr)
+    if tr[r].visit_v != v:
+        tr[r].visit_v = v
+        tr[r].visit_w = w
+    elif tr[r].visit_w != w:
         forbidden[cx] = v
 
 
 def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] edge,
             ITYPE_t nedges, const ITYPE_t[::1] order, ITYPE_t[::1] heavy,
-            ITYPE_t nheavy, ITYPE_t budget, ITYPE_t[::1] color):
+            ITYPE_t nheavy, ITYPE_t budget, ITYPE_t[::1] color, bint wide=False):
     """Greedy acyclic coloring; returns the number of colors (-1: out of memory).
 
     (input)  ptr, idx, order, heavy, budget: as for ``star``; edge: the edge id of
              every off-diagonal position (module comment)
+             wide: int64 tree records even where int32 ones fit (the same colors;
+             for the tests)
     (output) color: length n, filled with -1
 
     The result is a distance-1 coloring in which every cycle uses at least
     three colors, i.e. every 2-colored subgraph is a forest.  The edges of
-    each 2-colored tree form one disjoint set (``parent``/``rank``, union by
-    rank with path compression).  Before coloring v, a color c = color[x] is
+    each 2-colored tree form one disjoint set (``Tree.parent``/``rank``, union
+    by rank with path compression).  Before coloring v, a color c = color[x] is
     forbidden when v is adjacent to two different vertices of the tree that
-    holds an edge (w, x) colored {color[w], c} (``visit_*`` records the first
-    vertex of each tree met from v): coloring v with c would close a cycle.
+    holds an edge (w, x) colored {color[w], c} (``Tree.visit_*`` of its root
+    record the first vertex of each tree met from v): coloring v with c would close a cycle.
     After coloring v, the edges from v join the trees of their colors
     (``first_*``: edges from v to the same color form one star) and trees
     linked through v are merged.  All edges from w to vertices of one color
     are in one tree, so a heavy w needs one edge per color.
     """
     cdef ITYPE_t n = order.shape[0]
+    cdef ITYPE_t ne = max(nedges, 1), e
+    cdef Tree32* t32 = NULL
+    cdef Tree64* t64 = NULL
+    cdef ITYPE_t ncolors
+    # (the vertex ids, the edge ids and -1 must fit)
+    if not wide and max(n + 1, ne) < 2**31 - 1:
+        t32 = <Tree32*>malloc(ne * sizeof(Tree32))
+        if t32 == NULL:
+            return -1
+        with nogil:
+            for e in range(ne):
+                t32[e].parent = <int32_t>e
+                t32[e].visit_v = -1
+                t32[e].visit_w = 0
+                t32[e].rank = 0
+        try:
+            return _acyclic_run(ptr, idx, edge, order, heavy, nheavy, budget, color, t32)
+        finally:
+            free(t32)
+    t64 = <Tree64*>malloc(ne * sizeof(Tree64))
+    if t64 == NULL:
+        return -1
+    with nogil:
+        for e in range(ne):
+            t64[e].parent = e
+            t64[e].visit_v = -1
+            t64[e].visit_w = 0
+            t64[e].rank = 0
+    try:
+        return _acyclic_run(ptr, idx, edge, order, heavy, nheavy, budget, color, t64)
+    finally:
+        free(t64)
+
+
+cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                          const ITYPE_t[::1] edge, const ITYPE_t[::1] order,
+                          ITYPE_t[::1] heavy, ITYPE_t nheavy, ITYPE_t budget,
+                          ITYPE_t[::1] color, TreeT* tr) noexcept:
+    """The loop of :func:`acyclic` over its forest ``tr`` (one record per edge, each
+    its own root, unvisited)."""
+    cdef ITYPE_t n = order.shape[0]
     cdef ITYPE_t i, v, a, b, w, x, c, cx, r, r2, hv, hw, wi, ncolors = 0
-    cdef ITYPE_t ne = max(nedges, 1)
+    cdef bint pf
     cdef ITYPE_t[::1] forbidden = np.full(n + 1, -1, dtype=np.int64)
     cdef ITYPE_t[::1] first_v = np.full(n + 1, -1, dtype=np.int64)
     cdef ITYPE_t[::1] first_e = np.zeros(n + 1, dtype=np.int64)
-    cdef ITYPE_t[::1] visit_v = np.full(ne, -1, dtype=np.int64)
-    cdef ITYPE_t[::1] visit_w = np.zeros(ne, dtype=np.int64)
-    cdef ITYPE_t[::1] parent = np.arange(ne, dtype=np.int64)
-    cdef ITYPE_t[::1] rank = np.zeros(ne, dtype=np.int64)
     # as in ``star``: the colors < 64 of every vertex's colored neighbours
     cdef WORD_t[::1] low = np.zeros(n + 1, dtype=np.uint64)
     cdef Tables t
@@ -656,11 +726,25 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                 break
             v = order[i]
             hv = heavy[v]
+            # prefetch for a vertex of few neighbours some of which are far (its row
+            # is sorted: the first or the last); a hub's neighbours' rows are
+            # read in order anyway
+            pf = (hv < 0 and ptr[v + 1] > ptr[v]
+                  and (_far(v, idx[ptr[v]]) or _far(v, idx[ptr[v + 1] - 1])))
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
+                if pf and _far(v, w):
+                    sym_prefetch(&ptr[w])
                 if w != v and color[w] >= 0:
                     forbidden[color[w]] = v
             for a in range(ptr[v], ptr[v + 1]):
+                # the row of a distant neighbour, PREFETCH_AHEAD neighbours ahead
+                # (its row pointer was asked for in the loop above)
+                if pf and a + PREFETCH_AHEAD < ptr[v + 1]:
+                    w = idx[a + PREFETCH_AHEAD]
+                    if _far(v, w):
+                        sym_prefetch(&idx[ptr[w]])
+                        sym_prefetch(&edge[ptr[w]])
                 w = idx[a]
                 if w == v or color[w] < 0:
                     continue
@@ -675,17 +759,21 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                             cx = wi * 64 + sym_ctz64(bits)
                             bits &= bits - 1
                             if forbidden[cx] != v:
-                                _visit_tree(v, w, rep[cx] - 1, cx, parent, visit_v, visit_w,
-                                            forbidden)
+                                _visit_tree(v, w, rep[cx] - 1, cx, tr, forbidden)
                     continue
+                # the colors and tree records of a distant w's row are scattered: ask
+                # for all of them before reading any (their cache misses then overlap)
+                if pf and _far(v, w):
+                    for b in range(ptr[w], ptr[w + 1]):
+                        sym_prefetch(&color[idx[b]])
+                        sym_prefetch(&tr[edge[b]])
                 for b in range(ptr[w], ptr[w + 1]):
                     x = idx[b]
                     if x == w or x == v or color[x] < 0:
                         continue
                     if forbidden[color[x]] != v:
                         # prevent a cycle through the tree holding (w, x)
-                        _visit_tree(v, w, edge[b], color[x], parent, visit_v, visit_w,
-                                    forbidden)
+                        _visit_tree(v, w, edge[b], color[x], tr, forbidden)
             c = 0
             while forbidden[c] == v:
                 c += 1
@@ -705,10 +793,10 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                     first_v[color[w]] = v
                     first_e[color[w]] = edge[a]
                 else:
-                    r = _find(edge[a], parent)
-                    r2 = _find(first_e[color[w]], parent)
+                    r = _find(edge[a], tr)
+                    r2 = _find(first_e[color[w]], tr)
                     if r != r2:
-                        _union(r, r2, parent, rank)
+                        _union(r, r2, tr)
             # merge the trees linked through v
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]
@@ -718,10 +806,10 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                 if hw >= 0:
                     x = t.rep[hw * t.words * 64 + c] - 1
                     if x >= 0:
-                        r = _find(edge[a], parent)
-                        r2 = _find(x, parent)
+                        r = _find(edge[a], tr)
+                        r2 = _find(x, tr)
                         if r != r2:
-                            _union(r, r2, parent, rank)
+                            _union(r, r2, tr)
                     continue
                 if c < 64 and not (low[w] >> c) & 1:
                     continue
@@ -729,10 +817,10 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
                     x = idx[b]
                     if x == w or x == v or color[x] != c:
                         continue
-                    r = _find(edge[a], parent)
-                    r2 = _find(edge[b], parent)
+                    r = _find(edge[a], tr)
+                    r2 = _find(edge[b], tr)
                     if r != r2:
-                        _union(r, r2, parent, rank)
+                        _union(r, r2, tr)
             # the tables of heavy vertices learn the edges from v
             for a in range(ptr[v], ptr[v + 1]):
                 w = idx[a]

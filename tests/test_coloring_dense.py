@@ -105,6 +105,31 @@ def test_symmetric_tables_change_no_color(A, problem, seed):
         check_result(S, same_under_every_setting(sp.csr_array(S), problem, order, seed), rng)
 
 
+@settings(max_examples=40, deadline=None)
+@given(hub_patterns(), st.integers(0, 99))
+def test_acyclic_tree_records_of_either_width_give_the_same_colors(A, seed):
+    """The acyclic kernel keeps its 2-colored trees in int32 records, or int64 ones
+    past 2**31 vertices or edges (forced here): the colors are the same."""
+    from symasd import _coloring
+
+    k = min(A.shape)
+    S = sp.csr_array(A[:k, :k] | A[:k, :k].T)
+    st_ = coloring._Structure(as_pattern(S))
+    edge, nedges = st_.edges(st_.mirror())
+    perm = np.random.default_rng(seed).permutation(k).astype(np.int64)
+    got = []
+    for wide in (False, True):
+        with kernel_settings("tables" if seed % 2 else "shrinking"):
+            heavy, nheavy = coloring._hubs(st_.indptr)
+            colors = np.full(k, -1, dtype=np.int64)
+            ncolors = _coloring.acyclic(st_.indptr, st_.indices, edge, nedges, perm, heavy,
+                                        nheavy, coloring.TABLE_BUDGET, colors, wide)
+        got.append((ncolors, colors))
+    assert got[0][0] == got[1][0]
+    assert np.array_equal(got[0][1], got[1][1])
+    assert coloring.is_acyclic_coloring(S, got[0][1])
+
+
 def test_tables_past_64_colors():
     """Dozens of words per table row, grown several times, with rows dropped."""
     rng = np.random.default_rng(5)
