@@ -67,6 +67,7 @@ cdef struct ColorSet:
     WORD_t* bits
     ITYPE_t* dirty
     ITYPE_t ndirty
+    WORD_t* acc         # scratch as long as bits, for _first_fit_or
 
 
 cdef inline void _cs_add(ColorSet* s, ITYPE_t c) noexcept nogil:
@@ -258,12 +259,49 @@ cdef inline ITYPE_t _open_word(ITYPE_t* skip, ITYPE_t words, ITYPE_t k) noexcept
 # words where a free color may be: a word that is full in one listed row is
 # skipped (skip pointers), and the others are read until a free color turns up.
 
+#
+# Read lazily, a word costs two passes over the list, each touching another row
+# (a cache line apart); so once the first LAZY_WORDS words hold no free color
+# and the list is long (a vertex among dense rows, colored late: a near-dense
+# pattern), the rest of the listed rows is ORed row by row instead
+# (``_first_fit_or``: contiguous words).
+
+cdef enum:
+    LAZY_WORDS = 2
+    LAZY_ROWS = 8
+
+
+cdef ITYPE_t _first_fit_or(const ColorSet* s, const Tables* t, const ITYPE_t* lazy,
+                           ITYPE_t nlazy, ITYPE_t wi) noexcept nogil:
+    """The first color not in ``s`` nor in the listed rows, at word ``wi`` or later."""
+    cdef ITYPE_t nw = t.words - wi, k, j, r
+    cdef WORD_t* acc = s.acc
+    cdef const WORD_t* src
+    memcpy(acc, s.bits + wi, nw * sizeof(WORD_t))
+    for k in range(nlazy):
+        r = lazy[k]
+        src = (t.b if r & 1 else t.a) + (r >> 1) * t.words + wi
+        for j in range(nw):
+            acc[j] |= src[j]
+    for j in range(nw):
+        if acc[j] != FULL:
+            return (wi + j) * 64 + sym_ctz64(~acc[j])
+    # past the tables' words only s forbids (it always has a free color)
+    wi = t.words
+    while s.bits[wi] == FULL:
+        wi += 1
+    return wi * 64 + sym_ctz64(~s.bits[wi])
+
+
 cdef inline ITYPE_t _first_fit_lazy(const ColorSet* s, const Tables* t, const ITYPE_t* lazy,
                                     ITYPE_t nlazy) noexcept nogil:
-    cdef ITYPE_t wi = 0, k, r, j
+    cdef ITYPE_t wi = 0, k, r, j, tried = 0
     cdef bint moved
     cdef WORD_t word
     while True:
+        if tried == LAZY_WORDS and nlazy > LAZY_ROWS and wi < t.words:
+            return _first_fit_or(s, t, lazy, nlazy, wi)
+        tried += 1
         moved = True
         while moved and wi < t.words:
             moved = False
@@ -296,9 +334,10 @@ cdef inline ITYPE_t _defer(bint in_b, ITYPE_t r, ITYPE_t* lazy, ITYPE_t nlazy) n
 
 
 def _color_set(ITYPE_t n):
-    """Scratch of a ColorSet for colors 0 .. n (bits, dirty list)."""
+    """Scratch of a ColorSet for colors 0 .. n (bits, dirty list, accumulator)."""
     cdef ITYPE_t words = (n >> 6) + 2
-    return np.zeros(words, dtype=np.uint64), np.empty(words, dtype=np.int64)
+    return (np.zeros(words, dtype=np.uint64), np.empty(words, dtype=np.int64),
+            np.empty(words, dtype=np.uint64))
 
 
 def greedy(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
@@ -331,8 +370,9 @@ def greedy(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
     """
     cdef ITYPE_t n = order.shape[0]
     cdef ITYPE_t i, v, a, b, h, hh, w, c, nlazy, ncolors = 0
-    fb_arr, fd_arr = _color_set(n)
+    fb_arr, fd_arr, fa_arr = _color_set(n)
     cdef WORD_t[::1] fb = fb_arr
+    cdef WORD_t[::1] fa = fa_arr
     cdef ITYPE_t[::1] fd = fd_arr
     cdef ITYPE_t[::1] lazy = np.empty(max(int(np.max(np.diff(ptr1), initial=0)), 1),
                                       dtype=np.int64)
@@ -342,6 +382,7 @@ def greedy(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
     forb.bits = &fb[0]
     forb.dirty = &fd[0]
     forb.ndirty = 0
+    forb.acc = &fa[0]
     with nogil:
         status = _tables_init(&t, nheavy, (n >> 6) + 2, False, False)
         for i in range(n):
@@ -441,8 +482,9 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
     # has a color >= 64 (then only a scan or the tables tell)
     cdef WORD_t[::1] low = np.zeros(n + 1, dtype=np.uint64)
     cdef BOOL_t[::1] high = np.zeros(n + 1, dtype=np.uint8)
-    fb_arr, fd_arr = _color_set(n)
+    fb_arr, fd_arr, fa_arr = _color_set(n)
     cdef WORD_t[::1] fb = fb_arr
+    cdef WORD_t[::1] fa = fa_arr
     cdef ITYPE_t[::1] fd = fd_arr
     cdef ColorSet forb
     cdef Tables t
@@ -450,6 +492,7 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
     forb.bits = &fb[0]
     forb.dirty = &fd[0]
     forb.ndirty = 0
+    forb.acc = &fa[0]
     with nogil:
         status = _tables_init(&t, nheavy, (n >> 6) + 2, True, True)
         for i in range(n):
