@@ -887,47 +887,91 @@ cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
     return -1 if status != 0 else ncolors
 
 
-def bicoloring_sides(const ITYPE_t[::1] col_color, const ITYPE_t[::1] row_color,
-                     const BOOL_t[::1] col_ok, const BOOL_t[::1] row_ok,
-                     BOOL_t[::1] col_needed, BOOL_t[::1] row_needed,
-                     BOOL_t[::1] from_col):
+cdef void _unique_color_flags(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                              const ITYPE_t[::1] color, ITYPE_t[::1] counts,
+                              BOOL_t[::1] out) noexcept nogil:
+    """out[k] = 1 where entry k = (i, j) of the CSR structure is the only entry of
+    row i whose column has j's color (0 for a neutral column, color -1); counts:
+    zeros on entry and on exit."""
+    cdef ITYPE_t i, k, c
+    for i in range(ptr.shape[0] - 1):
+        for k in range(ptr[i], ptr[i + 1]):
+            c = color[idx[k]]
+            if c >= 0:
+                counts[c] += 1
+        for k in range(ptr[i], ptr[i + 1]):
+            c = color[idx[k]]
+            out[k] = c >= 0 and counts[c] == 1
+        for k in range(ptr[i], ptr[i + 1]):
+            c = color[idx[k]]
+            if c >= 0:
+                counts[c] = 0
+
+
+def bicoloring_sides(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                     const ITYPE_t[::1] csc_ptr, const ITYPE_t[::1] csc_idx,
+                     const ITYPE_t[::1] csr_to_csc,
+                     const ITYPE_t[::1] col_color, const ITYPE_t[::1] row_color,
+                     ITYPE_t[::1] counts, BOOL_t[::1] col_needed, BOOL_t[::1] row_needed,
+                     BOOL_t[::1] col_ok, BOOL_t[::1] row_ok_csc, BOOL_t[::1] from_col,
+                     BOOL_t[::1] used_col, BOOL_t[::1] used_row):
     """Choose, for every nonzero, the compressed product it is read from.
 
-    (input)  col_color[k], row_color[k]: augmented-graph colors of the column
-             and of the row of nonzero k
-             col_ok[k] / row_ok[k]: nonzero k can be read from the column
-             product (its column's color is unique in its row) / from the row
-             product (its row's color is unique in its column)
+    (input)  ptr, idx / csc_ptr, csc_idx: the m x n pattern by rows / by columns,
+             csr_to_csc: the CSC position of every CSR position; col_color (n),
+             row_color (m): augmented-graph colors of the columns and the rows
+    (scratch) counts: length n_colors, zeros; col_ok, row_ok_csc: length nnz
     (output) col_needed, row_needed: length n_colors, zeros on entry; flags of
              the colors used as column (JVP) and row (VJP) seeds
-             from_col[k]: 1 if nonzero k is read from the column product
+             from_col[k]: 1 if nonzero k (CSR order) is read from the column product
+             used_col (n), used_row (m): zeros on entry; flags of the columns and
+             rows whose product some nonzero is read from
 
-    Nonzeros readable from one side only fix that side first; the others
-    reuse a color already needed where possible (column side first) and
-    otherwise open a column color.  Returns 0, or -1 if some nonzero is
+    Nonzero (i, j) can be read from the column product when j's color is unique
+    in row i, from the row product when i's color is unique in column j.
+    Nonzeros readable from one side only fix that side first; the others reuse
+    a color already needed where possible (column side first) and otherwise
+    open a column color, in CSR order.  Returns 0, or -1 if some nonzero is
     readable from neither side (not a star bicoloring).
     """
-    cdef ITYPE_t k, nnz = from_col.shape[0]
+    cdef ITYPE_t m = ptr.shape[0] - 1, i, k, cc, rc
+    cdef bint cok, rok
     cdef int bad = 0
     with nogil:
-        for k in range(nnz):
-            if col_ok[k] and not row_ok[k]:
-                from_col[k] = 1
-                col_needed[col_color[k]] = 1
-            elif row_ok[k] and not col_ok[k]:
-                from_col[k] = 0
-                row_needed[row_color[k]] = 1
-            elif not col_ok[k]:
-                bad = 1
-        for k in range(nnz):
-            if col_ok[k] and row_ok[k]:
-                if col_needed[col_color[k]]:
+        _unique_color_flags(ptr, idx, col_color, counts, col_ok)
+        _unique_color_flags(csc_ptr, csc_idx, row_color, counts, row_ok_csc)
+        for i in range(m):
+            rc = row_color[i]
+            for k in range(ptr[i], ptr[i + 1]):
+                cok = col_ok[k]
+                rok = row_ok_csc[csr_to_csc[k]]
+                if cok and not rok:
                     from_col[k] = 1
-                elif row_needed[row_color[k]]:
+                    col_needed[col_color[idx[k]]] = 1
+                elif rok and not cok:
                     from_col[k] = 0
+                    row_needed[rc] = 1
+                elif not cok:
+                    from_col[k] = 0
+                    bad = 1
                 else:
-                    from_col[k] = 1
-                    col_needed[col_color[k]] = 1
+                    from_col[k] = 2     # either side: chosen below
+        for i in range(m):
+            rc = row_color[i]
+            for k in range(ptr[i], ptr[i + 1]):
+                if from_col[k] == 2:
+                    cc = col_color[idx[k]]
+                    if col_needed[cc]:
+                        from_col[k] = 1
+                    elif row_needed[rc]:
+                        from_col[k] = 0
+                    else:
+                        from_col[k] = 1
+                        col_needed[cc] = 1
+                if from_col[k]:
+                    used_col[idx[k]] = 1
+                else:
+                    used_row[i] = 1
     return -1 if bad else 0
 
 

@@ -850,28 +850,17 @@ def _neutralize(st: _Structure, colors: np.ndarray, ncolors: int):
     m, n = st.shape
     cc, rc = colors[:n], colors[n:]
     csc_ptr, csc_idx, _ = st.csc
-    csr_to_csc = st.csr_to_csc
-    rows = st.rows()
-    counts = np.zeros(max(ncolors, 1), dtype=np.int64)
-    col_cnt = np.empty(st.nnz, dtype=np.int64)
-    row_cnt = np.empty(st.nnz, dtype=np.int64)
-    _decompress.color_counts(st.indptr, st.indices, cc, counts, col_cnt)
-    _decompress.color_counts(csc_ptr, csc_idx, rc, counts, row_cnt)
-    col_ok = (col_cnt == 1).view(np.uint8)
-    row_ok = (row_cnt[csr_to_csc] == 1).view(np.uint8)
-    from_col = np.zeros(st.nnz, dtype=np.uint8)
+    k = max(ncolors, 1)
+    used_col = np.zeros(n, dtype=np.uint8)
+    used_row = np.zeros(m, dtype=np.uint8)
     status = _coloring.bicoloring_sides(
-        cc[st.indices], rc[rows], col_ok, row_ok,
-        np.zeros(max(ncolors, 1), dtype=np.uint8), np.zeros(max(ncolors, 1), dtype=np.uint8),
-        from_col,
-    )
+        st.indptr, st.indices, csc_ptr, csc_idx, st.csr_to_csc, cc, rc,
+        np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.uint8), np.zeros(k, dtype=np.uint8),
+        np.empty(st.nnz, dtype=np.uint8), np.empty(st.nnz, dtype=np.uint8),
+        np.empty(st.nnz, dtype=np.uint8), used_col, used_row)
     if status != 0:  # pragma: no cover - would be a bug in the star kernel
         raise RuntimeError("internal error: the augmented star coloring is not a star coloring")
-    fc = from_col.view(bool)
-    used_col = np.zeros(n, dtype=bool)
-    used_col[st.indices[fc]] = True
-    used_row = np.zeros(m, dtype=bool)
-    used_row[rows[~fc]] = True
+    used_col, used_row = used_col.view(bool), used_row.view(bool)
     return _compact(np.where(used_row, rc, -1)), _compact(np.where(used_col, cc, -1))
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symasd
-from symasd import _decompress, _ordering
+from symasd import _coloring, _decompress, _ordering
 from symasd.coloring import (
     ORDERS,
     PROBLEMS,
@@ -722,6 +722,72 @@ def test_color_counts_kernel():
     _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
     assert np.array_equal(out, np.where(c >= 0, cnt[inv], 0))
     assert not counts.any()
+
+
+def _sides_reference(A, col_color, row_color):
+    """bicoloring_sides from its definition, entry by entry: (from_col, used_col,
+    used_row), or None when some nonzero is readable from neither side."""
+    A = A.toarray().astype(bool)
+    rows, cols = np.nonzero(A)            # CSR order
+    col_ok = [col_color[j] >= 0 and sum(col_color[jj] == col_color[j]
+                                         for jj in np.flatnonzero(A[i])) == 1
+              for i, j in zip(rows, cols)]
+    row_ok = [row_color[i] >= 0 and sum(row_color[ii] == row_color[i]
+                                         for ii in np.flatnonzero(A[:, j])) == 1
+              for i, j in zip(rows, cols)]
+    from_col = np.zeros(rows.size, dtype=bool)
+    need_c, need_r = set(), set()
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        if not (col_ok[k] or row_ok[k]):
+            return None
+        if col_ok[k] and not row_ok[k]:
+            from_col[k] = True
+            need_c.add(col_color[j])
+        elif row_ok[k] and not col_ok[k]:
+            need_r.add(row_color[i])
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        if col_ok[k] and row_ok[k]:
+            from_col[k] = col_color[j] in need_c or row_color[i] not in need_r
+            if from_col[k]:
+                need_c.add(col_color[j])
+    used_col = np.zeros(A.shape[1], dtype=bool)
+    used_col[cols[from_col]] = True
+    used_row = np.zeros(A.shape[0], dtype=bool)
+    used_row[rows[~from_col]] = True
+    return from_col, used_col, used_row
+
+
+def test_bicoloring_sides_kernel():
+    """The sides kernel (colors read in place, counts fused) against the definition,
+    for random colorings, star bicolorings or not."""
+    from symasd.coloring import _Structure
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(200):
+        m, n = (int(v) for v in rng.integers(1, 12, 2))
+        A = sp.csr_array(rng.random((m, n)) < rng.choice([0.1, 0.3, 0.6]))
+        st = _Structure(as_pattern(A))
+        nc = int(rng.integers(1, 6))
+        cc, rc = rng.integers(-1, nc, n), rng.integers(-1, nc, m)
+        csc_ptr, csc_idx, _ = st.csc
+        from_col = np.empty(st.nnz, dtype=np.uint8)
+        used_col, used_row = np.zeros(n, dtype=np.uint8), np.zeros(m, dtype=np.uint8)
+        counts = np.zeros(nc, dtype=np.int64)
+        status = _coloring.bicoloring_sides(
+            st.indptr, st.indices, csc_ptr, csc_idx, st.csr_to_csc, cc, rc, counts,
+            np.zeros(nc, dtype=np.uint8), np.zeros(nc, dtype=np.uint8),
+            np.empty(st.nnz, dtype=np.uint8), np.empty(st.nnz, dtype=np.uint8), from_col,
+            used_col, used_row)
+        want = _sides_reference(A, cc, rc)
+        assert (status == 0) == (want is not None)
+        assert not counts.any()
+        if want is not None:
+            checked += 1
+            assert np.array_equal(from_col.view(bool), want[0])
+            assert np.array_equal(used_col.view(bool), want[1])
+            assert np.array_equal(used_row.view(bool), want[2])
+    assert checked > 20
 
 
 def test_degrees_kernel_marker_contract():
