@@ -51,7 +51,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from . import _coloring, _decompress
+from . import _coloring
 from .decompression import (
     CSRTemplate,
     SubstitutionProgram,

@@ -731,13 +731,13 @@ def _sides_reference(A, col_color, row_color):
     rows, cols = np.nonzero(A)            # CSR order
     col_ok = [col_color[j] >= 0 and sum(col_color[jj] == col_color[j]
                                          for jj in np.flatnonzero(A[i])) == 1
-              for i, j in zip(rows, cols)]
+              for i, j in zip(rows, cols, strict=True)]
     row_ok = [row_color[i] >= 0 and sum(row_color[ii] == row_color[i]
                                          for ii in np.flatnonzero(A[:, j])) == 1
-              for i, j in zip(rows, cols)]
+              for i, j in zip(rows, cols, strict=True)]
     from_col = np.zeros(rows.size, dtype=bool)
     need_c, need_r = set(), set()
-    for k, (i, j) in enumerate(zip(rows, cols)):
+    for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
         if not (col_ok[k] or row_ok[k]):
             return None
         if col_ok[k] and not row_ok[k]:
@@ -745,7 +745,7 @@ def _sides_reference(A, col_color, row_color):
             need_c.add(col_color[j])
         elif row_ok[k] and not col_ok[k]:
             need_r.add(row_color[i])
-    for k, (i, j) in enumerate(zip(rows, cols)):
+    for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
         if col_ok[k] and row_ok[k]:
             from_col[k] = col_color[j] in need_c or row_color[i] not in need_r
             if from_col[k]:
