@@ -49,7 +49,7 @@ include "_types.pxi"
 
 import numpy as np
 
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint16_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
@@ -105,7 +105,8 @@ cdef struct Tables:
     WORD_t* b           # count x words, or NULL
     ITYPE_t* sa         # count x words: skip pointers over the full words of a
     ITYPE_t* sb         # the same for b, or NULL
-    int* rep            # count x (64 * words): edge id or position + 1 (0: none), or NULL
+    char* rep           # count x (64 * words): edge id or row offset + 1 (0: none), or NULL
+    int rep_bytes       # bytes per entry of rep: 2 (uint16) or 4 (int32)
 
 # Skip pointers: in every row, ``skip[k] == k`` while word k is not full;
 # a full word points further right (a disjoint-set forest over the words,
@@ -128,8 +129,11 @@ cdef ITYPE_t* _new_skips(ITYPE_t* old, ITYPE_t count, ITYPE_t ow, ITYPE_t nw) no
 
 
 cdef int _tables_init(Tables* t, ITYPE_t count, ITYPE_t max_words, bint with_b,
-                      bint with_rep) noexcept nogil:
+                      int rep_bytes) noexcept nogil:
+    """rep_bytes: 0 (no rep table), 2 or 4."""
+    cdef bint with_rep = rep_bytes != 0
     t.count = count
+    t.rep_bytes = rep_bytes
     t.words = 1 if max_words > 1 else max_words
     t.max_words = max_words
     t.a = NULL
@@ -145,7 +149,7 @@ cdef int _tables_init(Tables* t, ITYPE_t count, ITYPE_t max_words, bint with_b,
         t.b = <WORD_t*> calloc(count * t.words, sizeof(WORD_t))
         t.sb = _new_skips(NULL, count, 0, t.words)
     if with_rep:
-        t.rep = <int*> calloc(count * t.words * 64, sizeof(int))
+        t.rep = <char*> calloc(count * t.words * 64, rep_bytes)
     if (t.a == NULL or t.sa == NULL or (with_b and (t.b == NULL or t.sb == NULL))
             or (with_rep and t.rep == NULL)):
         return -1
@@ -185,7 +189,8 @@ cdef int _tables_fit(Tables* t, ITYPE_t color, ITYPE_t[::1] heavy,
     light path reads for every vertex, so this changes only the speed.
     """
     cdef ITYPE_t ow = t.words, nw, r, v, per_row, keep
-    cdef int* rep
+    cdef char* rep
+    cdef size_t rb = t.rep_bytes
     if t.count == 0 or color < 64 * ow:
         return 0
     nw = 2 * ow
@@ -195,7 +200,7 @@ cdef int _tables_fit(Tables* t, ITYPE_t color, ITYPE_t[::1] heavy,
         nw = t.max_words
     per_row = nw * <ITYPE_t>(sizeof(WORD_t) + sizeof(ITYPE_t)) * (2 if t.b != NULL else 1)
     if t.rep != NULL:
-        per_row += nw * 64 * <ITYPE_t>sizeof(int)
+        per_row += nw * 64 * <ITYPE_t>rb
     keep = budget // per_row
     if keep < t.count:
         for v in range(heavy.shape[0]):
@@ -215,11 +220,11 @@ cdef int _tables_fit(Tables* t, ITYPE_t color, ITYPE_t[::1] heavy,
         if t.b == NULL or t.sb == NULL:
             return -1
     if t.rep != NULL:
-        rep = <int*> calloc(t.count * nw * 64, sizeof(int))
+        rep = <char*> calloc(t.count * nw * 64, rb)
         if rep == NULL:
             return -1
         for r in range(t.count):
-            memcpy(rep + r * nw * 64, t.rep + r * ow * 64, ow * 64 * sizeof(int))
+            memcpy(rep + r * nw * 64 * rb, t.rep + r * ow * 64 * rb, ow * 64 * rb)
         free(t.rep)
         t.rep = rep
     t.words = nw
@@ -228,6 +233,24 @@ cdef int _tables_fit(Tables* t, ITYPE_t color, ITYPE_t[::1] heavy,
 
 cdef inline void _set_bit(WORD_t* row, ITYPE_t c) noexcept nogil:
     row[c >> 6] |= (<WORD_t>1) << (c & 63)
+
+
+cdef inline ITYPE_t _rep_get(const Tables* t, ITYPE_t r, ITYPE_t c) noexcept nogil:
+    """Entry (row r, color c) of table rep (0: none)."""
+    cdef ITYPE_t i = r * t.words * 64 + c
+    if t.rep_bytes == 2:
+        return (<uint16_t*>t.rep)[i]
+    return (<int32_t*>t.rep)[i]
+
+
+cdef inline void _rep_set_once(Tables* t, ITYPE_t r, ITYPE_t c, ITYPE_t value) noexcept nogil:
+    """Set entry (row r, color c) of table rep to value unless it is set."""
+    cdef ITYPE_t i = r * t.words * 64 + c
+    if t.rep_bytes == 2:
+        if (<uint16_t*>t.rep)[i] == 0:
+            (<uint16_t*>t.rep)[i] = <uint16_t>value
+    elif (<int32_t*>t.rep)[i] == 0:
+        (<int32_t*>t.rep)[i] = <int32_t>value
 
 
 cdef inline void _table_add(Tables* t, bint in_b, ITYPE_t r, ITYPE_t c) noexcept nogil:
@@ -384,7 +407,7 @@ def greedy(const ITYPE_t[::1] ptr1, const ITYPE_t[::1] idx1,
     forb.ndirty = 0
     forb.acc = &fa[0]
     with nogil:
-        status = _tables_init(&t, nheavy, (n >> 6) + 2, False, False)
+        status = _tables_init(&t, nheavy, (n >> 6) + 2, False, 0)
         for i in range(n):
             if status != 0:
                 break
@@ -469,9 +492,12 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
     cdef ITYPE_t n = order.shape[0]
     cdef ITYPE_t nnz = idx.shape[0]
     cdef ITYPE_t i, v, a, b, w, x, c, cw, p, q, k, hv, hw, hx, nlazy, ncolors = 0
+    cdef ITYPE_t max_degree = int(np.max(np.diff(ptr), initial=0))
     # at most two rows listed per neighbour (module comment above _first_fit_lazy)
-    cdef ITYPE_t[::1] lazy = np.empty(2 * max(int(np.max(np.diff(ptr), initial=0)), 1) + 2,
-                                      dtype=np.int64)
+    cdef ITYPE_t[::1] lazy = np.empty(2 * max(max_degree, 1) + 2, dtype=np.int64)
+    # table rep holds offsets in a row (+ 1): 2 bytes each where they fit, the
+    # largest of the tables (a hub per color), so half the memory it first touches
+    cdef int rep_bytes = 2 if max_degree < 65535 else 4
     cdef ITYPE_t[::1] first_v = np.full(n + 1, -1, dtype=np.int64)
     cdef ITYPE_t[::1] first_w = np.zeros(n + 1, dtype=np.int64)
     cdef ITYPE_t[::1] first_a = np.zeros(n + 1, dtype=np.int64)
@@ -494,7 +520,7 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
     forb.ndirty = 0
     forb.acc = &fa[0]
     with nogil:
-        status = _tables_init(&t, nheavy, (n >> 6) + 2, True, True)
+        status = _tables_init(&t, nheavy, (n >> 6) + 2, True, rep_bytes)
         for i in range(n):
             if status != 0:
                 break
@@ -554,7 +580,8 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
                 k = -1
                 hw = heavy[w]
                 if hw >= 0:
-                    k = t.rep[hw * t.words * 64 + c] - 1
+                    k = _rep_get(&t, hw, c)
+                    k = ptr[w] + k - 1 if k else -1
                 elif c >= 64 or (low[w] >> c) & 1:
                     for b in range(ptr[w], ptr[w + 1]):
                         x = idx[b]
@@ -609,13 +636,11 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
                 hw = heavy[w]
                 if hw >= 0:
                     _table_add(&t, False, hw, c)
-                    if t.rep[hw * t.words * 64 + c] == 0:
-                        t.rep[hw * t.words * 64 + c] = <int>(mirror[a] + 1)
+                    _rep_set_once(&t, hw, c, mirror[a] - ptr[w] + 1)
                 if hv >= 0:
                     cw = color[w]
                     _table_add(&t, False, hv, cw)
-                    if t.rep[hv * t.words * 64 + cw] == 0:
-                        t.rep[hv * t.words * 64 + cw] = <int>(a + 1)
+                    _rep_set_once(&t, hv, cw, a - ptr[v] + 1)
         _tables_free(&t)
     return -1 if status != 0 else ncolors
 
@@ -763,7 +788,7 @@ cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
     cdef WORD_t* row
     cdef int* rep
     with nogil:
-        status = _tables_init(&t, nheavy, (n >> 6) + 2, False, True)
+        status = _tables_init(&t, nheavy, (n >> 6) + 2, False, 4)
         for i in range(n):
             if status != 0:
                 break
@@ -795,7 +820,7 @@ cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                 if hw >= 0:
                     # one edge per color of w's neighbours: they all lie in one tree
                     row = t.a + hw * t.words
-                    rep = t.rep + hw * t.words * 64
+                    rep = <int*>t.rep + hw * t.words * 64
                     for wi in range(t.words):
                         bits = row[wi]
                         while bits:
@@ -847,7 +872,7 @@ cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                     continue
                 hw = heavy[w]
                 if hw >= 0:
-                    x = t.rep[hw * t.words * 64 + c] - 1
+                    x = _rep_get(&t, hw, c) - 1
                     if x >= 0:
                         r = _find(edge[a], tr)
                         r2 = _find(x, tr)
@@ -876,13 +901,11 @@ cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                 hw = heavy[w]
                 if hw >= 0:
                     _set_bit(t.a + hw * t.words, c)
-                    if t.rep[hw * t.words * 64 + c] == 0:
-                        t.rep[hw * t.words * 64 + c] = <int>(edge[a] + 1)
+                    _rep_set_once(&t, hw, c, edge[a] + 1)
                 if hv >= 0:
                     x = color[w]
                     _set_bit(t.a + hv * t.words, x)
-                    if t.rep[hv * t.words * 64 + x] == 0:
-                        t.rep[hv * t.words * 64 + x] = <int>(edge[a] + 1)
+                    _rep_set_once(&t, hv, x, edge[a] + 1)
         _tables_free(&t)
     return -1 if status != 0 else ncolors
 

@@ -181,6 +181,26 @@ def test_arrow_colors():
         assert is_valid_coloring(P, r)
 
 
+def test_hub_of_degree_past_uint16():
+    """A hub with more than 65,535 neighbours: the star kernel's per-color table
+    holds int32 row offsets instead of uint16 ones; colors and recovery as before."""
+    n = 70_000
+    i = np.arange(n)
+    rows = np.concatenate([i, np.zeros(n - 1, dtype=np.int64), i[1:]])
+    cols = np.concatenate([i, i[1:], np.zeros(n - 1, dtype=np.int64)])
+    P = sp.csr_array((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n, n))
+    rng = np.random.default_rng(3)
+    for problem in ("star", "bidirectional"):
+        r = symasd.color(P, problem)
+        assert r.ncolors == {"star": 2, "bidirectional": 3}[problem]
+        assert is_valid_coloring(P, r)
+    M = sp.csr_array((rng.standard_normal(P.nnz), P.indices, P.indptr), shape=P.shape)
+    M = sp.csr_array(M + M.T)
+    r = symasd.color(M != 0, "star")
+    got = r.decompress(M @ r.seeds())
+    assert abs(got - M).max() < 1e-12
+
+
 def test_random_pattern_with_dense_rows_and_columns():
     rng = np.random.default_rng(0)
     n = 3000
