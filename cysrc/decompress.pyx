@@ -1,10 +1,11 @@
 # Decompression kernels (compiled as ``symasd._decompress``).
 #
 # Direct decompression is a gather (``B.ravel()[compressed_indices]``) run by
-# ``gather``; ``color_counts`` helps to *build* the gather indices.
+# ``gather``; ``bicoloring_indices`` builds a bicoloring's gather indices.
 # Substitution decompression (acyclic colorings) is a short program built once
 # by ``substitution_program`` and run, packed, by ``substitute_packed``.
 include "_types.pxi"
+include "_unique_colors.pxi"
 
 # Gather indices are stored as int32 when the compressed matrix is small
 # enough: the gather is memory bound, and the indices are half its traffic.
@@ -43,39 +44,6 @@ def gather(const DTYPE_t[::1] b, const GATHER_IDX[::1] idx, DTYPE_t[::1] out,
     if bad >= 0:
         raise IndexError(f"gather index {idx[bad]} is outside the compressed matrix "
                          f"({size} entries)")
-
-
-def color_counts(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
-                 const ITYPE_t[::1] color, ITYPE_t[::1] counts, ITYPE_t[::1] out):
-    """For every stored entry (i, j), how many entries of row i share j's color.
-
-    (input)  ptr, idx: CSR structure (m rows); color: color of every column,
-             -1 for an uncolored (neutral) column
-    (scratch) counts: length max(color) + 1, zeros on entry and on exit
-    (output) out: length nnz; 0 where color[j] == -1
-
-    NumPy equivalent::
-
-        rows = np.repeat(np.arange(m), np.diff(ptr)); c = color[idx]
-        key = rows * C + c
-        out = np.where(c >= 0, np.unique(key, return_counts=True)[1][
-            np.unique(key, return_inverse=True)[1]], 0)
-    """
-    cdef ITYPE_t m = ptr.shape[0] - 1
-    cdef ITYPE_t i, k, c
-    with nogil:
-        for i in range(m):
-            for k in range(ptr[i], ptr[i + 1]):
-                c = color[idx[k]]
-                if c >= 0:
-                    counts[c] += 1
-            for k in range(ptr[i], ptr[i + 1]):
-                c = color[idx[k]]
-                out[k] = counts[c] if c >= 0 else 0
-            for k in range(ptr[i], ptr[i + 1]):
-                c = color[idx[k]]
-                if c >= 0:
-                    counts[c] = 0
 
 
 def substitution_program(const ITYPE_t[::1] group_ptr, const ITYPE_t[::1] group_pos,
@@ -386,3 +354,39 @@ def direct_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
             for i in range(m):
                 for k in range(ptr[i], ptr[i + 1]):
                     out[k] = i * stride + color[idx[k]]
+
+
+def bicoloring_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
+                       const ITYPE_t[::1] csc_ptr, const ITYPE_t[::1] csc_idx,
+                       const ITYPE_t[::1] csr_to_csc, const ITYPE_t[::1] row_color,
+                       const ITYPE_t[::1] col_color, ITYPE_t n, ITYPE_t c_row, ITYPE_t c_col,
+                       ITYPE_t[::1] counts, BOOL_t[::1] row_ok_csc, ITYPE_t[::1] out,
+                       BOOL_t[::1] from_col):
+    """Gather indices of a bicoloring into ``[B_row.ravel(), B_col.ravel()]``.
+
+    (input)  ptr, idx / csc_ptr, csc_idx: the m x n pattern by rows / by columns,
+             csr_to_csc: the CSC position of every CSR position; row_color (m),
+             col_color (n): the colors of each side (-1: not seeded); c_row, c_col:
+             the numbers of colors
+    (scratch) counts: length max(c_row, c_col, 1), zeros; row_ok_csc: length nnz
+    (output) out[k]: where nonzero k (CSR order) is read, ``c_row * n + i * c_col +
+             col_color[j]`` from B_col (preferred) or ``row_color[i] * n + j`` from
+             B_row; from_col[k]: 1 where it is read from B_col
+
+    Returns 0, or -1 when some nonzero can be read from neither product.
+    """
+    cdef ITYPE_t m = ptr.shape[0] - 1, i, k, j
+    cdef int bad = 0
+    with nogil:
+        _unique_color_flags(ptr, idx, col_color, counts, from_col)
+        _unique_color_flags(csc_ptr, csc_idx, row_color, counts, row_ok_csc)
+        for i in range(m):
+            for k in range(ptr[i], ptr[i + 1]):
+                j = idx[k]
+                if from_col[k]:
+                    out[k] = c_row * n + i * c_col + col_color[j]
+                elif row_ok_csc[csr_to_csc[k]]:
+                    out[k] = row_color[i] * n + j
+                else:
+                    bad = 1
+    return -1 if bad else 0

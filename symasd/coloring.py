@@ -975,8 +975,13 @@ def color(
     csc_ptr, csc_idx, csc_to_csr = st.csc
     nnz = st.nnz
     aug_ptr = np.concatenate([csc_ptr, st.indptr[1:] + nnz])
-    aug_idx = np.concatenate([csc_idx + n, st.indices])
-    aug_mirror = np.concatenate([csc_to_csr + nnz, st.csr_to_csc])
+    # (written in place: shifted copies of nnz-long arrays are fresh memory)
+    aug_idx = np.empty(2 * nnz, dtype=np.int64)
+    np.add(csc_idx, n, out=aug_idx[:nnz])
+    aug_idx[nnz:] = st.indices
+    aug_mirror = np.empty(2 * nnz, dtype=np.int64)
+    np.add(csc_to_csr, nnz, out=aug_mirror[:nnz])
+    aug_mirror[nnz:] = st.csr_to_csc
     adj = Adjacency.graph(aug_ptr, aug_idx)
     col_adj = Adjacency.column_intersection(csc_ptr, csc_idx, st.indptr, st.indices)
     row_adj = Adjacency.column_intersection(st.indptr, st.indices, csc_ptr, csc_idx)

@@ -67,19 +67,6 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _rows_of(indptr: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
-
-
-def _color_counts(indptr, indices, colors) -> np.ndarray:
-    """``out[k]``: entries in the row of entry k whose column has its color."""
-    ncol = int(colors.max()) + 1 if colors.size else 0
-    counts = np.zeros(max(ncol, 1), dtype=np.int64)
-    out = np.empty(indices.shape[0], dtype=np.int64)
-    _decompress.color_counts(indptr, indices, colors, counts, out)
-    return out
-
-
 def gather_index(idx: np.ndarray, size: int) -> np.ndarray:
     """``idx`` as the index array :func:`gather` reads, checked once to lie in
     ``[0, size)`` (IndexError otherwise), so that gathers from arrays of ``size``
@@ -262,21 +249,24 @@ def bicoloring_compressed_indices(
     ([2, 3, 4, 5], [True, True, True, True])
     """
     m, n = shape
-    c_row, c_col = n_row_colors, n_column_colors
-    rows = _rows_of(indptr)
-    col_ok = _color_counts(indptr, indices, column_colors) == 1
-    row_ok = (_color_counts(csc_indptr, csc_indices, row_colors) == 1)[csr_to_csc]
-    if not np.all(col_ok | row_ok):
+    nnz = indices.shape[0]
+    idx = np.empty(nnz, dtype=np.int64)
+    from_col = np.empty(nnz, dtype=np.uint8)
+    status = _decompress.bicoloring_indices(
+        np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices, dtype=np.int64),
+        np.ascontiguousarray(csc_indptr, dtype=np.int64),
+        np.ascontiguousarray(csc_indices, dtype=np.int64),
+        np.ascontiguousarray(csr_to_csc, dtype=np.int64),
+        np.ascontiguousarray(row_colors, dtype=np.int64),
+        np.ascontiguousarray(column_colors, dtype=np.int64), n, n_row_colors, n_column_colors,
+        np.zeros(max(n_row_colors, n_column_colors, 1), dtype=np.int64),
+        np.empty(nnz, dtype=np.uint8), idx, from_col)
+    if status != 0:
         raise InputError(
             "not a valid bicoloring: some nonzero can be read neither from the "
             "row products nor from the column products"
         )
-    from_col = col_ok
-    idx = np.where(
-        from_col,
-        c_row * n + rows * c_col + column_colors[indices],
-        row_colors[rows] * n + indices,
-    )
+    from_col = from_col.view(bool)
     return _ro(idx), from_col
 
 

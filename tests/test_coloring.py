@@ -708,20 +708,42 @@ def test_result_types_and_repr():
 # -- kernels against their NumPy equivalents ------------------------------------
 
 
-def test_color_counts_kernel():
+def test_bicoloring_indices_kernel():
+    """Gather indices of a bicoloring against their NumPy definition."""
+    from symasd.coloring import _Structure
+    from symasd.decompression import bicoloring_compressed_indices
+
     rng = np.random.default_rng(8)
-    P = as_pattern(sp.random_array((20, 15), density=0.3, rng=rng) != 0)
-    colors = rng.integers(-1, 4, 15)
-    out = np.empty(P.nnz, dtype=np.int64)
-    counts = np.zeros(4, dtype=np.int64)
-    _decompress.color_counts(P.indptr.astype(np.int64), P.indices.astype(np.int64),
-                             colors, counts, out)
-    rows = np.repeat(np.arange(20), np.diff(P.indptr))
-    c = colors[P.indices]
-    key = rows * 5 + c
-    _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-    assert np.array_equal(out, np.where(c >= 0, cnt[inv], 0))
-    assert not counts.any()
+    outcomes = set()
+    for _ in range(100):
+        m, n = (int(v) for v in rng.integers(1, 15, 2))
+        P = as_pattern(sp.random_array((m, n), density=0.3, rng=rng) != 0)
+        if P.nnz == 0:
+            continue
+        st = _Structure(P)
+        csc_ptr, csc_idx, _ = st.csc
+        c_row, c_col = (int(v) for v in rng.integers(1, 5, 2))
+        rc, cc = rng.integers(-1, c_row, m), rng.integers(-1, c_col, n)
+        rows = np.repeat(np.arange(m), np.diff(P.indptr))
+        key_c = np.where(cc[P.indices] >= 0, rows * c_col + cc[P.indices], -1)
+        col_ok = (key_c >= 0) & (np.unique(key_c, return_inverse=True, return_counts=True)[2][
+            np.unique(key_c, return_inverse=True)[1]] == 1)
+        key_r = np.where(rc[rows] >= 0, P.indices * c_row + rc[rows], -1)
+        row_ok = (key_r >= 0) & (np.unique(key_r, return_inverse=True, return_counts=True)[2][
+            np.unique(key_r, return_inverse=True)[1]] == 1)
+        args = ((m, n), st.indptr, st.indices, st.csr_to_csc, csc_ptr, csc_idx, rc, cc,
+                c_row, c_col)
+        if not np.all(col_ok | row_ok):
+            with pytest.raises(InputError, match="neither"):
+                bicoloring_compressed_indices(*args)
+            outcomes.add("invalid")
+            continue
+        idx, from_col = bicoloring_compressed_indices(*args)
+        assert np.array_equal(from_col, col_ok)
+        assert np.array_equal(idx, np.where(col_ok, c_row * n + rows * c_col + cc[P.indices],
+                                            rc[rows] * n + P.indices))
+        outcomes.add("valid")
+    assert outcomes == {"valid", "invalid"}
 
 
 def _sides_reference(A, col_color, row_color):
