@@ -46,10 +46,18 @@ def gather(const DTYPE_t[::1] b, const GATHER_IDX[::1] idx, DTYPE_t[::1] out,
                          f"({size} entries)")
 
 
-def substitution_program(const ITYPE_t[::1] group_ptr, const ITYPE_t[::1] group_pos,
-                         const ITYPE_t[::1] group_source, const ITYPE_t[::1] group_of,
+# The groups of a substitution program's construction (``group_*``, the group
+# sizes and the queue) are int32 when every position, group and index of B fits:
+# at 10^7 nonzeros they are most of the memory the construction touches.
+ctypedef fused GROUP_t:
+    int32_t
+    int64_t
+
+
+def substitution_program(const GROUP_t[::1] group_ptr, const GROUP_t[::1] group_pos,
+                         const GROUP_t[::1] group_source, const GROUP_t[::1] group_of,
                          const ITYPE_t[::1] mirror,
-                         ITYPE_t[::1] remaining, BOOL_t[::1] done, ITYPE_t[::1] queue,
+                         GROUP_t[::1] remaining, BOOL_t[::1] done, GROUP_t[::1] queue,
                          ITYPE_t[::1] targets, ITYPE_t[::1] mirrors, ITYPE_t[::1] sources,
                          ITYPE_t[::1] dep_ptr, ITYPE_t[::1] dep_indices):
     """Order the off-diagonal nonzeros of a symmetric matrix for substitution.
@@ -83,7 +91,7 @@ def substitution_program(const ITYPE_t[::1] group_ptr, const ITYPE_t[::1] group_
     with nogil:
         for g in range(ngroups):
             if remaining[g] == 1:
-                queue[tail] = g
+                queue[tail] = <GROUP_t>g
                 tail += 1
         while head < tail:
             g = queue[head]
@@ -264,9 +272,9 @@ def star_indices(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
 cdef ITYPE_t _group_by_row_color(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                                  const ITYPE_t[::1] color, ITYPE_t ncolors,
                                  ITYPE_t[::1] stamp, ITYPE_t[::1] slot,
-                                 ITYPE_t[::1] group_ptr, ITYPE_t[::1] group_pos,
-                                 ITYPE_t[::1] group_source,
-                                 ITYPE_t[::1] group_of) noexcept nogil:
+                                 GROUP_t[::1] group_ptr, GROUP_t[::1] group_pos,
+                                 GROUP_t[::1] group_source,
+                                 GROUP_t[::1] group_of) noexcept nogil:
     cdef ITYPE_t n = ptr.shape[0] - 1
     cdef ITYPE_t i, k, c, g, g0, ngroups = 0
     for i in range(n):
@@ -304,8 +312,8 @@ cdef ITYPE_t _group_by_row_color(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
 def group_by_row_color(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                        const ITYPE_t[::1] color, ITYPE_t ncolors,
                        ITYPE_t[::1] stamp, ITYPE_t[::1] slot,
-                       ITYPE_t[::1] group_ptr, ITYPE_t[::1] group_pos,
-                       ITYPE_t[::1] group_source, ITYPE_t[::1] group_of):
+                       GROUP_t[::1] group_ptr, GROUP_t[::1] group_pos,
+                       GROUP_t[::1] group_source, GROUP_t[::1] group_of):
     """Group the off-diagonal entries of every row by the color of their column.
 
     (input)  ptr, idx: CSR structure (n x n); color: vertex colors

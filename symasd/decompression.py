@@ -61,6 +61,11 @@ __all__ = [
 ]
 
 
+#: Past this many nonzeros (or entries of ``B``) the substitution program is built
+#: with int64 groups instead of int32 ones (the program itself is int64 either way).
+GROUP_INT32_LIMIT = 2**31 - 1
+
+
 def _ro(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.int64)
     a.flags.writeable = False
@@ -361,11 +366,14 @@ def acyclic_substitution_program(
     5
     """
     nnz = indices.shape[0]
-    # group the off-diagonal entries by (row, color of column)
-    group_ptr = np.zeros(nnz + 1, dtype=np.int64)
-    group_pos = np.empty(nnz, dtype=np.int64)
-    group_source = np.empty(nnz, dtype=np.int64)
-    group_of = np.full(nnz, -1, dtype=np.int64)
+    n = indptr.shape[0] - 1
+    # group the off-diagonal entries by (row, color of column); int32 where every
+    # position and every index of B fits (half the memory to touch)
+    gt = np.int32 if max(nnz + 1, n * max(ncolors, 1)) < GROUP_INT32_LIMIT else np.int64
+    group_ptr = np.zeros(nnz + 1, dtype=gt)
+    group_pos = np.empty(nnz, dtype=gt)
+    group_source = np.empty(nnz, dtype=gt)
+    group_of = np.full(nnz, -1, dtype=gt)
     ngroups = _decompress.group_by_row_color(
         indptr, indices, colors, ncolors,
         np.full(max(ncolors, 1), -1, dtype=np.int64), np.empty(max(ncolors, 1), dtype=np.int64),
@@ -396,7 +404,7 @@ def acyclic_substitution_program(
     nsteps = _decompress.substitution_program(
         group_ptr, group_pos, group_source, group_of, np.ascontiguousarray(mirror, np.int64),
         sizes, np.zeros(nnz, dtype=np.uint8),
-        np.empty(ngroups, dtype=np.int64),
+        np.empty(ngroups, dtype=gt),
         targets[ndiag:], mirrors[ndiag:], sources[ndiag:], dep_ptr[ndiag:], dep_indices,
     )
     if nsteps != nedges:

@@ -606,6 +606,20 @@ def test_packed_substitution_is_bit_identical():
         assert np.array_equal(q.run(b, np.empty(H.nnz)).view(np.int64), want.view(np.int64))
 
 
+def test_substitution_program_with_int64_groups(monkeypatch):
+    """The program's construction uses int32 groups where they fit and int64 ones
+    past GROUP_INT32_LIMIT (forced here): the same program."""
+    from symasd import decompression
+
+    for H in (laplacian2d(9), banded(40, 2), arrow(30)):
+        r = symasd.color(H, "acyclic")
+        with monkeypatch.context() as mp:
+            mp.setattr(decompression, "GROUP_INT32_LIMIT", 0)
+            wide = symasd.color(H, "acyclic").program
+        for name in ("targets", "mirrors", "sources", "dep_ptr", "dep_indices"):
+            assert np.array_equal(getattr(r.program, name), getattr(wide, name)), name
+
+
 def test_packed_program_layout_and_wide_indices():
     """The packed form holds each step as ``ndeps, source, target, mirror, deps``
     after the leading diagonal pairs, and is int64 once an index passes int32."""
