@@ -835,7 +835,8 @@ cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                 if pf and _far(v, w):
                     for b in range(ptr[w], ptr[w + 1]):
                         sym_prefetch(&color[idx[b]])
-                        sym_prefetch(&tr[edge[b]])
+                        if edge[b] >= 0:        # (-1 on the diagonal)
+                            sym_prefetch(&tr[edge[b]])
                 for b in range(ptr[w], ptr[w + 1]):
                     x = idx[b]
                     if x == w or x == v or color[x] < 0:
