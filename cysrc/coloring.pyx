@@ -772,9 +772,10 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
 cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
                           const ITYPE_t[::1] edge, const ITYPE_t[::1] order,
                           ITYPE_t[::1] heavy, ITYPE_t nheavy, ITYPE_t budget,
-                          ITYPE_t[::1] color, TreeT* tr) noexcept:
+                          ITYPE_t[::1] color, TreeT* tr) except? -2:
     """The loop of :func:`acyclic` over its forest ``tr`` (one record per edge, each
-    its own root, unvisited)."""
+    its own root, unvisited). An exception (no memory for the scratch arrays)
+    propagates to the caller, which frees ``tr``."""
     cdef ITYPE_t n = order.shape[0]
     cdef ITYPE_t i, v, a, b, w, x, c, cx, r, r2, hv, hw, wi, ncolors = 0
     cdef bint pf

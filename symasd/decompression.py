@@ -255,15 +255,21 @@ def bicoloring_compressed_indices(
     """
     m, n = shape
     nnz = indices.shape[0]
+    row_colors = np.ascontiguousarray(row_colors, dtype=np.int64)
+    column_colors = np.ascontiguousarray(column_colors, dtype=np.int64)
+    for colors, count, side in ((row_colors, n_row_colors, "row"),
+                                (column_colors, n_column_colors, "column")):
+        if colors.size and int(colors.max()) >= count:
+            raise InputError(f"a {side} color is {int(colors.max())}, but n_{side}_colors is "
+                             f"{count}: colors must lie in 0 .. n_{side}_colors - 1 (or be -1)")
     idx = np.empty(nnz, dtype=np.int64)
     from_col = np.empty(nnz, dtype=np.uint8)
     status = _decompress.bicoloring_indices(
         np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices, dtype=np.int64),
         np.ascontiguousarray(csc_indptr, dtype=np.int64),
         np.ascontiguousarray(csc_indices, dtype=np.int64),
-        np.ascontiguousarray(csr_to_csc, dtype=np.int64),
-        np.ascontiguousarray(row_colors, dtype=np.int64),
-        np.ascontiguousarray(column_colors, dtype=np.int64), n, n_row_colors, n_column_colors,
+        np.ascontiguousarray(csr_to_csc, dtype=np.int64), row_colors, column_colors, n,
+        n_row_colors, n_column_colors,
         np.zeros(max(n_row_colors, n_column_colors, 1), dtype=np.int64),
         np.empty(nnz, dtype=np.uint8), idx, from_col)
     if status != 0:

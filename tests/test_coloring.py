@@ -620,6 +620,21 @@ def test_substitution_program_with_int64_groups(monkeypatch):
             assert np.array_equal(getattr(r.program, name), getattr(wide, name)), name
 
 
+def test_acyclic_kernel_out_of_memory_is_an_error(monkeypatch):
+    """A scratch array the acyclic kernel cannot allocate raises MemoryError (not an
+    uncolored result that would read as an invalid coloring)."""
+    import types
+
+    def full(*args, **kwargs):
+        raise MemoryError("test: no memory")
+
+    monkeypatch.setattr(_coloring, "np", types.SimpleNamespace(
+        **{k: getattr(np, k) for k in ("zeros", "empty", "int64", "uint64", "int32", "uint8",
+                                       "max", "diff", "arange")}, full=full))
+    with pytest.raises(MemoryError):
+        symasd.color(banded(30, 2), "acyclic")
+
+
 def test_packed_program_layout_and_wide_indices():
     """The packed form holds each step as ``ndeps, source, target, mirror, deps``
     after the leading diagonal pairs, and is int64 once an index passes int32."""
@@ -758,6 +773,9 @@ def test_bicoloring_indices_kernel():
                                             rc[rows] * n + P.indices))
         outcomes.add("valid")
     assert outcomes == {"valid", "invalid"}
+    # colors beyond the declared counts are refused (the kernel's scratch is that long)
+    with pytest.raises(InputError, match="n_column_colors is 1"):
+        bicoloring_compressed_indices(*args[:7], np.arange(n) + 1, c_row, 1)
 
 
 def _sides_reference(A, col_color, row_color):
