@@ -980,6 +980,24 @@ def bicoloring_sides(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
     return -1 if bad else 0
 
 
+def invert_permutation(const ITYPE_t[::1] perm, ITYPE_t[::1] out):
+    """``out[perm[k]] = k`` for every k (one pass, no index array); ValueError when
+    an entry of ``perm`` is outside ``[0, len(out))``."""
+    cdef ITYPE_t k, p, n = out.shape[0]
+    cdef bint bad = False
+    if perm.shape[0] != n:
+        raise ValueError("perm and out must have the same length")
+    with nogil:
+        for k in range(n):
+            p = perm[k]
+            if p < 0 or p >= n:
+                bad = True
+                break
+            out[p] = k
+    if bad:
+        raise ValueError("perm is not a permutation of 0 .. len(out) - 1")
+
+
 def edge_ids(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
              const ITYPE_t[::1] mirror, ITYPE_t[::1] edge):
     """Number the edges of a symmetric pattern; returns the number of edges.

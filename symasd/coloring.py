@@ -178,7 +178,7 @@ class _Structure:
     def csr_to_csc(self) -> np.ndarray:
         """CSC position of every CSR entry (inverse of ``csc[2]``)."""
         out = np.empty(self.nnz, dtype=np.int64)
-        out[self.csc[2]] = np.arange(self.nnz, dtype=np.int64)
+        _coloring.invert_permutation(self.csc[2], out)
         return out
 
     def rows(self) -> np.ndarray:

@@ -844,6 +844,17 @@ def test_bicoloring_sides_kernel():
     assert checked > 20
 
 
+def test_invert_permutation_kernel():
+    rng = np.random.default_rng(2)
+    perm = rng.permutation(50).astype(np.int64)
+    out = np.empty(50, dtype=np.int64)
+    _coloring.invert_permutation(perm, out)
+    assert np.array_equal(out, np.argsort(perm))
+    for bad in (np.array([0, 2], dtype=np.int64), np.array([-1, 0], dtype=np.int64)):
+        with pytest.raises(ValueError, match="not a permutation"):
+            _coloring.invert_permutation(bad, np.empty(2, dtype=np.int64))
+
+
 def test_degrees_kernel_marker_contract():
     ptr = np.array([0, 2, 3, 4], dtype=np.int64)
     idx = np.array([1, 2, 0, 0], dtype=np.int64)
