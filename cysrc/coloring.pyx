@@ -619,12 +619,9 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
                         nhubs[w] += 1
                         if hw >= 0:
                             _table_add(&t, True, hw, c)
-            # the tables of heavy vertices learn the edges from v (after the
-            # updates above, which look for edges to other vertices only)
-            for a in range(ptr[v], ptr[v + 1]):
-                w = idx[a]
-                if w == v or color[w] < 0:
-                    continue
+                # w's tables learn the edge (w, v), after the search above, which
+                # looks for w's edges to other vertices (one pass: w's entries are
+                # read while in cache; no other neighbour's search reads them)
                 if c < 64:
                     low[w] |= (<WORD_t>1) << c
                 else:
@@ -634,12 +631,10 @@ def star(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] mirr
                     low[v] |= (<WORD_t>1) << cw
                 else:
                     high[v] = 1
-                hw = heavy[w]
                 if hw >= 0:
                     _table_add(&t, False, hw, c)
                     _rep_set_once(&t, hw, c, mirror[a] - ptr[w] + 1)
                 if hv >= 0:
-                    cw = color[w]
                     _table_add(&t, False, hv, cw)
                     _rep_set_once(&t, hv, cw, a - ptr[v] + 1)
         _tables_free(&t)
