@@ -731,38 +731,34 @@ def acyclic(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx, const ITYPE_t[::1] e
     are in one tree, so a heavy w needs one edge per color.
     """
     cdef ITYPE_t n = order.shape[0]
-    cdef ITYPE_t ne = max(nedges, 1), e
-    cdef Tree32* t32 = NULL
-    cdef Tree64* t64 = NULL
-    cdef ITYPE_t ncolors
+    cdef ITYPE_t ne = max(nedges, 1)
     # (the vertex ids, the edge ids and -1 must fit)
     if not wide and max(n + 1, ne) < 2**31 - 1:
-        t32 = <Tree32*>malloc(ne * sizeof(Tree32))
-        if t32 == NULL:
-            return -1
+        return _acyclic_in(<Tree32*>malloc(ne * sizeof(Tree32)), ne, ptr, idx, edge, order,
+                           heavy, nheavy, budget, color)
+    return _acyclic_in(<Tree64*>malloc(ne * sizeof(Tree64)), ne, ptr, idx, edge, order,
+                       heavy, nheavy, budget, color)
+
+
+cdef ITYPE_t _acyclic_in(TreeT* tr, ITYPE_t ne, const ITYPE_t[::1] ptr,
+                         const ITYPE_t[::1] idx, const ITYPE_t[::1] edge,
+                         const ITYPE_t[::1] order, ITYPE_t[::1] heavy, ITYPE_t nheavy,
+                         ITYPE_t budget, ITYPE_t[::1] color) except? -2:
+    """:func:`_acyclic_run` in the forest ``tr`` of ``ne`` records (malloc'd; NULL:
+    no memory, -1), set up here and freed here."""
+    cdef ITYPE_t e
+    if tr == NULL:
+        return -1
+    try:
         with nogil:
             for e in range(ne):
-                t32[e].parent = <int32_t>e
-                t32[e].visit_v = -1
-                t32[e].visit_w = 0
-                t32[e].rank = 0
-        try:
-            return _acyclic_run(ptr, idx, edge, order, heavy, nheavy, budget, color, t32)
-        finally:
-            free(t32)
-    t64 = <Tree64*>malloc(ne * sizeof(Tree64))
-    if t64 == NULL:
-        return -1
-    with nogil:
-        for e in range(ne):
-            t64[e].parent = e
-            t64[e].visit_v = -1
-            t64[e].visit_w = 0
-            t64[e].rank = 0
-    try:
-        return _acyclic_run(ptr, idx, edge, order, heavy, nheavy, budget, color, t64)
+                tr[e].parent = e
+                tr[e].visit_v = -1
+                tr[e].visit_w = 0
+                tr[e].rank = 0
+        return _acyclic_run(ptr, idx, edge, order, heavy, nheavy, budget, color, tr)
     finally:
-        free(t64)
+        free(tr)
 
 
 cdef ITYPE_t _acyclic_run(const ITYPE_t[::1] ptr, const ITYPE_t[::1] idx,
