@@ -51,13 +51,16 @@ include "_unique_colors.pxi"
 import numpy as np
 
 from libc.stdint cimport uint16_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+
+# the hub tables (read at random rows, one per neighbour) on huge pages where large
+cdef extern from "big_alloc.h":
+    void *symasd_big_calloc(size_t count, size_t size) noexcept nogil
 
 cdef extern from "coloring_bits.h":
     int sym_ctz64(uint64_t x) noexcept nogil
     void sym_prefetch(const void *p) noexcept nogil
-    void *sym_table_calloc(size_t count, size_t size) noexcept nogil
 
 ctypedef uint64_t WORD_t
 cdef WORD_t FULL = ~(<WORD_t>0)
@@ -145,13 +148,13 @@ cdef int _tables_init(Tables* t, ITYPE_t count, ITYPE_t max_words, bint with_b,
     t.rep = NULL
     if count == 0:
         return 0
-    t.a = <WORD_t*> sym_table_calloc(count * t.words, sizeof(WORD_t))
+    t.a = <WORD_t*> symasd_big_calloc(count * t.words, sizeof(WORD_t))
     t.sa = _new_skips(NULL, count, 0, t.words)
     if with_b:
-        t.b = <WORD_t*> sym_table_calloc(count * t.words, sizeof(WORD_t))
+        t.b = <WORD_t*> symasd_big_calloc(count * t.words, sizeof(WORD_t))
         t.sb = _new_skips(NULL, count, 0, t.words)
     if with_rep:
-        t.rep = <char*> sym_table_calloc(count * t.words * 64, rep_bytes)
+        t.rep = <char*> symasd_big_calloc(count * t.words * 64, rep_bytes)
     if (t.a == NULL or t.sa == NULL or (with_b and (t.b == NULL or t.sb == NULL))
             or (with_rep and t.rep == NULL)):
         return -1
@@ -172,7 +175,7 @@ cdef void _tables_free(Tables* t) noexcept nogil:
 
 
 cdef WORD_t* _regrid_words(WORD_t* old, ITYPE_t count, ITYPE_t ow, ITYPE_t nw) noexcept nogil:
-    cdef WORD_t* new = <WORD_t*> sym_table_calloc(count * nw, sizeof(WORD_t))
+    cdef WORD_t* new = <WORD_t*> symasd_big_calloc(count * nw, sizeof(WORD_t))
     cdef ITYPE_t r
     if new != NULL:
         for r in range(count):
@@ -222,7 +225,7 @@ cdef int _tables_fit(Tables* t, ITYPE_t color, ITYPE_t[::1] heavy,
         if t.b == NULL or t.sb == NULL:
             return -1
     if t.rep != NULL:
-        rep = <char*> sym_table_calloc(t.count * nw * 64, rb)
+        rep = <char*> symasd_big_calloc(t.count * nw * 64, rb)
         if rep == NULL:
             return -1
         for r in range(t.count):

@@ -10,11 +10,6 @@
 #define SYMASD_COLORING_BITS_H
 
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #if defined(_MSC_VER)
 #include <intrin.h>
@@ -32,22 +27,5 @@ static inline int sym_ctz64(uint64_t x) { return __builtin_ctzll(x); }
 #else
 #define sym_prefetch(p) ((void)(p))
 #endif
-
-/* calloc, or for large blocks on Linux zeroed 2 MiB-aligned memory advised to use
-   transparent huge pages (the hub tables are read at random rows: fewer TLB
-   misses); released with free() either way. */
-static void *sym_table_calloc(size_t count, size_t size) {
-    size_t nbytes = count * size;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (nbytes >= ((size_t)4 << 20)) {
-        void *p = NULL;
-        if (posix_memalign(&p, (size_t)2 << 20, nbytes) != 0) return NULL;
-        madvise(p, nbytes, MADV_HUGEPAGE);
-        memset(p, 0, nbytes);
-        return p;
-    }
-#endif
-    return calloc(count, size);
-}
 
 #endif

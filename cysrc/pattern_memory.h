@@ -3,25 +3,8 @@
 #ifndef SYMASD_PATTERN_MEMORY_H
 #define SYMASD_PATTERN_MEMORY_H
 
-#include <stdlib.h>
-#include <string.h>
 #include "pythread.h"
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-/* malloc, or for large blocks on Linux 2 MiB-aligned memory advised to use
-   transparent huge pages; either way released with free(). */
-static void *symasd_big_alloc(size_t nbytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (nbytes >= ((size_t)4 << 20)) {
-        void *p = NULL;
-        if (posix_memalign(&p, (size_t)2 << 20, nbytes) != 0) return NULL;
-        madvise(p, nbytes, MADV_HUGEPAGE);
-        return p;
-    }
-#endif
-    return malloc(nbytes > 0 ? nbytes : 1);
-}
+#include "big_alloc.h"
 
 /* Work memory kept between calls. The C library hands large freed blocks
    back to the system, so every call of a kernel page-faults its work

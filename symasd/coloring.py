@@ -181,9 +181,6 @@ class _Structure:
         _coloring.invert_permutation(self.csc[2], out)
         return out
 
-    def rows(self) -> np.ndarray:
-        return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
-
     def mirror(self) -> np.ndarray:
         """CSR position of (j, i) for the position of (i, j); needs symmetry."""
         m, n = self.shape
