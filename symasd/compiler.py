@@ -27,9 +27,21 @@ The result of a compilation is a graph whose outputs are the function values
 followed by the nonzeros of the Jacobian (or gradient and Hessian) in CSR
 order: decompression is folded into the output indexing (for substitution,
 into expressions).
+
+A compilation can be given a **deadline** (:func:`deadline`): the sweeps check
+the clock once per block of nodes and raise :class:`CompileTimeout` past it.
+``engine="auto"`` (:mod:`symasd.tiering`) gives its compiles one, so that a
+derivative DAG much larger than estimated costs bounded time before the tape
+is kept instead.
 """
 
 from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -47,9 +59,46 @@ from .graph import Builder, Graph, compacted
 from .ops import OPS, SINGULAR_CODES, Code
 
 __all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
-           "forward_tangents", "reverse_adjoints", "substitute"]
+           "forward_tangents", "reverse_adjoints", "substitute", "deadline",
+           "CompileTimeout"]
 
 _I = np.int64
+# the perf_counter() time past which a compile in this context gives up
+_DEADLINE: ContextVar[float] = ContextVar("symasd_compile_deadline", default=math.inf)
+
+
+class CompileTimeout(Exception):
+    """A compilation ran past its :func:`deadline`."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Compilations in this block raise :class:`CompileTimeout` once they have run
+    ``seconds`` (checked once per block of nodes, so a little later).
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.diff(x) ** 2, np.zeros(10))
+    >>> r = symasd.color(symasd.jacobian_sparsity(g), "column")
+    >>> with deadline(0.0):
+    ...     compile_jacobian(g, r)
+    Traceback (most recent call last):
+    ...
+    symasd.compiler.CompileTimeout: compiling ran past its deadline of 0 s
+    """
+    token = _DEADLINE.set(time.perf_counter() + seconds)
+    try:
+        yield
+    except CompileTimeout as err:
+        raise CompileTimeout(f"compiling ran past its deadline of {seconds:.3g} s") from err
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _check_deadline() -> None:
+    if time.perf_counter() > _DEADLINE.get():
+        raise CompileTimeout
 
 
 class CompiledDerivative:
@@ -179,6 +228,7 @@ def forward_tangents(b: Builder, g: Graph, colors: np.ndarray, ncolors: int,
     T[var[seeded], col[seeded]] = b.one
     arg_arrays = (g.arg0, g.arg1, g.arg2)
     for _, code, K in _groups(g, roots):
+        _check_deadline()
         live = _LIVE[code]
         if not live:
             continue
@@ -278,6 +328,7 @@ def reverse_adjoints(b: Builder, g: Graph, row_colors: np.ndarray,
         chunks = buckets[level]
         if not chunks:
             continue
+        _check_deadline()
         buckets[level] = []
         if len(chunks) == 1:
             t, c, v = chunks[0]
