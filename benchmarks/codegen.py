@@ -74,7 +74,7 @@ def main() -> int:
     for N in (32, 256):
         x0 = np.zeros(2 * N * N)
         t0 = time.perf_counter()
-        jac = symasd.jacobian(brusselator_rhs, x0)
+        jac = symasd.jacobian(brusselator_rhs, x0, engine="vm")
         prep = time.perf_counter() - t0
         gen = min(median_time(jac.to_source, budget=0.5, min_reps=3) for _ in range(1))
         src = jac.to_source()

@@ -28,9 +28,12 @@ Sections (``--section``, repeatable; default all):
   writes (``benchmarks/problems.py``: a Godunov finite-volume residual, a
   softmax cross-entropy over 10 classes, a hanging chain's energy) at
   n = 10^4 and 10^5: preparation and per-call time with ``engine="tape"``,
-  ``"vm"`` and the default, the compiled preparation in units of the tape's,
-  and the calls after which compiling has paid back (``(vm prep - tape prep) /
-  (tape call - vm call)``; "never" where the compiled call is not faster).
+  ``"vm"`` and the default, the calls after which compiling has paid back
+  (``(vm prep - tape prep) / (tape call - vm call)``; "never" where the
+  compiled call is not faster), and the default (``symasd.tiering``)
+  followed call by call: the engine it prepares, the call at which it
+  compiled, and its preparation plus k calls over the better fixed engine's
+  for that k (k = 10 ... 10^4).
 * ``memory``: the peak resident memory (``ru_maxrss``) of a process that
   prepares the ``iter_diff`` Jacobian at n = 10^6 and the chained
   Rosenbrock Hessian at n = 10^6 (default engine), next to that of the
@@ -166,10 +169,35 @@ def worker(spec: dict) -> dict:
     t = time.perf_counter()
     d = fn(f, x0, **kw)
     prep = time.perf_counter() - t
+    engine = str(getattr(d, "engine", "?"))
+    follow = _follow_schedule(d, x1) if spec.get("follow") else {}
     call = _median_call(d, x1) if spec.get("calls", True) else None
-    return {"prep": prep, "call": call, "colors": int(d.ncolors),
-            "engine": str(getattr(d, "engine", "?")), "rss_before": before,
-            "rss_peak": _rss_mb()}
+    return {"prep": prep, "call": call, "colors": int(d.ncolors), "engine": engine,
+            "rss_before": before, "rss_peak": _rss_mb(), **follow}
+
+
+FOLLOW_CALLS = 100_000  # calls, at most, that --section engine waits for auto to decide
+FOLLOW_SECONDS = 30.0
+CHECKPOINTS = (10, 100, 1000, 10_000)
+
+
+def _follow_schedule(d, x) -> dict:
+    """Call an ``engine="auto"`` derivative until its schedule has decided (compiled,
+    or found the compiled DAG slower), at most FOLLOW_CALLS calls or FOLLOW_SECONDS:
+    the call that compiled (None: not decided), and the time of the first k calls
+    for each k of CHECKPOINTS that was reached (the call that compiles included)."""
+    times = []
+    end = time.perf_counter() + FOLLOW_SECONDS
+    while getattr(d, "_schedule", None) is not None and len(times) < FOLLOW_CALLS \
+            and time.perf_counter() < end:
+        t = time.perf_counter()
+        d(x)
+        times.append(time.perf_counter() - t)
+    decided = getattr(d, "_schedule", None) is None
+    sums = {str(k): math.fsum(times[:k]) for k in CHECKPOINTS if k <= len(times)}
+    return {"decided_at": len(times) if decided and times else None,
+            "after": str(getattr(d, "engine", "?")), "first_calls": sums,
+            "followed": len(times), "followed_seconds": math.fsum(times)}
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +231,9 @@ def measure(specs: dict[str, dict], repeats: int) -> dict[str, dict]:
             vals = [r[field] for r in rs if r[field] is not None]
             med[field] = statistics.median(vals) if vals else None
         med["colors"], med["engine"] = rs[0]["colors"], rs[0]["engine"]
+        for field in ("decided_at", "after", "first_calls", "followed", "followed_seconds"):
+            if field in rs[0]:  # one process's schedule (its timings are not medians)
+                med[field] = rs[len(rs) // 2][field]
         med["runs"] = len(rs)
         out[key] = med
         print(f"  {key}: prep {fmt(med['prep'])}, call {fmt(med['call'])}",
@@ -331,11 +362,25 @@ def _payback(tape, vm) -> str:
     return f"{max(0.0, (vm['prep'] - tape['prep']) / gain):.0f}"
 
 
+def _auto_total(auto, k: int) -> float:
+    """The time of auto's preparation and first ``k`` calls: measured up to where
+    its schedule decided, its median call after."""
+    sums = auto.get("first_calls") or {}
+    if str(k) in sums:
+        return auto["prep"] + sums[str(k)]
+    followed = auto.get("followed") or 0
+    return auto["prep"] + (auto.get("followed_seconds") or 0.0) + (k - followed) * auto["call"]
+
+
 def section_engine(args, roots) -> None:
     print("\n### engine='auto' against both engines: preparation, calls, payback\n")
-    print("| case | size | tape prep | vm prep | vm / tape prep | tape call | vm call "
-          "| payback (calls) | auto picks | auto prep / tape prep |")
-    print("|---" * 10 + "|")
+    print("'auto' is followed call by call until its schedule decides (at most "
+          f"{FOLLOW_CALLS} calls or {FOLLOW_SECONDS:.0f} s); 'k calls' is the time of the "
+          "preparation and k calls, auto's over the better of tape and vm for that k.\n")
+    print("| case | size | tape prep | vm prep | tape call | vm call | payback (calls) "
+          "| auto prep / tape prep | auto at prep | compiled at call | auto then "
+          + " | ".join(f"{k} calls" for k in CHECKPOINTS) + " |")
+    print("|---" * (11 + len(CHECKPOINTS)) + "|")
     cases = ENGINE_QUICK if args.quick else ENGINE_CASES
     for prob, sizes in cases.items():
         if args.only and prob not in args.only:
@@ -343,14 +388,20 @@ def section_engine(args, roots) -> None:
         for label, n in sizes:
             base = dict(tool="symasd", problem=prob, n=n, root=roots[0][1])
             res = measure({e: dict(base, engine=e) for e in ("tape", "vm")}
-                          | {"auto": base}, args.repeats)
+                          | {"auto": dict(base, follow=True)}, args.repeats)
             if not all(k in res for k in ("tape", "vm", "auto")):
                 continue
             tape, vm, auto = res["tape"], res["vm"], res["auto"]
+            totals = []
+            for k in CHECKPOINTS:
+                best = min(e["prep"] + k * e["call"] for e in (tape, vm))
+                totals.append(f"{_auto_total(auto, k) / best:.2f}")
+            decided = auto.get("decided_at")
             print(f"| {prob} | {label} | {fmt(tape['prep'])} | {fmt(vm['prep'])} | "
-                  f"{ratio(vm['prep'], tape['prep'])} | {fmt(tape['call'])} | "
-                  f"{fmt(vm['call'])} | {_payback(tape, vm)} | {auto['engine']} | "
-                  f"{ratio(auto['prep'], tape['prep'])} |", flush=True)
+                  f"{fmt(tape['call'])} | {fmt(vm['call'])} | {_payback(tape, vm)} | "
+                  f"{ratio(auto['prep'], tape['prep'])} | {auto['engine']} | "
+                  f"{decided if decided is not None else '-'} | {auto.get('after', '?')} | "
+                  + " | ".join(totals) + " |", flush=True)
 
 
 def section_memory(args, roots) -> None:

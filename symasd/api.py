@@ -2,14 +2,14 @@
 
 Preparation traces the function, detects the sparsity pattern, colors it,
 picks a mode (a :mod:`symasd.modes` object: coloring problem, cost,
-compilation, tape sweeps) and (for the default engine) compiles the
+compilation, tape sweeps) and (for the compiled engines) compiles the
 derivative DAG with symbolic compressed sweeps. Calling the prepared object
 then only evaluates:
 
-* ``engine="vm"`` (the default, ``"auto"``): the compiled derivative DAG on the
-  Cython virtual machine. Best whenever the same derivative is needed more
-  than a few times (Newton iterations, ODE steps): one pass over a graph
-  whose outputs are exactly the nonzeros.
+* ``engine="vm"``: the compiled derivative DAG on the Cython virtual
+  machine. Best whenever the same derivative is needed more than a few
+  times (Newton iterations, ODE steps): one pass over a graph whose outputs
+  are exactly the nonzeros.
 * ``engine="tape"``: numeric compressed sweeps over the function's own graph
   (``ncolors`` JVPs, VJPs or HVPs per call), nothing compiled. Best for a
   one-off derivative of a very large function, where compiling would cost
@@ -18,6 +18,10 @@ then only evaluates:
   vectorized NumPy / CuPy code (:mod:`symasd.codegen`) and run from memory;
   the same code that :meth:`~PreparedJacobian.to_source` and
   :meth:`~PreparedJacobian.export` give, to run without symasd.
+* ``engine="auto"`` (the default, :mod:`symasd.tiering`): the tape, switched
+  to ``"vm"`` at preparation where compiling is cheap, otherwise at the call
+  after which the tape's calls have cost as much as compiling is estimated
+  to (or after the number of calls stated with ``calls=``).
 
 The engines agree wherever the function is differentiable, at *selections*
 (``where``, ``maximum``, ``minimum``, ``clip``) too: both give the derivative of
@@ -35,6 +39,8 @@ a whole solve (time in an ODE right-hand side, multipliers in a Lagrangian).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -54,6 +60,7 @@ from .evaluation import evaluate_flat
 from .graph import Graph
 from .modes import HESSIAN, JACOBIAN, REVERSE_COST, Candidate, HessianMode, Mode
 from .sparsity import hessian_sparsity, jacobian_sparsity
+from .tiering import CompileSchedule
 from .tracing import trace
 
 __all__ = ["jacobian", "hessian", "PreparedJacobian", "PreparedHessian"]
@@ -137,6 +144,10 @@ class _Prepared:
         # asked to decompress): every matrix shares the arrays of `sparsity`
         self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
         self._generated = None
+        # engine="auto" on the tape: when to compile (symasd.tiering), and a lock so
+        # that one thread compiles while the others go on with the tape
+        self._schedule: CompileSchedule | None = None
+        self._tiering = threading.Lock()
         if engine in BACKENDS:
             self._generated = load_module(self.to_source(engine), f"{name}_{self._kind}")
             self._xp = _array_module(engine)
@@ -148,6 +159,40 @@ class _Prepared:
         if self.compiled is None:
             self.compiled = self._mode.compile(self.graph, self.coloring)
         return self.compiled
+
+    def _on_tape(self, x, params, **which):
+        """A tape call, counted by the schedule of ``engine="auto"``, which may
+        compile after it (:meth:`_tier_up`)."""
+        schedule = self._schedule
+        if schedule is None:
+            return self._tape(x, params, **which)
+        start = time.perf_counter()
+        out = self._tape(x, params, **which)
+        if schedule.record(time.perf_counter() - start):
+            self._tier_up()
+        return out
+
+    def _tier_up(self) -> None:
+        """Compile now and switch to the compiled engine (``engine="auto"``), unless
+        the compiled DAG is slower than the tape, or compiling runs past its
+        deadline or out of memory: then the tape stays, and nothing is tried
+        again (:meth:`symasd.tiering.CompileSchedule.run`)."""
+        if not self._tiering.acquire(blocking=False):
+            return
+        try:
+            schedule, self._schedule = self._schedule, None
+            if schedule is None:
+                return
+            switched = schedule.run()
+            if switched is not None:
+                chosen, dag = switched
+                self.coloring, self._mode, self.mode = (chosen.coloring, chosen.mode,
+                                                         chosen.mode.name)
+                # the compiled DAG first, the engine that reads it last
+                self.compiled = dag
+                self.engine = "vm"
+        finally:
+            self._tiering.release()
 
     def _spec(self, made_by: str | None) -> ModuleSpec:
         c = self.coloring
@@ -238,6 +283,11 @@ class _Prepared:
             f"({self.coloring.order} order)",
             f"  {products}",
         ]
+        if self._schedule is not None:
+            s = self._schedule
+            lines.append(f"  engine='auto': compiles after about {s.threshold * 1e3:.3g} ms "
+                         f"of tape calls ({s.spent * 1e3:.3g} ms in {s.calls} so far"
+                         f"{f', and at least {s.min_calls} calls' if s.min_calls else ''})")
         if self.compiled is not None:
             lines.append(f"  derivative DAG: {self.compiled.matrix_graph.n_nodes} nodes "
                          f"(function graph: {self.graph.n_nodes} nodes)")
@@ -271,7 +321,7 @@ class PreparedJacobian(_Prepared):
         if self._generated is not None:
             return self._generated_data(self._generated.jacobian_data, x, params)
         if self.engine == "tape":
-            return self._tape(x, params, values=False)[1]
+            return self._on_tape(x, params, values=False)[1]
         xf, pf = validation.inputs(x, params, *self._shapes)
         return evaluate_flat(self.compiled.matrix_graph, xf, pf)
 
@@ -287,7 +337,7 @@ class PreparedJacobian(_Prepared):
             out = evaluate_flat(self.compiled.graph, xf, pf)
             y, data = out[: self.compiled.n_values], out[self.compiled.n_values:]
         else:
-            y, data = self._tape(x, params)
+            y, data = self._on_tape(x, params)
         return y, np.ascontiguousarray(data)
 
     def __repr__(self) -> str:
@@ -322,7 +372,7 @@ class PreparedHessian(_Prepared):
             n = self.compiled.n_gradient
             v, g, data = out[0], out[1:1 + n], out[1 + n:]
         else:
-            v, g, data = self._tape(x, params)
+            v, g, data = self._on_tape(x, params)
         return (float(v), g.reshape(self.graph.input_shape),
                 self._matrix(np.ascontiguousarray(data)))
 
@@ -333,7 +383,7 @@ class PreparedHessian(_Prepared):
         if self._generated is not None:
             return self._generated_data(self._generated.hessian_data, x, params)
         if self.engine == "tape":
-            return self._tape(x, params, gradient=False, value=False)[2]
+            return self._on_tape(x, params, gradient=False, value=False)[2]
         xf, pf = validation.inputs(x, params, *self._shapes)
         return evaluate_flat(self.compiled.matrix_graph, xf, pf)
 
@@ -384,14 +434,20 @@ def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
     return cands
 
 
-def _resolve_engine(engine: str, g: Graph, chosen: Candidate) -> str:
-    """``engine``, with ``"auto"`` settled by the estimated cost of compiling
-    (:mod:`symasd.costs`); a compilation that would need more memory than is
-    available is refused before it starts."""
+def _check_calls(calls) -> int | None:
+    if calls is None:
+        return None
+    if isinstance(calls, bool) or not isinstance(calls, (int, np.integer)) or calls < 0:
+        raise InputError(f"calls must be None or a non-negative integer (the number of "
+                         f"calls you expect), got {calls!r}")
+    return int(calls)
+
+
+def _check_engine_memory(engine: str, g: Graph, chosen: Candidate) -> None:
+    """Refuse a compiled ``engine`` that would need more memory than is available,
+    before it starts."""
     if engine == "tape":
-        return engine
-    if engine == "auto":
-        return "vm" if compiles(g, chosen.mode, chosen.coloring) else "tape"
+        return
     cost = compile_cost(g, chosen.mode, chosen.coloring)
     available = available_memory()
     if available is not None and cost.bytes > available:
@@ -400,11 +456,51 @@ def _resolve_engine(engine: str, g: Graph, chosen: Candidate) -> str:
             f"{cost.bytes / 2**30:.1f} GB ({cost.directions} directions through "
             f"{g.n_nodes} nodes), more than the {available / 2**30:.1f} GB available; use "
             "engine='tape' (numeric sweeps in bounded memory) or engine='auto'")
-    return engine
+
+
+def _on_auto(prepared: _Prepared, candidate: Candidate, compile: Callable,
+             calls: int | None, f, x0, p0):
+    """``prepared`` (on the tape) with the schedule of ``engine="auto"``
+    (:mod:`symasd.tiering`) attached, compiled now where that pays; ``candidate``
+    is what ``compile`` compiles."""
+    schedule = CompileSchedule.start(prepared.graph, candidate, compile, calls)
+    if calls is None:
+        upfront = schedule.compiles_upfront()
+    else:
+        g = prepared.graph
+        if isinstance(f, Graph):
+            x0 = np.zeros(g.input_shape)
+            p0 = tuple(np.zeros(shape) for shape in g.param_shapes)
+        times = []
+        for _ in range(2):  # the second without the first call's setup
+            start = time.perf_counter()
+            prepared._data(x0, p0)
+            times.append(time.perf_counter() - start)
+        upfront = schedule.pays_within(calls, min(times))
+    prepared._schedule = schedule
+    if upfront:
+        prepared._tier_up()
+    return prepared
+
+
+def _compiled_jacobian(g: Graph, ranked: list[Candidate], mode: str, auto: bool):
+    """The compiled derivative of the cheapest candidate or, for ``mode="auto"``,
+    the smallest of those within :data:`_COMPILE_SLACK` of it: ``(candidate,
+    compiled)``; ``None`` for ``auto`` where it is slower than the tape."""
+    best = ranked[0]
+    limit = _COMPILE_SLACK * best.cost
+    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
+                if c is best or (c.cost <= limit and compiles(g, c.mode, c.coloring))]
+    chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
+        if mode == "auto" else compiled[0]
+    if auto and compiled_is_slower(g, best.coloring.ncolors, dag.matrix_graph.n_nodes):
+        return None
+    return chosen, dag
 
 
 def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
-             engine: str = "auto", local: bool = False) -> PreparedJacobian:
+             engine: str = "auto", local: bool = False,
+             calls: int | None = None) -> PreparedJacobian:
     """Prepare the sparse Jacobian of ``f(x, *p)``.
 
     Parameters
@@ -432,13 +528,18 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         ``"vm"`` (compiled derivative DAG on the virtual machine), ``"tape"``
         (numeric sweeps, no compilation), ``"numpy"`` / ``"cupy"`` (the
         compiled DAG as generated vectorized NumPy / CuPy code, the code
-        :meth:`PreparedJacobian.export` writes) or ``"auto"``: ``"vm"``, unless
-        compiling would not pay (:mod:`symasd.costs` estimates it first: dense
-        and near-dense derivatives, very large ones) or the compiled DAG turns
-        out slower to call than the tape's sweeps (more than 2 nodes per graph
-        node and color, a softmax's for instance), then ``"tape"``. A
-        compiled engine is refused before it starts if it would need more
-        memory than the machine has available. Measured on two cores
+        :meth:`PreparedJacobian.export` writes) or ``"auto"``
+        (:mod:`symasd.tiering`): the tape, compiled (``"vm"``) at preparation
+        where compiling is estimated to take at most 2 ms (small models),
+        otherwise at the call after which the
+        tape's calls have cost as much as compiling is estimated to; never
+        where compiling would not pay (:mod:`symasd.costs`: dense and
+        near-dense derivatives, very large ones), and the tape is kept where
+        the compiled DAG turns out slower to call than its sweeps (more than 2
+        nodes per graph node and color, a softmax's for instance).
+        ``engine`` tells which engine is in use. A compiled engine is refused
+        before it starts if it would need more memory than the machine has
+        available. Measured on two cores
         (``benchmarks/compare.py``, ``docs/benchmarks.md``), the virtual
         machine is the fastest engine for one point at a time: generated NumPy
         code takes 1.0-2.5x its time per call (a fixed ~10 us of Python per
@@ -452,6 +553,14 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         ``maximum``, comparisons, Python ``if``: see :func:`symasd.trace`):
         the pattern holds at ``x0`` and the derivative is valid only where the
         same branches are taken.
+    calls : int, optional
+        With ``engine="auto"``, the number of calls you expect: one tape call
+        is timed, and the derivative is compiled at preparation when ``calls``
+        tape calls would cost at least twice the estimated compile; otherwise
+        nothing is compiled before ``calls`` calls, and after them as without
+        ``calls``. A stated count lifts the compile budget of
+        :mod:`symasd.costs` (only the memory available limits the compile).
+        Ignored by the other engines.
 
     Example
     -------
@@ -464,23 +573,21 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     """
     _check_choice(mode, JACOBIAN_MODES, "Jacobian mode")
     _check_choice(engine, ENGINES, "engine")
+    calls = _check_calls(calls)
     if engine == "cupy":
         _array_module(engine)
     g, arguments = _trace(f, x0, p0, local)
     P = jacobian_sparsity(g)
     ranked = sorted(_jacobian_candidates(P, mode, order), key=lambda c: c.cost)
     best = ranked[0]
-    requested, engine = engine, _resolve_engine(engine, g, best)
+    if engine == "auto":
+        tape = PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
+        return _on_auto(tape, best, lambda: _compiled_jacobian(g, ranked, mode, auto=True),
+                        calls, f, x0, p0)
+    _check_engine_memory(engine, g, best)
     if engine == "tape":
         return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
-    limit = _COMPILE_SLACK * best.cost
-    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
-                if c is best or (c.cost <= limit and compiles(g, c.mode, c.coloring))]
-    chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
-        if mode == "auto" else compiled[0]
-    if requested == "auto" and compiled_is_slower(g, best.coloring.ncolors,
-                                                  dag.matrix_graph.n_nodes):
-        return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
+    chosen, dag = _compiled_jacobian(g, ranked, mode, auto=False)
     return PreparedJacobian(g, P, chosen, engine, dag, arguments, _name_of(f))
 
 
@@ -495,7 +602,8 @@ def _hessian_candidates(star: Candidate, P, mode: HessianMode | None,
 
 
 def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
-            engine: str = "auto", local: bool = False) -> PreparedHessian:
+            engine: str = "auto", local: bool = False,
+            calls: int | None = None) -> PreparedHessian:
     """Prepare the sparse Hessian of a scalar-valued ``f(x, *p)``.
 
     ``mode`` is ``"star"`` (star coloring, direct recovery), ``"acyclic"``
@@ -518,24 +626,27 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     """
     _check_choice(mode, HESSIAN_MODES, "Hessian mode")
     _check_choice(engine, ENGINES, "engine")
+    calls = _check_calls(calls)
     if engine == "cupy":
         _array_module(engine)
     g, arguments = _trace(f, x0, p0, local)
     P = hessian_sparsity(g)
     chosen_mode = None if mode == "auto" else HESSIAN[mode]
     first = Candidate.of(chosen_mode or HESSIAN["star"], P, order)
-    def tape_candidate():
-        # the tape also weighs an acyclic coloring: every color is one HVP per call
-        return min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
+    if engine not in ("tape", "auto"):
+        _check_engine_memory(engine, g, first)
+        return PreparedHessian(g, P, first, engine, first.mode.compile(g, first.coloring),
+                               arguments, _name_of(f))
+    # the tape also weighs an acyclic coloring: every color is one HVP per call
+    tape = min(_hessian_candidates(first, P, chosen_mode, order), key=lambda c: c.cost)
+    prepared = PreparedHessian(g, P, tape, "tape", None, arguments, _name_of(f))
+    if engine == "tape":
+        return prepared
 
-    resolved = _resolve_engine(engine, g, first)
-    if resolved == "tape":
-        return PreparedHessian(g, P, tape_candidate(), "tape", None, arguments, _name_of(f))
-    dag = first.mode.compile(g, first.coloring)
-    nodes = dag.matrix_graph.n_nodes
-    # (a DAG that is not slower than one color's sweep is kept without coloring again)
-    if engine == "auto" and compiled_is_slower(g, 1, nodes):
-        tape = tape_candidate()
-        if compiled_is_slower(g, tape.coloring.ncolors, nodes):
-            return PreparedHessian(g, P, tape, "tape", None, arguments, _name_of(f))
-    return PreparedHessian(g, P, first, resolved, dag, arguments, _name_of(f))
+    def compile_first():
+        dag = first.mode.compile(g, first.coloring)
+        if compiled_is_slower(g, tape.coloring.ncolors, dag.matrix_graph.n_nodes):
+            return None
+        return first, dag
+
+    return _on_auto(prepared, first, compile_first, calls, f, x0, p0)

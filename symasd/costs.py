@@ -20,8 +20,10 @@ first and takes the tape when compiling would not pay:
 * **cells**: the symbolic forward sweep's tangent table, ``nodes x colors``
   ids, allocated in full.
 
-Compiling is chosen when the directions are at most :data:`COMPILE_BUDGET`
-and the cells at most :data:`CELL_LIMIT`; ``engine="vm"`` past them is still
+Compiling is allowed when the directions are at most :data:`COMPILE_BUDGET`
+and the cells at most :data:`CELL_LIMIT` (*when* ``"auto"`` compiles, within
+that, is :mod:`symasd.tiering`'s rule, which weighs the estimated compile time,
+:func:`compile_seconds`, against the tape's calls); ``engine="vm"`` past them is still
 compiled unless the estimated memory exceeds what the machine has available,
 which is refused with an :class:`~symasd.errors.InputError` before any of it
 is allocated.
@@ -59,8 +61,8 @@ from .graph import Graph
 from .modes import HessianMode, Mode
 from .ops import classification_tables
 
-__all__ = ["CompileCost", "compile_cost", "compiles", "compiled_is_slower", "COMPILE_BUDGET",
-           "CELL_LIMIT", "DAG_PER_TAPE_PRODUCT", "DAG_KEEP_NODES"]
+__all__ = ["CompileCost", "compile_cost", "compiles", "compiled_is_slower", "compile_seconds",
+           "COMPILE_BUDGET", "CELL_LIMIT", "DAG_PER_TAPE_PRODUCT", "DAG_KEEP_NODES"]
 
 #: Directions above which ``engine="auto"`` takes the tape (about 5 s of compiling).
 COMPILE_BUDGET = 5_000_000
@@ -73,6 +75,14 @@ DAG_PER_TAPE_PRODUCT = 2.0
 #: DAGs below this many nodes are kept whatever their ratio: their call costs tens
 #: of microseconds, where the fixed costs of a call decide (the tape's are larger).
 DAG_KEEP_NODES = 50_000
+#: Seconds of compiling: fixed, per graph node and per direction, fitted to the
+#: compiles of ``benchmarks/preparation.py --section engine`` (Brusselator,
+#: iter_diff, both Rosenbrocks, ARWHEAD, Godunov, softmax, hanging chain at
+#: 10^3 ... 10^5 on two Xeon cores), which it puts between 0.4x and 1.6x of
+#: the measured time, rarely under (see :func:`compile_seconds`).
+COMPILE_SECONDS_FIXED = 0.5e-3
+COMPILE_SECONDS_PER_NODE = 400e-9
+COMPILE_SECONDS_PER_DIRECTION = 300e-9
 #: Bytes of compiling per direction (the builder's tables and the DAG: 170 measured)
 BYTES_PER_DIRECTION = 200
 #: A Hessian's forward sweep runs over the gradient graph: about this many nodes
@@ -175,6 +185,22 @@ def compiles(graph: Graph, mode: Mode, coloring: ColoringResult) -> bool:
     if _cells(graph, mode, coloring) > CELL_LIMIT:
         return False
     return compile_cost(graph, mode, coloring).compiles
+
+
+def compile_seconds(graph: Graph, directions: int | None = None) -> float:
+    """The estimated time to compile a derivative of ``graph`` that differentiates
+    ``directions`` (node, direction) pairs (:func:`compile_cost`); without them, the
+    part that does not depend on them, a lower bound that needs no counting.
+
+    Example
+    -------
+    >>> import numpy as np, symasd
+    >>> g = symasd.trace(lambda x: np.sin(x[1:]) * x[:-1], np.zeros(50))
+    >>> compile_seconds(g) < compile_seconds(g, 147)
+    True
+    """
+    seconds = COMPILE_SECONDS_FIXED + COMPILE_SECONDS_PER_NODE * graph.n_nodes
+    return seconds + COMPILE_SECONDS_PER_DIRECTION * (directions or 0)
 
 
 def compiled_is_slower(graph: Graph, tape_colors: int, dag_nodes: int) -> bool:

@@ -117,7 +117,17 @@ def test_reverse_counts_are_the_output_colors_reaching_each_node():
     assert count == sum(len(v) for v in reach.values())
 
 
-def test_auto_engine_follows_the_estimate(monkeypatch):
+@pytest.fixture
+def eager(monkeypatch):
+    """engine="auto" compiles at preparation wherever the compile budget allows
+    (symasd.tiering: as if the tape's preparation had been very long)."""
+    from symasd import tiering
+
+    monkeypatch.setattr(tiering, "UPFRONT_SECONDS", 1e12)
+    monkeypatch.setattr(tiering, "MIN_BUDGET", 600.0)
+
+
+def test_auto_engine_follows_the_estimate(monkeypatch, eager):
     def mlp_loss(w, X, Y):
         h = np.tanh(X @ w[:20].reshape(4, 5) + w[20:25])
         return np.mean((h @ w[25:30] + w[30] - Y) ** 2)
@@ -144,7 +154,7 @@ def test_auto_engine_follows_the_estimate(monkeypatch):
     assert symasd.jacobian(f, np.zeros(40)).engine == "vm"
 
 
-def test_compiles_checks_the_cells_before_counting(monkeypatch):
+def test_compiles_checks_the_cells_before_counting(monkeypatch, eager):
     """``costs.compiles`` agrees with ``compile_cost(...).compiles`` for every mode,
     and past the cell limit it decides without the bitset pass."""
     f = lambda x: np.sin(x[1:]) * x[:-1] + x[0] ** 2  # noqa: E731
@@ -170,12 +180,13 @@ def test_compiles_checks_the_cells_before_counting(monkeypatch):
     assert symasd.hessian(lambda x: np.sum(f(x) ** 2), np.zeros(30)).engine == "tape"
 
 
-def test_auto_drops_a_compiled_derivative_slower_than_the_tape(monkeypatch):
+def test_auto_drops_a_compiled_derivative_slower_than_the_tape(monkeypatch, eager):
     """A softmax cross-entropy's Hessian compiles to about 4 DAG nodes per graph node
     and color (its compiled call slower than the tape's): auto takes the tape, with
     the tape's coloring and the same matrix; engine="vm" still compiles it. Small
     DAGs are kept whatever their ratio (fixed call costs decide there), and so is
-    Rosenbrock's (one node per node); a lower threshold drops a Jacobian's too."""
+    Rosenbrock's (one node per node); a lower threshold drops a Jacobian's too.
+    (eager: auto compiles at preparation wherever the budget allows.)"""
     from scipy.special import logsumexp
 
     def xent(z):

@@ -1,0 +1,233 @@
+"""engine="auto" (symasd.tiering): the tape first, compiled at preparation where that is
+cheap, else at the call after which the tape's calls have cost what compiling is
+estimated to, or after a stated number of calls; the matrices the same throughout."""
+
+import threading
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import logsumexp
+
+import symasd
+from symasd import costs, tiering
+
+
+def rosen(x):
+    return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def residual(x, p):
+    return np.sin(x[1:]) * x[:-1] ** 2 + p * np.diff(x) + x[0] ** 3
+
+
+def xent(z):
+    Z = z.reshape(-1, 10)
+    rows = np.arange(Z.shape[0])
+    return np.sum(logsumexp(Z, axis=1) - Z[rows, rows % 10])
+
+
+def _same(A, B, rtol=1e-12):
+    assert isinstance(A, sp.csr_array) and isinstance(B, sp.csr_array)
+    np.testing.assert_array_equal(A.indptr, B.indptr)
+    np.testing.assert_array_equal(A.indices, B.indices)
+    np.testing.assert_allclose(A.data, B.data, rtol=rtol, atol=1e-13 * abs(B.data).max())
+
+
+@pytest.fixture
+def late_compile(monkeypatch):
+    """Compiling looks expensive (never at preparation) and the calls' threshold
+    is set by hand: the tests decide when the schedule compiles."""
+    monkeypatch.setattr(tiering.CompileSchedule, "compiles_upfront", lambda self: False)
+    monkeypatch.setattr(tiering, "MIN_BUDGET", 600.0)  # no deadline that a busy machine meets
+
+    def after(seconds):
+        def start(cls, graph, candidate, compile, calls=None):
+            return cls(graph, candidate, compile, calls or 0, calls is not None,
+                       threshold=seconds, counted=True)
+        monkeypatch.setattr(tiering.CompileSchedule, "start", classmethod(start))
+    return after
+
+
+def test_small_models_compile_at_preparation():
+    hes = symasd.hessian(rosen, np.zeros(20))
+    assert hes.engine == "vm" and hes.compiled is not None and hes._schedule is None
+    jac = symasd.jacobian(lambda x: np.diff(x, 3), np.zeros(10))
+    assert jac.engine == "vm"
+
+
+def test_the_tape_compiles_once_its_calls_have_cost_the_compile(late_compile):
+    late_compile(0.0)  # the first call's time passes any threshold
+    rng = np.random.default_rng(0)
+    x, p = rng.uniform(-1, 1, 400), rng.uniform(0.5, 1.5, 399)
+    jac = symasd.jacobian(residual, x, p)
+    vm = symasd.jacobian(residual, x, p, engine="vm")
+    assert jac.engine == "tape" and jac.compiled is None
+    J0 = jac(x, p)  # on the tape, then compiled
+    assert jac.engine == "vm" and jac.compiled is not None and jac._schedule is None
+    _same(J0, vm(x, p))
+    _same(jac(x, p), J0)
+    y, J = jac.value_and_jacobian(x, p)
+    np.testing.assert_allclose(y, residual(x, p), rtol=1e-13)
+    _same(J, J0)
+
+
+def test_no_compile_before_the_threshold(late_compile):
+    late_compile(3600.0)
+    hes = symasd.hessian(rosen, np.zeros(300))
+    x = np.random.default_rng(1).uniform(-1, 1, 300)
+    for _ in range(5):
+        H = hes(x)
+    v, g, H2 = hes.value_gradient_and_hessian(x)
+    assert hes.engine == "tape" and hes.compiled is None
+    assert hes._schedule.calls == 6 and hes._schedule.spent > 0
+    assert "engine='auto': compiles after about" in repr(hes)
+    _same(H2, H)
+    _same(H, symasd.hessian(rosen, x, engine="vm")(x))
+
+
+def test_a_stated_call_count(monkeypatch):
+    n = 20_000
+    x = np.random.default_rng(2).uniform(-1, 1, n)
+    many = symasd.hessian(rosen, np.zeros(n), calls=10**7)
+    assert many.engine == "vm"
+    one = symasd.hessian(rosen, np.zeros(n), calls=1)
+    assert one.engine == "tape" and one._schedule.min_calls == 1
+    # nothing compiles before the stated calls, however cheap compiling looks
+    monkeypatch.setattr(tiering, "UPFRONT_SECONDS", 0.0)
+    monkeypatch.setattr(tiering, "MIN_BUDGET", 600.0)
+    few = symasd.hessian(rosen, np.zeros(n), calls=3)
+    few._schedule.threshold, few._schedule.counted = 0.0, True
+    few(x)
+    few(x)
+    assert few.engine == "tape"
+    H = few(x)
+    assert few.engine == "vm"
+    _same(few(x), H)
+    _same(H, many(x))
+
+
+def test_calls_is_checked():
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(symasd.InputError, match="calls must be None or a non-negative"):
+            symasd.jacobian(np.sin, np.zeros(3), calls=bad)
+    # the explicit engines ignore it
+    assert symasd.hessian(rosen, np.zeros(5), engine="tape", calls=10**9).engine == "tape"
+
+
+def test_a_graph_with_a_stated_call_count():
+    g = symasd.trace(residual, np.zeros(50), np.zeros(49))
+    jac = symasd.jacobian(g, None, calls=10**9)
+    assert jac.engine == "vm"
+    x, p = np.linspace(-1, 1, 50), np.full(49, 0.5)
+    _same(jac(x, p), symasd.jacobian(residual, x, p, engine="tape")(x, p))
+
+
+def test_a_compiled_dag_slower_than_the_tape_is_dropped(late_compile):
+    late_compile(0.0)
+    z = np.random.default_rng(3).standard_normal(2000)
+    hes = symasd.hessian(xent, z)
+    H0 = hes(z)  # compiles, finds the DAG slower (test_costs), keeps the tape
+    assert hes.engine == "tape" and hes.compiled is None and hes._schedule is None
+    _same(hes(z), H0)
+
+
+def test_past_the_budget_auto_never_compiles(monkeypatch):
+    monkeypatch.setattr(tiering, "UPFRONT_SECONDS", 0.0)
+    monkeypatch.setattr(costs, "COMPILE_BUDGET", 10)
+    monkeypatch.setattr(costs, "COMPILE_SECONDS_FIXED", 0.0)
+    monkeypatch.setattr(costs, "COMPILE_SECONDS_PER_NODE", 0.0)
+    counted = []
+    count = costs._count
+    monkeypatch.setattr(costs, "_count", lambda *a: counted.append(1) or count(*a))
+    hes = symasd.hessian(rosen, np.zeros(200))
+    x = np.linspace(-1, 1, 200)
+    for _ in range(20):
+        hes(x)
+    assert hes.engine == "tape" and hes._schedule.threshold == np.inf
+    assert len(counted) == 1  # the directions counted once, at the first threshold
+
+
+def test_threads_share_one_compile(late_compile):
+    late_compile(0.0)
+    rng = np.random.default_rng(4)
+    x, p = rng.uniform(-1, 1, 3000), rng.uniform(0.5, 1.5, 2999)
+    jac = symasd.jacobian(residual, x, p)
+    expected = symasd.jacobian(residual, x, p, engine="vm")(x, p)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(10):
+                results.append(jac(x, p))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 40
+    assert jac.engine == "vm"
+    for J in results:
+        _same(J, expected)
+
+
+def test_schedule_rule():
+    g = symasd.trace(rosen, np.zeros(100))
+    P = symasd.hessian_sparsity(g)
+    from symasd.modes import HESSIAN, Candidate
+
+    cand = Candidate.of(HESSIAN["star"], P)
+    s = tiering.CompileSchedule.start(g, cand, lambda: None)
+    assert s.threshold == costs.compile_seconds(g) and not s.counted
+    estimate = s.estimate()
+    cost = costs.compile_cost(g, cand.mode, cand.coloring)
+    assert estimate == costs.compile_seconds(g, cost.directions) > costs.compile_seconds(g)
+    assert s.pays_within(10, estimate / 5) and not s.pays_within(9, estimate / 5)
+    assert s.compiles_upfront() == (estimate <= tiering.UPFRONT_SECONDS)
+    s.counted, s.threshold = False, costs.compile_seconds(g)
+    tiering.UPFRONT_SECONDS, saved = estimate, tiering.UPFRONT_SECONDS
+    try:
+        assert s.compiles_upfront()
+        tiering.UPFRONT_SECONDS = estimate * 0.99
+        assert not s.compiles_upfront()
+    finally:
+        tiering.UPFRONT_SECONDS = saved
+    assert not s.record(estimate / 2) and s.record(estimate / 2)
+
+
+def test_a_compile_past_its_deadline_is_abandoned(late_compile, monkeypatch):
+    late_compile(0.0)  # estimated at 0 s: the deadline is MIN_BUDGET
+    monkeypatch.setattr(tiering, "MIN_BUDGET", 0.0)
+    x = np.random.default_rng(5).uniform(-1, 1, 2000)
+    hes = symasd.hessian(rosen, x)
+    H = hes(x)
+    assert hes.engine == "tape" and hes.compiled is None and hes._schedule is None
+    _same(H, symasd.hessian(rosen, x, engine="vm")(x))
+    _same(hes(x), H)
+
+
+def test_deadline_bounds_any_compile():
+    from symasd.compiler import CompileTimeout, deadline
+
+    hes = symasd.hessian(rosen, np.zeros(500), engine="tape")
+    with pytest.raises(CompileTimeout, match="past its deadline of 0 s"), deadline(0.0):
+        hes._mode.compile(hes.graph, hes.coloring)
+    with deadline(600.0):
+        compiled = hes._mode.compile(hes.graph, hes.coloring)
+    assert compiled.matrix_graph.n_nodes > 0
+
+
+def test_a_stated_call_count_lifts_the_budget_but_not_the_memory(monkeypatch):
+    monkeypatch.setattr(costs, "COMPILE_BUDGET", 10)
+    monkeypatch.setattr(costs, "CELL_LIMIT", 10)
+    x = np.random.default_rng(6).uniform(-1, 1, 2000)
+    stated = symasd.hessian(rosen, x, calls=10**9)
+    assert stated.engine == "vm"
+    _same(stated(x), symasd.hessian(rosen, x, engine="tape")(x))
+    monkeypatch.setattr(tiering, "UPFRONT_SECONDS", 1e12)  # as eager as can be: the budget
+    assert symasd.hessian(rosen, x).engine == "tape"     # still says no
+    monkeypatch.setattr(tiering, "available_memory", lambda: 1000)
+    assert symasd.hessian(rosen, x, calls=10**9).engine == "tape"
