@@ -181,6 +181,12 @@ FOLLOW_SECONDS = 30.0
 CHECKPOINTS = (10, 100, 1000, 10_000)
 
 
+def _undecided(d) -> bool:
+    """Whether an ``engine="auto"`` derivative may still compile."""
+    schedule = getattr(d, "_schedule", None)
+    return schedule is not None and not schedule.never
+
+
 def _follow_schedule(d, x) -> dict:
     """Call an ``engine="auto"`` derivative until its schedule has decided (compiled,
     or found the compiled DAG slower), at most FOLLOW_CALLS calls or FOLLOW_SECONDS:
@@ -188,12 +194,11 @@ def _follow_schedule(d, x) -> dict:
     for each k of CHECKPOINTS that was reached (the call that compiles included)."""
     times = []
     end = time.perf_counter() + FOLLOW_SECONDS
-    while getattr(d, "_schedule", None) is not None and len(times) < FOLLOW_CALLS \
-            and time.perf_counter() < end:
+    while _undecided(d) and len(times) < FOLLOW_CALLS and time.perf_counter() < end:
         t = time.perf_counter()
         d(x)
         times.append(time.perf_counter() - t)
-    decided = getattr(d, "_schedule", None) is None
+    decided = not _undecided(d)
     sums = {str(k): math.fsum(times[:k]) for k in CHECKPOINTS if k <= len(times)}
     return {"decided_at": len(times) if decided and times else None,
             "after": str(getattr(d, "engine", "?")), "first_calls": sums,

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -139,14 +140,18 @@ class _Prepared:
         self.mode = chosen.mode.name
         self.engine = engine
         self.compiled = compiled
+        # the candidate `compiled` was compiled from (the header of generated code)
+        self._compiled_from = chosen if compiled is not None else None
         self._tape = chosen.mode.tape(graph, chosen.coloring)
         # the one template of this preparation (the colorings build theirs only if
         # asked to decompress): every matrix shares the arrays of `sparsity`
         self._template = CSRTemplate(sparsity.shape, sparsity.indptr, sparsity.indices)
         self._generated = None
-        # engine="auto" on the tape: when to compile (symasd.tiering), and a lock so
-        # that one thread compiles while the others go on with the tape
+        # engine="auto" on the tape: when to compile (symasd.tiering), what it compiles
+        # (kept for to_source), and a lock so that one thread compiles while the
+        # others go on with the tape
         self._schedule: CompileSchedule | None = None
+        self._auto_compile: Callable[[], tuple] | None = None
         self._tiering = threading.Lock()
         if engine in BACKENDS:
             self._generated = load_module(self.to_source(engine), f"{name}_{self._kind}")
@@ -154,11 +159,33 @@ class _Prepared:
 
     _kind = "derivative"
 
-    def _compiled(self) -> CompiledDerivative:
-        """The compiled derivative DAG (compiled now for a tape-engine object)."""
-        if self.compiled is None:
-            self.compiled = self._mode.compile(self.graph, self.coloring)
-        return self.compiled
+    def _compiled(self) -> tuple[CompiledDerivative, Candidate]:
+        """The compiled derivative DAG and the candidate it was compiled from,
+        compiled now for an object on the tape: what
+        ``engine="auto"`` would compile (and switch to, where it is not slower than
+        the tape), or the tape's own mode and coloring for ``engine="tape"``."""
+        with self._tiering:
+            if self.compiled is None:
+                if self._auto_compile is not None:
+                    self._adopt(*self._auto_compile(), keep=True)
+                else:
+                    self._compiled_from = Candidate(self._mode, self.coloring)
+                    self.compiled = self._mode.compile(self.graph, self.coloring)
+            return self.compiled, self._compiled_from
+
+    def _adopt(self, chosen: Candidate, dag: CompiledDerivative, keep: bool) -> None:
+        """Switch to ``dag`` (compiled from ``chosen``) unless it is slower to call
+        than the tape, then keep it only if ``keep``; the schedule ends either way.
+        Called with the lock held."""
+        self._schedule = None
+        if compiled_is_slower(self.graph, self.coloring.ncolors, dag.matrix_graph.n_nodes):
+            if keep:
+                self.compiled, self._compiled_from = dag, chosen
+            return
+        self.compiled, self._compiled_from = dag, chosen
+        self.coloring, self._mode, self.mode = chosen.coloring, chosen.mode, chosen.mode.name
+        # the compiled DAG first, the engine that reads it last
+        self.engine = "vm"
 
     def _on_tape(self, x, params, **which):
         """A tape call, counted by the schedule of ``engine="auto"``, which may
@@ -168,43 +195,46 @@ class _Prepared:
             return self._tape(x, params, **which)
         start = time.perf_counter()
         out = self._tape(x, params, **which)
-        if schedule.record(time.perf_counter() - start):
-            self._tier_up()
+        try:
+            if schedule.record(time.perf_counter() - start):
+                self._tier_up()
+        except Exception as err:  # noqa: BLE001  (the call's result stands; say why)
+            self._schedule = None
+            warnings.warn(f"symasd: engine='auto' could not compile this derivative and "
+                          f"stays on the tape ({type(err).__name__}: {err})", RuntimeWarning,
+                          stacklevel=3)
         return out
 
     def _tier_up(self) -> None:
         """Compile now and switch to the compiled engine (``engine="auto"``), unless
-        the compiled DAG is slower than the tape, or compiling runs past its
-        deadline or out of memory: then the tape stays, and nothing is tried
-        again (:meth:`symasd.tiering.CompileSchedule.run`)."""
+        the compiled DAG is slower than the tape (then the tape stays for good) or
+        the compile runs past its deadline (then it is tried again later) or
+        would not fit in memory (:meth:`symasd.tiering.CompileSchedule.run`)."""
         if not self._tiering.acquire(blocking=False):
             return
         try:
-            schedule, self._schedule = self._schedule, None
+            schedule = self._schedule
             if schedule is None:
                 return
-            switched = schedule.run()
-            if switched is not None:
-                chosen, dag = switched
-                self.coloring, self._mode, self.mode = (chosen.coloring, chosen.mode,
-                                                         chosen.mode.name)
-                # the compiled DAG first, the engine that reads it last
-                self.compiled = dag
-                self.engine = "vm"
+            compiled = schedule.run()
+            if compiled is not None:
+                self._adopt(*compiled, keep=False)
+            elif schedule.never:
+                self._schedule = None
         finally:
             self._tiering.release()
 
     def _spec(self, made_by: str | None) -> ModuleSpec:
-        c = self.coloring
+        compiled, source = self._compiled()
+        c, mode = source.coloring, source.mode.name
         colors = (f"{c.n_row_colors} row + {c.n_column_colors} column colors"
-                  if self.mode == "bidirectional" else f"{c.ncolors} colors")
-        compiled = self._compiled()
-        summary = (f"mode {self.mode}: {c.problem} coloring ({c.order} order), {colors}",
+                  if mode == "bidirectional" else f"{c.ncolors} colors")
+        summary = (f"mode {mode}: {c.problem} coloring ({c.order} order), {colors}",
                    f"derivative DAG: {compiled.matrix_graph.n_nodes} nodes (function graph: "
                    f"{self.graph.n_nodes} nodes)")
         if made_by is None:
             params = "".join(f", p{i}" for i in range(len(self.graph.param_shapes)))
-            made_by = f"symasd.{self._kind}({self.name}, x0{params}, mode={self.mode!r})"
+            made_by = f"symasd.{self._kind}({self.name}, x0{params}, mode={mode!r})"
         return ModuleSpec(self._kind, self.name, compiled, self.shape,
                           np.asarray(self.sparsity.indptr), np.asarray(self.sparsity.indices),
                           self.graph.input_shape, self.graph.param_shapes,
@@ -283,11 +313,15 @@ class _Prepared:
             f"({self.coloring.order} order)",
             f"  {products}",
         ]
-        if self._schedule is not None:
-            s = self._schedule
-            lines.append(f"  engine='auto': compiles after about {s.threshold * 1e3:.3g} ms "
-                         f"of tape calls ({s.spent * 1e3:.3g} ms in {s.calls} so far"
-                         f"{f', and at least {s.min_calls} calls' if s.min_calls else ''})")
+        s = self._schedule
+        if s is not None and s.never:
+            lines.append("  engine='auto': stays on the tape (compiling would need more than "
+                         "half the memory available)")
+        elif s is not None:
+            stated = (f" after the {s.min_calls} stated calls" if s.calls < s.min_calls else "")
+            lines.append(f"  engine='auto': compiles once tape calls{stated} have taken "
+                         f"{'about' if s.counted else 'at least'} {s.threshold * 1e3:.3g} ms "
+                         f"({s.spent * 1e3:.3g} ms so far, in {s.calls} calls)")
         if self.compiled is not None:
             lines.append(f"  derivative DAG: {self.compiled.matrix_graph.n_nodes} nodes "
                          f"(function graph: {self.graph.n_nodes} nodes)")
@@ -459,43 +493,38 @@ def _check_engine_memory(engine: str, g: Graph, chosen: Candidate) -> None:
 
 
 def _on_auto(prepared: _Prepared, candidate: Candidate, compile: Callable,
-             calls: int | None, f, x0, p0):
+             calls: int | None, f, x0, p0, copies: int = 1):
     """``prepared`` (on the tape) with the schedule of ``engine="auto"``
-    (:mod:`symasd.tiering`) attached, compiled now where that pays; ``candidate``
-    is what ``compile`` compiles."""
-    schedule = CompileSchedule.start(prepared.graph, candidate, compile, calls)
+    (:mod:`symasd.tiering`) attached, compiled now where that pays; ``compile``
+    compiles ``candidate`` (and ``copies - 1`` others)."""
+    schedule = CompileSchedule.start(prepared.graph, candidate, compile, calls, copies)
     if calls is None:
         upfront = schedule.compiles_upfront()
     else:
-        g = prepared.graph
-        if isinstance(f, Graph):
-            x0 = np.zeros(g.input_shape)
+        if isinstance(f, Graph):  # (no parameter values given: zeros)
+            g = prepared.graph
+            x0 = np.zeros(g.input_shape) if x0 is None else x0
             p0 = tuple(np.zeros(shape) for shape in g.param_shapes)
-        times = []
-        for _ in range(2):  # the second without the first call's setup
-            start = time.perf_counter()
-            prepared._data(x0, p0)
-            times.append(time.perf_counter() - start)
-        upfront = schedule.pays_within(calls, min(times))
+        start = time.perf_counter()
+        prepared._data(x0, p0)  # one tape call, timed
+        upfront = schedule.pays_within(calls, time.perf_counter() - start)
+    prepared._auto_compile = compile
     prepared._schedule = schedule
     if upfront:
         prepared._tier_up()
     return prepared
 
 
-def _compiled_jacobian(g: Graph, ranked: list[Candidate], mode: str, auto: bool):
+def _compiled_jacobian(g: Graph, ranked: list[Candidate], mode: str):
     """The compiled derivative of the cheapest candidate or, for ``mode="auto"``,
     the smallest of those within :data:`_COMPILE_SLACK` of it: ``(candidate,
-    compiled)``; ``None`` for ``auto`` where it is slower than the tape."""
+    compiled)``."""
     best = ranked[0]
     limit = _COMPILE_SLACK * best.cost
     compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
                 if c is best or (c.cost <= limit and compiles(g, c.mode, c.coloring))]
-    chosen, dag = min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
+    return min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
-    if auto and compiled_is_slower(g, best.coloring.ncolors, dag.matrix_graph.n_nodes):
-        return None
-    return chosen, dag
 
 
 def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_first",
@@ -532,9 +561,9 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         (:mod:`symasd.tiering`): the tape, compiled (``"vm"``) at preparation
         where compiling is estimated to take at most 2 ms (small models),
         otherwise at the call after which the
-        tape's calls have cost as much as compiling is estimated to; never
-        where compiling would not pay (:mod:`symasd.costs`: dense and
-        near-dense derivatives, very large ones), and the tape is kept where
+        tape's calls have cost as much as compiling is estimated to
+        (:mod:`symasd.costs`), never where compiling would need more than half
+        the memory available, and the tape is kept where
         the compiled DAG turns out slower to call than its sweeps (more than 2
         nodes per graph node and color, a softmax's for instance).
         ``engine`` tells which engine is in use. A compiled engine is refused
@@ -558,9 +587,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         is timed, and the derivative is compiled at preparation when ``calls``
         tape calls would cost at least twice the estimated compile; otherwise
         nothing is compiled before ``calls`` calls, and after them as without
-        ``calls``. A stated count lifts the compile budget of
-        :mod:`symasd.costs` (only the memory available limits the compile).
-        Ignored by the other engines.
+        ``calls``. Ignored by the other engines.
 
     Example
     -------
@@ -582,12 +609,14 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     best = ranked[0]
     if engine == "auto":
         tape = PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
-        return _on_auto(tape, best, lambda: _compiled_jacobian(g, ranked, mode, auto=True),
-                        calls, f, x0, p0)
+        copies = sum(c.cost <= _COMPILE_SLACK * best.cost for c in ranked) \
+            if mode == "auto" else 1
+        return _on_auto(tape, best, lambda: _compiled_jacobian(g, ranked, mode),
+                        calls, f, x0, p0, copies)
     _check_engine_memory(engine, g, best)
     if engine == "tape":
         return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
-    chosen, dag = _compiled_jacobian(g, ranked, mode, auto=False)
+    chosen, dag = _compiled_jacobian(g, ranked, mode)
     return PreparedJacobian(g, P, chosen, engine, dag, arguments, _name_of(f))
 
 
@@ -612,7 +641,10 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     engine, ``"auto"`` is star: the derivative DAG hardly depends on the
     number of colors, and substitution only adds nodes. With the tape, where
     every color is one Hessian-vector product per call, ``"auto"`` is acyclic
-    when it needs fewer colors than star. Hessian-vector products are
+    when it needs fewer colors than star; so with ``engine="auto"`` the mode,
+    coloring and ``ncolors`` change when it switches from the tape to the
+    compiled derivative (:mod:`symasd.tiering`), and the values may change in
+    their last bits (the structure stays). Hessian-vector products are
     forward-over-reverse.
     Other arguments as in :func:`jacobian`.
 
@@ -643,10 +675,5 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     if engine == "tape":
         return prepared
 
-    def compile_first():
-        dag = first.mode.compile(g, first.coloring)
-        if compiled_is_slower(g, tape.coloring.ncolors, dag.matrix_graph.n_nodes):
-            return None
-        return first, dag
-
-    return _on_auto(prepared, first, compile_first, calls, f, x0, p0)
+    return _on_auto(prepared, first, lambda: (first, first.mode.compile(g, first.coloring)),
+                    calls, f, x0, p0)

@@ -54,7 +54,7 @@ from .coloring import (
     RowColoringResult,
     StarColoringResult,
 )
-from .errors import InputError
+from .errors import InputError, SymasdError
 from .graph import Builder, Graph, compacted
 from .ops import OPS, SINGULAR_CODES, Code
 
@@ -63,18 +63,21 @@ __all__ = ["CompiledDerivative", "compile_jacobian", "compile_hessian",
            "CompileTimeout"]
 
 _I = np.int64
-# the perf_counter() time past which a compile in this context gives up
-_DEADLINE: ContextVar[float] = ContextVar("symasd_compile_deadline", default=math.inf)
+# (the perf_counter() time past which a compile in this context gives up, the
+# seconds it was given)
+_DEADLINE: ContextVar[tuple[float, float]] = ContextVar("symasd_compile_deadline",
+                                                        default=(math.inf, math.inf))
 
 
-class CompileTimeout(Exception):
+class CompileTimeout(SymasdError):
     """A compilation ran past its :func:`deadline`."""
 
 
 @contextmanager
 def deadline(seconds: float) -> Iterator[None]:
     """Compilations in this block raise :class:`CompileTimeout` once they have run
-    ``seconds`` (checked once per block of nodes, so a little later).
+    ``seconds`` (checked once per block of nodes, so a little later). Inside an
+    earlier deadline, the earlier one holds.
 
     Example
     -------
@@ -87,18 +90,17 @@ def deadline(seconds: float) -> Iterator[None]:
     ...
     symasd.compiler.CompileTimeout: compiling ran past its deadline of 0 s
     """
-    token = _DEADLINE.set(time.perf_counter() + seconds)
+    token = _DEADLINE.set(min(_DEADLINE.get(), (time.perf_counter() + seconds, seconds)))
     try:
         yield
-    except CompileTimeout as err:
-        raise CompileTimeout(f"compiling ran past its deadline of {seconds:.3g} s") from err
     finally:
         _DEADLINE.reset(token)
 
 
 def _check_deadline() -> None:
-    if time.perf_counter() > _DEADLINE.get():
-        raise CompileTimeout
+    when, seconds = _DEADLINE.get()
+    if time.perf_counter() > when:
+        raise CompileTimeout(f"compiling ran past its deadline of {seconds:.3g} s")
 
 
 class CompiledDerivative:
@@ -121,10 +123,16 @@ class CompiledDerivative:
 
     @property
     def graph(self) -> Graph:
-        if self._graph is None:
-            self._graph = compacted(self._uncompacted)
+        graph = self._graph
+        if graph is None:
+            # without a lock: threads that meet here may each compact (the same
+            # graph), and _graph is set before _uncompacted is dropped
+            uncompacted = self._uncompacted
+            if uncompacted is None:
+                return self._graph
+            graph = self._graph = compacted(uncompacted)
             self._uncompacted = None
-        return self._graph
+        return graph
 
     def __getstate__(self) -> dict:
         self.graph  # noqa: B018  (a pickle holds the compacted graph, not the builder's arrays)

@@ -5,8 +5,8 @@ tape pays numeric sweeps at every call. Compiling pays for derivatives that are
 needed many times and whose derivative DAG stays small; for dense and
 near-dense derivatives (a neural network's Hessian: every weight with every
 other) or very large ones (bundle adjustment with 1e5 observations) it costs
-minutes and gigabytes before the first call. So ``engine="auto"`` estimates
-first and takes the tape when compiling would not pay:
+minutes and gigabytes before the first call. So compiling is estimated
+first:
 
 * **directions**: the (node, direction) pairs the symbolic sweeps
   differentiate, counted exactly by one bitset pass over the graph
@@ -20,13 +20,14 @@ first and takes the tape when compiling would not pay:
 * **cells**: the symbolic forward sweep's tangent table, ``nodes x colors``
   ids, allocated in full.
 
-Compiling is allowed when the directions are at most :data:`COMPILE_BUDGET`
-and the cells at most :data:`CELL_LIMIT` (*when* ``"auto"`` compiles, within
-that, is :mod:`symasd.tiering`'s rule, which weighs the estimated compile time,
-:func:`compile_seconds`, against the tape's calls); ``engine="vm"`` past them is still
-compiled unless the estimated memory exceeds what the machine has available,
-which is refused with an :class:`~symasd.errors.InputError` before any of it
-is allocated.
+*When* ``engine="auto"`` compiles is :mod:`symasd.tiering`'s rule: it weighs
+the estimated compile time (:func:`compile_seconds`) against the tape's calls,
+and the memory (:attr:`CompileCost.bytes`) against what is available.
+:func:`compiles` (the directions at most :data:`COMPILE_BUDGET`, the cells at
+most :data:`CELL_LIMIT`) decides which candidates ``mode="auto"`` compiles
+besides the cheapest. ``engine="vm"`` is compiled unless the estimated memory
+exceeds what the machine has available, which is refused with an
+:class:`~symasd.errors.InputError` before any of it is allocated.
 
 Once compiled, the derivative DAG's size is known, and with it what a call
 costs: the virtual machine's call over the tape's is about ``k x DAG nodes /
@@ -64,10 +65,11 @@ from .ops import classification_tables
 __all__ = ["CompileCost", "compile_cost", "compiles", "compiled_is_slower", "compile_seconds",
            "COMPILE_BUDGET", "CELL_LIMIT", "DAG_PER_TAPE_PRODUCT", "DAG_KEEP_NODES"]
 
-#: Directions above which ``engine="auto"`` takes the tape (about 5 s of compiling).
+#: Directions above which ``mode="auto"`` compiles no second candidate (about 5 s
+#: of compiling).
 COMPILE_BUDGET = 5_000_000
-#: Cells of the symbolic forward sweep's tangent table above which ``"auto"`` takes
-#: the tape (160 MB of ids).
+#: Cells of the symbolic forward sweep's tangent table above which ``mode="auto"``
+#: compiles no second candidate (160 MB of ids).
 CELL_LIMIT = 20_000_000
 #: Derivative DAG nodes per (graph node x color) above which the compiled call is
 #: slower than the tape's sweeps (see the module).
@@ -109,7 +111,7 @@ class CompileCost:
 
     @property
     def compiles(self) -> bool:
-        """Whether ``engine="auto"`` compiles."""
+        """Whether it is within the budget (:func:`compiles`)."""
         return self.directions <= COMPILE_BUDGET and self.cells <= CELL_LIMIT
 
 
@@ -169,7 +171,8 @@ def compile_cost(graph: Graph, mode: Mode, coloring: ColoringResult) -> CompileC
 
 
 def compiles(graph: Graph, mode: Mode, coloring: ColoringResult) -> bool:
-    """Whether ``engine="auto"`` compiles: ``compile_cost(...).compiles``, with the
+    """Whether a compile is within the budget (``mode="auto"`` compiles a second
+    candidate only then): ``compile_cost(...).compiles``, with the
     cells checked first, so that a table past :data:`CELL_LIMIT` skips counting the
     directions (a bitset pass over the graph: 33 ms for the 1.5 million nodes of
     BDQRTIC at n = 10^5, whose Hessian has 8 star colors).
