@@ -19,8 +19,9 @@ Sections (``--section``, repeatable; default all):
   preparation time between the smallest and the largest size.
 * ``compare``: the cases of ``benchmarks/compare.py`` (Brusselator
   Jacobian N = 32, 64, 128, ``iter_diff`` Jacobian 10^4 ... 10^6, chained
-  and extended Rosenbrock Hessians 10^3 ... 10^5): default-engine
-  preparation and per-call time against CasADi MX's build (graph +
+  and extended Rosenbrock Hessians 10^3 ... 10^5): the default engine's
+  preparation, the compiled engine's (``engine="vm"``), and the default's
+  per-call time once it has compiled, against CasADi MX's build (graph +
   ``jacobian`` / ``hessian`` + ``Function``) and call, with compare.py's
   own builders (``ca_*``), as ratios (below 1: symasd is faster).
 * ``engine``: what ``engine="auto"`` chooses, against both choices: the
@@ -320,9 +321,14 @@ COMPARE_QUICK = {
 
 
 def section_compare(args, roots) -> None:
-    print("\n### compare.py cases: default-engine preparation vs CasADi MX build\n")
-    head = ("| case | size | symasd prep | MX build | prep symasd/MX | symasd call | MX call "
-            "| call symasd/MX | engine |")
+    print("\n### compare.py cases: preparation vs CasADi MX build\n")
+    print("'symasd prep' is the default engine's (engine='auto': the tape, compiled once "
+          "its calls have paid, see symasd.tiering), followed call by call until it has "
+          "compiled; 'compiled prep' is engine='vm' (trace, pattern, coloring and the "
+          "compiler); 'symasd call' is the default's median call after that.\n")
+    head = ("| case | size | symasd prep | compiled prep | MX build | prep symasd/MX "
+            "| compiled/MX | symasd call | MX call | call symasd/MX | engine at prep "
+            "| compiled at call |")
     if len(roots) > 1:
         head += f" {roots[1][0]} prep | {roots[1][0]} call | prep this/{roots[1][0]} |"
     print(head)
@@ -332,17 +338,22 @@ def section_compare(args, roots) -> None:
         if args.only and prob not in args.only:
             continue
         for label, n in sizes:
-            specs = {f"{prob} {label} mx": dict(tool="mx", problem=prob, n=n, root=roots[0][1])}
+            specs = {f"{prob} {label} mx": dict(tool="mx", problem=prob, n=n, root=roots[0][1]),
+                     f"{prob} {label} vm": dict(tool="symasd", problem=prob, n=n,
+                                                root=roots[0][1], engine="vm", calls=False)}
             for name, root in roots:
                 specs[f"{prob} {label} {name}"] = dict(tool="symasd", problem=prob, n=n,
-                                                      root=root)
+                                                      root=root, follow=True)
             res = measure(specs, args.repeats)
             mx = res.get(f"{prob} {label} mx") or {}
+            vm = res.get(f"{prob} {label} vm") or {}
             me = res.get(f"{prob} {label} {roots[0][0]}") or {}
-            row = (f"| {prob} | {label} | {fmt(me.get('prep'))} | {fmt(mx.get('prep'))} | "
-                   f"{ratio(me.get('prep'), mx.get('prep'))} | {fmt(me.get('call'))} | "
+            decided = me.get("decided_at")
+            row = (f"| {prob} | {label} | {fmt(me.get('prep'))} | {fmt(vm.get('prep'))} | "
+                   f"{fmt(mx.get('prep'))} | {ratio(me.get('prep'), mx.get('prep'))} | "
+                   f"{ratio(vm.get('prep'), mx.get('prep'))} | {fmt(me.get('call'))} | "
                    f"{fmt(mx.get('call'))} | {ratio(me.get('call'), mx.get('call'))} | "
-                   f"{me.get('engine', '-')} |")
+                   f"{me.get('engine', '-')} | {decided if decided is not None else '-'} |")
             if len(roots) > 1:
                 ot = res.get(f"{prob} {label} {roots[1][0]}") or {}
                 row += (f" {fmt(ot.get('prep'))} | {fmt(ot.get('call'))} | "

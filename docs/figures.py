@@ -6,13 +6,16 @@ Run from anywhere:
     python docs/figures.py                      # all figures
     python docs/figures.py benchmark            # only the named ones
     python docs/figures.py --measure benchmark  # time iter_diff again, then plot
+    python docs/figures.py --measure engine_auto  # time the engines again, then plot
 
 The pattern and coloring figures are computed from symasd itself. The timing
 figures are drawn from **recorded numbers** in docs/data/: ``benchmark`` (the
 tutorial's three regimes) from ``iter_diff_benchmark.json``, which
 ``--measure`` rewrites with times measured on the machine that runs it, and
 ``compare_*`` (docs/benchmark-plots.md) from ``compare_7be8f2f.json``, the
-tables of one recorded run of ``benchmarks/compare.py`` in docs/benchmarks.md.
+tables of one recorded run of ``benchmarks/compare.py`` in docs/benchmarks.md,
+and ``engine_auto`` (the tutorial's engines) from ``engine_auto.json``, which
+``--measure`` rewrites.
 """
 
 from __future__ import annotations
@@ -249,10 +252,10 @@ def measure_benchmark(k: int = 3, max_n: int = 10_000) -> None:
         f = lambda v: iter_diff(v, k)  # noqa: E731
         g = symasd.trace(f, x0)
         t_dense = median_time(lambda: dense_jacobian(g, x), 3)  # noqa: B023
-        t_prep = median_time(lambda: symasd.jacobian(f, x0)(x), 5)  # noqa: B023
+        t_prep = median_time(lambda: symasd.jacobian(f, x0, engine="vm")(x), 5)  # noqa: B023
         tape = symasd.jacobian(f, x0, engine="tape")
         t_tape = median_time(lambda: tape(x), 20)  # noqa: B023
-        jac = symasd.jacobian(f, x0)
+        jac = symasd.jacobian(f, x0, engine="vm")
         t_vm = median_time(lambda: jac(x), 50)  # noqa: B023
         rows.append([int(n), t_dense, t_prep, t_tape, t_vm])
         print(f"  n={n:>6}: dense {t_dense:.1e} s, sparse+prep {t_prep:.1e} s, "
@@ -270,14 +273,102 @@ def measure_benchmark(k: int = 3, max_n: int = 10_000) -> None:
                     "sparse AD reused, compiled"],
         "rows": rows,
     }
+    _write_record(record, "iter_diff_benchmark.json")
+
+
+def _write_record(record: dict, name: str) -> None:
     DATA.mkdir(exist_ok=True)
-    path = DATA / "iter_diff_benchmark.json"
+    path = DATA / name
     fd, tmp = tempfile.mkstemp(dir=DATA, suffix=".tmp")
     with os.fdopen(fd, "w") as out:
         json.dump(record, out, indent=1)
         out.write("\n")
     os.replace(tmp, path)
     print(f"wrote {path}")
+
+
+def _rosenbrock(x):
+    return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def _cross_entropy(z):
+    from scipy.special import logsumexp
+
+    Z = z.reshape(-1, 10)
+    rows = np.arange(Z.shape[0])
+    return np.sum(logsumexp(Z, axis=1) - Z[rows, rows % 10])
+
+
+def measure_engine_auto(n: int = 10_000, calls: int = 3000) -> None:
+    """Preparation plus k calls of a Hessian with each engine (tape, vm, and the
+    default, which starts on the tape and compiles once its calls have paid), for
+    the chained Rosenbrock function and a softmax cross-entropy (whose compiled
+    DAG is slower than the tape): the cumulative seconds at log-spaced k, recorded
+    in docs/data/engine_auto.json (atomically)."""
+    ks = np.unique(np.logspace(0, np.log10(calls), 40).round().astype(int))
+    cases = {}
+    rng = np.random.default_rng(0)
+    for title, f in (("chained Rosenbrock Hessian", _rosenbrock),
+                     ("softmax cross-entropy Hessian", _cross_entropy)):
+        x = rng.uniform(-1, 1, n)
+        symasd.hessian(f, x[:100])  # imports and first calls, untimed
+        curves, switched = {}, None
+        for engine in ("tape", "vm", "auto"):
+            start = time.perf_counter()
+            hes = symasd.hessian(f, x, engine=engine)
+            times = [time.perf_counter() - start]
+            for k in range(calls):
+                t = time.perf_counter()
+                hes(x)
+                times.append(time.perf_counter() - t)
+                if engine == "auto" and switched is None and hes._schedule is None:
+                    switched = k + 1
+            total = np.cumsum(times)
+            curves[engine] = [float(total[k]) for k in ks]
+        cases[title] = {"curves": curves, "decided_at": switched,
+                        "auto_then": hes.engine}
+        print(f"  {title}: auto decided at call {switched} ({hes.engine})")
+    _write_record({
+        "what": f"seconds of preparation plus k calls of a Hessian at n = {n}, by engine",
+        "command": "python docs/figures.py --measure engine_auto",
+        "symasd": symasd.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}"
+                   f"; Python {platform.python_version()}, NumPy {np.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+        "n": n, "k": [int(k) for k in ks], "cases": cases,
+    }, "engine_auto.json")
+
+
+def fig_engine_auto() -> None:
+    """Preparation plus k calls with each engine (the recorded numbers of
+    docs/data/engine_auto.json): the default follows the tape, then the compiled
+    derivative, and keeps the tape where the compiled DAG is slower."""
+    record = _recorded("engine_auto.json")
+    k = np.array(record["k"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    styles = {"tape": ("engine='tape'", PALETTE[6], "--"),
+              "vm": ("engine='vm' (compiled at preparation)", PALETTE[0], "-"),
+              "auto": ("engine='auto' (the default)", PALETTE[3], "-")}
+    for ax, (title, case) in zip(axes, record["cases"].items(), strict=True):
+        for engine, (label, color, style) in styles.items():
+            ax.loglog(k, case["curves"][engine], style, color=color, label=label,
+                      lw=2.2 if engine == "auto" else 1.2)
+        at = case["decided_at"]
+        if at:
+            y = np.interp(at, k, case["curves"]["auto"])
+            verb = "compiles" if case["auto_then"] == "vm" else "tries, keeps the tape"
+            ax.annotate(f"{verb} at call {at}", (at, y), xytext=(0.08, 0.85),
+                        textcoords="axes fraction", fontsize=7,
+                        arrowprops={"arrowstyle": "->", "lw": 0.6})
+        ax.set_title(f"{title}, n = {record['n']}", fontsize=9)
+        ax.set_xlabel("calls k", fontsize=8)
+        ax.set_ylabel("seconds: preparation + k calls", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, which="major", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _save(fig, "engine_auto")
 
 
 def _recorded(name: str) -> dict:
@@ -367,7 +458,10 @@ FIGURES = {
     "benchmark": fig_benchmark,
     "compare_per_call": fig_compare_per_call,
     "compare_preparation": fig_compare_preparation,
+    "engine_auto": fig_engine_auto,
 }
+# the figures drawn from recorded timings, and what records them again
+MEASURES = {"benchmark": measure_benchmark, "engine_auto": measure_engine_auto}
 
 
 def main(names: list[str]) -> None:
@@ -377,7 +471,9 @@ def main(names: list[str]) -> None:
     if unknown:
         raise SystemExit(f"unknown figure(s) {unknown}; choose from {sorted(FIGURES)}")
     if measure:
-        measure_benchmark()
+        for name in names or MEASURES:
+            if name in MEASURES:
+                MEASURES[name]()
     for name in names or FIGURES:
         FIGURES[name]()
 

@@ -160,10 +160,10 @@ class _Prepared:
     _kind = "derivative"
 
     def _compiled(self) -> tuple[CompiledDerivative, Candidate]:
-        """The compiled derivative DAG and the candidate it was compiled from,
-        compiled now for an object on the tape: what
-        ``engine="auto"`` would compile (and switch to, where it is not slower than
-        the tape), or the tape's own mode and coloring for ``engine="tape"``."""
+        """The compiled derivative DAG and the candidate it was compiled from. An
+        object on the tape compiles now: what ``engine="auto"`` would compile (and
+        switches to it where it is not slower than the tape), or with the tape's
+        own mode and coloring for ``engine="tape"``."""
         with self._tiering:
             if self.compiled is None:
                 if self._auto_compile is not None:
