@@ -72,6 +72,9 @@ ENGINES = ("auto", "vm", "tape", *BACKENDS)
 # With the compiled engine, modes this close to the cheapest by products are
 # compiled too, and the smallest derivative DAG wins.
 _COMPILE_SLACK = 1.25
+# With calls=k this small, auto compiles nothing at preparation and times no call:
+# two tape calls never cost twice a compile (symasd.tiering).
+_UNTIMED_CALLS = 2
 # mode="auto" tries a bicoloring only when both one-sided colorings need more
 # products than this (it pays off for dense rows and columns, and costs more
 # to compute).
@@ -500,14 +503,19 @@ def _on_auto(prepared: _Prepared, candidate: Candidate, compile: Callable,
     schedule = CompileSchedule.start(prepared.graph, candidate, compile, calls, copies)
     if calls is None:
         upfront = schedule.compiles_upfront()
+    elif calls <= _UNTIMED_CALLS:
+        upfront = False
     else:
         if isinstance(f, Graph):  # (no parameter values given: zeros)
             g = prepared.graph
             x0 = np.zeros(g.input_shape) if x0 is None else x0
             p0 = tuple(np.zeros(shape) for shape in g.param_shapes)
-        start = time.perf_counter()
-        prepared._data(x0, p0)  # one tape call, timed
-        upfront = schedule.pays_within(calls, time.perf_counter() - start)
+        times = []
+        for _ in range(2):  # the second without the first call's setup
+            start = time.perf_counter()
+            prepared._data(x0, p0)
+            times.append(time.perf_counter() - start)
+        upfront = schedule.pays_within(calls, min(times))
     prepared._auto_compile = compile
     prepared._schedule = schedule
     if upfront:
@@ -583,9 +591,10 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         the pattern holds at ``x0`` and the derivative is valid only where the
         same branches are taken.
     calls : int, optional
-        With ``engine="auto"``, the number of calls you expect: one tape call
-        is timed, and the derivative is compiled at preparation when ``calls``
-        tape calls would cost at least twice the estimated compile; otherwise
+        With ``engine="auto"``, the number of calls you expect: two tape calls
+        are timed (none for ``calls`` of 2 or less), and the derivative is
+        compiled at preparation when ``calls`` tape calls would cost at least
+        twice the estimated compile; otherwise
         nothing is compiled before ``calls`` calls, and after them as without
         ``calls``. Ignored by the other engines.
 

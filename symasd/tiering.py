@@ -17,9 +17,10 @@ How many calls will follow is what decides, and only the caller knows it. So
   tape's pays it back within about twice as many calls again. The calls
   before are the tape's, and the call that compiles takes the compile's time.
 * **A stated call count** (``calls=k`` in :func:`symasd.jacobian` and
-  :func:`symasd.hessian`) replaces the guess: the preparation times one tape
-  call and compiles at once when ``k`` tape calls would cost at least twice
-  the compile (it pays back within ``k`` calls if it halves the call);
+  :func:`symasd.hessian`) replaces the guess: the preparation times two tape
+  calls (the second, without the first one's setup; none for ``k <= 2``) and
+  compiles at once when ``k`` tape calls would cost at least twice the
+  compile (it pays back within ``k`` calls if it halves the call);
   otherwise nothing is compiled during the first ``k`` calls, and the rule
   above applies to the calls after them.
 * **Memory, not a size budget, is the limit**: a compile that would need

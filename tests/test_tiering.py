@@ -296,3 +296,22 @@ def test_the_memory_is_checked_again_when_the_compile_starts(late_compile, monke
     H = hes(np.ones(300))
     assert hes.engine == "tape" and hes._schedule is None
     _same(H, symasd.hessian(rosen, np.ones(300), engine="vm")(np.ones(300)))
+
+
+def test_a_stated_call_count_times_the_second_call(monkeypatch):
+    """calls=k compiles at preparation from the second of two timed tape calls (the
+    first sets up); k <= 2 times none and compiles nothing."""
+    x = np.random.default_rng(7).uniform(-1, 1, 3000)
+    seen = []
+
+    def pays_within(self, calls, call_seconds):
+        seen.append(calls)
+        return False
+
+    monkeypatch.setattr(tiering.CompileSchedule, "pays_within", pays_within)
+    for calls in (0, 1, 2):
+        hes = symasd.hessian(rosen, x, calls=calls)
+        assert hes.engine == "tape" and hes._schedule.calls == 0
+    assert seen == []
+    hes = symasd.hessian(rosen, x, calls=3)
+    assert seen == [3] and hes.engine == "tape" and hes._schedule.min_calls == 3
