@@ -39,6 +39,8 @@ a whole solve (time in an ODE right-hand side, multipliers in a Lagrangian).
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import warnings
@@ -198,15 +200,20 @@ class _Prepared:
             return self._tape(x, params, **which)
         start = time.perf_counter()
         out = self._tape(x, params, **which)
+        if schedule.record(time.perf_counter() - start):
+            self._try_tier_up()
+        return out
+
+    def _try_tier_up(self) -> None:
+        """:meth:`_tier_up`, where an error of the compiler keeps the tape (the call's
+        or the preparation's result stands) with a warning that says why."""
         try:
-            if schedule.record(time.perf_counter() - start):
-                self._tier_up()
-        except Exception as err:  # noqa: BLE001  (the call's result stands; say why)
+            self._tier_up()
+        except Exception as err:  # noqa: BLE001  (reported, and the tape works)
             self._schedule = None
             warnings.warn(f"symasd: engine='auto' could not compile this derivative and "
                           f"stays on the tape ({type(err).__name__}: {err})", RuntimeWarning,
-                          stacklevel=3)
-        return out
+                          stacklevel=_stacklevel_outside_symasd())
 
     def _tier_up(self) -> None:
         """Compile now and switch to the compiled engine (``engine="auto"``), unless
@@ -296,7 +303,8 @@ class _Prepared:
 
     @property
     def derivative_graph(self) -> Graph | None:
-        """The compiled derivative DAG (``None`` for the tape engine)."""
+        """The compiled derivative DAG (``None`` on the tape until something, such as
+        :meth:`to_source`, compiled it)."""
         return self.compiled.graph if self.compiled is not None else None
 
     @property
@@ -496,31 +504,42 @@ def _check_engine_memory(engine: str, g: Graph, chosen: Candidate) -> None:
 
 
 def _on_auto(prepared: _Prepared, candidate: Candidate, compile: Callable,
-             calls: int | None, f, x0, p0, copies: int = 1):
+             calls: int | None, f, x0, p0, copies: Callable[[], int] = lambda: 1):
     """``prepared`` (on the tape) with the schedule of ``engine="auto"``
     (:mod:`symasd.tiering`) attached, compiled now where that pays; ``compile``
-    compiles ``candidate`` (and ``copies - 1`` others)."""
+    compiles ``candidate`` (and ``copies() - 1`` others)."""
     schedule = CompileSchedule.start(prepared.graph, candidate, compile, calls, copies)
     if calls is None:
         upfront = schedule.compiles_upfront()
     elif calls <= _UNTIMED_CALLS:
         upfront = False
     else:
-        if isinstance(f, Graph):  # (no parameter values given: zeros)
+        if isinstance(f, Graph):  # (no point given: zeros, whatever they give)
             g = prepared.graph
-            x0 = np.zeros(g.input_shape) if x0 is None else x0
+            x0 = np.zeros(g.input_shape)
             p0 = tuple(np.zeros(shape) for shape in g.param_shapes)
         times = []
-        for _ in range(2):  # the second without the first call's setup
-            start = time.perf_counter()
-            prepared._data(x0, p0)
-            times.append(time.perf_counter() - start)
+        with np.errstate(all="ignore"):
+            for _ in range(2):  # the second without the first call's setup
+                start = time.perf_counter()
+                prepared._data(x0, p0)
+                times.append(time.perf_counter() - start)
         upfront = schedule.pays_within(calls, min(times))
     prepared._auto_compile = compile
     prepared._schedule = schedule
     if upfront:
-        prepared._tier_up()
+        prepared._try_tier_up()
     return prepared
+
+
+def _stacklevel_outside_symasd() -> int:
+    """The ``stacklevel`` of a warning raised in the caller that points at the first
+    frame outside the symasd package (the user's line)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _compiled_jacobian(g: Graph, ranked: list[Candidate], mode: str):
@@ -592,9 +611,9 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         same branches are taken.
     calls : int, optional
         With ``engine="auto"``, the number of calls you expect: two tape calls
-        are timed (none for ``calls`` of 2 or less), and the derivative is
-        compiled at preparation when ``calls`` tape calls would cost at least
-        twice the estimated compile; otherwise
+        are timed, and the derivative is compiled at preparation when ``calls``
+        tape calls would cost at least twice the estimated compile (never for
+        ``calls`` of 2 or less, which times none); otherwise
         nothing is compiled before ``calls`` calls, and after them as without
         ``calls``. Ignored by the other engines.
 
@@ -618,8 +637,11 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     best = ranked[0]
     if engine == "auto":
         tape = PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
-        copies = sum(c.cost <= _COMPILE_SLACK * best.cost for c in ranked) \
-            if mode == "auto" else 1
+        def copies():  # the candidates _compiled_jacobian compiles
+            limit = _COMPILE_SLACK * best.cost
+            return 1 + sum(c.cost <= limit and compiles(g, c.mode, c.coloring)
+                           for c in ranked[1:]) if mode == "auto" else 1
+
         return _on_auto(tape, best, lambda: _compiled_jacobian(g, ranked, mode),
                         calls, f, x0, p0, copies)
     _check_engine_memory(engine, g, best)

@@ -36,8 +36,8 @@ How many calls will follow is what decides, and only the caller knows it. So
   than usual (a softmax cross-entropy's Hessian: 6) takes several times
   longer to build than estimated. A compile past its deadline is abandoned
   and tried again once the tape's calls have cost as much again as that
-  deadline, with twice the time: what is spent on abandoned compiles stays
-  at most about twice the time of the calls.
+  deadline, with twice the time: beyond :data:`MIN_BUDGET`, what is spent
+  on abandoned compiles stays at most about twice the time of the calls.
 * A compiled DAG that is slower to call than the tape
   (:func:`symasd.costs.compiled_is_slower`) is dropped and the tape kept for
   good.
@@ -95,7 +95,9 @@ class CompileSchedule:
     """When an ``engine="auto"`` derivative on the tape compiles (see the module).
 
     ``graph`` and ``candidate`` are what would be compiled (for the estimate),
-    ``copies`` how many candidates the compile builds; ``compile`` compiles and
+    ``copies()`` how many candidates like it the compile builds (asked once the
+    estimate is needed: ``mode="auto"`` Jacobians compile the modes close to the
+    cheapest too); ``compile`` compiles and
     returns ``(candidate, compiled derivative)``. ``min_calls`` is the stated
     call count (0 if none). ``threshold`` is the time of tape calls (after the
     stated ones) at which to compile; it starts at the lower bound
@@ -108,7 +110,7 @@ class CompileSchedule:
     candidate: Candidate
     compile: Callable[[], tuple]
     min_calls: int = 0
-    copies: int = 1
+    copies: Callable[[], int] = lambda: 1
     spent: float = 0.0
     calls: int = 0
     threshold: float = 0.0
@@ -118,10 +120,11 @@ class CompileSchedule:
 
     @classmethod
     def start(cls, graph: Graph, candidate: Candidate, compile: Callable[[], tuple],
-              calls: int | None = None, copies: int = 1) -> CompileSchedule:
+              calls: int | None = None,
+              copies: Callable[[], int] = lambda: 1) -> CompileSchedule:
         """A schedule with nothing spent yet; ``calls`` the stated call count."""
         return cls(graph, candidate, compile, calls or 0, copies,
-                   threshold=copies * compile_seconds(graph))
+                   threshold=compile_seconds(graph))
 
     @property
     def never(self) -> bool:
@@ -133,8 +136,9 @@ class CompileSchedule:
         memory); after it, :attr:`threshold` is that estimate."""
         if not self.counted:
             cost = compile_cost(self.graph, self.candidate.mode, self.candidate.coloring)
-            self.bytes = self.copies * cost.bytes
-            self.threshold = (self.copies * compile_seconds(self.graph, cost.directions)
+            copies = self.copies()
+            self.bytes = copies * cost.bytes
+            self.threshold = (copies * compile_seconds(self.graph, cost.directions)
                               if self._fits() else math.inf)
             self.counted = True
         return self.threshold
@@ -179,7 +183,7 @@ class CompileSchedule:
                 return self.compile()
         except CompileTimeout:
             # again once the calls have cost as much as this deadline, with twice it
-            self.spent, self.threshold = 0.0, self.budget
+            self.spent, self.threshold = 0.0, max(self.budget, MIN_BUDGET)
             return None
         except MemoryError:
             self.threshold = math.inf

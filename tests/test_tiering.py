@@ -42,7 +42,7 @@ def late_compile(monkeypatch):
     monkeypatch.setattr(tiering, "MIN_BUDGET", 600.0)  # no deadline that a busy machine meets
 
     def after(seconds):
-        def start(cls, graph, candidate, compile, calls=None, copies=1):
+        def start(cls, graph, candidate, compile, calls=None, copies=lambda: 1):
             return cls(graph, candidate, compile, calls or 0, copies, threshold=seconds,
                        counted=True)
         monkeypatch.setattr(tiering.CompileSchedule, "start", classmethod(start))
@@ -119,6 +119,8 @@ def test_a_graph_with_a_stated_call_count():
     g = symasd.trace(residual, np.zeros(50), np.zeros(49))
     jac = symasd.jacobian(g, None, calls=10**9)
     assert jac.engine == "vm"
+    # a Graph's x0 is not read (it is timed at zeros), as without calls
+    assert symasd.jacobian(g, np.zeros(3), calls=10**9).engine == "vm"
     x, p = np.linspace(-1, 1, 50), np.full(49, 0.5)
     _same(jac(x, p), symasd.jacobian(residual, x, p, engine="tape")(x, p))
 
@@ -282,10 +284,27 @@ def test_a_failing_compile_warns_and_keeps_the_tape(late_compile):
 
     jac._schedule.compile = broken
     x, p = np.linspace(-1, 1, 300), np.full(299, 0.5)
-    with pytest.warns(RuntimeWarning, match="stays on the tape .ValueError: no compiler"):
+    with pytest.warns(RuntimeWarning, match="stays on the tape .ValueError: no compiler") as seen:
         J = jac(x, p)
+    assert seen[0].filename == __file__  # the warning points at the caller's line
     assert jac.engine == "tape" and jac._schedule is None
     _same(J, symasd.jacobian(residual, x, p, engine="vm")(x, p))
+
+
+def test_a_failing_compile_at_preparation_warns_and_keeps_the_tape(monkeypatch):
+    from symasd.modes import HessianMode
+
+    def broken(self, graph, coloring):
+        raise ValueError("no compiler today")
+
+    monkeypatch.setattr(HessianMode, "compile", broken)
+    for kw in ({}, {"calls": 10**9}):
+        with pytest.warns(RuntimeWarning, match="stays on the tape") as seen:
+            hes = symasd.hessian(rosen, np.zeros(20), **kw)
+        assert seen[0].filename == __file__
+        assert hes.engine == "tape" and hes._schedule is None
+        x = np.linspace(-1, 1, 20)
+        _same(hes(x), symasd.hessian(rosen, x, engine="tape")(x))
 
 
 def test_the_memory_is_checked_again_when_the_compile_starts(late_compile, monkeypatch):
