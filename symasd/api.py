@@ -327,7 +327,7 @@ class _Prepared:
         s = self._schedule
         if s is not None and s.never:
             lines.append("  engine='auto': stays on the tape (compiling would need more than "
-                         "half the memory available)")
+                         "a quarter of the memory available)")
         elif s is not None:
             stated = (f" after the {s.min_calls} stated calls" if s.calls < s.min_calls else "")
             lines.append(f"  engine='auto': compiles once tape calls{stated} have taken "
@@ -589,8 +589,8 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
         where compiling is estimated to take at most 2 ms (small models),
         otherwise at the call after which the
         tape's calls have cost as much as compiling is estimated to
-        (:mod:`symasd.costs`), never where compiling would need more than half
-        the memory available, and the tape is kept where
+        (:mod:`symasd.costs`), never where compiling would need more than a
+        quarter of the memory available, and the tape is kept where
         the compiled DAG turns out slower to call than its sweeps (more than 2
         nodes per graph node and color, a softmax's for instance).
         ``engine`` tells which engine is in use. A compiled engine is refused

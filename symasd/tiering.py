@@ -87,7 +87,7 @@ DEADLINE_FACTOR = 2.0
 MIN_BUDGET = 0.05
 #: ``"auto"`` starts no compile that would need more than this part of the memory
 #: available.
-MEMORY_FRACTION = 0.5
+MEMORY_FRACTION = 0.25
 
 
 @dataclass

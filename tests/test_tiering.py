@@ -241,9 +241,9 @@ def test_the_compile_budget_does_not_bind_auto_the_memory_does(monkeypatch):
     assert stated.engine == "vm"
     _same(stated(x), symasd.hessian(rosen, x, engine="tape")(x))
     cost = costs.compile_cost(stated.graph, stated._mode, stated.coloring)
-    monkeypatch.setattr(tiering, "available_memory", lambda: 2 * cost.bytes)
+    monkeypatch.setattr(tiering, "available_memory", lambda: 4 * cost.bytes)
     assert symasd.hessian(rosen, x, calls=10**9).engine == "vm"
-    monkeypatch.setattr(tiering, "available_memory", lambda: 2 * cost.bytes - 1)
+    monkeypatch.setattr(tiering, "available_memory", lambda: 4 * cost.bytes - 1)
     assert symasd.hessian(rosen, x, calls=10**9).engine == "tape"
 
 
