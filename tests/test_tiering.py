@@ -7,6 +7,8 @@ import threading
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 import symasd
@@ -334,3 +336,38 @@ def test_a_stated_call_count_times_the_second_call(monkeypatch):
     assert seen == []
     hes = symasd.hessian(rosen, x, calls=3)
     assert seen == [3] and hes.engine == "tape" and hes._schedule.min_calls == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 5), st.lists(st.floats(1e-6, 1e-2), min_size=1, max_size=60),
+       st.floats(1e-5, 5e-2), st.booleans())
+def test_schedule_record_follows_the_rule(min_calls, calls, estimate, counted):
+    """CompileSchedule.record is due exactly at the first call after the stated ones
+    at which the calls after them have cost the estimate, and sets the deadline to
+    twice it (at least MIN_BUDGET); the directions are counted at most once."""
+    g = symasd.trace(rosen, np.zeros(6))
+    counts = []
+
+    def count_directions():
+        counts.append(1)
+        s.threshold, s.counted = estimate, True
+        return s.threshold
+
+    s = tiering.CompileSchedule(g, None, lambda: None, min_calls,
+                                threshold=estimate if counted else estimate / 3,
+                                counted=counted)
+    s.estimate = count_directions
+    spent, due_at = 0.0, None
+    for k, seconds in enumerate(calls, start=1):
+        if k > min_calls:
+            spent += seconds
+        if s.record(seconds):
+            due_at = k
+            break
+    expected = next((k for k in range(min_calls + 1, len(calls) + 1)
+                     if sum(calls[min_calls:k]) >= estimate), None)
+    assert due_at == expected
+    assert len(counts) <= 1
+    if due_at is not None:
+        assert s.budget == max(tiering.DEADLINE_FACTOR * estimate, tiering.MIN_BUDGET)
+        assert s.spent == pytest.approx(spent)
