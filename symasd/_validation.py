@@ -213,6 +213,23 @@ def chunk(value, what: str = "chunk") -> int | None:
     return count
 
 
+def call_count(value, what: str = "calls") -> int | None:
+    """A number of calls: a non-negative integer (not a bool), or ``None``.
+
+    Example
+    -------
+    >>> from symasd._validation import call_count
+    >>> call_count(100)
+    100
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InputError(f"{what} must be None or a non-negative integer (the number of "
+                         f"calls you expect), got {value!r}")
+    return int(value)
+
+
 def function(value, what: str, of: str) -> Callable | None:
     """``value`` if it is callable or ``None``; ``of`` says what it is called with.
 

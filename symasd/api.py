@@ -479,15 +479,6 @@ def _jacobian_candidates(P, mode: str, order) -> list[Candidate]:
     return cands
 
 
-def _check_calls(calls) -> int | None:
-    if calls is None:
-        return None
-    if isinstance(calls, bool) or not isinstance(calls, (int, np.integer)) or calls < 0:
-        raise InputError(f"calls must be None or a non-negative integer (the number of "
-                         f"calls you expect), got {calls!r}")
-    return int(calls)
-
-
 def _check_engine_memory(engine: str, g: Graph, chosen: Candidate) -> None:
     """Refuse a compiled ``engine`` that would need more memory than is available,
     before it starts."""
@@ -628,7 +619,7 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     """
     _check_choice(mode, JACOBIAN_MODES, "Jacobian mode")
     _check_choice(engine, ENGINES, "engine")
-    calls = _check_calls(calls)
+    calls = validation.call_count(calls)
     if engine == "cupy":
         _array_module(engine)
     g, arguments = _trace(f, x0, p0, local)
@@ -689,7 +680,7 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     """
     _check_choice(mode, HESSIAN_MODES, "Hessian mode")
     _check_choice(engine, ENGINES, "engine")
-    calls = _check_calls(calls)
+    calls = validation.call_count(calls)
     if engine == "cupy":
         _array_module(engine)
     g, arguments = _trace(f, x0, p0, local)
