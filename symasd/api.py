@@ -39,6 +39,7 @@ a whole solve (time in an ODE right-hand side, multipliers in a Lagrangian).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -533,14 +534,19 @@ def _stacklevel_outside_symasd() -> int:
     return level
 
 
-def _compiled_jacobian(g: Graph, ranked: list[Candidate], mode: str):
-    """The compiled derivative of the cheapest candidate or, for ``mode="auto"``,
-    the smallest of those within :data:`_COMPILE_SLACK` of it: ``(candidate,
-    compiled)``."""
+def _to_compile(g: Graph, ranked: list[Candidate]) -> list[Candidate]:
+    """The candidates a compiled Jacobian is built from: the cheapest, and those
+    within :data:`_COMPILE_SLACK` of it whose compile is within the budget."""
     best = ranked[0]
     limit = _COMPILE_SLACK * best.cost
-    compiled = [(c, c.mode.compile(g, c.coloring)) for c in ranked
-                if c is best or (c.cost <= limit and compiles(g, c.mode, c.coloring))]
+    return [c for c in ranked
+            if c is best or (c.cost <= limit and compiles(g, c.mode, c.coloring))]
+
+
+def _compiled_jacobian(g: Graph, candidates: list[Candidate], mode: str):
+    """The compiled derivative of the first of ``candidates`` (:func:`_to_compile`)
+    or, for ``mode="auto"``, the smallest of theirs: ``(candidate, compiled)``."""
+    compiled = [(c, c.mode.compile(g, c.coloring)) for c in candidates]
     return min(compiled, key=lambda cd: cd[1].matrix_graph.n_nodes) \
         if mode == "auto" else compiled[0]
 
@@ -628,17 +634,15 @@ def jacobian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fi
     best = ranked[0]
     if engine == "auto":
         tape = PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
-        def copies():  # the candidates _compiled_jacobian compiles
-            limit = _COMPILE_SLACK * best.cost
-            return 1 + sum(c.cost <= limit and compiles(g, c.mode, c.coloring)
-                           for c in ranked[1:]) if mode == "auto" else 1
-
-        return _on_auto(tape, best, lambda: _compiled_jacobian(g, ranked, mode),
-                        calls, f, x0, p0, copies)
+        # chosen once, when the schedule first needs them (their budget check
+        # counts directions)
+        candidates = functools.cache(lambda: _to_compile(g, ranked))
+        return _on_auto(tape, best, lambda: _compiled_jacobian(g, candidates(), mode),
+                        calls, f, x0, p0, lambda: len(candidates()))
     _check_engine_memory(engine, g, best)
     if engine == "tape":
         return PreparedJacobian(g, P, best, "tape", None, arguments, _name_of(f))
-    chosen, dag = _compiled_jacobian(g, ranked, mode)
+    chosen, dag = _compiled_jacobian(g, _to_compile(g, ranked), mode)
     return PreparedJacobian(g, P, chosen, engine, dag, arguments, _name_of(f))
 
 
