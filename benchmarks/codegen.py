@@ -12,7 +12,9 @@ Measured on the Brusselator Jacobian (``benchmarks/problems.py``):
   to the single-point call (a new result; a reused one, ``out=``; and a
   Fortran-ordered batch, which is node-major and read without a copy),
   medians of repeated calls; and the same single point through
-  ``engine="numpy"`` and the virtual machine.
+  ``engine="numpy"`` and the virtual machine;
+* the memory floor: the time to only write a batch of 1000 results (new
+  memory and memory already touched), against the target's budget.
 
 Run: ``python benchmarks/codegen.py`` (about a minute).
 """
@@ -112,7 +114,24 @@ def main() -> int:
         print(f"| {batch} | {t * 1e3:.2f} ms | {t / batch * 1e6:.2f} us | "
               f"{t / batch / single:.2f} | {t_out / batch / single:.2f} | "
               f"{t_f / batch / single:.2f} |")
+    memory_floor(jac.nnz, 1000, single)
     return 0
+
+
+def memory_floor(nnz: int, batch: int, single: float) -> None:
+    """What only writing a batch's result costs on this machine, against the
+    budget of 0.25x a single-point call per point: a row copied into every point
+    of a new array (first touch of fresh memory included) and of an existing one
+    (NumPy's fastest store of a broadcast row), and a scalar fill."""
+    row = np.random.default_rng(1).uniform(0, 1, nnz)
+    existing = np.empty((batch, nnz))
+    new = median_time(lambda: np.copyto(np.empty((batch, nnz)), row))
+    reused = median_time(lambda: np.copyto(existing, row))
+    fill = median_time(lambda: existing.fill(1.0))
+    print(f"\nWriting the result alone at batch {batch} ({batch * nnz * 8 / 1e6:.0f} MB): a row "
+          f"copied into a new array {new * 1e3:.2f} ms, into an existing one "
+          f"{reused * 1e3:.2f} ms, a scalar fill {fill * 1e3:.2f} ms; the target's budget "
+          f"(0.25x the single point per point) is {0.25 * single * batch * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

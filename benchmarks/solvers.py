@@ -7,7 +7,7 @@ or ``pip install .``; IPOPT from ``pip install "symasd[ipopt]"``, CasADi from
 
     python benchmarks/solvers.py            # full run, about 3 minutes on 2 cores
     python benchmarks/solvers.py --quick    # small sizes, about 20 s
-    python benchmarks/solvers.py --only ipopt   # one part: ipopt, ivp or newton
+    python benchmarks/solvers.py --only ipopt   # one part: ipopt, reuse, ivp or newton
 
 Three comparisons, each side by side in one process, the tools of a case run
 round-robin (``--repeats`` rounds, medians reported) so that a shared
@@ -314,6 +314,75 @@ def bench_ipopt(sizes, repeats):
 
 
 # ---------------------------------------------------------------------------
+# A prepared problem solved again (parameter sweeps, model-predictive control)
+
+REUSE_CHECKPOINTS = (1, 3, 10, 30)
+
+
+def run_reuse_lv(n, engine, solves):
+    """Prepare the Luksan-Vlcek problem once with ``engine``, then solve it
+    ``solves`` times from starting points moved by up to 1%: the cumulative time
+    after each solve and which engine each derivative runs on after it."""
+    t0 = time.perf_counter()
+    problem = solvers.MinimizeProblem(lv_f, lv_x0(n),
+                                      constraints=NonlinearConstraint(lv_c, 0.0, 0.0),
+                                      engine=engine)
+    problem.nlp.prepare_hessian()
+    prep = time.perf_counter() - t0
+    nlp = problem.nlp
+    cumulative, engines, iterations = [], [], []
+    for k in range(solves):
+        x0 = lv_x0(n) * (1.0 + 0.01 * k / max(solves - 1, 1))
+        r = problem.solve(x0=x0, method="ipopt", options=IPOPT_OPTIONS)
+        assert r.success and abs(r.fun - LV_OPT) < 1e-6, (engine, n, k, r.fun)
+        cumulative.append(time.perf_counter() - t0)
+        engines.append("/".join(d.engine for d in (nlp.objective, nlp.constraint_jacobian,
+                                                    nlp.lagrangian_hessian)))
+        iterations.append(r.nit)
+    return prep, cumulative, engines, iterations
+
+
+def bench_reuse(sizes, repeats):
+    print("\n## A prepared problem solved again: `MinimizeProblem` with IPOPT\n")
+    if cyipopt is None:
+        print('- skipped: cyipopt is not installed (pip install "symasd[ipopt]")')
+        return
+    print("- the Luksan-Vlcek problem prepared once (`MinimizeProblem`, the Lagrangian's "
+          "Hessian included), then solved again and again from starting points moved by up "
+          "to 1%: preparation plus the first k solves, for the default engine of a "
+          "problem object (`auto`: tape first, each derivative compiled at the call after "
+          "which its tape calls have cost the estimated compile) and the two fixed "
+          "engines; `auto / best` is over the better fixed engine at that k; the last "
+          "column lists the engines of the gradient / constraint Jacobian / Hessian after "
+          "each checkpoint\n")
+    for n, solves in sizes:
+        marks = [k for k in REUSE_CHECKPOINTS if k <= solves]
+        print(f"### n = {n}\n")
+        print("| engine | preparation | " + " | ".join(f"{k} solves" for k in marks)
+              + " | engines after " + ", ".join(map(str, marks)) + " |")
+        print("|---|---|" + "---|" * len(marks) + "---|")
+        runs = {e: [] for e in ("auto", "tape", "vm")}
+        for _ in range(repeats):
+            for engine in runs:
+                runs[engine].append(run_reuse_lv(n, engine, solves))
+        med = {}
+        for engine, rs in runs.items():
+            prep = median([r[0] for r in rs])
+            cum = [median([r[1][k - 1] for r in rs]) for k in marks]
+            med[engine] = cum
+            after = ", ".join(rs[0][2][k - 1] for k in marks)
+            print(f"| {engine} | {fmt(prep)} | " + " | ".join(fmt(c) for c in cum)
+                  + f" | {after} |")
+        best = [min(med["tape"][i], med["vm"][i]) for i in range(len(marks))]
+        ratios = (ratio(a, b) for a, b in zip(med["auto"], best, strict=True))
+        print("| auto / best | | " + " | ".join(ratios) + " | |\n")
+        its = {tuple(r[3]) for rs in runs.values() for r in rs}
+        same = "the same for every engine" if len(its) == 1 else "differ between engines"
+        counts = sorted({i for it in its for i in it})
+        print(f"- IPOPT iterations per solve: {same} ({', '.join(map(str, counts))})\n")
+
+
+# ---------------------------------------------------------------------------
 # Brusselator with BDF
 
 def brusselator_y0(N):
@@ -528,10 +597,10 @@ def bench_newton(N, repeats, lam=6.0):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only")
-    ap.add_argument("--only", action="append", choices=["ipopt", "ivp", "newton"])
+    ap.add_argument("--only", action="append", choices=["ipopt", "reuse", "ivp", "newton"])
     ap.add_argument("--repeats", type=int, default=3, help="rounds per case (medians)")
     args = ap.parse_args(argv)
-    parts = args.only or ["ipopt", "ivp", "newton"]
+    parts = args.only or ["ipopt", "reuse", "ivp", "newton"]
     print("# symasd.solvers vs CasADi, hand-written derivatives and SciPy's finite differences\n")
     print(f"- command: `{' '.join(['python benchmarks/solvers.py', *sys.argv[1:]])}`")
     print(f"- nproc: {os.cpu_count()}; load average at start (1/5/15 min): {load_average()}")
@@ -543,6 +612,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if "ipopt" in parts:
         bench_ipopt([1000] if args.quick else [1000, 10_000, 100_000], args.repeats)
+    if "reuse" in parts:
+        bench_reuse([(1000, 3)] if args.quick else [(1000, 30), (10_000, 30), (100_000, 3)],
+                    args.repeats)
     if "ivp" in parts:
         bench_ivp([16] if args.quick else [32, 64], args.repeats, t_end=2.0 if args.quick
                   else 10.0)

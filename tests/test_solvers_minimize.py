@@ -422,3 +422,35 @@ def test_bad_input():
         problem.solve(x0=np.ones(3))
     with pytest.raises(InputError, match="options must be a dict"):
         problem.solve(options=[("gtol", 1e-3)])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_prepared_problem_starts_on_the_tape_and_compiles_once_its_calls_pay(
+        method, monkeypatch):
+    """A problem object gets engine='auto' (symasd.tiering): every derivative starts
+    on the tape and switches to its compiled DAG at the call after which the tape's
+    calls have cost the estimated compile (here: never at preparation, and a
+    threshold the first solve's calls pass), with the same solution after."""
+    from symasd import tiering
+
+    monkeypatch.setattr(tiering.CompileSchedule, "compiles_upfront", lambda self: False)
+    monkeypatch.setattr(tiering, "MIN_BUDGET", 600.0)   # no deadline a busy machine misses
+
+    def start(cls, graph, candidate, compile, calls=None, copies=lambda: 1):
+        return cls(graph, candidate, compile, calls or 0, copies, threshold=1e-9, counted=True)
+
+    monkeypatch.setattr(tiering.CompileSchedule, "start", classmethod(start))
+    x0 = np.where(np.arange(N_LV) % 2 == 0, -1.2, 1.0)
+    cons = NonlinearConstraint(lv_c, 0.0, 0.0)
+    problem = solvers.MinimizeProblem(lv_f, x0, constraints=cons)
+    nlp = problem.nlp
+    assert problem.engine == "auto"
+    assert nlp.objective.engine == nlp.constraint_jacobian.engine == "tape"
+    first = problem.solve(method=method)
+    derivatives = (nlp.objective, nlp.constraint_jacobian, nlp.lagrangian_hessian)
+    assert [d.engine for d in derivatives] == ["vm"] * 3
+    second = problem.solve(method=method)
+    tape = solvers.minimize(lv_f, x0, method=method, constraints=cons, engine="tape")
+    assert first.success and second.success and tape.success
+    for r in (first, second):
+        np.testing.assert_allclose(r.x, tape.x, rtol=1e-8, atol=1e-10)

@@ -139,7 +139,7 @@ def test_prepared_problem_reuses_the_trace_for_new_parameters_and_starts():
         return monotone(x, b)
 
     problem = solvers.RootProblem(counted, np.zeros(N), args=(B,))
-    assert problem.engine == "vm"
+    assert problem.engine == "auto"
     first = problem.solve()
     assert first.prepare_time == problem.prepare_time > 0
     for scale in (0.5, 2.0):

@@ -39,8 +39,9 @@ _ONE.flags.writeable = False
 
 class NLP:
     """The objective ``fun(x, *args)`` and a :class:`ConstraintSet`, prepared at
-    ``x0`` with ``engine`` (``"vm"`` or ``"tape"``). Every method takes the flat
-    point ``xf`` and the parameter arrays ``params``.
+    ``x0`` with ``engine`` (``"vm"``, ``"tape"`` or ``"auto"``: tape first, each
+    derivative compiled once its calls pay). Every method takes the flat point
+    ``xf`` and the parameter arrays ``params``.
 
     Example
     -------
@@ -97,7 +98,8 @@ class NLP:
         self._objective_graph = restricted(g, f_node, traced_shape["fun"], user_params)
         # the tape's gradient is one reverse sweep, dense (an input outside the
         # pattern gets no adjoint: exactly 0), so it needs neither the pattern nor a
-        # coloring; the compiled engine prepares its gradient now
+        # coloring; the other engines prepare the gradient now (auto, whose
+        # schedule may compile it later, through its prepared Jacobian)
         self._objective = None
         if engine != "tape":
             self.objective  # noqa: B018  (the property prepares it)

@@ -14,13 +14,15 @@ way its public contract says:
   a float array to vary it).
 
 The engine: ``engine="auto"`` is the tape (numeric compressed sweeps) for a
-one-off solve and the compiled derivative (``"vm"``) for a prepared problem
-object that is solved again. The compiled derivative is about twice as fast
-per evaluation but costs much more to prepare: on the Luksan-Vlcek problem
-(objective gradient, constraint Jacobian and Lagrangian Hessian) it pays back
-its compile time after roughly 70 evaluations at n = 10^3, 170 at 10^4 and 330
-at 10^5 (``benchmarks/solvers.py``), while one IPOPT or Newton solve evaluates
-them 5 to 50 times.
+one-off solve, and symasd's own ``engine="auto"`` (:mod:`symasd.tiering`) for
+a prepared problem object that is solved again: its derivatives start on the
+tape and are compiled at the call after which their tape calls have cost
+what compiling is estimated to. One IPOPT or Newton solve evaluates them 5 to
+50 times, too few for a compile to pay back (on the Luksan-Vlcek problem,
+after roughly 70 evaluations at n = 10^3, 170 at 10^4 and 330 at 10^5:
+``benchmarks/solvers.py``); a problem solved again, in a parameter sweep or a
+model-predictive controller, reaches the point where it does, and its first
+solve does not wait for a compile that may never pay (6 s at n = 10^5).
 """
 
 from __future__ import annotations
@@ -62,20 +64,21 @@ def check_x0(x0, what: str = "x0") -> np.ndarray:
 
 def resolve_engine(engine: str, reuse: bool) -> str:
     """The engine of the prepared derivatives: ``engine`` unless it is ``"auto"``,
-    then ``"vm"`` for a problem solved again (``reuse``) and ``"tape"`` for a
-    one-off solve (see the module docstring for why).
+    then ``"auto"`` (tape first, compiled once the calls pay:
+    :mod:`symasd.tiering`) for a problem solved again (``reuse``) and ``"tape"``
+    for a one-off solve (see the module docstring for why).
 
     Example
     -------
     >>> from symasd.solvers.prepare import resolve_engine
     >>> resolve_engine("auto", reuse=False), resolve_engine("auto", reuse=True)
-    ('tape', 'vm')
+    ('tape', 'auto')
     """
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine != "auto":
         return engine
-    return "vm" if reuse else "tape"
+    return "auto" if reuse else "tape"
 
 
 def _same(a, b) -> bool:

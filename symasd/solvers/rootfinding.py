@@ -26,8 +26,10 @@ class RootProblem:
 
     Float arrays in ``args`` are parameters that may change between solves;
     other arguments are static (see :mod:`symasd.solvers.prepare`). ``engine``:
-    ``"auto"`` (the compiled derivative, ``"vm"``, since a prepared problem is
-    meant to be solved again), ``"vm"`` or ``"tape"``. ``jacobian`` is the
+    ``"auto"`` (symasd's default engine: the tape, then the compiled derivative
+    from the call after which the tape's calls have cost the compile, since a
+    prepared problem is meant to be solved again; :mod:`symasd.tiering`), ``"vm"``
+    or ``"tape"``. ``jacobian`` is the
     prepared Jacobian (``jacobian(x, *params)``), ``prepare_time`` its cost.
 
     Example
