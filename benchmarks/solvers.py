@@ -9,7 +9,7 @@ or ``pip install .``; IPOPT from ``pip install "symasd[ipopt]"``, CasADi from
     python benchmarks/solvers.py --quick    # small sizes, about 20 s
     python benchmarks/solvers.py --only ipopt   # one part: ipopt, reuse, ivp or newton
 
-Three comparisons, each side by side in one process, the tools of a case run
+Four comparisons, each side by side in one process, the tools of a case run
 round-robin (``--repeats`` rounds, medians reported) so that a shared
 machine's slow and fast moments fall on all of them alike:
 
@@ -19,12 +19,18 @@ machine's slow and fast moments fall on all of them alike:
   the NumPy functions to the solution:
   ``symasd``: ``solvers.minimize(f, x0, method="ipopt", constraints=...)``
   (prepare + solve; the default engine of a one-off solve, the tape), and the
-  same with ``engine="vm"`` (the compiled derivatives, the prepared-object
-  default); ``CasADi``: the model in CasADi SX symbols, ``nlpsol("ipopt")``
+  same with ``engine="vm"`` (the compiled derivatives, compiled at
+  preparation); ``CasADi``: the model in CasADi SX symbols, ``nlpsol("ipopt")``
   (build + setup + solve); ``hand``: cyipopt with hand-written NumPy
   derivatives (gradient, Jacobian and Lagrangian Hessian written out, checked
   here against symasd's). Same IPOPT options everywhere (``tol = 1e-8``,
   MUMPS), iterations and optimum reported.
+* **A prepared problem solved again**: ``MinimizeProblem`` on the
+  Luksan-Vlcek problem (n = 10^3, 10^4 with 30 solves, 10^5 with 3), prepared
+  once and solved with IPOPT from starting points moved by up to 1%:
+  preparation plus the first k solves with the problem object's default
+  engine (``auto``: tape first, compiled once its calls pay) against the tape
+  and the compiled engine, and which engine each derivative is on after them.
 * **solve_ivp BDF on the 2D Brusselator** (``benchmarks/problems.py``,
   periodic, N = 32 and 64, t in [0, 10], rtol 1e-6, atol 1e-8):
   ``symasd``: ``solvers.solve_ivp`` (prepare + integrate) against SciPy's
