@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -105,6 +106,7 @@ def export_function(target: str, shape: tuple[int, ...], hessian_of: bool = Fals
         raise CommandError(f"--backend is one of {', '.join(BACKENDS)}, got {backend!r}")
     function = load_function(target)
     name = target.rpartition(":")[2]
+    _check_takes_x_alone(function, name)
     prepare = hessian if hessian_of else jacobian
     try:
         prepared = prepare(function, np.zeros(shape))
@@ -116,3 +118,22 @@ def export_function(target: str, shape: tuple[int, ...], hessian_of: bool = Fals
     source = prepared.to_source(backend, made_by=command)
     compile(source, "<generated module>", "exec")  # a SyntaxError here is our bug, not theirs
     return source
+
+
+def _check_takes_x_alone(function: Callable, name: str) -> None:
+    """The command traces ``function(x)``: a function that needs more arguments
+    (parameters) is refused with what to do instead, before it is called.
+    Functions without a Python signature (NumPy's ufuncs) are left to the trace."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and p.kind in (*positional, inspect.Parameter.KEYWORD_ONLY)]
+    if len(required) > 1:
+        raise CommandError(
+            f"{name} takes {', '.join(required)}, but symasd export traces {name}(x) alone: "
+            f"export a function of x alone (one that fixes {', '.join(required[1:])}), or "
+            "call symasd.jacobian(f, x0, *p0).export(path) in Python, which keeps the "
+            "arrays after x0 as the module's parameters")

@@ -421,6 +421,9 @@ def branches(x):
     if x[0] > 0:
         return x
     return -x
+
+def with_parameter(y, alpha):
+    return alpha * y ** 2
 """
 
 
@@ -447,6 +450,7 @@ def test_cli_export_from_file_and_module(tmp_path):
     ("model:rhs", "6,x", "--shape"),
     ("model:rhs", "0", "--shape"),
     ("model:branches", "3", "cannot trace"),
+    ("model:with_parameter", "3", "traces with_parameter(x) alone"),
     ("model", "3", "MODULE:FUNCTION"),
 ])
 def test_cli_export_user_errors(tmp_path, target, shape, message):

@@ -80,7 +80,8 @@ class IVPProblem:
     ``y``, ``t`` a parameter), integrated again for new spans, initial values
     and parameters (float arrays in ``args``) without tracing again.
     ``jacobian`` is the prepared Jacobian, called as ``jacobian(y, t, *params)``
-    with ``t`` a length-1 array.
+    with ``t`` a length-1 array. ``engine`` as in
+    :class:`~symasd.solvers.RootProblem`.
 
     Example
     -------

@@ -42,6 +42,7 @@ class MinimizeProblem:
     without tracing again. ``nlp`` holds the prepared derivatives
     (:class:`~symasd.solvers.nlp.NLP`: ``objective``, ``constraint_jacobian``,
     ``lagrangian_hessian``, and methods evaluating them at a flat point).
+    ``engine`` as in :class:`~symasd.solvers.RootProblem`.
 
     Example
     -------

@@ -26,10 +26,10 @@ class RootProblem:
 
     Float arrays in ``args`` are parameters that may change between solves;
     other arguments are static (see :mod:`symasd.solvers.prepare`). ``engine``:
-    ``"auto"`` (symasd's default engine: the tape, then the compiled derivative
-    from the call after which the tape's calls have cost the compile, since a
-    prepared problem is meant to be solved again; :mod:`symasd.tiering`), ``"vm"``
-    or ``"tape"``. ``jacobian`` is the
+    ``"auto"`` (symasd's default engine, since a prepared problem is meant to be
+    solved again: the tape, then the compiled derivative from the call after
+    which the tape's calls have cost the compile; small models compile at once;
+    :mod:`symasd.tiering`), ``"vm"`` or ``"tape"``. ``jacobian`` is the
     prepared Jacobian (``jacobian(x, *params)``), ``prepare_time`` its cost.
 
     Example
