@@ -230,6 +230,33 @@ def call_count(value, what: str = "calls") -> int | None:
     return int(value)
 
 
+def output(out, size: int, what: str = "out") -> np.ndarray | None:
+    """``out`` if it is ``None`` or an array a kernel may write ``size`` float64
+    values into: a writable, C-contiguous float64 vector of that length.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from symasd._validation import output
+    >>> output(np.zeros(3), 3).shape
+    (3,)
+    """
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise InputError(f"{what} must be a NumPy float64 array of {size} entries, got "
+                         f"{type(out).__name__}")
+    problems = [p for p, bad in (
+        (f"dtype {out.dtype}, not float64", out.dtype != np.float64),
+        (f"shape {out.shape}, not ({size},)", out.shape != (size,)),
+        ("not C-contiguous", not out.flags.c_contiguous),
+        ("read-only", not out.flags.writeable)) if bad]
+    if problems:
+        raise InputError(f"{what} must be a writable, contiguous float64 array of {size} "
+                         f"entries (np.empty({size})); it is {', '.join(problems)}")
+    return out
+
+
 def function(value, what: str, of: str) -> Callable | None:
     """``value`` if it is callable or ``None``; ``of`` says what it is called with.
 

@@ -52,6 +52,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from . import _coloring
+from . import _validation as validation
 from .decompression import (
     CSRTemplate,
     SubstitutionProgram,
@@ -288,6 +289,9 @@ class ColoringResult(ABC):
     def decompress_values(self, *B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """The nonzeros in the CSR order of :attr:`pattern` (float64 vector)."""
 
+    #: how many compressed matrices :meth:`decompress` takes (two for a bicoloring)
+    _n_compressed = 1
+
     def decompress(self, *B: Any) -> sp.csr_array:
         """Recover the matrix from its compressed products.
 
@@ -295,6 +299,11 @@ class ColoringResult(ABC):
         :attr:`pattern` (sorted indices, explicit zeros kept); ``indptr`` and
         ``indices`` are the same read-only arrays on every call.
         """
+        if len(B) != self._n_compressed:
+            takes = ("one compressed matrix B" if self._n_compressed == 1
+                     else "the two compressed matrices B_row and B_col")
+            raise InputError(f"decompress takes {takes}, got {len(B)} arguments (for the "
+                             "values into an array of yours: decompress_values(..., out=)")
         return self.template.matrix(self.decompress_values(*B))
 
 
@@ -314,7 +323,7 @@ class _DirectResult(ColoringResult):
         """
         b = _as_compressed(B, self.compressed_shape, "the compressed matrix B")
         # b has the size _gather_index was checked for
-        return gather(b, self._gather_index, out, checked=False)
+        return gather(b, self._gather_index, validation.output(out, self.nnz), checked=False)
 
     @cached_property
     def _gather_index(self) -> np.ndarray:
@@ -463,8 +472,8 @@ class AcyclicColoringResult(ColoringResult):
     def decompress_values(self, B: Any, out: np.ndarray | None = None) -> np.ndarray:
         """Run the substitution program on ``B``; the nonzeros in CSR order."""
         b = _as_compressed(B, self.compressed_shape, "the compressed matrix B")
-        if out is None:
-            out = np.empty(self.nnz, dtype=np.float64)
+        out = (np.empty(self.nnz, dtype=np.float64) if out is None
+               else validation.output(out, self.nnz))
         return self.program.run(b, out)
 
 
@@ -517,6 +526,8 @@ class BicoloringResult(ColoringResult):
     from_column: np.ndarray
     method: str
 
+    _n_compressed = 2
+
     @property
     def compressed_shape(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """Shapes of ``(B_row, B_col)``."""
@@ -544,7 +555,7 @@ class BicoloringResult(ColoringResult):
             _as_compressed(B_col, s_col, "B_col (= A @ S_col)"),
         ])
         # b has the size _gather_index was checked for
-        return gather(b, self._gather_index, out, checked=False)
+        return gather(b, self._gather_index, validation.output(out, self.nnz), checked=False)
 
     @cached_property
     def _gather_index(self) -> np.ndarray:

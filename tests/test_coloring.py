@@ -924,3 +924,38 @@ def test_pattern_conversion():
     assert as_pattern(np.array([[True, False]])).nnz == 1
     r = symasd.color(sp.csr_matrix(np.eye(3)), "column")       # spmatrix works too
     assert r.ncolors == 1
+
+
+@pytest.mark.parametrize("kind", ["column", "row", "star", "acyclic"])
+def test_decompress_checks_its_arguments_and_out(kind):
+    """A second matrix, or an ``out`` of the wrong length, dtype or layout, is an
+    InputError (a short ``out`` once reached the acyclic kernel, which wrote past it)."""
+    H = sp.diags([1.0, 2.0, 1.0], [-1, 0, 1], shape=(60, 60)).tocsr()
+    H = (H @ H).tocsr()
+    r = symasd.color(H, kind)
+    S = r.seeds()
+    B = S.T @ H if kind == "row" else H @ S
+    with pytest.raises(InputError, match="takes one compressed matrix"):
+        r.decompress(B, np.zeros(2))
+    bad = [np.zeros(3), np.zeros(r.nnz, dtype=np.float32), np.zeros((r.nnz, 2))[:, 0],
+           np.zeros(r.nnz).reshape(1, -1), [0.0] * r.nnz]
+    ro = np.zeros(r.nnz)
+    ro.flags.writeable = False
+    for out in (*bad, ro):
+        with pytest.raises(InputError, match="out must be"):
+            r.decompress_values(B, out=out)
+    out = np.empty(r.nnz)
+    assert r.decompress_values(B, out=out) is out
+    np.testing.assert_allclose(r.decompress(B).toarray(), H.toarray())
+
+
+def test_bicoloring_decompress_takes_two_matrices():
+    A = np.eye(6)
+    A[0, :] = A[:, 0] = 1
+    r = symasd.color(A, "bidirectional")
+    S_row, S_col = r.seeds()
+    with pytest.raises(InputError, match="two compressed matrices"):
+        r.decompress(S_row.T @ A)
+    with pytest.raises(InputError, match="out must be"):
+        r.decompress_values(S_row.T @ A, A @ S_col, out=np.zeros(1))
+    np.testing.assert_allclose(r.decompress(S_row.T @ A, A @ S_col).toarray(), A)
