@@ -230,6 +230,27 @@ def call_count(value, what: str = "calls") -> int | None:
     return int(value)
 
 
+def shape(value, what: str = "shape") -> tuple[int, ...]:
+    """A shape: a non-negative integer or a sequence of them, as a tuple.
+
+    Example
+    -------
+    >>> from symasd._validation import shape
+    >>> shape(3), shape((2, 4))
+    ((3,), (2, 4))
+    """
+    items = (value,) if np.ndim(value) == 0 and not isinstance(value, str) else value
+    try:
+        dims = tuple(items)
+    except TypeError:
+        dims = None
+    if dims is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                               and d >= 0 for d in dims):
+        raise InputError(f"{what} must be a non-negative integer or a tuple of them, such "
+                         f"as 3 or (2, 4); got {value!r}")
+    return tuple(int(d) for d in dims)
+
+
 def output(out, size: int, what: str = "out") -> np.ndarray | None:
     """``out`` if it is ``None`` or an array a kernel may write ``size`` float64
     values into: a writable, C-contiguous float64 vector of that length.

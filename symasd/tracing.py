@@ -134,6 +134,24 @@ def _arithmetic(ufunc, code: Code, reflected: bool = False):
     return operator
 
 
+def _in_place(operator: Callable) -> Callable:
+    """``a op= b`` for a symbolic ``a``: ``a[...] = a op b``, the shape of ``a`` kept
+    (NumPy refuses a result that does not broadcast back into it). A single element
+    (``x[0]``, a NumPy scalar in NumPy) is immutable there: the name is rebound, and
+    ``y[0] += v`` stores it back through ``y.__setitem__``, as Python does."""
+    def method(self, other):
+        result = operator(self, other)
+        if result is NotImplemented or not isinstance(self._ids, np.ndarray):
+            return result
+        if np.shape(result) != self.shape:
+            raise TracingError(f"in-place operation: the result's shape {np.shape(result)} "
+                               f"does not fit the array's {self.shape} (NumPy refuses it too)")
+        self[...] = result
+        return self
+    method.__name__ = operator.__name__.replace("__", "__i", 1)
+    return method
+
+
 class SymArray:
     """A symbolic array: the node ids of a graph under construction, with NumPy's
     array interface.
@@ -242,6 +260,10 @@ class SymArray:
 
     def __setitem__(self, key, value) -> None:
         ids = _to_ids(value, self._b)
+        if not self._ids.flags.writeable:
+            raise TracingError("assignment to a read-only symbolic array (a broadcast view, "
+                               "as np.broadcast_to makes, is read-only in NumPy too); "
+                               "assign to a copy")
         if self._bool and not (isinstance(value, SymArray) and value._bool):
             self._bool = False
         self._ids[_check_key(key)] = ids
@@ -446,6 +468,20 @@ class SymArray:
                            "a - np.floor(a / b) * b explicitly")
 
     __rmod__ = __mod__
+
+    # in place, as NumPy does it: the result is written into the array's own nodes,
+    # so that every view of it (out[1:-1] += ...) and every name bound to it sees it
+    __iadd__ = _in_place(__add__)
+    __isub__ = _in_place(__sub__)
+    __imul__ = _in_place(__mul__)
+    __itruediv__ = _in_place(__truediv__)
+    __ifloordiv__ = _in_place(__floordiv__)
+    __imod__ = _in_place(__mod__)
+    __ipow__ = _in_place(__pow__)
+    __imatmul__ = _in_place(__matmul__)
+    __iand__ = _in_place(__and__)
+    __ior__ = _in_place(__or__)
+    __ixor__ = _in_place(__xor__)
 
     # -- NumPy protocols -------------------------------------------------------
 
@@ -1271,6 +1307,10 @@ def _check_point(x0, what: str) -> np.ndarray:
 
 def _output_ids(out, builder: Builder) -> np.ndarray:
     if isinstance(out, SymArray):
+        if out._b is not builder:
+            raise TracingError("the output is built from other symbolic inputs than the "
+                               "traced ones (symbolic arrays from two different traces or "
+                               "symbols() calls)")
         return out._ids
     if isinstance(out, np.ndarray) and out.dtype == object:
         return _object_ids(out, builder)
@@ -1466,7 +1506,7 @@ def symbols(name: str, shape: int | Sequence[int]) -> SymArray:
     >>> g.n_inputs, g.n_outputs
     (3, 3)
     """
-    shape = (shape,) if np.isscalar(shape) else tuple(shape)
+    shape = validation.shape(shape, "symbols' shape")
     builder = Builder()
     point = np.zeros(shape)
     return SymArray(builder.variables(point).reshape(shape), builder)
@@ -1487,7 +1527,12 @@ def graph_from(inputs: SymArray, outputs) -> Graph:
         raise InputError("graph_from needs the SymArray returned by symasd.symbols")
     op, _, _, _, c = inputs._b.arrays()
     ids = inputs._ids.ravel()
-    if not (np.all(op[ids] == Code.VAR) and np.array_equal(c[ids], np.arange(ids.size))):
-        raise InputError("graph_from: `inputs` must be the unmodified array from symasd.symbols")
+    # every input of the builder, in order: a part of the array (x[:2]) would leave
+    # inputs the outputs read out of the graph's input vector
+    if not (np.all(op[ids] == Code.VAR) and np.array_equal(c[ids], np.arange(ids.size))
+            and np.count_nonzero(op == Code.VAR) == ids.size):
+        raise InputError("graph_from: `inputs` must be the whole, unmodified array that "
+                         "symasd.symbols returned (not a part, a reshaped copy or an "
+                         "expression of it)")
     out = _output_ids(outputs, inputs._b)
     return inputs._b.finish(out.ravel(), inputs.shape, out.shape)

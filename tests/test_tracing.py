@@ -494,3 +494,70 @@ def test_builder_parameters_are_numbered_after_earlier_ones():
     second = local.parameters(np.array([5.0]))
     assert local.arrays()[4][second].tolist() == [2.0]
     np.testing.assert_array_equal(local.values(np.concatenate([first, second])), [3., 4., 5.])
+
+
+def test_graph_from_needs_all_its_inputs_and_outputs_built_on_them():
+    """A part of the symbols array as inputs, or outputs built on other symbols, is an
+    error (they read inputs the graph does not have: garbage values, a crash)."""
+    x = symasd.symbols("x", 3)
+    with pytest.raises(InputError, match="whole, unmodified array"):
+        symasd.graph_from(x[:2], x * 2)
+    with pytest.raises(TracingError, match="other symbolic inputs"):
+        symasd.graph_from(x, symasd.symbols("y", 3))
+    with pytest.raises(TracingError, match="other symbolic inputs"):
+        symasd.graph_from(x, np.sin(symasd.symbols("y", 2)))
+    np.testing.assert_array_equal(symasd.graph_from(x, x * 2)(np.arange(3.0)), [0, 2, 4])
+
+
+@pytest.mark.parametrize("shape", [-1, (2, -1), 2.5, "3", None, True])
+def test_symbols_checks_its_shape(shape):
+    with pytest.raises(InputError, match="non-negative integer"):
+        symasd.symbols("x", shape)
+
+
+def test_in_place_operators_write_through_views_as_numpy_does():
+    """``a op= b`` writes into ``a``'s own nodes, so a view's in-place update reaches
+    the array it views (it used to rebind the view's name: a Jacobian of zeros)."""
+    def laplacian(x):
+        out = np.zeros_like(x)
+        inner = out[1:-1]
+        inner += x[2:] - 2 * x[1:-1] + x[:-2]
+        return out
+
+    def chain(x):
+        y = x.copy()
+        y += 1.0
+        y **= 2
+        y /= 3.0
+        y -= x
+        y *= x
+        z = y
+        z //= 0.5
+        return y
+
+    def alias(x):
+        y = x
+        y *= 2.0
+        return x
+
+    x = np.random.default_rng(0).uniform(0.5, 2.0, 6)
+    for f in (laplacian, chain, alias):
+        assert_same_values(symasd.trace(f, np.ones(6))(x), f(x.copy()))
+    for f in (laplacian, alias):
+        np.testing.assert_allclose(symasd.jacobian(f, np.ones(6))(x).toarray(),
+                                   central_jacobian(lambda v, f=f: f(v.copy()), x), atol=1e-6)
+
+    def grows(x):
+        y = x.copy()
+        y += np.ones((2, 6))
+        return y
+
+    def broadcast_view(x):
+        b = np.broadcast_to(x, (2, 6))
+        b += 1.0
+        return b
+
+    with pytest.raises(TracingError, match="does not fit"):
+        symasd.trace(grows, np.ones(6))
+    with pytest.raises(TracingError, match="read-only"):
+        symasd.trace(broadcast_view, np.ones(6))
