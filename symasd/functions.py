@@ -9,8 +9,9 @@ never the other way round, and ``symasd/__init__`` imports it.
   0, 1, 2, inf, -inf or any p; matrices with ``ord`` None/'fro', 1, -1, inf,
   -inf; ``axis``, ``keepdims``), ``np.cross``, ``np.var``/``np.std`` (``ddof``),
   ``np.trace``, ``np.diag``/``np.diagflat``;
-* selections: ``np.nan_to_num``, ``np.sort`` (a sorting network of
-  ``minimum``/``maximum``, piecewise like them), and with ``local=True`` only,
+* selections: ``np.nan_to_num``, ``np.sort`` (a sorting network whose
+  comparators select both outputs with one condition, so that at ties the
+  derivative is a permutation's), and with ``local=True`` only,
   ``np.argmax``/``argmin``/``argsort`` (indices at the tracing point);
 * ``np.linalg.solve(A, b)`` with a constant ``A``: its inverse, whose entries
   outside the structural pattern of ``A``'s inverse are set to exact zeros;
@@ -281,12 +282,15 @@ def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
     axis = _norm_axis(axis, ids.ndim)[0]
     keys = np.moveaxis(ids, axis, -1).copy()
     for i, j in sorting_network(keys.shape[-1]):
-        u, v = keys[..., i], keys[..., j]
-        shape = u.shape
-        lo = b.binary(Code.MIN, u.ravel(), v.ravel()).reshape(shape)
-        hi = b.binary(Code.MAX, u.ravel(), v.ravel()).reshape(shape)
-        keys[..., i] = lo
-        keys[..., j] = hi
+        shape = keys[..., i].shape
+        u, v = keys[..., i].ravel(), keys[..., j].ravel()
+        # one condition selects both outputs, so that they are always a permutation
+        # of the inputs: at a tie the lower gets u and the upper v (np.minimum and
+        # np.maximum would both take the same one, and so would its derivative),
+        # and a NaN goes up, to the end, as np.sort puts it
+        keep = b.binary(Code.OR, b.binary(Code.LE, u, v), b.binary(Code.NE, v, v))
+        keys[..., i] = b.where(keep, u, v).reshape(shape)
+        keys[..., j] = b.where(keep, v, u).reshape(shape)
     return _wrap(np.moveaxis(keys, -1, axis), b)
 
 

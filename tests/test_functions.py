@@ -416,3 +416,29 @@ def test_interp_values_derivatives_and_local_tables():
         symasd.trace(lambda x: np.interp(x, [0.0, 1.0], [0.0, 1.0], period=1.0), np.zeros(3))
     with pytest.raises(TracingError, match="xp must not depend on x"):
         symasd.trace(lambda x: np.interp(x[:2], x[2:], [0.0, 1.0]), np.array([0., 1., 2., 3.]))
+
+
+@pytest.mark.parametrize("engine", ["tape", "vm", "numpy"])
+def test_sort_at_ties_differentiates_a_permutation(engine):
+    """At tied keys every output of np.sort takes one input's derivative, each input
+    once (np.minimum and np.maximum both took the first: sum(sort(x)) had gradient
+    [4, 0, 0, 0] at x = 0)."""
+    jac = symasd.jacobian(np.sort, np.zeros(6), engine=engine)
+    for x in (np.zeros(6), np.array([1.0, 1.0, 0.0, 1.0, 2.0, 0.0])):
+        J = jac(x).toarray()
+        assert set(np.unique(J)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(J.sum(axis=0), 1.0)
+        np.testing.assert_array_equal(J.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(J @ x, np.sort(x))
+    grad = symasd.jacobian(lambda x: np.sum(np.sort(x))[None], np.zeros(4), engine=engine)
+    np.testing.assert_array_equal(grad(np.zeros(4)).toarray(), [[1.0, 1.0, 1.0, 1.0]])
+
+
+def test_sort_puts_nans_last_and_keeps_signed_zeros_as_numpy():
+    g = symasd.trace(np.sort, np.zeros(5))
+    for x in ([1.0, np.nan, 0.0, 2.0, -1.0], [np.nan, 1.0, np.nan, 0.0, -np.inf],
+              [0.0, -0.0, 0.0, -0.0, 1.0]):
+        x = np.array(x)
+        got, want = g(x), np.sort(x)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
