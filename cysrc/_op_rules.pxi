@@ -28,6 +28,11 @@ cdef inline double _sign(double x) noexcept nogil:
     return x  # NaN
 
 
+cdef inline double _mulz(double x, double y) noexcept nogil:
+    """``x * y`` with a strong zero (``0 * inf`` is 0), as ``OP_MULZ`` computes it."""
+    return 0.0 if (x == 0 or y == 0) else x * y
+
+
 cdef inline double _max(double x, double y) noexcept nogil:
     if x != x or y != y:
         return NAN
@@ -324,8 +329,10 @@ cdef inline void first_partials(uint8_t op, double x, double y, double z, double
     elif op == OP_SINC:
         d[0] = _sinc_d1_series(x) if fabs(x) < SINC_SERIES else (cos(PI * x) - v) / x
     elif op == OP_POW:
-        d[0] = y * pow(x, y - 1.0)
-        d[1] = v * log(x)
+        # strong zeros: x ** 0 and 0 ** y (y > 0) are constant, whatever pow(0, -1)
+        # and log(0) are
+        d[0] = _mulz(y, pow(x, y - 1.0))
+        d[1] = _mulz(v, log(x))
     elif op == OP_ARCTAN2:
         t = 1.0 / (x * x + y * y)
         d[0] = y * t
@@ -448,10 +455,12 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         else:  # (x sinc)'' = -pi^2 x sinc
             h[0] = -PI * PI * v - 2.0 * ((cos(PI * x) - v) / x) / x
     elif op == OP_POW:
+        # the first partials' strong zeros, differentiated (as the compiler does)
         lx = log(x)
-        h[0] = y * (y - 1.0) * pow(x, y - 2.0)
-        h[1] = pow(x, y - 1.0) * (1.0 + y * lx)
-        h[2] = v * lx * lx
+        t = pow(x, y - 1.0)
+        h[0] = _mulz(y, _mulz(y - 1.0, pow(x, y - 2.0)))
+        h[1] = t + _mulz(y, _mulz(t, lx))
+        h[2] = _mulz(_mulz(v, lx), lx)
     elif op == OP_ARCTAN2:
         t = x * x + y * y
         q = 1.0 / (t * t)

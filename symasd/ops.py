@@ -461,8 +461,11 @@ def _p_div(b, x, y, out, c):
 
 
 def _p_pow(b, x, y, out, c):
-    dx = b.binary(Code.MUL, y, b.binary(Code.POW, x, b.binary(Code.SUB, y, b.const_like(y, 1.0))))
-    dy = b.binary(Code.MUL, out, b.unary(Code.LOG, x))
+    # strong zeros (MULZ): x ** 0 and 0 ** y (y > 0) are constant, whatever
+    # 0 ** -1 and log(0) are; their own derivatives keep them (MULZ's rule)
+    dx = b.binary(Code.MULZ, y,
+                  b.binary(Code.POW, x, b.binary(Code.SUB, y, b.const_like(y, 1.0))))
+    dy = b.binary(Code.MULZ, out, b.unary(Code.LOG, x))
     return [dx, dy]
 
 

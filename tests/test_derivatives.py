@@ -313,3 +313,28 @@ def test_compiled_graphs_hold_only_needed_nodes(build, f, n):
         live = np.zeros(g.n_nodes, dtype=np.uint8)
         _dag.live_nodes(g.op, g.arg0, g.arg1, g.arg2, g.outputs, live)
         assert live.all()
+
+
+@pytest.mark.parametrize("engine", ["tape", "vm", "numpy"])
+def test_powers_with_a_parameter_keep_their_zeros(engine):
+    """x ** p with p = 1 or 0 and p ** x with p = 0 have derivatives that exist at
+    x = 0 (0 ** -1 and log 0 appear only multiplied by an exact zero): 0, not NaN."""
+    hes = symasd.hessian(lambda x, p: np.sum(x ** p), np.zeros(2), np.array(1.0), engine=engine)
+    for p, diagonal in ((1.0, 0.0), (2.0, 2.0), (0.0, 0.0)):
+        np.testing.assert_array_equal(hes(np.zeros(2), np.array(p)).toarray(),
+                                      diagonal * np.eye(2))
+    jac = symasd.jacobian(lambda x, p: p ** x, np.ones(2), np.array(0.0), engine=engine)
+    np.testing.assert_array_equal(jac(np.ones(2), np.array(0.0)).toarray(), np.zeros((2, 2)))
+    jac = symasd.jacobian(lambda x, p: x ** p, np.ones(2), np.array(0.0), engine=engine)
+    np.testing.assert_array_equal(jac(np.zeros(2), np.array(0.0)).toarray(), np.zeros((2, 2)))
+    # where nothing is singular, the usual derivatives
+    x, p = np.array([0.7, 1.9]), np.array(1.3)
+    both = symasd.jacobian(lambda z: z[:2] ** z[2] + z[2] ** z[:2], np.ones(3), engine=engine)
+    z = np.append(x, p)
+    np.testing.assert_allclose(both(z).toarray(),
+                               central_jacobian(lambda z: z[:2] ** z[2] + z[2] ** z[:2], z),
+                               rtol=1e-7)
+    h2 = symasd.hessian(lambda z: np.sum(z[:2] ** z[2]), np.ones(3), engine=engine)
+    np.testing.assert_allclose(h2(z).toarray(),
+                               complex_step_hessian(lambda z: np.sum(z[:2] ** z[2]), z),
+                               rtol=1e-7)
