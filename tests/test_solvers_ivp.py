@@ -175,3 +175,12 @@ def test_bad_input():
         ode.solve((0, 1), args=(np.ones(2),))
     with pytest.raises(InputError, match=r"y0 has shape \(4,\)"):
         ode.solve((0, 1), y0=np.ones(4))
+
+
+@pytest.mark.parametrize("method", ["BDF", "Radau", "LSODA"])
+def test_a_right_hand_side_that_is_not_finite_at_the_start_is_refused(method):
+    """sqrt(y - 2) at y0 = 1 is NaN: SciPy's BDF and Radau failed with a singular
+    factor; now the start is refused with what to do."""
+    with pytest.raises(InputError, match=r"fun\(t0, y0\) is not finite"):
+        solvers.solve_ivp(lambda t, y: np.sqrt(y - 2.0), (0.0, 1.0), np.ones(3),
+                          method=method)

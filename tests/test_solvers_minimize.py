@@ -454,3 +454,15 @@ def test_a_prepared_problem_starts_on_the_tape_and_compiles_once_its_calls_pay(
     assert first.success and second.success and tape.success
     for r in (first, second):
         np.testing.assert_allclose(r.x, tape.x, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_objective_that_is_not_finite_at_x0_is_refused(method):
+    """log(0) = -inf at x0: trust-constr ran to its iteration limit and IPOPT returned
+    fun = 0.0; now the start is refused with what to do."""
+    with pytest.raises(InputError, match=r"fun\(x0\) is not finite"):
+        solvers.minimize(lambda x: np.sum(np.log(x)), np.zeros(4), method=method)
+    problem = solvers.MinimizeProblem(lambda x: np.sum(np.log(x) ** 2), np.ones(3))
+    with pytest.raises(InputError, match=r"fun\(x0\) is not finite"):
+        problem.solve(x0=np.array([1.0, -1.0, 1.0]), method=method)
+    np.testing.assert_allclose(problem.solve(method=method).x, 1.0, atol=1e-6)

@@ -163,6 +163,10 @@ class IVPProblem:
         def sparse_jacobian(t, y, *_):
             return jac(y, np.array([t], dtype=np.float64), *params)
 
+        if not np.isfinite(rhs(float(t_span[0]), y)).all():
+            raise InputError("fun(t0, y0) is not finite (NaN or inf); start where the "
+                             "right-hand side is defined")
+
         options = dict(kwargs)
         if method in ("BDF", "Radau"):
             options["jac"] = sparse_jacobian

@@ -105,6 +105,9 @@ class MinimizeProblem:
                              f"{self.input_shape}; pass a point of that shape (or prepare "
                              "a new problem)")
         params = self.arguments.initial if args is None else self.arguments.parameters(args)
+        if not np.isfinite(self.nlp.value(x.ravel(), params)):
+            raise InputError("fun(x0) is not finite (NaN or inf); start where the objective "
+                             "is defined")
         flat = flat_bounds(bounds, self.input_shape, pairs=True)
         if flat is not None:
             keep = getattr(bounds, "keep_feasible", False)
