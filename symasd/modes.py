@@ -39,8 +39,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from . import _validation as validation
 from .coloring import ColoringResult, PatternLike, as_pattern, color, result_from_colors
 from .compiler import CompiledDerivative, compile_hessian, compile_jacobian
+from .evaluation import evaluate_flat
 from .graph import Graph
 from .sweeps import forward_numeric, hvp_numeric, reverse_numeric, row_gather, seed_zero_rows
 
@@ -95,9 +97,18 @@ class Tape:
         found once rather than by every sweep."""
         return seed_zero_rows(self.seeds)
 
+    def _values(self, x, params) -> np.ndarray:
+        """The outputs (flat), for a coloring without colors: an input or output of
+        size zero, where there is no product to run and no nonzero to recover."""
+        xf, pf = validation.inputs(x, params, self.graph.input_shape,
+                                   self.graph.param_shapes)
+        return evaluate_flat(self.graph, xf, pf)
+
 
 class _ForwardTape(Tape):
     def __call__(self, x, params, values: bool = True):
+        if not self.coloring.ncolors:
+            return (self._values(x, params) if values else None), np.zeros(0)
         # values=False: no y, and no node values the tangents do not read
         return forward_numeric(self.graph, x, params, self.seeds, decompress=self._row_gather,
                                seed_zero=self.seed_zero, values=values)
@@ -112,6 +123,8 @@ class _ForwardTape(Tape):
 
 class _ReverseTape(Tape):
     def __call__(self, x, params, values: bool = True):
+        if not self.coloring.ncolors:
+            return self._values(x, params), np.zeros(0)
         # decompress=: the compressed matrix stays in the sweep's reused work buffer;
         # a reverse sweep needs the values anyway
         return reverse_numeric(self.graph, x, params, self.seeds,
@@ -121,6 +134,8 @@ class _ReverseTape(Tape):
 class _BidirectionalTape(Tape):
     def __call__(self, x, params, values: bool = True):
         r, (m, n) = self.coloring, self.coloring.shape
+        if not r.ncolors:
+            return self._values(x, params), np.zeros(0)
         S_row, S_col = self.seeds
         y, B_row = reverse_numeric(self.graph, x, params, S_row) if r.n_row_colors else (
             None, np.zeros((0, n)))
@@ -131,6 +146,9 @@ class _BidirectionalTape(Tape):
 
 class _HessianTape(Tape):
     def __call__(self, x, params, gradient: bool = True, value: bool = True):
+        if not self.coloring.ncolors:      # no input: no gradient, no Hessian entry
+            return ((self._values(x, params)[0] if value else None),
+                    (np.zeros(0) if gradient else None), np.zeros(0))
         return hvp_numeric(self.graph, x, params, self.seeds, gradient=gradient,
                            decompress=self.coloring.decompress_values,
                            seed_zero=self.seed_zero, value=value)

@@ -302,3 +302,21 @@ def test_one_csr_template_per_preparation(build, f, kw, monkeypatch):
     # every matrix shares the structure arrays of the prepared pattern
     assert np.shares_memory(M.indptr, prepared.sparsity.indptr)
     assert np.shares_memory(M.indices, prepared.sparsity.indices)
+
+
+@pytest.mark.parametrize("engine", ["tape", "vm"])
+def test_problems_with_a_dimension_of_size_zero(engine):
+    """No input or no output: no colors, an empty matrix, and the values (the tape
+    asked its sweeps for at least one direction and raised)."""
+    for f, x0, shape in ((lambda x: x * 2, np.zeros(0), (0, 0)),
+                         (lambda x: x[:0], np.ones(3), (0, 3))):
+        for mode in ("auto", "forward", "reverse", "bidirectional"):
+            jac = symasd.jacobian(f, x0, mode=mode, engine=engine)
+            J = jac(x0)
+            assert J.shape == shape and J.nnz == 0
+            y, J = jac.value_and_jacobian(x0)
+            assert y.shape == (shape[0],) and J.shape == shape
+    for mode in ("auto", "star", "acyclic"):
+        hes = symasd.hessian(lambda x: np.sum(x) + 1.0, np.zeros(0), mode=mode, engine=engine)
+        value, grad, H = hes.value_gradient_and_hessian(np.zeros(0))
+        assert value == 1.0 and grad.shape == (0,) and H.shape == (0, 0)
