@@ -134,6 +134,31 @@ def _arithmetic(ufunc, code: Code, reflected: bool = False):
     return operator
 
 
+class _UntraceableAttribute(TracingError, AttributeError):
+    """An ndarray attribute that a symbolic array lacks: a TracingError that says
+    why, and an AttributeError still, so that ``hasattr`` and ``getattr`` with a
+    default (libraries probing ``x.flags`` or ``x.device``) see a missing one."""
+
+
+# ndarray attributes a symbolic array cannot have, and why (what to write instead)
+_NDARRAY_ONLY = {
+    **dict.fromkeys(("item", "tolist"), "it needs the numbers, which a symbolic array "
+                    "does not have while it is traced"),
+    **dict.fromkeys(("fill", "put", "resize", "setfield", "setflags"), "assign to a part "
+                    "instead (x[...] = value, x[idx] = value), or build a new array"),
+    **dict.fromkeys(("nonzero", "argpartition", "partition", "searchsorted"), "its result "
+                    "depends on the values of x; np.sort (traced) or np.where selections "
+                    "can stand in, or local=True fixes the choice at x0"),
+    **dict.fromkeys(("compress", "choose"), "use indexing with a constant mask or index "
+                    "array (x[mask], np.take), or np.where"),
+    "flat": "use x.ravel() or x.reshape(-1)",
+    **dict.fromkeys(("view", "byteswap", "getfield", "tobytes", "tofile", "dump", "dumps",
+                     "data", "ctypes", "strides", "base", "flags", "itemsize", "nbytes",
+                     "device", "to_device"), "a symbolic array has no memory of its own "
+                    "(it holds graph nodes, not numbers)"),
+}
+
+
 def _in_place(operator: Callable) -> Callable:
     """``a op= b`` for a symbolic ``a``: ``a[...] = a op b``, the shape of ``a`` kept
     (NumPy refuses a result that does not broadcast back into it). A single element
@@ -358,6 +383,25 @@ class SymArray:
 
     def argsort(self, *args, **kw):
         return np.argsort(self, *args, **kw)
+
+    def repeat(self, repeats, axis=None):
+        return np.repeat(self, repeats, axis=axis)
+
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        return np.take(self, indices, axis=axis, out=out, mode=mode)
+
+    def round(self, decimals=0, out=None):
+        return np.round(self, decimals, out=out)
+
+    @property
+    def mT(self) -> SymArray:
+        return self.swapaxes(-1, -2)
+
+    def __getattr__(self, name):
+        why = _NDARRAY_ONLY.get(name)
+        if why is None:
+            raise AttributeError(f"'SymArray' object has no attribute {name!r}")
+        raise _UntraceableAttribute(f"x.{name} cannot be traced: {why}")
 
     def conj(self):
         return self.copy()

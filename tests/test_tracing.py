@@ -561,3 +561,17 @@ def test_in_place_operators_write_through_views_as_numpy_does():
         symasd.trace(grows, np.ones(6))
     with pytest.raises(TracingError, match="read-only"):
         symasd.trace(broadcast_view, np.ones(6))
+
+
+def test_ndarray_methods_trace_or_say_why_not():
+    x0 = np.linspace(0.1, 1.0, 6)
+    for f in (lambda x: x.repeat(2), lambda x: x.take([0, 2]), lambda x: (10 * x).round(),
+              lambda x: x.reshape(2, 3).mT):
+        assert_same_values(symasd.trace(f, x0)(x0), f(x0))
+    for name in ("item", "tolist", "fill", "nonzero", "flat", "view", "searchsorted"):
+        with pytest.raises(TracingError, match=f"x.{name} cannot be traced: "):
+            symasd.trace(lambda x, name=name: getattr(x, name), x0)
+    x = symasd.symbols("x", 3)
+    assert not hasattr(x, "flags") and getattr(x, "device", None) is None   # probes still work
+    with pytest.raises(AttributeError, match="no attribute 'foo'"):
+        x.foo  # noqa: B018
