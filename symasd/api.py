@@ -113,6 +113,9 @@ def _trace(f, x0, p0, local: bool) -> tuple[Graph, Arguments | None]:
     if isinstance(f, Graph):
         if p0:
             raise InputError("parameters are fixed by the Graph; pass them at call time")
+        # the graph's input shape is fixed: x0 (None, or a point) has to agree with it
+        if x0 is not None:
+            validation.point(x0, "x0", f.input_shape)
         if local and not f.local:
             raise InputError("local=True needs a local graph: pass the function itself, or "
                              "a graph traced with symasd.trace(f, x0, local=True)")

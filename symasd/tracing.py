@@ -1507,6 +1507,9 @@ def trace_into(table, f: Callable, x0: np.ndarray, *p0: np.ndarray, local: bool 
     frozen: it receives the builder and the flat ids of ``f``'s outputs, and
     returns the graph's output ids and the shapes of the parameters it added
     (with ``builder.parameters``, after ``p0``'s)."""
+    if not callable(f):
+        raise InputError(f"f must be a function of x (and the parameters), got "
+                         f"{type(f).__name__}")
     x0 = _check_point(x0, "x0")
     for i, p in enumerate(p0):
         if isinstance(p, SymArray):

@@ -338,3 +338,16 @@ def test_powers_with_a_parameter_keep_their_zeros(engine):
     np.testing.assert_allclose(h2(z).toarray(),
                                complex_step_hessian(lambda z: np.sum(z[:2] ** z[2]), z),
                                rtol=1e-7)
+
+
+def test_a_graph_takes_x0_of_its_shape_or_none():
+    g = symasd.trace(lambda x: x ** 2, np.ones(4))
+    assert symasd.jacobian(g, None).shape == symasd.jacobian(g, np.ones(4)).shape == (4, 4)
+    for x0 in (np.ones(7), "junk"):
+        with pytest.raises(InputError, match="x0"):
+            symasd.jacobian(g, x0)
+    for f in (5, "f", None):
+        with pytest.raises(InputError, match="f must be a function"):
+            symasd.trace(f, np.ones(3))
+        with pytest.raises(InputError, match="f must be a function"):
+            symasd.jacobian_sparsity(f, np.ones(3))

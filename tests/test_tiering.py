@@ -121,8 +121,11 @@ def test_a_graph_with_a_stated_call_count():
     g = symasd.trace(residual, np.zeros(50), np.zeros(49))
     jac = symasd.jacobian(g, None, calls=10**9)
     assert jac.engine == "vm"
-    # a Graph's x0 is not read (it is timed at zeros), as without calls
-    assert symasd.jacobian(g, np.zeros(3), calls=10**9).engine == "vm"
+    # a Graph's x0 values are not read (it is timed at zeros), as without calls; its
+    # shape must be the graph's
+    assert symasd.jacobian(g, np.full(50, 7.0), calls=10**9).engine == "vm"
+    with pytest.raises(symasd.InputError, match="traced with shape"):
+        symasd.jacobian(g, np.zeros(3), calls=10**9)
     x, p = np.linspace(-1, 1, 50), np.full(49, 0.5)
     _same(jac(x, p), symasd.jacobian(residual, x, p, engine="tape")(x, p))
 
