@@ -554,17 +554,27 @@ cdef class NodeTable:
         An argument ``>= 0`` is an existing node id, ``-1`` is unused, and
         ``-2 - j`` refers to the node interned for entry ``j < i`` of this same
         call. Returns the ids of all entries. Equivalent to one ``intern`` call
-        per entry, with references resolved as the entries are interned.
+        per entry, with references resolved as the entries are interned, except
+        that an ``ADD`` or ``SUB`` of two constants becomes the constant it
+        computes (as ``Builder.binary`` folds them: a derivative DAG has no
+        operation on constants alone, which its printers rely on).
         """
         cdef ITYPE_t L = op.shape[0], i
         out = np.empty(L, dtype=np.int64)
         cdef ITYPE_t[::1] ids = out
         cdef ITYPE_t x, y, z
+        cdef uint8_t o
         for i in range(L):
             x = a0[i] if a0[i] > -2 else ids[-2 - a0[i]]
             y = a1[i] if a1[i] > -2 else ids[-2 - a1[i]]
             z = a2[i] if a2[i] > -2 else ids[-2 - a2[i]]
-            ids[i] = self._intern_one(op[i], x, y, z, c[i])
+            o = op[i]
+            if ((o == OP_ADD or o == OP_SUB) and x >= 0 and y >= 0
+                    and self.op[x] == OP_CONST and self.op[y] == OP_CONST):
+                ids[i] = self._intern_one(OP_CONST, -1, -1, -1, self.c[x] + self.c[y]
+                                          if o == OP_ADD else self.c[x] - self.c[y])
+            else:
+                ids[i] = self._intern_one(o, x, y, z, c[i])
         return out
 
     cdef ITYPE_t _intern_one(self, uint8_t o, ITYPE_t x, ITYPE_t y, ITYPE_t z, double v):
