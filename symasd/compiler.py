@@ -145,7 +145,7 @@ class CompiledDerivative:
 
 # Opcodes as plain ints where arrays are compared with them: NumPy compares an
 # array with an IntEnum member several times slower than with an int.
-_VAR, _PARAM, _CONST, _MULZ = int(Code.VAR), int(Code.PARAM), int(Code.CONST), int(Code.MULZ)
+_VAR, _CONST, _MULZ = int(Code.VAR), int(Code.CONST), int(Code.MULZ)
 # by opcode: the op-table row and the arguments whose first derivative may be
 # nonzero (the only ones a sweep propagates through)
 _ROW = {int(code): row for code, row in OPS.items()}
@@ -418,8 +418,8 @@ def _products(b: Builder, code: int, P: np.ndarray, A: np.ndarray,
     has a zero adjoint and may have infinite or NaN partials (``q / h`` at
     ``h = 0``, ``sqrt(x)`` at ``x < 0``), and ``0 * inf`` is NaN: the numeric
     sweeps scale only nonzero adjoints by such a partial, and this is the same
-    rule. Partials that are inputs, parameters or finite constants need no
-    guard."""
+    rule. Only finite constant partials need no guard: an input or a parameter
+    may be NaN or infinite itself (missing data that a ``where`` masks)."""
     if code == _MULZ:
         return b.binary(Code.MULZ, P, A)
     terms = b.binary(Code.MUL, P, A)
@@ -427,8 +427,7 @@ def _products(b: Builder, code: int, P: np.ndarray, A: np.ndarray,
     if not singular and (guard is None or not guard.any()):
         return terms
     op, _, _, _, c = b.arrays()
-    kind = op[P]
-    safe = (kind == _VAR) | (kind == _PARAM) | ((kind == _CONST) & np.isfinite(c[P]))
+    safe = (op[P] == _CONST) & np.isfinite(c[P])
     m = ~safe if singular else guard & ~safe
     if m.any():
         terms[m] = b.binary(Code.MULZ, P[m], A[m])

@@ -221,3 +221,23 @@ def test_an_infinite_partial_times_a_zero_tangent_is_zero_on_both_engines(mode):
     for engine in ENGINES:
         np.testing.assert_allclose(symasd.jacobian(f, np.ones(3), mode=mode, engine=engine)(r)
                                    .toarray(), _jac_ref(f, r), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("engine", ["tape", "vm", "numpy"])
+def test_a_nan_input_or_parameter_in_the_branch_not_taken_stays_out(engine):
+    """Missing data as NaN, masked by np.where: the branch not taken has the NaN
+    parameter (or input) as its partial, and the compiled reverse sweep multiplied it
+    by the zero adjoint (NaN); the tape never did."""
+    def masked(x, d):
+        return np.sum(np.where(np.isnan(d), 0.0, x * d))
+
+    x, d = np.array([1.0, 2.0, 3.0]), np.array([0.5, np.nan, 2.0])
+    jac = symasd.jacobian(masked, x, np.ones(3), engine=engine)
+    np.testing.assert_array_equal(jac(x, d).toarray(), [[0.5, 0.0, 2.0]])
+    hes = symasd.hessian(lambda x, d: masked(x, d) + np.sum(x ** 2), x, np.ones(3),
+                         engine=engine)
+    np.testing.assert_array_equal(hes.value_gradient_and_hessian(x, d)[1], [2.5, 4.0, 8.0])
+    branch = symasd.jacobian(lambda x: np.where(x[:1] > 0, x[:1] * x[1:], -x[:1]),
+                             np.ones(2), mode="reverse", engine=engine)
+    for bad in (np.nan, np.inf):
+        np.testing.assert_array_equal(branch(np.array([-1.0, bad])).toarray(), [[-1.0, 0.0]])
