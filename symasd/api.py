@@ -268,6 +268,9 @@ class _Prepared:
         Sparse Jacobian of `<lambda>`: standalone
         """
         _check_choice(backend, BACKENDS, "backend")
+        if made_by is not None and not isinstance(made_by, str):
+            raise InputError(f"made_by must be a str (the call recorded in the module's "
+                             f"header) or None, got {type(made_by).__name__}")
         return module_source(self._spec(made_by), backend)
 
     def export(self, path, backend: str = "numpy") -> None:

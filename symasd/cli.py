@@ -13,7 +13,7 @@ import sys
 
 from . import demo
 from .codegen import write_atomically
-from .errors import CommandError
+from .errors import CommandError, InputError
 from .export import export_function, parse_shape
 
 
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
                               "output)")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return demo.run(args.n, args.k, args.max_n, args.plot)
+        try:
+            return demo.run(args.n, args.k, args.max_n, args.plot)
+        except CommandError as err:
+            print(f"symasd demo: error: {err}", file=sys.stderr)
+            return 2
     command = " ".join(["symasd export", args.target, "--shape", args.shape]
                        + (["--hessian"] if args.hessian else [])
                        + (["--backend", args.backend] if args.backend != "numpy" else []))
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             write_atomically(args.output, source)
         else:
             sys.stdout.write(source)
-    except CommandError as err:
+    except (CommandError, InputError) as err:   # InputError: the output path (-o)
         print(f"symasd export: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except OSError as err:

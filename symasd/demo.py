@@ -11,6 +11,7 @@ options. The timing helper :func:`median_time` is shared with
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ import numpy as np
 from .api import jacobian
 from .coloring import color
 from .dense import dense_jacobian
+from .errors import CommandError
 from .display import pattern_text
 from .sparsity import jacobian_sparsity
 from .tracing import trace
@@ -217,7 +219,21 @@ def run(n: int = 10, k: int = 3, max_n: int = 10_000,
     ...
     0
     """
+    _check_arguments(n, k, max_n, plot)
     status = walkthrough(n, k)
     if max_n > 0:
         status |= benchmark(k, max_n, plot)
     return status
+
+
+def _check_arguments(n: int, k: int, max_n: int, plot: str | None) -> None:
+    """The demonstration's sizes and plot path, checked before it starts (a
+    :class:`~symasd.errors.CommandError`: the command prints it on one line)."""
+    if k < 1 or n <= k:
+        raise CommandError(f"--n must be larger than --k >= 1 (iter_diff of n values with k "
+                           f"differences has n - k of them), got --n {n} --k {k}")
+    if max_n < 0 or (0 < max_n <= k):
+        raise CommandError(f"--max-n is 0 (no benchmark) or larger than --k, got {max_n}")
+    folder = os.path.dirname(os.path.abspath(plot)) if plot else None
+    if max_n > 0 and folder is not None and not os.path.isdir(folder):
+        raise CommandError(f"--plot {plot}: the folder {folder} does not exist")

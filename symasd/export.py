@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._system import available_memory
 from .api import hessian, jacobian
 from .codegen import BACKENDS
 from .errors import CommandError, SymasdError
@@ -108,8 +109,9 @@ def export_function(target: str, shape: tuple[int, ...], hessian_of: bool = Fals
     name = target.rpartition(":")[2]
     _check_takes_x_alone(function, name)
     prepare = hessian if hessian_of else jacobian
+    x0 = _zeros(shape)
     try:
-        prepared = prepare(function, np.zeros(shape))
+        prepared = prepare(function, x0)
     except SymasdError as err:
         raise CommandError(f"cannot trace {name} at shape {shape}: {_one_line(err)}") from err
     except (Exception, SystemExit) as err:
@@ -137,3 +139,18 @@ def _check_takes_x_alone(function: Callable, name: str) -> None:
             f"export a function of x alone (one that fixes {', '.join(required[1:])}), or "
             "call symasd.jacobian(f, x0, *p0).export(path) in Python, which keeps the "
             "arrays after x0 as the module's parameters")
+
+
+def _zeros(shape: tuple[int, ...]) -> np.ndarray:
+    """The traced point: float64 zeros of ``shape``, if the machine can hold them
+    (a bigger ``--shape`` is the command's mistake, not the function's)."""
+    size = int(np.prod(shape, dtype=object))
+    available = available_memory()
+    if available is not None and 8 * size > available:
+        raise CommandError(f"--shape {','.join(map(str, shape))} asks for {size} inputs, "
+                           f"{8 * size / 1e9:.3g} GB as float64, more than the "
+                           f"{available / 1e9:.3g} GB of memory available")
+    try:
+        return np.zeros(shape)
+    except (ValueError, MemoryError) as err:
+        raise CommandError(f"--shape {','.join(map(str, shape))}: {_one_line(err)}") from err

@@ -583,3 +583,31 @@ def test_acyclic_hessians_print_and_run():
                                    rtol=1e-12, atol=1e-12)
         checked += tape.mode == "acyclic"
     assert checked >= 5
+
+
+@pytest.mark.parametrize("args,message", [
+    (["demo", "--n", "0"], "--n must be larger than --k"),
+    (["demo", "--n", "3", "--k", "5"], "--n must be larger than --k"),
+    (["demo", "--max-n", "-1"], "--max-n"),
+    (["demo", "--plot", "/no/such/folder/p.png"], "does not exist"),
+    (["export", "numpy:sin", "--shape", "10000000,10000000"], "more than the"),
+    (["export", "numpy:sin", "--shape", "3", "-o", "/no/such/folder/m.py"], "does not exist"),
+])
+def test_cli_argument_errors_are_one_line(tmp_path, args, message):
+    out = _cli(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in out.stderr
+
+
+def test_export_and_to_source_check_their_arguments(tmp_path):
+    jac = symasd.jacobian(np.sin, np.zeros(3))
+    for path, message in ((tmp_path / "missing" / "m.py", "does not exist"),
+                          (tmp_path, "give the path of a file"), ("", "give the path"),
+                          (None, "must be a str"), (b"m.py", "must be a str")):
+        with pytest.raises(InputError, match=message):
+            jac.export(path)
+    with pytest.raises(InputError, match="made_by must be a str"):
+        jac.to_source(made_by=123)
+    jac.export(tmp_path / "m.py")
+    assert (tmp_path / "m.py").read_text().startswith('"""Sparse Jacobian')

@@ -31,6 +31,7 @@ import numpy as np
 
 from .._version import __version__
 from ..compiler import CompiledDerivative
+from ..errors import InputError
 from .constants import DECODER, ConstantPool
 from .printers import PRINTERS
 from .schedule import build_program
@@ -452,9 +453,21 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
     >>> open(os.path.join(folder, "m.py")).read()
     'X = 1\\n'
     """
+    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+        raise InputError(f"the path to write must be a str or a pathlib.Path, got "
+                         f"{type(path).__name__}")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".symasd-", suffix=".tmp")
+    if not path or os.path.isdir(path):
+        raise InputError(f"cannot write {path!r}: give the path of a file (a folder's "
+                         "name, or an empty one, is not)")
+    if not os.path.isdir(folder):
+        raise InputError(f"cannot write {path}: the folder {folder} does not exist "
+                         "(create it first)")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".symasd-", suffix=".tmp")
+    except OSError as err:  # the folder is not writable: name the user's path
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
