@@ -20,8 +20,8 @@ import numpy as np
 from .api import jacobian
 from .coloring import color
 from .dense import dense_jacobian
-from .errors import CommandError
 from .display import pattern_text
+from .errors import CommandError
 from .sparsity import jacobian_sparsity
 from .tracing import trace
 
