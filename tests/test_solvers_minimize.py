@@ -466,3 +466,16 @@ def test_an_objective_that_is_not_finite_at_x0_is_refused(method):
     with pytest.raises(InputError, match=r"fun\(x0\) is not finite"):
         problem.solve(x0=np.array([1.0, -1.0, 1.0]), method=method)
     np.testing.assert_allclose(problem.solve(method=method).x, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tol_callback_and_supplied_options_are_checked(method):
+    f = lambda x: np.sum((x - 1.0) ** 2)  # noqa: E731
+    with pytest.raises(InputError, match="tol must be a number"):
+        solvers.minimize(f, np.zeros(2), method=method, tol="a")
+    if method == "trust-constr":
+        with pytest.raises(InputError, match="callback must be a function"):
+            solvers.minimize(f, np.zeros(2), method=method, callback=5)
+        with pytest.raises(InputError, match="options 'hess': symasd supplies"):
+            solvers.minimize(f, np.zeros(2), method=method, options={"hess": 1})
+    assert solvers.minimize(f, np.zeros(2), method=method, tol=1e-9).success

@@ -252,3 +252,15 @@ def test_every_solver_takes_an_integer_start_as_scipy_does():
     np.testing.assert_allclose(r.y[:, -1], np.exp(-1.0) * np.array([1.0, 2.0]), rtol=1e-6)
     with pytest.raises(InputError, match="is complex"):
         solvers.least_squares(lambda x: x, np.array([1j]))
+
+
+def test_tolerances_and_options_must_be_numbers():
+    f = lambda x: x ** 3 - 1.0  # noqa: E731
+    for kwargs, message in (({"tol": "a"}, "tol must be a number"),
+                            ({"tol": -1.0}, "tol must be a number"),
+                            ({"options": {"maxiter": "a"}}, "maxiter must be a whole"),
+                            ({"options": {"maxiter": 2.5}}, "maxiter must be a whole"),
+                            ({"options": {"xtol": None}}, "xtol must be a number")):
+        with pytest.raises(InputError, match=message):
+            solvers.root(f, np.full(2, 2.0), **kwargs)
+    assert solvers.root(f, np.full(2, 2.0), tol=1e-12, options={"maxiter": 50.0}).success

@@ -31,6 +31,7 @@ from scipy.optimize import OptimizeResult
 
 from ..errors import InputError
 from .linalg import SingularMatrixError, SparseLU
+from .prepare import tolerance
 
 __all__ = ["newton", "OPTIONS"]
 
@@ -61,7 +62,7 @@ def options_with(options: dict | None, tol: float | None) -> dict:
     unknown names are an :class:`~symasd.errors.InputError`."""
     opts = dict(OPTIONS)
     if tol is not None:
-        opts["fatol"] = float(tol)
+        opts["fatol"] = tolerance(tol)
     if options:
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
@@ -69,10 +70,13 @@ def options_with(options: dict | None, tol: float | None) -> dict:
                              f"method='newton'; it takes {', '.join(OPTIONS)}")
         opts.update(options)
     for name in ("fatol", "xtol", "min_step"):
-        if not float(opts[name]) >= 0:
-            raise InputError(f"option {name} must be a number >= 0, got {opts[name]!r}")
-    if int(opts["maxiter"]) < 0:
-        raise InputError(f"option maxiter must be >= 0, got {opts['maxiter']!r}")
+        opts[name] = tolerance(opts[name], f"option {name}")
+    maxiter = opts["maxiter"]
+    whole = (isinstance(maxiter, int | np.integer | float | np.floating)
+             and not isinstance(maxiter, bool) and float(maxiter).is_integer())
+    if not whole or maxiter < 0:
+        raise InputError(f"option maxiter must be a whole number >= 0, got {maxiter!r}")
+    opts["maxiter"] = int(maxiter)
     return opts
 
 

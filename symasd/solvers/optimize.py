@@ -22,16 +22,20 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .. import _validation as validation
 from ..errors import InputError
 from . import ipopt, trustconstr
 from .bounds import flat_bounds
 from .constraints import ConstraintSet
 from .nlp import NLP
-from .prepare import Arguments, Stopwatch, check_x0, function, resolve_engine
+from .prepare import Arguments, Stopwatch, check_x0, function, resolve_engine, tolerance
 
 __all__ = ["minimize", "MinimizeProblem"]
 
 METHODS = ("trust-constr", "ipopt")
+# scipy.optimize.minimize's own arguments, which symasd passes: not trust-constr options
+_SUPPLIED = frozenset({"fun", "x0", "args", "method", "jac", "hess", "hessp", "bounds",
+                       "constraints", "tol", "callback"})
 
 
 class MinimizeProblem:
@@ -99,6 +103,13 @@ class MinimizeProblem:
                                  "own output (options={'print_level': 5})")
         if options is not None and not isinstance(options, dict):
             raise InputError(f"options must be a dict, got {type(options).__name__}")
+        supplied = sorted(set(options or ()) & _SUPPLIED) if method == "trust-constr" else []
+        if supplied:
+            raise InputError(f"options {', '.join(map(repr, supplied))}: symasd supplies the "
+                             "derivatives and passes fun, x0, bounds, constraints, tol and "
+                             "callback itself; give the others to solve() directly")
+        tol = None if tol is None else tolerance(tol)
+        validation.function(callback, "callback", "the current point (SciPy's convention)")
         x = self._x0 if x0 is None else check_x0(x0)
         if x.shape != self.input_shape:
             raise InputError(f"x0 has shape {x.shape}, but the problem was prepared with shape "

@@ -36,7 +36,8 @@ import numpy as np
 from .. import _validation as validation
 from ..errors import InputError, SymasdError, TracingError
 
-__all__ = ["Arguments", "check_x0", "resolve_engine", "tracing", "scipy_call", "Stopwatch"]
+__all__ = ["Arguments", "check_x0", "tolerance", "resolve_engine", "tracing", "scipy_call",
+           "Stopwatch"]
 
 ENGINES = ("auto", "vm", "tape")
 
@@ -60,6 +61,22 @@ def check_x0(x0, what: str = "x0") -> np.ndarray:
         raise InputError(f"{what} contains NaN or inf; the solver needs a finite starting "
                          "point")
     return x
+
+
+def tolerance(value, what: str = "tol") -> float:
+    """A tolerance: a real number >= 0 (a float).
+
+    Example
+    -------
+    >>> from symasd.solvers.prepare import tolerance
+    >>> tolerance(1e-8)
+    1e-08
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InputError(f"{what} must be a number >= 0, got {value!r}")
+    if not value >= 0:
+        raise InputError(f"{what} must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def resolve_engine(engine: str, reuse: bool) -> str:
