@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _validation as validation
 from .api import PreparedHessian, PreparedJacobian
 from .codegen import load_module
 from .errors import InputError, MissingDependencyError
@@ -117,7 +118,8 @@ def _params(prepared, p) -> tuple[np.ndarray, ...]:
                          f"X, got {len(p)}; they are shared by all points")
     out = []
     for i, (v, shape) in enumerate(zip(p, shapes, strict=True)):
-        v = np.asarray(v.compute() if hasattr(v, "compute") else v, dtype=np.float64)
+        # the prepared call's own checks: real, float64 (or converted), this shape
+        v = validation.point(v.compute() if hasattr(v, "compute") else v, f"parameter {i}")
         if v.shape != tuple(shape):
             raise InputError(f"parameter {i} has shape {v.shape}; expected {tuple(shape)} "
                              "(the same for every point)")

@@ -102,6 +102,11 @@ def test_bad_input():
         ensemble.data(jac, da.zeros((4, 72)), np.ones(3))
     with pytest.raises(InputError, match="prepared Jacobian or Hessian"):
         ensemble.data(lambda x: x, da.zeros((4, 72)))
+    # a parameter as a prepared call checks it (complex parts were dropped)
+    with pytest.raises(InputError, match="complex"):
+        ensemble.data(jac, da.zeros((4, 72)), np.ones(2) + 1j)
+    with pytest.raises(InputError, match="real array of float64"):
+        ensemble.data(jac, da.zeros((4, 72)), "ab")
 
 
 def test_missing_dask_names_the_install_command(monkeypatch):
