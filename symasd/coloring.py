@@ -735,11 +735,15 @@ def _resolve_orders(order) -> list:
         if order not in ORDERS:
             raise InputError(
                 f"unknown order {order!r}; use one of {', '.join(map(repr, ORDERS))}, "
-                "'best', a list of those names, or a permutation array of the vertices"
+                "'best', a list of those names, or a permutation of the vertices (an array "
+                "or a list of ints)"
             )
         return [order]
     if isinstance(order, np.ndarray):
         return [order]
+    if (isinstance(order, Sequence) and len(order) > 0
+            and all(isinstance(o, int | np.integer) and not isinstance(o, bool) for o in order)):
+        return [np.asarray(order, dtype=np.int64)]  # a permutation written as a list
     if isinstance(order, Sequence) and len(order) > 0 and all(isinstance(o, str) for o in order):
         out = []
         for o in order:
@@ -938,6 +942,10 @@ def color(
     orders = _resolve_orders(order)
     if not isinstance(improve, (int, np.integer)) or isinstance(improve, bool) or improve < 0:
         raise InputError(f"improve must be a non-negative integer; got {improve!r}")
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+                             or seed < 0):
+        raise InputError(f"seed (of order='random') must be None or a non-negative integer; "
+                         f"got {seed!r}")
     st = _Structure(as_pattern(pattern))
     m, n = st.shape
 

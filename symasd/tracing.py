@@ -1360,6 +1360,10 @@ def _output_ids(out, builder: Builder) -> np.ndarray:
         return _object_ids(out, builder)
     if isinstance(out, np.ndarray | np.generic) and out.dtype.kind in "fiub":
         return builder.const(np.asarray(out, dtype=np.float64)).reshape(np.shape(out))
+    if isinstance(out, np.ndarray | np.generic | complex) and np.iscomplexobj(out):
+        raise TracingError("the traced function returned a complex value: symasd "
+                           "differentiates real functions; return the real and imaginary "
+                           "parts as separate real outputs")
     hint = ""
     if isinstance(out, list | tuple):
         hint = " Combine the pieces with np.stack(...) or np.concatenate(...)."

@@ -959,3 +959,14 @@ def test_bicoloring_decompress_takes_two_matrices():
     with pytest.raises(InputError, match="out must be"):
         r.decompress_values(S_row.T @ A, A @ S_col, out=np.zeros(1))
     np.testing.assert_allclose(r.decompress(S_row.T @ A, A @ S_col).toarray(), A)
+
+
+def test_seed_is_checked_and_a_permutation_may_be_a_list():
+    for seed in ("x", -1, 1.5, True):
+        with pytest.raises(InputError, match="seed"):
+            symasd.color(np.eye(6), "column", order="random", seed=seed)
+    as_list = symasd.color(np.eye(6), "column", order=[5, 4, 3, 2, 1, 0])
+    as_array = symasd.color(np.eye(6), "column", order=np.arange(6)[::-1].copy())
+    np.testing.assert_array_equal(as_list.colors, as_array.colors)
+    with pytest.raises(InputError, match="permutation"):
+        symasd.color(np.eye(6), "column", order=[2, 1, 0])

@@ -479,3 +479,11 @@ def test_tol_callback_and_supplied_options_are_checked(method):
         with pytest.raises(InputError, match="options 'hess': symasd supplies"):
             solvers.minimize(f, np.zeros(2), method=method, options={"hess": 1})
     assert solvers.minimize(f, np.zeros(2), method=method, tol=1e-9).success
+
+
+def test_an_objective_or_constraint_that_returns_none_is_named():
+    with pytest.raises(TracingError, match=r"^fun: it returned NoneType"):
+        solvers.minimize(lambda x: None, np.ones(2))
+    with pytest.raises(TracingError, match=r"constraint 0 .*: it returned NoneType"):
+        solvers.minimize(lambda x: np.sum(x ** 2), np.ones(2),
+                         constraints=NonlinearConstraint(lambda x: None, 0.0, 1.0))

@@ -575,3 +575,8 @@ def test_ndarray_methods_trace_or_say_why_not():
     assert not hasattr(x, "flags") and getattr(x, "device", None) is None   # probes still work
     with pytest.raises(AttributeError, match="no attribute 'foo'"):
         x.foo  # noqa: B018
+
+
+def test_a_complex_output_is_named():
+    with pytest.raises(TracingError, match="returned a complex value"):
+        symasd.trace(lambda x: np.ones(2) * 1j, np.ones(2))

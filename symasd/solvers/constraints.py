@@ -24,8 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
-from ..errors import InputError, TracingError
-from .prepare import tracing
+from ..errors import InputError
+from .prepare import traced_array, tracing
 
 __all__ = ["ConstraintSet"]
 
@@ -190,11 +190,7 @@ class ConstraintSet:
         parts = []
         for c in self.nonlinear_items:
             with tracing(c.label, self.shape):
-                out = c.fun(x)
-                if isinstance(out, list | tuple):
-                    raise TracingError(f"it returned a {type(out).__name__}; return an array "
-                                       "(combine the pieces with np.stack or np.concatenate)")
-                parts.append(np.reshape(out, -1))
+                parts.append(np.reshape(traced_array(c.fun(x)), -1))
         self.traced_sizes = [int(p.shape[0]) for p in parts]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

@@ -35,9 +35,10 @@ import numpy as np
 
 from .. import _validation as validation
 from ..errors import InputError, SymasdError, TracingError
+from ..tracing import SymArray
 
-__all__ = ["Arguments", "check_x0", "tolerance", "resolve_engine", "tracing", "scipy_call",
-           "Stopwatch"]
+__all__ = ["Arguments", "check_x0", "tolerance", "resolve_engine", "tracing", "traced_array",
+           "scipy_call", "Stopwatch"]
 
 ENGINES = ("auto", "vm", "tape")
 
@@ -219,6 +220,29 @@ def tracing(what: str, shape: tuple[int, ...], arguments: Arguments | None = Non
         raise TracingError(f"{what} raised {type(err).__name__} while symasd traced it with "
                            f"x of shape {shape}: {err}; check that x0 has the shape {what} "
                            "expects" + hint) from err
+
+
+def traced_array(out):
+    """``out``, what a traced function returned, if it is an array (symbolic or
+    numeric) or a number; else a TracingError (raise it inside :func:`tracing`,
+    which names the function).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from symasd.solvers.prepare import traced_array
+    >>> traced_array(np.ones(2))
+    array([1., 1.])
+    """
+    if isinstance(out, SymArray):
+        return out
+    if isinstance(out, list | tuple):
+        raise TracingError(f"it returned a {type(out).__name__}; return an array (combine "
+                           "the pieces with np.stack or np.concatenate)")
+    if out is None or np.asarray(out).dtype == object:
+        raise TracingError(f"it returned {type(out).__name__}; it must return an array "
+                           "(or a number) computed from x")
+    return out
 
 
 @contextmanager
