@@ -52,8 +52,10 @@ class _SympyToGraph:
 
     def _convert(self, e) -> int:
         if e.is_Number or e in (sympy.pi, sympy.E):
-            if not e.is_real:
-                raise TracingError(f"complex constant {e} is not supported")
+            # nan, oo and -oo are float64 values too (SymPy does not call them real)
+            if not (e.is_real or e.is_extended_real or e is sympy.nan):
+                raise TracingError(f"complex constant {e} is not supported: symasd "
+                                   "differentiates real functions")
             return int(self.b.const(np.array([float(e)]))[0])
         if e.is_Symbol:
             raise InputError(f"symbol {e} is not among the symbols passed to from_sympy")

@@ -134,3 +134,9 @@ def test_round_trip_of_logaddexp():
     assert back.to_sympy(syms) == g.to_sympy(syms)
     x = np.array([0.3, -1.7])
     np.testing.assert_allclose(back(x), [g(x).item()], rtol=1e-15)
+
+
+def test_nan_and_infinities_are_float_constants():
+    a = sympy.Symbol("a")
+    g = symasd.from_sympy([sympy.nan + a, sympy.Max(a, -sympy.oo), sympy.Min(a, sympy.oo)], [a])
+    np.testing.assert_array_equal(g(np.array([2.0])), [np.nan, 2.0, 2.0])
