@@ -528,7 +528,7 @@ for _function, _advice in (
         (np.unique, "; its result's size depends on x, which a graph cannot have"),
         (np.nonzero, "; indices that depend on x cannot be traced: use np.where(c, a, b)"),
         (np.searchsorted, "; indices that depend on x cannot be traced: use np.where / "
-                          "comparisons, or local=True"),
+                          "comparisons"),
         (np.mod, "; write a - np.floor(a / b) * b"),
 ):
     register(_function, None, _advice)

@@ -148,7 +148,7 @@ _NDARRAY_ONLY = {
                     "instead (x[...] = value, x[idx] = value), or build a new array"),
     **dict.fromkeys(("nonzero", "argpartition", "partition", "searchsorted"), "its result "
                     "depends on the values of x; np.sort (traced) or np.where selections "
-                    "can stand in, or local=True fixes the choice at x0"),
+                    "can stand in"),
     **dict.fromkeys(("compress", "choose"), "use indexing with a constant mask or index "
                     "array (x[mask], np.take), or np.where"),
     "flat": "use x.ravel() or x.reshape(-1)",
@@ -159,21 +159,31 @@ _NDARRAY_ONLY = {
 }
 
 
-def _in_place(operator: Callable) -> Callable:
-    """``a op= b`` for a symbolic ``a``: ``a[...] = a op b``, the shape of ``a`` kept
-    (NumPy refuses a result that does not broadcast back into it). A single element
-    (``x[0]``, a NumPy scalar in NumPy) is immutable there: the name is rebound, and
-    ``y[0] += v`` stores it back through ``y.__setitem__``, as Python does."""
+def _in_place(operator: Callable, logical: bool = False) -> Callable:
+    """``a op= b`` for a symbolic ``a``: ``a[...] = a op b``, the shape and the kind
+    (float or boolean) of ``a`` kept, as NumPy keeps them (it refuses a result that
+    does not broadcast back into ``a``, floats written into a boolean array and
+    ``&``, ``|``, ``^`` on floats). A scalar (``x[0]``, ``x.sum()``, ``s + x[0]``:
+    NumPy scalars, immutable) is not changed in place: the name is rebound, and
+    ``y[0] += v`` stores the new value back through ``y.__setitem__``, as Python
+    does."""
     def method(self, other):
+        if logical and not self._bool:
+            raise TracingError(f"{name}: &, | and ^ in place need a boolean array (NumPy "
+                               "refuses them on floats); use np.logical_and etc.")
         result = operator(self, other)
-        if result is NotImplemented or not isinstance(self._ids, np.ndarray):
+        if result is NotImplemented or self._ids.ndim == 0:
             return result
-        if np.shape(result) != self.shape:
-            raise TracingError(f"in-place operation: the result's shape {np.shape(result)} "
+        if result.shape != self.shape:
+            raise TracingError(f"in-place operation: the result's shape {result.shape} "
                                f"does not fit the array's {self.shape} (NumPy refuses it too)")
+        if self._bool and not result._bool:
+            raise TracingError(f"{name}: the result is float, and a boolean array cannot "
+                               "hold it (NumPy refuses the cast too); compute a new array")
         self[...] = result
         return self
-    method.__name__ = operator.__name__.replace("__", "__i", 1)
+    name = operator.__name__.replace("__", "__i", 1)
+    method.__name__ = name
     return method
 
 
@@ -285,6 +295,10 @@ class SymArray:
 
     def __setitem__(self, key, value) -> None:
         ids = _to_ids(value, self._b)
+        if not isinstance(self._ids, np.ndarray):
+            raise TracingError("assignment into a single element taken out of an array "
+                               "(y = x[i]: a NumPy scalar, immutable); assign into the "
+                               "array itself: x[i] = value")
         if not self._ids.flags.writeable:
             raise TracingError("assignment to a read-only symbolic array (a broadcast view, "
                                "as np.broadcast_to makes, is read-only in NumPy too); "
@@ -397,11 +411,6 @@ class SymArray:
     def mT(self) -> SymArray:
         return self.swapaxes(-1, -2)
 
-    def __getattr__(self, name):
-        why = _NDARRAY_ONLY.get(name)
-        if why is None:
-            raise AttributeError(f"'SymArray' object has no attribute {name!r}")
-        raise _UntraceableAttribute(f"x.{name} cannot be traced: {why}")
 
     def conj(self):
         return self.copy()
@@ -523,9 +532,9 @@ class SymArray:
     __imod__ = _in_place(__mod__)
     __ipow__ = _in_place(__pow__)
     __imatmul__ = _in_place(__matmul__)
-    __iand__ = _in_place(__and__)
-    __ior__ = _in_place(__or__)
-    __ixor__ = _in_place(__xor__)
+    __iand__ = _in_place(__and__, logical=True)
+    __ior__ = _in_place(__or__, logical=True)
+    __ixor__ = _in_place(__xor__, logical=True)
 
     # -- NumPy protocols -------------------------------------------------------
 
@@ -563,6 +572,19 @@ class SymArray:
             raise TracingError(f"{name} is not supported by symasd tracing"
                                f"{_ADVICE.get(func, _SEE_DOCS)}")
         return handler(*args, **kwargs)
+
+
+def _untraceable(name: str, why: str) -> property:
+    def get(self):
+        raise _UntraceableAttribute(f"x.{name} cannot be traced: {why}")
+    return property(get, doc=f"Not traceable: {why}.")
+
+
+# one property each (not __getattr__, which NumPy's probes of every element of
+# np.array([...]) would run)
+for _name, _why in _NDARRAY_ONLY.items():
+    setattr(SymArray, _name, _untraceable(_name, _why))
+del _name, _why
 
 
 # ---------------------------------------------------------------------------
