@@ -455,7 +455,9 @@ cdef inline void second_partials(uint8_t op, double x, double y, double v,
         else:  # (x sinc)'' = -pi^2 x sinc
             h[0] = -PI * PI * v - 2.0 * ((cos(PI * x) - v) / x) / x
     elif op == OP_POW:
-        # the first partials' strong zeros, differentiated (as the compiler does)
+        # the first partials' strong zeros, differentiated (the compiler builds the
+        # same products in another order: at singular points, 0 ** -0.5 and log 0
+        # together, the two may give inf and NaN)
         lx = log(x)
         t = pow(x, y - 1.0)
         h[0] = _mulz(y, _mulz(y - 1.0, pow(x, y - 2.0)))

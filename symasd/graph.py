@@ -486,8 +486,9 @@ class Builder:
     def sequence(self, op: np.ndarray, a0: np.ndarray, a1: np.ndarray) -> np.ndarray:
         """Intern binary nodes that refer to each other (``-2 - j`` is entry ``j``
         of this call), one by one in Cython; no simplification beyond
-        hash-consing. For long dependency chains that cannot be vectorized;
-        derivative graphs only (no local values are tracked)."""
+        hash-consing and folding ``ADD`` / ``SUB`` of two constants. For long
+        dependency chains that cannot be vectorized; derivative graphs only (no
+        local values are tracked)."""
         before = self.table.n
         ids = self.table.intern_sequence(
             np.ascontiguousarray(op, dtype=np.uint8), np.ascontiguousarray(a0, dtype=_I),

@@ -97,18 +97,19 @@ class Tape:
         found once rather than by every sweep."""
         return seed_zero_rows(self.seeds)
 
-    def _values(self, x, params) -> np.ndarray:
-        """The outputs (flat), for a coloring without colors: an input or output of
-        size zero, where there is no product to run and no nonzero to recover."""
+    def _values(self, x, params, values: bool = True) -> np.ndarray | None:
+        """The outputs (flat; None unless ``values``) at the checked inputs, for a
+        coloring without colors: an input or output of size zero, where there is no
+        product to run and no nonzero to recover."""
         xf, pf = validation.inputs(x, params, self.graph.input_shape,
                                    self.graph.param_shapes)
-        return evaluate_flat(self.graph, xf, pf)
+        return evaluate_flat(self.graph, xf, pf) if values else None
 
 
 class _ForwardTape(Tape):
     def __call__(self, x, params, values: bool = True):
         if not self.coloring.ncolors:
-            return (self._values(x, params) if values else None), np.zeros(0)
+            return self._values(x, params, values), np.zeros(0)
         # values=False: no y, and no node values the tangents do not read
         return forward_numeric(self.graph, x, params, self.seeds, decompress=self._row_gather,
                                seed_zero=self.seed_zero, values=values)
@@ -147,8 +148,9 @@ class _BidirectionalTape(Tape):
 class _HessianTape(Tape):
     def __call__(self, x, params, gradient: bool = True, value: bool = True):
         if not self.coloring.ncolors:      # no input: no gradient, no Hessian entry
-            return ((self._values(x, params)[0] if value else None),
-                    (np.zeros(0) if gradient else None), np.zeros(0))
+            y = self._values(x, params)
+            return ((y[0] if value else None),
+                    (np.zeros(self.graph.n_inputs) if gradient else None), np.zeros(0))
         return hvp_numeric(self.graph, x, params, self.seeds, gradient=gradient,
                            decompress=self.coloring.decompress_values,
                            seed_zero=self.seed_zero, value=value)

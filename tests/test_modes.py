@@ -320,3 +320,10 @@ def test_problems_with_a_dimension_of_size_zero(engine):
         hes = symasd.hessian(lambda x: np.sum(x) + 1.0, np.zeros(0), mode=mode, engine=engine)
         value, grad, H = hes.value_gradient_and_hessian(np.zeros(0))
         assert value == 1.0 and grad.shape == (0,) and H.shape == (0, 0)
+        with pytest.raises(symasd.InputError, match="shape"):
+            hes(np.ones(7))
+    for mode in ("forward", "reverse", "bidirectional"):
+        jac = symasd.jacobian(lambda x: x * 2, np.zeros(0), mode=mode, engine=engine)
+        for bad in (np.ones(5), "junk"):
+            with pytest.raises(symasd.InputError):
+                jac(bad)

@@ -487,3 +487,40 @@ def test_an_objective_or_constraint_that_returns_none_is_named():
     with pytest.raises(TracingError, match=r"constraint 0 .*: it returned NoneType"):
         solvers.minimize(lambda x: np.sum(x ** 2), np.ones(2),
                          constraints=NonlinearConstraint(lambda x: None, 0.0, 1.0))
+
+
+@needs_ipopt
+def test_ipopt_may_start_on_a_bound_where_the_objective_is_not_finite():
+    """IPOPT moves x0 into the bounds before it evaluates: x log x from x0 = 0 with
+    x >= 0 is solved, not refused."""
+    r = solvers.minimize(lambda x: np.sum(x * np.log(x)), np.zeros(4), method="ipopt",
+                         bounds=Bounds(0.0, np.inf),
+                         constraints=LinearConstraint(np.ones((1, 4)), 1.0, 1.0))
+    assert r.success
+    np.testing.assert_allclose(r.x, 0.25, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore:delta_grad == 0.0:UserWarning")  # SciPy's reference
+def test_constraints_written_with_np_array_and_changing_x_in_place():
+    """np.array([...]) of symbolic pieces is a constraint's usual form; and each
+    function gets its own copy of x, as SciPy passes them, so one that changes x in
+    place (x -= 1) leaves the others alone."""
+    circle = NonlinearConstraint(lambda x: np.array([x[0] ** 2 + x[1] ** 2, x[0] - x[1]]),
+                                 [1.0, 0.0], [1.0, 0.0])
+    r = solvers.minimize(lambda x: (x[0] - 2.0) ** 2 + (x[1] - 2.0) ** 2, np.ones(2),
+                         constraints=circle)
+    np.testing.assert_allclose(r.x, np.sqrt(0.5), atol=1e-6)
+
+    def shifts(x):
+        x -= 10.0
+        return x[0]
+
+    r = solvers.minimize(lambda x: np.sum((x - 1.0) ** 2), np.zeros(2),
+                         constraints=[NonlinearConstraint(shifts, -np.inf, 0.0),
+                                      NonlinearConstraint(lambda x: x[1], -np.inf, 5.0)])
+    reference = scipy.optimize.minimize(
+        lambda x: np.sum((x - 1.0) ** 2), np.zeros(2), method="trust-constr",
+        constraints=[NonlinearConstraint(lambda x: shifts(np.copy(x)), -np.inf, 0.0),
+                     NonlinearConstraint(lambda x: x[1], -np.inf, 5.0)])
+    np.testing.assert_allclose(r.x, reference.x, atol=1e-4)
+    np.testing.assert_allclose(r.fun, 0.0, atol=1e-7)

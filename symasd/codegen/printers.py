@@ -198,8 +198,12 @@ class ArrayPrinter:
         return f"special.polygamma({self.alias}.asarray({order}).astype(int), {a})"
 
     def _print_MULZ(self, a: str, b: str) -> str:
-        # the strong-zero product: 0 where either factor is 0 (0 * inf is 0 here)
-        return f"{self.alias}.where(({a} == 0) | ({b} == 0), 0.0, {a} * {b})"
+        # the strong-zero product: 0 where either factor is 0 (0 * inf is 0 here); a
+        # literal factor other than 0 needs no test of its own
+        tests = [f"({x} == 0)" for x in (a, b) if not _nonzero_literal(x)]
+        if not tests:
+            return f"({a} * {b})"
+        return f"{self.alias}.where({' | '.join(tests)}, 0.0, {a} * {b})"
 
     def _print_ISNAN(self, a: str) -> str:
         return self._boolean(f"{self.alias}.isnan({a})")
@@ -460,3 +464,11 @@ class CupyPrinter(ArrayPrinter):
 #: The printer of each backend.
 PRINTERS = {"numpy": NumpyPrinter, "cupy": CupyPrinter}
 
+
+def _nonzero_literal(expression: str) -> bool:
+    """Whether a printed operand is a literal number other than 0 (as
+    :meth:`Printer.literal` writes them, in parentheses when negative)."""
+    try:
+        return float(expression.strip("()")) != 0.0
+    except ValueError:
+        return False

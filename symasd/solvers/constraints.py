@@ -190,7 +190,9 @@ class ConstraintSet:
         parts = []
         for c in self.nonlinear_items:
             with tracing(c.label, self.shape):
-                parts.append(np.reshape(traced_array(c.fun(x)), -1))
+                # a copy each, as SciPy passes them: one that changes x in place
+                # (x -= 1) must not change what the others see
+                parts.append(np.reshape(traced_array(c.fun(x.copy())), -1))
         self.traced_sizes = [int(p.shape[0]) for p in parts]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

@@ -76,7 +76,7 @@ class NLP:
             # (graphs.restricted)
             parts = [cs.nonlinear(x)] if cs.nonlinear_items else []
             with tracing("fun", x0.shape, a):
-                fx = traced_array(_call_traced(fun, x, *a.full(params)))
+                fx = traced_array(_call_traced(fun, x.copy(), *a.full(params)))
                 # (np.shape of a symbolic array is not its shape)
                 traced_shape["fun"] = fx.shape if isinstance(fx, SymArray) else np.shape(fx)
                 parts.append(np.reshape(fx, -1))

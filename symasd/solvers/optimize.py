@@ -34,8 +34,8 @@ __all__ = ["minimize", "MinimizeProblem"]
 
 METHODS = ("trust-constr", "ipopt")
 # scipy.optimize.minimize's own arguments, which symasd passes: not trust-constr options
-_SUPPLIED = frozenset({"fun", "x0", "args", "method", "jac", "hess", "hessp", "bounds",
-                       "constraints", "tol", "callback"})
+_SUPPLIED = frozenset({"fun", "x0", "args", "method", "jac", "grad", "hess", "hessp",
+                       "bounds", "constraints", "tol", "callback"})
 
 
 class MinimizeProblem:
@@ -106,8 +106,8 @@ class MinimizeProblem:
         supplied = sorted(set(options or ()) & _SUPPLIED) if method == "trust-constr" else []
         if supplied:
             raise InputError(f"options {', '.join(map(repr, supplied))}: symasd supplies the "
-                             "derivatives and passes fun, x0, bounds, constraints, tol and "
-                             "callback itself; give the others to solve() directly")
+                             "derivatives, and fun, x0, bounds, constraints, tol and callback "
+                             "are minimize's own arguments, not options")
         tol = None if tol is None else tolerance(tol)
         validation.function(callback, "callback", "the current point (SciPy's convention)")
         x = self._x0 if x0 is None else check_x0(x0)
@@ -116,10 +116,15 @@ class MinimizeProblem:
                              f"{self.input_shape}; pass a point of that shape (or prepare "
                              "a new problem)")
         params = self.arguments.initial if args is None else self.arguments.parameters(args)
-        if not np.isfinite(self.nlp.value(x.ravel(), params)):
+        flat = flat_bounds(bounds, self.input_shape, pairs=True)
+        # the solvers evaluate f at x0 first, except IPOPT at an x0 outside the open
+        # box, which it moves inside (a start on a bound where f is not finite, such
+        # as x log x at 0, is IPOPT's to handle)
+        inside = flat is None or bool(np.all((flat[0] < x.ravel()) & (x.ravel() < flat[1])))
+        if ((method == "trust-constr" or inside)
+                and not np.isfinite(self.nlp.value(x.ravel(), params))):
             raise InputError("fun(x0) is not finite (NaN or inf); start where the objective "
                              "is defined")
-        flat = flat_bounds(bounds, self.input_shape, pairs=True)
         if flat is not None:
             keep = getattr(bounds, "keep_feasible", False)
             flat = (flat[0], flat[1], keep)

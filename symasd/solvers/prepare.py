@@ -73,6 +73,8 @@ def tolerance(value, what: str = "tol") -> float:
     >>> tolerance(1e-8)
     1e-08
     """
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value[()]   # a 0-d array, as SciPy takes it
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise InputError(f"{what} must be a number >= 0, got {value!r}")
     if not value >= 0:
@@ -239,9 +241,14 @@ def traced_array(out):
     if isinstance(out, list | tuple):
         raise TracingError(f"it returned a {type(out).__name__}; return an array (combine "
                            "the pieces with np.stack or np.concatenate)")
-    if out is None or np.asarray(out).dtype == object:
-        raise TracingError(f"it returned {type(out).__name__}; it must return an array "
-                           "(or a number) computed from x")
+    items = np.asarray(out).ravel() if out is not None else np.array([None])
+    # np.array([...]) of symbolic pieces and numbers is an object array the tracer takes
+    bad = next((v for v in items if not isinstance(v, SymArray | int | float | np.number)),
+               None) if items.dtype == object else None
+    if out is None or bad is not None:
+        what = type(out).__name__ if out is None else f"an array holding {type(bad).__name__}"
+        raise TracingError(f"it returned {what}; it must return an array (or a number) "
+                           "computed from x")
     return out
 
 
