@@ -580,3 +580,48 @@ def test_ndarray_methods_trace_or_say_why_not():
 def test_a_complex_output_is_named():
     with pytest.raises(TracingError, match="returned a complex value"):
         symasd.trace(lambda x: np.ones(2) * 1j, np.ones(2))
+
+
+def test_in_place_on_scalars_rebinds_and_arrays_keep_their_kind():
+    """A running sum (s += x[i]) rebinds s, as NumPy's immutable scalars do (writing
+    into s made every partial sum the total); floats into a boolean array and &= on
+    floats are refused, as NumPy refuses them."""
+    def partial_sums(x):
+        out, s = [], 0.0
+        for i in range(x.size):
+            s += x[i]
+            out.append(s)
+        return np.stack(out)
+
+    def alias(x):
+        a = x.sum()
+        b = a
+        b += 1.0
+        return np.stack([a, b])
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert_same_values(symasd.trace(partial_sums, x)(x), partial_sums(x))
+    np.testing.assert_array_equal(symasd.jacobian(partial_sums, x)(x).toarray(),
+                                  np.tril(np.ones((4, 4))))
+    assert_same_values(symasd.trace(alias, x)(x), alias(x))
+
+    def float_into_bool(x):
+        c = x > 1
+        c += x
+        return c
+
+    def and_on_floats(x):
+        y = x.copy()
+        y &= x > 1
+        return y
+
+    def masks(x):
+        c = x > 1
+        c &= x < 3
+        return np.where(c, x, 0.0)
+
+    with pytest.raises(TracingError, match="boolean array cannot hold it"):
+        symasd.trace(float_into_bool, x)
+    with pytest.raises(TracingError, match="need a boolean array"):
+        symasd.trace(and_on_floats, x)
+    assert_same_values(symasd.trace(masks, x)(x), masks(x))
