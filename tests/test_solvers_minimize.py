@@ -524,3 +524,27 @@ def test_constraints_written_with_np_array_and_changing_x_in_place():
                      NonlinearConstraint(lambda x: x[1], -np.inf, 5.0)])
     np.testing.assert_allclose(r.x, reference.x, atol=1e-4)
     np.testing.assert_allclose(r.fun, 0.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bounds_in_the_shape_of_x0_with_keep_feasible(method):
+    """Bounds and keep_feasible as arrays of x0's shape (the bounds were flattened,
+    keep_feasible was not: a raw ValueError from SciPy)."""
+    for keep in (False, np.ones((2, 3), dtype=bool)):
+        r = solvers.minimize(lambda X: np.sum((X - 5.0) ** 2), np.ones((2, 3)), method=method,
+                             bounds=Bounds(np.zeros((2, 3)), np.full((2, 3), 3.0),
+                                           keep_feasible=keep))
+        assert r.success and r.x.shape == (2, 3)
+        np.testing.assert_allclose(r.x, 3.0, atol=1e-3)
+    with pytest.raises(InputError, match=r"has shape \(4,\)"):
+        solvers.minimize(lambda X: np.sum(X ** 2), np.ones((2, 3)), method=method,
+                         bounds=Bounds(0.0, 3.0, keep_feasible=np.ones(4, dtype=bool)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # SciPy's, on its way there
+def test_an_objective_without_a_minimum_ends_with_success_false():
+    """SciPy's trust-constr raises a ValueError at negative curvature without
+    constraints or bounds: a problem without a minimum, reported as a result."""
+    r = solvers.minimize(lambda x: x[0] + x[1], np.ones(2))
+    assert r.success is False and "may have no minimum" in r.message
+    np.testing.assert_array_equal(r.x, [1.0, 1.0])

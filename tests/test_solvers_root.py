@@ -264,3 +264,14 @@ def test_tolerances_and_options_must_be_numbers():
         with pytest.raises(InputError, match=message):
             solvers.root(f, np.full(2, 2.0), **kwargs)
     assert solvers.root(f, np.full(2, 2.0), tol=1e-12, options={"maxiter": 50.0}).success
+
+
+def test_a_step_below_xtol_is_convergence_even_where_the_line_search_sees_noise():
+    """At 1e8 (x^3 - c) the residual's rounding noise is larger than what the last,
+    tiny Newton step can decrease: the line search failed there and reported no
+    progress at the root."""
+    for c in np.linspace(0.5, 4.0, 40):
+        r = solvers.root(lambda x, c=c: 1e8 * (x ** 3 - c), np.array([1.0]))
+        assert r.success and r.status in (1, 2), (c, r.message)
+        np.testing.assert_allclose(r.x, np.cbrt(c), rtol=1e-14)
+    assert not solvers.root(lambda x: x ** 2 + 1.0, np.array([0.5])).success

@@ -135,6 +135,17 @@ def _newton(residual, jacobian, x, lu, maxiter, fatol, xtol, min_step, search):
             except SingularMatrixError:
                 status = -2
                 break
+            if np.max(np.abs(dx), initial=0.0) <= xtol * (1.0 + np.max(np.abs(x))):
+                # converged by step: a step this small is rounding noise, and a line
+                # search on it would fail (no decrease) and report no progress
+                xt = x + dx
+                Ft = residual(xt)
+                nfev += 1
+                nit += 1
+                if np.isfinite(Ft).all() and np.linalg.norm(Ft) <= norm:
+                    x, F = xt, Ft
+                status = 1 if np.max(np.abs(F), initial=0.0) <= fatol else 2
+                break
             t = 1.0
             while True:
                 xt = x + t * dx

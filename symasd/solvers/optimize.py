@@ -126,8 +126,15 @@ class MinimizeProblem:
             raise InputError("fun(x0) is not finite (NaN or inf); start where the objective "
                              "is defined")
         if flat is not None:
-            keep = getattr(bounds, "keep_feasible", False)
-            flat = (flat[0], flat[1], keep)
+            # keep_feasible as Bounds holds it: one flag, or one per unknown (flat, or
+            # in x0's shape like the bounds themselves)
+            keep = np.asarray(getattr(bounds, "keep_feasible", False), dtype=bool)
+            if keep.size == x.size:
+                keep = keep.ravel()
+            elif keep.size != 1:
+                raise InputError(f"bounds.keep_feasible has shape {keep.shape}; give one flag "
+                                 f"or one per unknown (x0 has shape {self.input_shape})")
+            flat = (flat[0], flat[1], keep.ravel()[0] if keep.size == 1 else keep)
         prepare = self.prepare_time if self._fresh else 0.0
         needs_hessian = method == "trust-constr" or (options or {}).get(
             "hessian_approximation", "exact") == "exact"

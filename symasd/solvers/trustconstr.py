@@ -59,9 +59,14 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
         constraints = [LinearConstraint(cs.A, cs.cl, cs.cu, keep_feasible=cs.keep_feasible)]
     scipy_bounds = None if bounds is None else Bounds(bounds[0], bounds[1], bounds[2])
     with scipy_call("scipy.optimize.minimize(method='trust-constr')"):
-        result = optimize.minimize(fun, x0f, method="trust-constr", jac=jac, hess=hess,
-                                   bounds=scipy_bounds, constraints=constraints, tol=tol,
-                                   options=options, callback=callback)
+        try:
+            result = optimize.minimize(fun, x0f, method="trust-constr", jac=jac, hess=hess,
+                                       bounds=scipy_bounds, constraints=constraints, tol=tol,
+                                       options=options, callback=callback)
+        except ValueError as err:
+            if _UNBOUNDED not in str(err):
+                raise
+            return _unbounded(nlp, x0f, params)
     v = list(result.get("v", []))
     result.mult_g = np.asarray(v[0], dtype=np.float64) if constraints else np.zeros(0)
     # SciPy appends the bounds as one more constraint (identity Jacobian)
@@ -69,3 +74,22 @@ def solve(nlp: NLP, x0f: np.ndarray, params: tuple, bounds, tol, options: dict |
     result.mult_x_L = np.maximum(-vb, 0.0)
     result.mult_x_U = np.maximum(vb, 0.0)
     return result
+
+
+# what SciPy's trust-constr raises (a ValueError) when it meets negative curvature
+# on a problem without constraints or bounds: one without a minimum, usually
+_UNBOUNDED = "Negative curvature not allowed for unrestricted problems"
+
+
+def _unbounded(nlp: NLP, x0f: np.ndarray, params: tuple) -> OptimizeResult:
+    """The result of a solve that SciPy gave up on at negative curvature: not an
+    error of the caller's, a problem that may have no minimum (``success=False``,
+    ``x`` the starting point)."""
+    x = np.array(x0f, dtype=np.float64)
+    return OptimizeResult(
+        x=x, fun=nlp.value(x, params), success=False, status=-1, nit=0,
+        message="trust-constr stopped where SciPy's unconstrained trust region found no "
+                "positive curvature (it allows none without constraints or bounds): the "
+                "objective may have no minimum; add bounds or constraints, or start "
+                "elsewhere",
+        v=[], mult_g=np.zeros(0), mult_x_L=np.zeros(nlp.n), mult_x_U=np.zeros(nlp.n))
