@@ -676,7 +676,8 @@ def hessian(f: Callable | Graph, x0, *p0, mode: str = "auto", order="largest_fir
     when it needs fewer colors than star; so with ``engine="auto"`` the mode,
     coloring and ``ncolors`` change when it switches from the tape to the
     compiled derivative (:mod:`symasd.tiering`), and the values may change in
-    their last bits (the structure stays). Hessian-vector products are
+    their last bits, or at non-finite values (:mod:`symasd.tiering` says
+    where; the structure stays). Hessian-vector products are
     forward-over-reverse.
     Other arguments as in :func:`jacobian`.
 

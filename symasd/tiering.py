@@ -47,7 +47,12 @@ life: ``engine``, ``mode``, ``coloring`` and ``ncolors`` then describe the
 compiled derivative (a Hessian's tape may use an acyclic coloring, the
 compiled one a star coloring), the matrices keep their structure (the same
 ``indptr`` and ``indices`` arrays), and their values may differ from the
-tape's in the last bits.
+tape's in the last bits. Where the derivative meets a value that is not
+finite (a NaN or infinite input, a partial that overflows), the special
+values may differ too: the tape multiplies only nonzero tangents and
+adjoints, so a zero there stays 0, while the compiled derivative, one
+expression for every point, multiplies them (0 * inf is NaN) outside the
+branches of a selection, where it guards them as the tape does.
 
 Example
 -------
